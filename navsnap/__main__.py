@@ -1,0 +1,3 @@
+from navsnap.cli import main
+
+main()

@@ -1,0 +1,223 @@
+"""The Python API: one function per CLI command. The CLI calls these and nothing else."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.catalog import list_tables
+from navsnap.config import Config, load_config
+from navsnap.errors import DatabaseError, UsageError
+from navsnap.index import load_manifest, read_all, resolve
+from navsnap.lock import db_lock
+from navsnap.manifest import Manifest
+from navsnap.restore import RestoreReport
+from navsnap.restore import restore as _restore
+from navsnap.resume import ResumeDecision, config_block, plan_resume
+from navsnap.runner import default_store_url, parse_years
+from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
+from navsnap.storage import Store, open_store
+
+__all__ = [
+    "SnapshotSummary",
+    "checkpoint",
+    "list_snapshots",
+    "restore",
+    "show",
+    "status",
+]
+
+PathLike = str | os.PathLike[str]
+
+
+def _store(store: Store | PathLike | None, db: Path) -> Store:
+    if isinstance(store, Store):
+        return store
+    return open_store(os.fspath(store) if store is not None else default_store_url(db))
+
+
+def checkpoint(
+    *,
+    db: PathLike,
+    year: int,
+    store: Store | PathLike | None = None,
+    config: Config | None = None,
+    run_id: str | None = None,
+    mode: str | None = None,
+    wait_lock: float = 0.0,
+    progress: ProgressFn | None = None,
+) -> Manifest:
+    """Snapshot an existing database as the end of ``year`` (for pipelines run outside navsnap).
+
+    The database is opened read-only (whole-file mode opens it read-write for its CHECKPOINT).
+    """
+    cfg = config or load_config()
+    db_path = Path(db)
+    if db_path.is_dir():
+        raise DatabaseError(f"database path {str(db_path)!r} is a directory", hint="pass a file")
+    if not db_path.exists():
+        raise DatabaseError(
+            f"database {str(db_path)!r} does not exist", hint="check the path given to --db"
+        )
+    st = _store(store, db_path)
+    snap_mode = mode or cfg.snapshot.mode
+    with db_lock(db_path, purpose="navsnap checkpoint", wait=wait_lock):
+        try:
+            con = duckdb.connect(str(db_path), read_only=snap_mode != "file")
+        except duckdb.Error as exc:
+            raise DatabaseError(
+                f"database {str(db_path)!r} cannot be opened: {str(exc).splitlines()[0]}",
+                hint="restore it with 'navsnap restore'",
+            ) from None
+        try:
+            tables = list_tables(con, year_column=cfg.run.year_column)
+            if not any(t.year_column for t in tables):
+                raise DatabaseError(
+                    f"database {str(db_path)!r} has no table with the year column "
+                    f"{cfg.run.year_column!r}",
+                    hint="set [run] year_column in the config to your year column",
+                )
+            block = config_block(cfg)
+            opts = SnapshotOptions(
+                mode=snap_mode,
+                compression=cfg.snapshot.compression,
+                compression_level=cfg.snapshot.compression_level,
+                file_compression=cfg.snapshot.file_compression,
+                year_column=cfg.run.year_column,
+                builtin_validation=cfg.run.step == "builtin"
+                and {"fct_workforce_snapshot", "fct_yearly_events"} <= {t.key for t in tables},
+                checks=cfg.checks,
+            )
+            return take_snapshot(
+                con,
+                store=st,
+                year=year,
+                run_id=run_id or new_run_id(),
+                config=block,
+                options=opts,
+                db_path=db_path,
+                progress=progress,
+            )
+        finally:
+            con.close()
+
+
+def restore(
+    *,
+    store: Store | PathLike | None = None,
+    db: PathLike = "simulation.duckdb",
+    snapshot: str | None = None,
+    year: int | None = None,
+    run: str | None = None,
+    to: PathLike | None = None,
+    tables: list[str] | None = None,
+    dry_run: bool = False,
+    wait_lock: float = 0.0,
+    progress: ProgressFn | None = None,
+) -> RestoreReport:
+    """Restore a snapshot (by id or tag, or the newest of ``year``/``run``) into ``db``/``to``."""
+    if snapshot is None and year is None:
+        raise UsageError("say which snapshot to restore", hint="pass SNAPSHOT or --year Y")
+    db_path = Path(db)
+    st = _store(store, db_path)
+    st.check_readable()
+    manifest = resolve(st, snapshot, year=year, run=run)
+    if snapshot is not None and year is not None and manifest.year != year:
+        raise UsageError(
+            f"snapshot {manifest.snapshot_id} is of year {manifest.year}, not {year}",
+            hint="drop --year or pick another snapshot",
+        )
+    target = Path(to) if to is not None else db_path
+    if dry_run:
+        return _restore(st, manifest, db_path=db_path, to=to, tables=tables, dry_run=True)
+    with db_lock(target, purpose="navsnap restore", wait=wait_lock):
+        return _restore(st, manifest, db_path=db_path, to=to, tables=tables, progress=progress)
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    snapshot_id: str
+    run_id: str
+    year: int
+    created_at: str
+    mode: str
+    copy_method: str | None
+    tables: int
+    rows: int
+    bytes_total: int
+    bytes_new: int
+    config_hash: str
+    tags: tuple[str, ...]
+    verified_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, tags=list(self.tags))
+
+
+def list_snapshots(store: Store | PathLike) -> tuple[list[SnapshotSummary], list[str]]:
+    """Every snapshot (oldest first) and one line per damaged manifest."""
+    st = store if isinstance(store, Store) else open_store(store)
+    st.check_readable()
+    manifests, broken = read_all(st)
+    from navsnap.index import tags as read_tags
+
+    by_snapshot: dict[str, list[str]] = {}
+    for name, sid in read_tags(st).items():
+        by_snapshot.setdefault(sid, []).append(name)
+    verified = _verified_times(st)
+    out = [
+        SnapshotSummary(
+            snapshot_id=m.snapshot_id,
+            run_id=m.run_id,
+            year=m.year,
+            created_at=m.created_at,
+            mode=m.mode,
+            copy_method=m.file.method if m.file else None,
+            tables=len(m.tables),
+            rows=m.total_rows,
+            bytes_total=m.total_bytes,
+            bytes_new=m.new_bytes,
+            config_hash=m.config_hash,
+            tags=tuple(sorted(by_snapshot.get(m.snapshot_id, []))),
+            verified_at=verified.get(m.snapshot_id),
+        )
+        for m in manifests
+    ]
+    return out, [f"{b.snapshot_id}: {b.error}" for b in broken]
+
+
+def _verified_times(st: Store) -> dict[str, str]:
+    try:
+        from navsnap.verify import last_verified  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return {}
+    return dict(last_verified(st))
+
+
+def show(store: Store | PathLike, ref: str) -> Manifest:
+    """The manifest of one snapshot (id, unique prefix or tag)."""
+    st = store if isinstance(store, Store) else open_store(store)
+    st.check_readable()
+    return resolve(st, ref)
+
+
+def status(
+    config: Config,
+    *,
+    db: PathLike,
+    years: str | tuple[int, int] | None = None,
+    store: Store | PathLike | None = None,
+) -> ResumeDecision:
+    """What ``run --resume`` would do, and why, without doing it."""
+    db_path = Path(db)
+    span = parse_years(years) if isinstance(years, str) else years or parse_years(config.run.years)
+    return plan_resume(_store(store, db_path), config, db_path=db_path, years=span)
+
+
+def load(store: Store | PathLike, snapshot_id: str) -> Manifest:
+    st = store if isinstance(store, Store) else open_store(store)
+    return load_manifest(st, snapshot_id)

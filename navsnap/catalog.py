@@ -1,0 +1,290 @@
+"""Read a DuckDB database's catalog: tables, DDL in dependency order, fingerprints.
+
+Everything here is read-only. SQL identifiers go through :func:`quote_ident`; values are
+bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import duckdb
+
+__all__ = [
+    "Column",
+    "Fingerprint",
+    "SchemaObject",
+    "TableInfo",
+    "database_name",
+    "fingerprints",
+    "list_objects",
+    "list_tables",
+    "qualified",
+    "quote_ident",
+    "sequence_ddl",
+    "storage_version",
+]
+
+
+def quote_ident(name: str) -> str:
+    """Quote one SQL identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One base table. ``key`` is ``table`` in schema main, ``schema.table`` elsewhere."""
+
+    schema: str
+    name: str
+    sql: str
+    columns: tuple[Column, ...]
+    year_column: str | None
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return self.name if self.schema == "main" else f"{self.schema}.{self.name}"
+
+    @property
+    def ref(self) -> str:
+        return qualified(self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    """A non-table catalog object recreated from DDL: schema, sequence, macro or view."""
+
+    kind: str  # "schema" | "sequence" | "macro" | "view"
+    schema: str
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Order-independent content fingerprint: row count and the sum of row hashes."""
+
+    rows: int
+    hash_sum: str
+
+    def as_str(self) -> str:
+        return f"{self.rows}:{self.hash_sum}"
+
+
+def database_name(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def storage_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The storage version tag of the current database file (e.g. 'v1.0.0'), if known."""
+    try:
+        row = con.execute(
+            "SELECT tags['storage_version'] FROM duckdb_databases() "
+            "WHERE database_name = current_database()"
+        ).fetchone()
+    except duckdb.Error:
+        return None
+    if row is None or row[0] is None:
+        return None
+    value = row[0]
+    if isinstance(value, list):  # older DuckDB returned a list for map lookups
+        value = value[0] if value else None
+    return str(value).rstrip("+") if value else None
+
+
+def _fk_dependencies(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], set[str]]:
+    rows = con.execute(
+        "SELECT schema_name, table_name, referenced_table FROM duckdb_constraints() "
+        "WHERE database_name = current_database() AND constraint_type = 'FOREIGN KEY' "
+        "AND referenced_table IS NOT NULL"
+    ).fetchall()
+    deps: dict[tuple[str, str], set[str]] = {}
+    for schema, table, ref in rows:
+        deps.setdefault((schema, table), set()).add(str(ref))
+    return deps
+
+
+def list_tables(con: duckdb.DuckDBPyConnection, *, year_column: str) -> list[TableInfo]:
+    """Every persistent base table of the current database, referenced tables first."""
+    tables = con.execute(
+        "SELECT schema_name, table_name, sql FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND NOT internal AND NOT temporary "
+        "ORDER BY table_oid"
+    ).fetchall()
+    cols = con.execute(
+        "SELECT schema_name, table_name, column_name, data_type, NOT is_nullable "
+        "FROM duckdb_columns() WHERE database_name = current_database() AND NOT internal "
+        "ORDER BY schema_name, table_name, column_index"
+    ).fetchall()
+    by_table: dict[tuple[str, str], list[Column]] = {}
+    for schema, table, name, dtype, not_null in cols:
+        by_table.setdefault((schema, table), []).append(Column(name, dtype, bool(not_null)))
+    deps = _fk_dependencies(con)
+    infos: list[TableInfo] = []
+    for schema, table, sql in tables:
+        columns = tuple(by_table.get((schema, table), []))
+        has_year = any(c.name == year_column for c in columns)
+        infos.append(
+            TableInfo(
+                schema=schema,
+                name=table,
+                sql=sql,
+                columns=columns,
+                year_column=year_column if has_year else None,
+                depends_on=tuple(sorted(deps.get((schema, table), set()))),
+            )
+        )
+    return _topo_tables(infos)
+
+
+def _topo_tables(infos: list[TableInfo]) -> list[TableInfo]:
+    """Order tables so that a table comes after the tables its foreign keys reference."""
+    remaining = list(infos)
+    done: set[str] = set()
+    ordered: list[TableInfo] = []
+    while remaining:
+        progress = False
+        for info in list(remaining):
+            if all(d in done or d == info.name for d in info.depends_on):
+                ordered.append(info)
+                done.add(info.name)
+                remaining.remove(info)
+                progress = True
+        if not progress:  # a cycle cannot be declared in DuckDB; keep the catalog order
+            ordered.extend(remaining)
+            break
+    return ordered
+
+
+def sequence_ddl(
+    schema: str,
+    name: str,
+    *,
+    start: int,
+    minimum: int,
+    maximum: int,
+    increment: int,
+    cycle: bool,
+    last_value: int | None,
+) -> str:
+    """CREATE SEQUENCE that continues where the original stands (its next value)."""
+    nxt = start if last_value is None else last_value + increment
+    if cycle and not (minimum <= nxt <= maximum):
+        nxt = minimum if increment > 0 else maximum
+    return (
+        f"CREATE SEQUENCE {qualified(schema, name)} INCREMENT BY {increment} "
+        f"MINVALUE {minimum} MAXVALUE {maximum} START {nxt} {'CYCLE' if cycle else 'NO CYCLE'};"
+    )
+
+
+def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
+    """Schemas, sequences, then macros and views in creation order."""
+    out: list[SchemaObject] = []
+    for (schema,) in con.execute(
+        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
+        "AND NOT internal AND schema_name <> 'main' ORDER BY oid"
+    ).fetchall():
+        out.append(SchemaObject("schema", schema, schema, f"CREATE SCHEMA {quote_ident(schema)};"))
+    for row in con.execute(
+        "SELECT schema_name, sequence_name, start_value, min_value, max_value, increment_by, "
+        "cycle, last_value FROM duckdb_sequences() WHERE database_name = current_database() "
+        "AND NOT temporary ORDER BY sequence_oid"
+    ).fetchall():
+        schema, name, start, lo, hi, inc, cycle, last = row
+        ddl = sequence_ddl(
+            schema,
+            name,
+            start=start,
+            minimum=lo,
+            maximum=hi,
+            increment=inc,
+            cycle=cycle,
+            last_value=last,
+        )
+        out.append(SchemaObject("sequence", schema, name, ddl))
+    late: list[tuple[int, SchemaObject]] = []
+    for schema, name, ftype, params, definition, oid in con.execute(
+        "SELECT schema_name, function_name, function_type, parameters, macro_definition, "
+        "function_oid FROM duckdb_functions() WHERE database_name = current_database() "
+        "AND NOT internal AND function_type IN ('macro', 'table_macro')"
+    ).fetchall():
+        args = ", ".join(quote_ident(p) for p in params)
+        body = f"TABLE {definition}" if ftype == "table_macro" else f"({definition})"
+        ddl = f"CREATE MACRO {qualified(schema, name)}({args}) AS {body};"
+        late.append((int(oid), SchemaObject("macro", schema, name, ddl)))
+    for schema, name, sql, oid in con.execute(
+        "SELECT schema_name, view_name, sql, view_oid FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
+    ).fetchall():
+        late.append((int(oid), SchemaObject("view", schema, name, sql)))
+    out.extend(obj for _oid, obj in sorted(late, key=lambda t: t[0]))
+    return out
+
+
+def fingerprint_sql(source: str, *, year_column: str | None) -> str:
+    """SQL giving (partition, rows, hash_sum) for ``source`` (a table ref or subquery).
+
+    The fingerprint is ``count(*)`` and ``sum(hash(row)::HUGEINT)``: independent of row order,
+    sensitive to every value and to duplicated rows.
+    """
+    if year_column is None:
+        return (
+            f"SELECT NULL AS part, count(*) AS n, coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR "
+            f"FROM {source} AS t"
+        )
+    yc = quote_ident(year_column)
+    return (
+        f"SELECT t.{yc}::VARCHAR AS part, count(*) AS n, sum(hash(t)::HUGEINT)::VARCHAR "
+        f"FROM {source} AS t GROUP BY ALL"
+    )
+
+
+def fingerprints(
+    con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
+) -> dict[str | None, Fingerprint]:
+    """Fingerprint per partition (year as a string; None for a global table)."""
+    src = source or table.ref
+    rows = con.execute(fingerprint_sql(src, year_column=table.year_column)).fetchall()
+    out: dict[str | None, Fingerprint] = {}
+    for part, n, hsum in rows:
+        if table.year_column is None:
+            out[None] = Fingerprint(int(n), str(hsum))
+        else:
+            out["null" if part is None else str(part)] = Fingerprint(int(n), str(hsum))
+    return out
+
+
+def select_with_types(columns: Iterable[Column], source: str) -> str:
+    """``SELECT CAST(c AS type) AS c, ...`` from ``source``: Parquet read as the table types."""
+    cols = ", ".join(
+        f"CAST({quote_ident(c.name)} AS {c.type}) AS {quote_ident(c.name)}" for c in columns
+    )
+    return f"(SELECT {cols} FROM {source})"
+
+
+def column_signature(columns: Iterable[Column]) -> str:
+    return ";".join(f"{c.name}:{c.type}:{int(c.not_null)}" for c in columns)
+
+
+def parquet_list(paths: Iterable[str]) -> str:
+    """A DuckDB list literal of file paths, for read_parquet()."""
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def as_mapping(fps: Mapping[str | None, Fingerprint]) -> dict[str, str]:
+    return {("" if k is None else k): v.as_str() for k, v in fps.items()}

@@ -1,0 +1,225 @@
+"""run, status, checkpoint."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from navsnap import api
+from navsnap.cli.common import (
+    config_option,
+    db_option,
+    emit_json,
+    human_bytes,
+    json_option,
+    progress_bars,
+    resolve_store,
+    say,
+    store_option,
+    wait_lock_option,
+    warn,
+)
+from navsnap.config import load_config
+from navsnap.runner import RunEvent, parse_years
+from navsnap.runner import run as run_years
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    keys = {
+        "employees": "simulation.employees",
+        "seed": "run.seed",
+        "step": "run.step",
+        "threads": "run.threads",
+        "mode": "snapshot.mode",
+    }
+    return {keys[k]: v for k, v in values.items() if v is not None}
+
+
+@click.command("run")
+@click.option(
+    "--years", default=None, help="Years to simulate, A-B. Default: [run] years (2025-2029)."
+)
+@config_option
+@db_option
+@store_option
+@click.option("--employees", type=int, default=None, help="Census size (built-in simulation).")
+@click.option("--seed", type=int, default=None, help="Seed of every random draw.")
+@click.option(
+    "--step",
+    default=None,
+    help="What builds a year: 'builtin', a shell command template with {year} and {db}, "
+    "or a Python callable package.module:function.",
+)
+@click.option(
+    "--threads", type=int, default=None, help="DuckDB threads (results do not depend on it)."
+)
+@click.option("--mode", type=click.Choice(["parquet", "file"]), default=None, help="Snapshot mode.")
+@click.option("--no-snapshots", is_flag=True, help="Run without taking snapshots.")
+@click.option("--resume", is_flag=True, help="Continue from the newest verified snapshot.")
+@click.option("--force-restart", is_flag=True, help="Move the database aside and start over.")
+@click.option(
+    "--from-snapshot",
+    type=int,
+    default=None,
+    metavar="YEAR",
+    help="Restore the end of YEAR, then run the years given (which must start at YEAR+1).",
+)
+@wait_lock_option
+@json_option
+def run_cmd(
+    years: str | None,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    employees: int | None,
+    seed: int | None,
+    step: str | None,
+    threads: int | None,
+    mode: str | None,
+    no_snapshots: bool,
+    resume: bool,
+    force_restart: bool,
+    from_snapshot: int | None,
+    wait_lock: float,
+    as_json: bool,
+) -> None:
+    """Run a multi-year simulation, snapshotting every year boundary.
+
+    \b
+    Example:
+      navsnap run --years 2025-2029
+      navsnap run --years 2025-2029 --resume
+      navsnap run --years 2027-2028 --from-snapshot 2026
+      navsnap run --years 2025-2029 --step 'dbt run --vars "{simulation_year: {year}}"'
+    """
+    span = parse_years(years) if years is not None else None
+    config = load_config(
+        config_path,
+        overrides=_overrides(employees=employees, seed=seed, step=step, threads=threads, mode=mode),
+    )
+    if span is None:
+        span = parse_years(config.run.years)
+    started = time.perf_counter()
+
+    def on_event(event: RunEvent) -> None:
+        if as_json:
+            return
+        if event.kind == "warning":
+            warn(event.message)
+        elif event.kind == "plan":
+            say(event.message)
+        elif event.year is not None:
+            y = event.year
+            rows = "  ".join(f"{k} {v:,}" for k, v in sorted(y.rows.items()))
+            snap = (
+                f"  snapshot {y.snapshot_seconds:.2f}s +{human_bytes(y.snapshot_new_bytes)}"
+                if y.snapshot_id
+                else ""
+            )
+            say(f"{y.year}  {y.seconds:6.2f}s  {rows}{snap}")
+
+    with progress_bars() as bars:
+        report = run_years(
+            config,
+            db_path=db,
+            years=span,
+            store=resolve_store(store, config.snapshot.store),
+            snapshots=False if no_snapshots else None,
+            resume=resume,
+            force_restart=force_restart,
+            from_snapshot=from_snapshot,
+            wait_lock=wait_lock,
+            on_event=on_event,
+            progress=bars,
+        )
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    n = len(report.years_run)
+    where = f"; snapshots in {report.store} (run {report.run_id})" if report.store else ""
+    say(f"done: {n} year(s) in {time.perf_counter() - started:.1f}s; database {db}{where}")
+
+
+@click.command("status")
+@click.option("--years", default=None, help="Years the run covers, A-B. Default: [run] years.")
+@config_option
+@db_option
+@store_option
+@json_option
+def status_cmd(
+    years: str | None, config_path: str | None, db: str, store: str | None, as_json: bool
+) -> None:
+    """Say what 'run --resume' would do and why, without doing it.
+
+    \b
+    Example:
+      navsnap status --years 2025-2029
+    """
+    config = load_config(config_path)
+    decision = api.status(
+        config, db=db, years=years, store=resolve_store(store, config.snapshot.store)
+    )
+    if as_json:
+        emit_json(decision.to_dict())
+        return
+    for line in decision.skipped:
+        warn(line)
+    click.echo(decision.explain())
+
+
+@click.command("checkpoint")
+@click.option("--year", type=int, required=True, help="The year whose end the database holds.")
+@config_option
+@db_option
+@store_option
+@click.option("--run", "run_id", default=None, help="Run id to file the snapshot under.")
+@click.option("--mode", type=click.Choice(["parquet", "file"]), default=None, help="Snapshot mode.")
+@wait_lock_option
+@json_option
+def checkpoint_cmd(
+    year: int,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    run_id: str | None,
+    mode: str | None,
+    wait_lock: float,
+    as_json: bool,
+) -> None:
+    """Snapshot an existing database by hand (a dbt post-hook, a scheduler).
+
+    \b
+    Example:
+      navsnap checkpoint --year 2027 --db simulation.duckdb
+    """
+    config = load_config(config_path)
+    with progress_bars() as bars:
+        manifest = api.checkpoint(
+            db=db,
+            year=year,
+            store=resolve_store(store, config.snapshot.store),
+            config=config,
+            run_id=run_id,
+            mode=mode,
+            wait_lock=wait_lock,
+            progress=bars,
+        )
+    if as_json:
+        emit_json(
+            {
+                "snapshot_id": manifest.snapshot_id,
+                "year": manifest.year,
+                "rows": manifest.total_rows,
+                "bytes_new": manifest.new_bytes,
+            }
+        )
+        return
+    say(
+        f"snapshot {manifest.snapshot_id}: year {year}, {len(manifest.tables)} tables, "
+        f"{manifest.total_rows:,} rows, +{human_bytes(manifest.new_bytes)}"
+    )
+
+
+COMMANDS = [run_cmd, status_cmd, checkpoint_cmd]

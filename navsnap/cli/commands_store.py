@@ -1,0 +1,226 @@
+"""list, show, restore."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from navsnap import api
+from navsnap.cli.common import (
+    config_option,
+    db_option,
+    emit_json,
+    human_bytes,
+    json_option,
+    progress_bars,
+    say,
+    store_option,
+    table,
+    wait_lock_option,
+    warn,
+)
+from navsnap.config import load_config
+from navsnap.runner import default_store_url
+
+
+def store_url(store: str | None, config_path: str | None, db: str) -> str:
+    """--store, else [snapshot] store in the config, else snapshots/ beside the database."""
+    if store:
+        return store
+    config = load_config(config_path)
+    return config.snapshot.store or default_store_url(Path(db))
+
+
+@click.command("list")
+@config_option
+@db_option
+@store_option
+@json_option
+def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool) -> None:
+    """List the snapshots in the store, oldest first.
+
+    \b
+    Example:
+      navsnap list --store snapshots/
+    """
+    snaps, broken = api.list_snapshots(store_url(store, config_path, db))
+    if as_json:
+        emit_json({"snapshots": [s.to_dict() for s in snaps], "damaged": broken})
+        return
+    for line in broken:
+        warn(f"damaged manifest {line}")
+    if not snaps:
+        say("no snapshots")
+        return
+    rows = [
+        [
+            s.snapshot_id,
+            str(s.year),
+            s.created_at[:19].replace("T", " "),
+            s.mode + (f"/{s.copy_method}" if s.copy_method else ""),
+            str(s.tables),
+            f"{s.rows:,}",
+            human_bytes(s.bytes_new),
+            human_bytes(s.bytes_total - s.bytes_new),
+            (s.verified_at or "-")[:19].replace("T", " "),
+            ",".join(s.tags),
+        ]
+        for s in snaps
+    ]
+    click.echo(
+        table(
+            rows,
+            [
+                "SNAPSHOT",
+                "YEAR",
+                "CREATED",
+                "MODE",
+                "TABLES",
+                "ROWS",
+                "NEW",
+                "SHARED",
+                "VERIFIED",
+                "TAGS",
+            ],
+        )
+    )
+
+
+@click.command("show")
+@click.argument("snapshot")
+@config_option
+@db_option
+@store_option
+@json_option
+def show_cmd(
+    snapshot: str, config_path: str | None, db: str, store: str | None, as_json: bool
+) -> None:
+    """Show one snapshot's manifest (id, unique id prefix, or tag).
+
+    \b
+    Example:
+      navsnap show 20261127T103500Z-3f2a-2027
+    """
+    m = api.show(store_url(store, config_path, db), snapshot)
+    if as_json:
+        click.echo(json.dumps(m.to_dict(), indent=2, sort_keys=True))
+        return
+    click.echo(f"snapshot   {m.snapshot_id}")
+    click.echo(f"run        {m.run_id}")
+    click.echo(f"year       {m.year}")
+    click.echo(f"created    {m.created_at}")
+    click.echo(f"mode       {m.mode}" + (f" ({m.file.method})" if m.file else ""))
+    click.echo(
+        f"versions   navsnap {m.navsnap_version}, duckdb {m.duckdb_version}, "
+        f"storage {m.storage_version or '-'}"
+    )
+    click.echo(f"config     {m.config_hash}")
+    click.echo(f"parent     {m.parent or '-'}")
+    click.echo(f"bytes      {human_bytes(m.total_bytes)} total, {human_bytes(m.new_bytes)} new")
+    rows = []
+    for t in m.tables:
+        for p in t.partitions:
+            rows.append(
+                [
+                    t.name,
+                    p.year or "(global)",
+                    f"{p.rows:,}",
+                    human_bytes(p.object.size),
+                    "shared" if p.reused else "new",
+                    p.object.key.rsplit("/", 1)[-1][:16],
+                ]
+            )
+    click.echo()
+    click.echo(table(rows, ["TABLE", "YEAR", "ROWS", "BYTES", "", "OBJECT"]))
+    if m.ddl:
+        click.echo()
+        click.echo("schema objects: " + ", ".join(f"{d['kind']} {d['name']}" for d in m.ddl))
+    if m.validation or m.checks:
+        click.echo()
+        for k, v in sorted({**m.validation, **m.checks}.items()):
+            click.echo(f"  {k}: {json.dumps(v, sort_keys=True)}")
+
+
+@click.command("restore")
+@click.argument("snapshot", required=False)
+@click.option("--year", type=int, default=None, help="Restore the newest snapshot of this year.")
+@click.option("--run", "run_id", default=None, help="With --year: only snapshots of this run.")
+@config_option
+@db_option
+@store_option
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    type=click.Path(path_type=str),
+    help="Restore into this new path; the live database is left untouched.",
+)
+@click.option("--tables", default=None, help="Comma-separated tables to restore (others kept).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@wait_lock_option
+@json_option
+def restore_cmd(
+    snapshot: str | None,
+    year: int | None,
+    run_id: str | None,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    to: str | None,
+    tables: str | None,
+    dry_run: bool,
+    wait_lock: float,
+    as_json: bool,
+) -> None:
+    """Bring a database back to a year boundary, from the snapshot alone.
+
+    \b
+    Example:
+      navsnap restore --year 2027
+      navsnap restore 20261127T103500Z-3f2a-2027 --to /tmp/copy.duckdb
+      navsnap restore --year 2027 --tables fct_workforce_snapshot --dry-run
+    """
+    names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    with progress_bars() as bars:
+        report = api.restore(
+            store=store_url(store, config_path, db),
+            db=db,
+            snapshot=snapshot,
+            year=year,
+            run=run_id,
+            to=to,
+            tables=names,
+            dry_run=dry_run,
+            wait_lock=wait_lock,
+            progress=bars,
+        )
+    plan = report.plan
+    if as_json:
+        emit_json({**report.to_dict(), "dry_run": dry_run})
+        return
+    verb = "would" if dry_run else "did"
+    if plan.strategy == "none":
+        say(f"{plan.target} already matches {plan.snapshot_id}; nothing to do")
+        return
+    say(
+        f"{verb} restore {plan.snapshot_id} (end of {plan.year}) into {plan.target}: "
+        f"{plan.strategy} ({plan.reason})"
+    )
+    say(
+        f"  load {plan.count('load')} partition(s), {human_bytes(plan.bytes_to_read)} to read; "
+        f"drop {plan.count('drop')}; keep {plan.count('keep')}"
+        + (f"; drop tables {', '.join(plan.drop_tables)}" if plan.drop_tables else "")
+    )
+    if dry_run:
+        for a in plan.actions:
+            if a.action != "keep":
+                say(f"  {a.action:4} {a.table} {a.year or '(global)'} {a.rows:,} rows")
+        return
+    for moved in report.moved_aside:
+        say(f"  old file kept as {moved}")
+    say(f"  done in {report.seconds:.2f}s")
+
+
+COMMANDS = [list_cmd, show_cmd, restore_cmd]

@@ -1,0 +1,161 @@
+"""Shared CLI pieces: state, option decorators with one spelling everywhere, rendering."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_DB = "simulation.duckdb"
+
+
+@dataclass
+class State:
+    debug: bool = False
+    quiet: bool = False
+
+
+def state() -> State:
+    ctx = click.get_current_context()
+    obj = ctx.find_object(State)
+    return obj if obj is not None else State()
+
+
+def say(message: str = "", *, err: bool = False) -> None:
+    """Print a human line unless --quiet."""
+    if not state().quiet:
+        click.echo(message, err=err)
+
+
+def warn(message: str) -> None:
+    if not state().quiet:
+        click.secho(f"navsnap: warning: {message}", err=True, fg="yellow")
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def human_bytes(n: int | float) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ options
+
+
+def db_option(f: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        default=DEFAULT_DB,
+        show_default=True,
+        type=click.Path(dir_okay=True, path_type=str),
+        help="Database file.",
+    )(f)
+
+
+def store_option(f: F) -> F:
+    return click.option(
+        "--store",
+        "store",
+        default=None,
+        help="Store path or fsspec URL (memory://, s3://bucket/prefix). "
+        "Default: [snapshot] store in the config, else snapshots/ beside the database.",
+    )(f)
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        default=None,
+        type=click.Path(path_type=str),
+        help="Config file (TOML). Default: navsnap.toml in the working directory, if any.",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+
+
+def wait_lock_option(f: F) -> F:
+    return click.option(
+        "--wait-lock",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait this long for a held lock before giving up.",
+    )(f)
+
+
+def resolve_store(store: str | None, config_store: str) -> str | None:
+    return store or (config_store or None)
+
+
+# ------------------------------------------------------------------ progress
+
+
+class _Bars:
+    """Renders library progress callbacks as click progress bars, on a terminal only."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty() and not state().quiet
+        self._bar: Any = None
+        self._phase = ""
+        self._done = 0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        if phase != self._phase or self._bar is None:
+            self.close()
+            self._phase = phase
+            self._done = 0
+            self._bar = click.progressbar(
+                length=total, label=f"{phase:>8}", file=sys.stderr, show_pos=True
+            )
+            self._bar.__enter__()
+        step = done - self._done
+        if step > 0:
+            self._bar.update(step)
+            self._done = done
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+            self._phase = ""
+
+
+@contextmanager
+def progress_bars() -> Iterator[_Bars]:
+    bars = _Bars()
+    try:
+        yield bars
+    finally:
+        bars.close()

@@ -1,0 +1,229 @@
+"""The navsnap exception tree.
+
+Every error navsnap raises on purpose derives from :class:`NavsnapError`. Each class carries
+the process exit code the CLI uses for it, so the mapping lives in one place and
+``docs/exit-codes.md`` is generated from this tree (a test keeps them in step)::
+
+    NavsnapError (1)
+    ├── UsageError (2)              bad arguments, conflicting flags
+    ├── ConfigError (3)             config file missing, malformed, unknown key, wrong type or range
+    ├── DatabaseError (4)           database path missing, a directory, unopenable, wrong contents
+    ├── StepError (5)               a simulation step failed (exit status or exception)
+    ├── StoreError (6)              store URL/path unusable, not a navsnap store, I/O failure
+    │   ├── SnapshotNotFound (7)    no snapshot matches the request
+    │   ├── IntegrityError (8)      an object or manifest does not match its recorded hash
+    │   └── FormatVersionError (9)  written by a newer navsnap (unknown format version)
+    ├── DriftError (10)             --resume against a snapshot with another configuration hash
+    ├── LockHeld (11)               another process holds the database or store lock
+    ├── RestoreError (12)           a restored database did not match its manifest
+    ├── DiskFullError (13)          no space left while writing; temporary files removed
+    └── VerifyFailed (14)           verify found missing, corrupt or orphaned objects
+
+Exit code 1 is kept for unexpected internal errors (a bug); 130 for an interrupt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "ChangedInput",
+    "ChangedKey",
+    "ConfigError",
+    "DatabaseError",
+    "DiskFullError",
+    "DriftError",
+    "FormatVersionError",
+    "IntegrityError",
+    "LockHeld",
+    "NavsnapError",
+    "RestoreError",
+    "SnapshotNotFound",
+    "StepError",
+    "StoreError",
+    "UsageError",
+    "VerifyFailed",
+    "all_error_classes",
+]
+
+
+class NavsnapError(Exception):
+    """Root of every error navsnap raises on purpose."""
+
+    exit_code: int = 1
+    #: A short, one-line hint that tells the user how to fix the problem.
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def one_line(self) -> str:
+        """The message and the hint on a single line, as the CLI prints it."""
+        text = " ".join(self.message.split())
+        if self.hint:
+            text = f"{text} ({' '.join(self.hint.split())})"
+        return text
+
+
+class UsageError(NavsnapError, ValueError):
+    """Bad command-line arguments or conflicting options."""
+
+    exit_code = 2
+
+
+class ConfigError(NavsnapError, ValueError):
+    """The configuration file is missing, malformed or holds a bad value."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class DatabaseError(NavsnapError, OSError):
+    """The database path cannot be used (missing, a directory, unopenable, wrong contents)."""
+
+    exit_code = 4
+
+
+class StepError(NavsnapError, RuntimeError):
+    """A simulation step failed."""
+
+    exit_code = 5
+
+    def __init__(
+        self, message: str, *, year: int, log_path: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.year = year
+        self.log_path = log_path
+
+
+class StoreError(NavsnapError, OSError):
+    """The snapshot store cannot be used."""
+
+    exit_code = 6
+
+
+class SnapshotNotFound(StoreError, LookupError):
+    """No snapshot matches the request."""
+
+    exit_code = 7
+
+
+class IntegrityError(StoreError):
+    """An object or manifest does not match its recorded hash or size."""
+
+    exit_code = 8
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        snapshot_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.snapshot_id = snapshot_id
+
+
+class FormatVersionError(StoreError):
+    """The store or a manifest was written by a navsnap whose format this one does not know."""
+
+    exit_code = 9
+
+
+@dataclass(frozen=True)
+class ChangedKey:
+    """One configuration key whose value differs between a snapshot and the current config."""
+
+    key: str
+    old: object
+    new: object
+
+
+@dataclass(frozen=True)
+class ChangedInput:
+    """One declared input file whose hash differs (None: absent on that side)."""
+
+    path: str
+    old: str | None
+    new: str | None
+
+
+class DriftError(NavsnapError):
+    """The configuration differs from the one the snapshot was taken with."""
+
+    exit_code = 10
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        changed_keys: Sequence[ChangedKey] = (),
+        changed_inputs: Sequence[ChangedInput] = (),
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.changed_keys = tuple(changed_keys)
+        self.changed_inputs = tuple(changed_inputs)
+
+
+class LockHeld(NavsnapError, TimeoutError):
+    """Another process holds the lock."""
+
+    exit_code = 11
+
+    def __init__(
+        self, message: str, *, holder: dict[str, object] | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.holder = dict(holder or {})
+
+
+class RestoreError(NavsnapError):
+    """A restore could not be completed or its result did not match the manifest."""
+
+    exit_code = 12
+
+
+class DiskFullError(NavsnapError, OSError):
+    """The disk filled up while writing; temporary files were removed, nothing committed."""
+
+    exit_code = 13
+
+
+class VerifyFailed(NavsnapError):
+    """verify found at least one problem."""
+
+    exit_code = 14
+
+
+def all_error_classes() -> list[type[NavsnapError]]:
+    """Every error class, root first, in the order of the tree above."""
+    return [
+        NavsnapError,
+        UsageError,
+        ConfigError,
+        DatabaseError,
+        StepError,
+        StoreError,
+        SnapshotNotFound,
+        IntegrityError,
+        FormatVersionError,
+        DriftError,
+        LockHeld,
+        RestoreError,
+        DiskFullError,
+        VerifyFailed,
+    ]

@@ -1,0 +1,45 @@
+"""Named crash points for the kill-anywhere tests.
+
+``NAVSNAP_FAULT=<point>[@<n>]`` makes the process kill itself with SIGKILL the n-th time
+(default 1st) it reaches ``fault_point(<point>)``. It exists only for testing crash safety
+(``tests/test_crash.py``); with the variable unset a fault point costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+__all__ = ["POINTS", "fault_point"]
+
+#: Every named point, so tests can iterate over them.
+POINTS = (
+    "after-parquet-write",
+    "before-object-publish",
+    "after-object-publish",
+    "before-manifest",
+    "after-manifest",
+    "after-step",
+    "restore-after-load",
+    "restore-before-swap",
+    "restore-after-move-aside",
+    "restore-after-swap",
+    "delta-mid-transaction",
+    "file-copy-mid",
+    "prune-after-manifest-delete",
+    "prune-mid-objects",
+)
+
+_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    spec = os.environ.get("NAVSNAP_FAULT")
+    if not spec:
+        return
+    point, _, nth = spec.partition("@")
+    if point != name:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    if _hits[name] >= int(nth or "1"):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,104 @@
+"""Whole-file mode: copy a checkpointed ``.duckdb`` file into the store, and back.
+
+A copy-on-write reflink (``FICLONE``) is used when the store is local and on the same
+reflink-capable filesystem (XFS, btrfs); otherwise a streamed copy, optionally zstd-compressed
+(pyarrow's codec, so no extra dependency). Reflinks are never compressed: that would lose the
+block sharing that makes them nearly free.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+
+from navsnap.faults import fault_point
+from navsnap.hashing import hash_file
+from navsnap.manifest import FileCopy, ObjectRef
+from navsnap.storage import Store
+
+__all__ = ["copy_database_file", "reflink", "restore_file_copy"]
+
+_FICLONE = 0x40049409
+_BUF = 8 << 20
+
+
+def reflink(src: Path, dest: Path) -> bool:
+    """Clone ``src`` to ``dest`` with FICLONE; False (and no ``dest``) where unsupported."""
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+        except OSError:
+            ok = False
+        else:
+            ok = True
+            os.fsync(fout.fileno())
+    if not ok:
+        dest.unlink(missing_ok=True)
+    return ok
+
+
+def _stream_copy(src: Path, dest: Path, *, compress: bool) -> None:
+    with src.open("rb") as fin, dest.open("wb") as raw:
+        if compress:
+            with pa.CompressedOutputStream(raw, "zstd") as out:
+                while chunk := fin.read(_BUF):
+                    out.write(chunk)
+        else:
+            half = False
+            while chunk := fin.read(_BUF):
+                raw.write(chunk)
+                if not half:
+                    fault_point("file-copy-mid")
+                    half = True
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool) -> FileCopy:
+    """Copy checkpointed database file ``db`` into the store as one object."""
+    raw_xxh3, raw_size = hash_file(db)
+    staged = staging / "database.duckdb"
+    method = "copy"
+    if store.is_local and reflink(db, staged):
+        method = "reflink"
+        compressed = False
+    else:
+        compressed = compress
+        _stream_copy(db, staged, compress=compressed)
+    digest, size = hash_file(staged)
+    ext = "duckdb.zst" if compressed else "duckdb"
+    key = f"objects/{digest[:2]}/{digest}.{ext}"
+    if method == "reflink" and store.exists(key):
+        staged.unlink()
+    else:
+        store.publish_file(staged, key)
+    return FileCopy(
+        object=ObjectRef(key=key, xxh3=digest, size=size),
+        method=method,
+        compressed=compressed,
+        raw_size=raw_size,
+        raw_xxh3=raw_xxh3,
+    )
+
+
+def restore_file_copy(copy: FileCopy, *, store: Store, dest: Path) -> str:
+    """Write the database file of ``copy`` to ``dest`` (reflink or copy); returns the method."""
+    with store.local_copy(copy.object.key) as src:
+        if not copy.compressed:
+            if store.is_local and reflink(src, dest):
+                return "reflink"
+            with src.open("rb") as fin, dest.open("wb") as fout:
+                shutil.copyfileobj(fin, fout, _BUF)
+                fout.flush()
+                os.fsync(fout.fileno())
+            return "copy"
+        with pa.input_stream(str(src), compression="zstd") as fin, dest.open("wb") as fout:
+            while chunk := fin.read(_BUF):
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        return "copy"

@@ -1,0 +1,153 @@
+"""Finding snapshots in a store: read manifests, select by id, run, year or lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from navsnap.errors import IntegrityError, NavsnapError, SnapshotNotFound
+from navsnap.manifest import Manifest, manifest_key
+from navsnap.storage import Store
+
+__all__ = ["BrokenManifest", "ReuseIndex", "load_manifest", "read_all", "resolve", "tags"]
+
+
+@dataclass(frozen=True)
+class BrokenManifest:
+    snapshot_id: str
+    error: str
+
+
+def manifest_ids(store: Store) -> list[str]:
+    ids = []
+    for info in store.list_files("manifests"):
+        name = info.key.rsplit("/", 1)[-1]
+        if name.endswith(".json"):
+            ids.append(name[: -len(".json")])
+    return ids
+
+
+def load_manifest(store: Store, snapshot_id: str) -> Manifest:
+    key = manifest_key(snapshot_id)
+    try:
+        raw = store.read_bytes(key)
+    except FileNotFoundError:
+        raise SnapshotNotFound(
+            f"no snapshot {snapshot_id!r} in {store.url!r}", hint="see 'navsnap list'"
+        ) from None
+    try:
+        return Manifest.from_json(raw, source=f"manifest {snapshot_id}")
+    except IntegrityError as exc:
+        exc.snapshot_id = snapshot_id
+        raise
+
+
+def read_all(store: Store) -> tuple[list[Manifest], list[BrokenManifest]]:
+    """Every manifest, sorted by (created_at, snapshot_id); damaged ones listed apart."""
+    good: list[Manifest] = []
+    bad: list[BrokenManifest] = []
+    for sid in manifest_ids(store):
+        try:
+            good.append(load_manifest(store, sid))
+        except NavsnapError as exc:
+            bad.append(BrokenManifest(sid, exc.one_line()))
+    good.sort(key=lambda m: (m.created_at, m.snapshot_id))
+    return good, bad
+
+
+def tags(store: Store) -> dict[str, str]:
+    """Tag name -> snapshot id."""
+    import json
+
+    out: dict[str, str] = {}
+    for info in store.list_files("tags"):
+        name = info.key.rsplit("/", 1)[-1]
+        if not name.endswith(".json"):
+            continue
+        try:
+            data = json.loads(store.read_bytes(info.key))
+            out[name[: -len(".json")]] = str(data["snapshot_id"])
+        except (ValueError, KeyError, FileNotFoundError):
+            continue
+    return out
+
+
+def resolve(
+    store: Store,
+    ref: str | None = None,
+    *,
+    year: int | None = None,
+    run: str | None = None,
+    manifests: Iterable[Manifest] | None = None,
+) -> Manifest:
+    """One snapshot: by id, unique id prefix, tag, or the newest matching ``year``/``run``."""
+    if ref is not None:
+        ids = manifest_ids(store)
+        if ref in ids:
+            return load_manifest(store, ref)
+        tagged = tags(store)
+        if ref in tagged:
+            return load_manifest(store, tagged[ref])
+        matches = [i for i in ids if i.startswith(ref)]
+        if len(matches) == 1:
+            return load_manifest(store, matches[0])
+        if len(matches) > 1:
+            raise SnapshotNotFound(
+                f"snapshot {ref!r} is ambiguous ({len(matches)} match)",
+                hint="give more of the id; see 'navsnap list'",
+            )
+        raise SnapshotNotFound(
+            f"no snapshot or tag {ref!r} in {store.url!r}", hint="see 'navsnap list'"
+        )
+    pool = list(manifests) if manifests is not None else read_all(store)[0]
+    found = [
+        m for m in pool if (year is None or m.year == year) and (run is None or m.run_id == run)
+    ]
+    if not found:
+        what = " and ".join(
+            s for s in (f"year {year}" if year else "", f"run {run}" if run else "") if s
+        )
+        raise SnapshotNotFound(
+            f"no snapshot for {what or 'this request'} in {store.url!r}",
+            hint="see 'navsnap list'",
+        )
+    return max(found, key=lambda m: (m.created_at, m.snapshot_id))
+
+
+class ReuseIndex:
+    """Partitions already in the store, by (table, year, columns, fingerprint).
+
+    A partition whose rows fingerprint the same as a stored one is not exported again: the
+    new manifest points at the existing object.
+    """
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str | None, str, str], tuple[str, str, int]] = {}
+
+    @staticmethod
+    def key(
+        table: str, year: str | None, columns: str, fingerprint: str
+    ) -> tuple[str, str | None, str, str]:
+        return (table, year, columns, fingerprint)
+
+    def add_manifest(self, manifest: Manifest) -> None:
+        if manifest.mode != "parquet":
+            return
+        for t in manifest.tables:
+            sig = ";".join(f"{c[0]}:{c[1]}:{int(c[2])}" for c in t.columns)
+            for p in t.partitions:
+                self._by_key[self.key(t.name, p.year, sig, p.fingerprint)] = (
+                    p.object.key,
+                    p.object.xxh3,
+                    p.object.size,
+                )
+
+    def get(self, key: tuple[str, str | None, str, str]) -> tuple[str, str, int] | None:
+        return self._by_key.get(key)
+
+    @classmethod
+    def from_store(cls, store: Store) -> ReuseIndex:
+        idx = cls()
+        for m in read_all(store)[0]:
+            idx.add_manifest(m)
+        return idx

@@ -1,0 +1,629 @@
+"""Restore: bring a database back to a snapshot, from the store alone.
+
+Two strategies, chosen by :func:`plan_restore`:
+
+* **full** — build a new database file beside the target (DDL in dependency order, data from
+  Parquet, then macros and views), check row counts, fingerprints and validation aggregates
+  against the manifest, CHECKPOINT, fsync, move the old file and its ``.wal`` aside under a
+  name that says when and why, and rename the new file into place. Needs nothing of the old
+  file, which may be missing, truncated or garbage.
+* **delta** — when the live database opens and its schema matches, rewrite only the partitions
+  whose fingerprint differs and delete partitions the snapshot does not have (rows of later
+  years), in one transaction that is checked before it commits.
+
+Every object is verified (xxh3-128 and size) before anything is changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.catalog import (
+    Column,
+    TableInfo,
+    column_signature,
+    fingerprints,
+    list_objects,
+    list_tables,
+    parquet_list,
+    qualified,
+    quote_ident,
+    select_with_types,
+)
+from navsnap.errors import DatabaseError, IntegrityError, RestoreError, UsageError
+from navsnap.faults import fault_point
+from navsnap.filecopy import restore_file_copy
+from navsnap.hashing import hash_file
+from navsnap.manifest import Manifest, ObjectRef, TableEntry
+from navsnap.storage import Store, fsync_dir
+from navsnap.validation import compute_checks, compute_validation
+
+__all__ = [
+    "PartitionAction",
+    "RestorePlan",
+    "RestoreReport",
+    "open_status",
+    "plan_restore",
+    "restore",
+    "verify_objects",
+]
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PartitionAction:
+    table: str
+    year: str | None
+    action: str  # "load" | "drop" | "keep"
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    snapshot_id: str
+    year: int
+    target: str
+    strategy: str  # "full" | "delta" | "file" | "none"
+    reason: str
+    actions: tuple[PartitionAction, ...] = ()
+    drop_tables: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    @property
+    def bytes_to_read(self) -> int:
+        return sum(a.bytes for a in self.actions if a.action == "load")
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions if a.action == action)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "year": self.year,
+            "target": self.target,
+            "strategy": self.strategy,
+            "reason": self.reason,
+            "bytes_to_read": self.bytes_to_read,
+            "load": [
+                {"table": a.table, "year": a.year, "rows": a.rows, "bytes": a.bytes}
+                for a in self.actions
+                if a.action == "load"
+            ],
+            "drop": [
+                {"table": a.table, "year": a.year, "rows": a.rows}
+                for a in self.actions
+                if a.action == "drop"
+            ],
+            "keep": [
+                {"table": a.table, "year": a.year} for a in self.actions if a.action == "keep"
+            ],
+            "drop_tables": list(self.drop_tables),
+        }
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    plan: RestorePlan
+    moved_aside: tuple[str, ...] = ()
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.plan.to_dict(),
+            "moved_aside": list(self.moved_aside),
+            "seconds": round(self.seconds, 3),
+            "timings": self.timings,
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _selected(manifest: Manifest, tables: Sequence[str] | None) -> list[TableEntry]:
+    if not tables:
+        return list(manifest.tables)
+    names = {t.name for t in manifest.tables}
+    unknown = [t for t in tables if t not in names]
+    if unknown:
+        raise UsageError(
+            f"table(s) {', '.join(unknown)} are not in snapshot {manifest.snapshot_id}",
+            hint="tables in it: " + ", ".join(sorted(names)),
+        )
+    return [t for t in manifest.tables if t.name in set(tables)]
+
+
+def verify_objects(
+    store: Store,
+    manifest: Manifest,
+    objects: Iterable[ObjectRef],
+    *,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Check size and xxh3-128 of each object; raise IntegrityError naming the first bad one."""
+    objs = list(objects)
+    for i, obj in enumerate(objs):
+        if progress is not None:
+            progress("verify", i, len(objs))
+        try:
+            digest, size = store.hash_object(obj.key)
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"object {obj.key} of snapshot {manifest.snapshot_id} is missing",
+                path=obj.key,
+                snapshot_id=manifest.snapshot_id,
+                hint="restore another snapshot; 'navsnap verify --all' lists the intact ones",
+            ) from None
+        if size != obj.size or digest != obj.xxh3:
+            raise IntegrityError(
+                f"object {obj.key} of snapshot {manifest.snapshot_id} is corrupt "
+                f"(xxh3 {digest}, expected {obj.xxh3})",
+                path=obj.key,
+                snapshot_id=manifest.snapshot_id,
+                hint="restore another snapshot; 'navsnap verify --all' lists the intact ones",
+            )
+    if progress is not None:
+        progress("verify", len(objs), len(objs))
+
+
+def open_status(db_path: Path) -> str:
+    """'missing', 'directory', 'ok' or 'broken' (exists but DuckDB cannot open it)."""
+    if not db_path.exists():
+        return "missing"
+    if db_path.is_dir():
+        return "directory"
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error:
+        return "broken"
+    con.close()
+    return "ok"
+
+
+def _strip_catalog(sql: str, dbname: str, schemas: set[str]) -> str:
+    """Remove explicit references to the original catalog name from view/macro SQL."""
+    if not dbname:
+        return sql
+    name = re.escape(dbname)
+    qname = re.escape(quote_ident(dbname))
+    ident = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
+    three = re.compile(rf'(?<![\w"$.])(?:{qname}|{name})\.(?={ident}\.{ident})', re.IGNORECASE)
+    out = three.sub("", sql)
+    if dbname.lower() not in {s.lower() for s in schemas}:
+        two = re.compile(rf'(?<![\w"$.])(?:{qname}|{name})\.(?={ident})', re.IGNORECASE)
+        out = two.sub("main.", out)
+    return out
+
+
+def _aside_name(path: Path, snapshot_id: str, stamp: str) -> Path:
+    return path.with_name(f"{path.name}.{stamp}.before-restore-{snapshot_id}")
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _load_partitions(
+    con: duckdb.DuckDBPyConnection,
+    target_ref: str,
+    columns: Sequence[Column],
+    files: Sequence[str],
+) -> None:
+    if not files:
+        return
+    src = select_with_types(columns, f"read_parquet({parquet_list(files)})")
+    cols = ", ".join(quote_ident(c.name) for c in columns)
+    con.execute(f"INSERT INTO {target_ref} ({cols}) SELECT * FROM {src}")
+
+
+def _columns(entry: TableEntry) -> list[Column]:
+    return [Column(n, t, nn) for n, t, nn in entry.columns]
+
+
+def _info(entry: TableEntry) -> TableInfo:
+    return TableInfo(
+        schema=entry.schema,
+        name=entry.table,
+        sql=entry.ddl,
+        columns=tuple(_columns(entry)),
+        year_column=entry.year_column,
+        depends_on=entry.depends_on,
+    )
+
+
+def _check_against_manifest(
+    con: duckdb.DuckDBPyConnection, manifest: Manifest, entries: Sequence[TableEntry]
+) -> None:
+    for entry in entries:
+        got = fingerprints(con, _info(entry))
+        want = {p.year: p.fingerprint for p in entry.partitions}
+        got_s = {k: v.as_str() for k, v in got.items()}
+        if entry.year_column is None and got_s.get(None) == "0:0" and None not in want:
+            got_s = {}
+        if got_s != want:
+            bad = sorted(str(k) for k in set(got_s) | set(want) if got_s.get(k) != want.get(k))
+            raise RestoreError(
+                f"restored table {entry.name} does not match snapshot {manifest.snapshot_id} "
+                f"(partitions {', '.join(bad)})",
+                hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
+            )
+
+
+def _check_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
+    if manifest.validation:
+        got = compute_validation(con, year=manifest.year, builtin=True)
+        if got != manifest.validation:
+            keys = sorted(
+                k
+                for k in set(got) | set(manifest.validation)
+                if got.get(k) != manifest.validation.get(k)
+            )
+            raise RestoreError(
+                f"validation aggregates differ from snapshot {manifest.snapshot_id}: "
+                f"{', '.join(keys)}",
+                hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
+            )
+    checks = manifest.config.get("values", {}).get("checks") or {}
+    if manifest.checks and checks:
+        got = compute_checks(con, checks, year=manifest.year)
+        if got != manifest.checks:
+            raise RestoreError(
+                f"SQL checks differ from snapshot {manifest.snapshot_id}",
+                hint="nothing was changed",
+            )
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_restore(
+    store: Store,
+    manifest: Manifest,
+    *,
+    db_path: str | os.PathLike[str],
+    to: str | os.PathLike[str] | None = None,
+    tables: Sequence[str] | None = None,
+    allow_delta: bool = True,
+) -> RestorePlan:
+    """What a restore would do, changing nothing."""
+    target = Path(to if to is not None else db_path)
+    entries = _selected(manifest, tables)
+    names = tuple(e.name for e in entries)
+    if target.is_dir():
+        raise DatabaseError(
+            f"database path {str(target)!r} is a directory", hint="pass a file path"
+        )
+
+    def full(reason: str) -> RestorePlan:
+        strategy = "file" if manifest.mode == "file" else "full"
+        if manifest.mode == "file":
+            size = manifest.file.object.size if manifest.file else 0
+            acts: tuple[PartitionAction, ...] = (
+                PartitionAction("<database file>", None, "load", 0, size),
+            )
+        else:
+            acts = tuple(
+                PartitionAction(e.name, p.year, "load", p.rows, p.object.size)
+                for e in entries
+                for p in e.partitions
+            )
+        return RestorePlan(
+            manifest.snapshot_id, manifest.year, str(target), strategy, reason, acts, (), names
+        )
+
+    if manifest.mode == "file":
+        if tables:
+            raise UsageError(
+                "--tables needs a parquet-mode snapshot; this one is a whole-file copy",
+                hint="restore it --to another path and copy the tables with SQL",
+            )
+        return full("whole-file snapshot")
+    status = open_status(target)
+    if status != "ok":
+        return full(f"target is {status}")
+    if to is not None and not tables:
+        return full("restoring to another path")
+    if not allow_delta:
+        return full("delta restore disabled")
+    con = duckdb.connect(str(target), read_only=True)
+    try:
+        live = {t.key: t for t in list_tables(con, year_column=manifest.year_column)}
+        live_ddl = [(o.kind, o.schema, o.name, o.sql) for o in list_objects(con)]
+        actions: list[PartitionAction] = []
+        for entry in entries:
+            info = live.get(entry.name)
+            if info is None:
+                return full(f"table {entry.name} is missing")
+            if column_signature(info.columns) != column_signature(_columns(entry)):
+                return full(f"table {entry.name} has another schema")
+            if info.sql != entry.ddl:
+                return full(f"table {entry.name} has other constraints")
+            got = {k: v.as_str() for k, v in fingerprints(con, info).items()}
+            if entry.year_column is None and got.get(None) == "0:0":
+                got = {}
+            want = {p.year: p for p in entry.partitions}
+            for year, part in want.items():
+                same = got.get(year) == part.fingerprint
+                actions.append(
+                    PartitionAction(
+                        entry.name,
+                        year,
+                        "keep" if same else "load",
+                        part.rows,
+                        0 if same else part.object.size,
+                    )
+                )
+            for year in sorted(set(got) - set(want), key=str):
+                rows = int(got[year].split(":", 1)[0])
+                actions.append(PartitionAction(entry.name, year, "drop", rows, 0))
+        drop_tables: tuple[str, ...] = ()
+        if not tables:
+            want_ddl = [(d["kind"], d["schema"], d["name"], d["sql"]) for d in manifest.ddl]
+            if sorted(live_ddl) != sorted(want_ddl):
+                return full("views, macros or sequences differ")
+            drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
+    finally:
+        con.close()
+    changed = any(a.action != "keep" for a in actions) or bool(drop_tables)
+    return RestorePlan(
+        manifest.snapshot_id,
+        manifest.year,
+        str(target),
+        "delta" if changed else "none",
+        "live database opens with a matching schema",
+        tuple(actions),
+        drop_tables,
+        names,
+    )
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _objects_for(plan: RestorePlan, manifest: Manifest) -> list[ObjectRef]:
+    if manifest.mode == "file":
+        return [manifest.file.object] if manifest.file else []
+    want = {(a.table, a.year) for a in plan.actions if a.action == "load"}
+    seen: dict[str, ObjectRef] = {}
+    for t in manifest.tables:
+        for p in t.partitions:
+            if (t.name, p.year) in want:
+                seen.setdefault(p.object.key, p.object)
+    return list(seen.values())
+
+
+def _create_late_objects(
+    con: duckdb.DuckDBPyConnection, manifest: Manifest, *, only_tables: bool
+) -> None:
+    """Macros and views: retried until no progress, so dependency order is found by DuckDB."""
+    schemas = {d["name"] for d in manifest.ddl if d["kind"] == "schema"} | {"main"}
+    pending = [
+        _strip_catalog(d["sql"], manifest.database_name, schemas)
+        for d in manifest.ddl
+        if d["kind"] in ("macro", "view")
+    ]
+    while pending:
+        failed: list[str] = []
+        last_error = ""
+        for sql in pending:
+            try:
+                con.execute(sql)
+            except duckdb.Error as exc:
+                failed.append(sql)
+                last_error = str(exc).splitlines()[0]
+        if len(failed) == len(pending):
+            if only_tables:
+                return  # a partial restore may lack what a view needs
+            raise RestoreError(
+                f"could not recreate {len(failed)} view(s)/macro(s): {last_error}",
+                hint="nothing was changed",
+            )
+        pending = failed
+
+
+def _build_full(
+    store: Store,
+    manifest: Manifest,
+    plan: RestorePlan,
+    tmp: Path,
+    progress: ProgressFn | None,
+) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    alias = "navsnap_restore"
+    con = duckdb.connect()
+    try:
+        opts = ""
+        if manifest.storage_version:
+            opts = f" (STORAGE_VERSION '{manifest.storage_version}')"
+        try:
+            con.execute(f"ATTACH '{tmp.as_posix()}' AS {alias}{opts}")
+        except duckdb.Error:
+            con.execute(f"ATTACH '{tmp.as_posix()}' AS {alias}")
+        con.execute(f"USE {alias}")
+        entries = [e for e in manifest.tables if e.name in set(plan.tables)]
+        t0 = time.perf_counter()
+        for d in manifest.ddl:
+            if d["kind"] in ("schema", "sequence"):
+                con.execute(d["sql"])
+        for entry in entries:
+            con.execute(entry.ddl)
+        timings["ddl_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        for i, entry in enumerate(entries):
+            if progress is not None:
+                progress("load", i, len(entries))
+            with _local_files(store, [p.object for p in entry.partitions]) as files:
+                _load_partitions(con, qualified(entry.schema, entry.table), _columns(entry), files)
+        if progress is not None:
+            progress("load", len(entries), len(entries))
+        timings["load_s"] = time.perf_counter() - t1
+        _create_late_objects(con, manifest, only_tables=len(entries) != len(manifest.tables))
+        fault_point("restore-after-load")
+        t2 = time.perf_counter()
+        _check_against_manifest(con, manifest, entries)
+        if len(entries) == len(manifest.tables):
+            _check_aggregates(con, manifest)
+        timings["check_s"] = time.perf_counter() - t2
+        con.execute(f"CHECKPOINT {alias}")
+        con.execute("USE memory")
+        con.execute(f"DETACH {alias}")
+    finally:
+        con.close()
+    return timings
+
+
+class _local_files:
+    """Local paths for objects (the objects themselves on a local store)."""
+
+    def __init__(self, store: Store, objects: Sequence[ObjectRef]) -> None:
+        self.store = store
+        self.objects = objects
+        self._stack: list[Any] = []
+
+    def __enter__(self) -> list[str]:
+        paths = []
+        for obj in self.objects:
+            cm = self.store.local_copy(obj.key)
+            paths.append(str(cm.__enter__()))
+            self._stack.append(cm)
+        return paths
+
+    def __exit__(self, *exc: object) -> None:
+        for cm in reversed(self._stack):
+            cm.__exit__(None, None, None)
+
+
+def _swap_into_place(tmp: Path, target: Path, snapshot_id: str) -> tuple[str, ...]:
+    """Move the old file and .wal aside (never deleted), rename the new file into place."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    moved: list[str] = []
+    fault_point("restore-before-swap")
+    for old in (target, _wal(target)):
+        if old.exists():
+            aside = _aside_name(old, snapshot_id, stamp)
+            os.replace(old, aside)
+            moved.append(str(aside))
+            fault_point("restore-after-move-aside")
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+    fault_point("restore-after-swap")
+    return tuple(moved)
+
+
+def _apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Path) -> None:
+    con = duckdb.connect(str(target))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        by_name = {t.name: t for t in manifest.tables}
+        for name in plan.drop_tables:
+            schema, _, table = name.rpartition(".")
+            con.execute(f"DROP TABLE {qualified(schema or 'main', table)}")
+        for act in plan.actions:
+            if act.action == "keep":
+                continue
+            entry = by_name[act.table]
+            ref = qualified(entry.schema, entry.table)
+            if entry.year_column is None:
+                con.execute(f"DELETE FROM {ref}")
+            elif act.year == "null":
+                con.execute(f"DELETE FROM {ref} WHERE {quote_ident(entry.year_column)} IS NULL")
+            else:
+                con.execute(
+                    f"DELETE FROM {ref} WHERE {quote_ident(entry.year_column)}::VARCHAR = ?",
+                    [act.year],
+                )
+            if act.action == "load":
+                part = next(p for p in entry.partitions if p.year == act.year)
+                with _local_files(store, [part.object]) as files:
+                    _load_partitions(con, ref, _columns(entry), files)
+        fault_point("delta-mid-transaction")
+        touched = {a.table for a in plan.actions if a.action != "keep"}
+        _check_against_manifest(con, manifest, [by_name[t] for t in sorted(touched)])
+        if set(plan.tables) == set(by_name):
+            _check_aggregates(con, manifest)
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+def restore(
+    store: Store,
+    manifest: Manifest,
+    *,
+    db_path: str | os.PathLike[str],
+    to: str | os.PathLike[str] | None = None,
+    tables: Sequence[str] | None = None,
+    dry_run: bool = False,
+    allow_delta: bool = True,
+    progress: ProgressFn | None = None,
+) -> RestoreReport:
+    """Restore ``manifest`` into ``db_path`` (or ``to``). See the module docstring."""
+    t0 = time.perf_counter()
+    plan = plan_restore(
+        store, manifest, db_path=db_path, to=to, tables=tables, allow_delta=allow_delta
+    )
+    if dry_run or plan.strategy == "none":
+        return RestoreReport(plan=plan, seconds=time.perf_counter() - t0)
+    target = Path(plan.target)
+    if not target.parent.exists():
+        raise DatabaseError(
+            f"directory {str(target.parent)!r} does not exist", hint="create it first"
+        )
+    t1 = time.perf_counter()
+    verify_objects(store, manifest, _objects_for(plan, manifest), progress=progress)
+    timings: dict[str, float] = {"verify_s": time.perf_counter() - t1}
+
+    if plan.strategy == "delta":
+        _apply_delta(store, manifest, plan, target)
+        timings["total_s"] = time.perf_counter() - t0
+        return RestoreReport(plan=plan, seconds=time.perf_counter() - t0, timings=timings)
+
+    tmp = target.with_name(f".{target.name}.navsnap-restore-{os.getpid()}.tmp")
+    for leftover in (tmp, _wal(tmp)):
+        leftover.unlink(missing_ok=True)
+    try:
+        if plan.strategy == "file":
+            assert manifest.file is not None
+            restore_file_copy(manifest.file, store=store, dest=tmp)
+            digest, size = hash_file(tmp)
+            if digest != manifest.file.raw_xxh3 or size != manifest.file.raw_size:
+                raise IntegrityError(
+                    f"restored file of snapshot {manifest.snapshot_id} does not match its hash",
+                    snapshot_id=manifest.snapshot_id,
+                )
+        else:
+            timings.update(_build_full(store, manifest, plan, tmp, progress))
+            if _wal(tmp).exists():
+                raise RestoreError("restored database kept a .wal after CHECKPOINT")
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+        moved = _swap_into_place(tmp, target, manifest.snapshot_id)
+    except BaseException:
+        for leftover in (tmp, _wal(tmp)):
+            leftover.unlink(missing_ok=True)
+        raise
+    timings["total_s"] = time.perf_counter() - t0
+    return RestoreReport(
+        plan=plan, moved_aside=moved, seconds=time.perf_counter() - t0, timings=timings
+    )
+
+
+def effective_tables(manifest: Manifest) -> Mapping[str, TableEntry]:
+    return {t.name: t for t in manifest.tables}

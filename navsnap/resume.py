@@ -1,0 +1,144 @@
+"""Deciding how to resume: lineage, verification, drift, and the fast path.
+
+``plan_resume`` never changes anything; ``navsnap status`` prints its decision and
+``navsnap run --resume`` carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from navsnap.config import Config, config_diff
+from navsnap.errors import DriftError, NavsnapError
+from navsnap.index import read_all
+from navsnap.manifest import Manifest
+from navsnap.restore import plan_restore, verify_objects
+from navsnap.storage import Store
+
+__all__ = ["ResumeDecision", "config_block", "drift_error", "plan_resume"]
+
+
+def config_block(config: Config) -> dict[str, Any]:
+    """The manifest's ``config`` field: values, lineage identity, hash, input hashes."""
+    inputs = config.input_hashes()
+    return {
+        "values": config.to_dict(),
+        "identity": config.identity(),
+        "inputs": inputs,
+        "hash": config.config_hash(inputs),
+    }
+
+
+def _fmt(value: object) -> str:
+    return repr(value)
+
+
+def drift_error(snapshot: Manifest, block: dict[str, Any]) -> DriftError:
+    old = snapshot.config
+    keys, inputs = config_diff(
+        old.get("identity", {}), block["identity"], old.get("inputs", {}), block["inputs"]
+    )
+    parts = [f"{k.key}: {_fmt(k.old)} -> {_fmt(k.new)}" for k in keys]
+    parts += [f"input {i.path} changed" for i in inputs]
+    return DriftError(
+        f"configuration changed since snapshot {snapshot.snapshot_id}: "
+        + ("; ".join(parts) if parts else "hash differs"),
+        changed_keys=keys,
+        changed_inputs=inputs,
+        hint="restore the old configuration, or start over with --force-restart",
+    )
+
+
+@dataclass(frozen=True)
+class ResumeDecision:
+    """What --resume does: 'continue' (database matches), 'restore', 'start', 'complete'."""
+
+    action: str
+    reason: str
+    snapshot: Manifest | None = None
+    next_year: int | None = None
+    restore_strategy: str | None = None
+    skipped: tuple[str, ...] = field(default_factory=tuple)
+
+    def explain(self) -> str:
+        if self.action == "start":
+            return f"no usable snapshot ({self.reason}); starting at {self.next_year}"
+        assert self.snapshot is not None
+        if self.action == "complete":
+            return f"run already complete at {self.snapshot.year} ({self.snapshot.snapshot_id})"
+        if self.action == "continue":
+            return (
+                f"database matches {self.snapshot.snapshot_id} (end of {self.snapshot.year}); "
+                f"continuing with {self.next_year}"
+            )
+        return (
+            f"restoring {self.snapshot.snapshot_id} (end of {self.snapshot.year}, "
+            f"{self.restore_strategy}: {self.reason}); then continuing with {self.next_year}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "snapshot": self.snapshot.snapshot_id if self.snapshot else None,
+            "snapshot_year": self.snapshot.year if self.snapshot else None,
+            "next_year": self.next_year,
+            "restore_strategy": self.restore_strategy,
+            "skipped": list(self.skipped),
+            "message": self.explain(),
+        }
+
+
+def plan_resume(
+    store: Store,
+    config: Config,
+    *,
+    db_path: Path,
+    years: tuple[int, int],
+    block: dict[str, Any] | None = None,
+) -> ResumeDecision:
+    """Find the newest verified snapshot of this lineage and decide what to do with it."""
+    first, last = years
+    block = block if block is not None else config_block(config)
+    if not store.exists("navsnap-store.json"):
+        return ResumeDecision("start", f"no store at {store.url}", next_year=first)
+    store.check_readable()
+    manifests, broken = read_all(store)
+    skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
+    in_range = [m for m in manifests if first <= m.year <= last]
+    mine = [m for m in in_range if m.config_hash == block["hash"]]
+    if not mine:
+        if in_range:
+            raise drift_error(max(in_range, key=lambda m: (m.year, m.created_at)), block)
+        return ResumeDecision(
+            "start",
+            f"no snapshot of years {first}-{last - 1}",
+            next_year=first,
+            skipped=tuple(skipped),
+        )
+    for m in sorted(mine, key=lambda m: (m.year, m.created_at, m.snapshot_id), reverse=True):
+        try:
+            verify_objects(store, m, m.objects())
+        except NavsnapError as exc:
+            skipped.append(f"skipped snapshot {m.snapshot_id}: {exc.message}")
+            continue
+        plan = plan_restore(store, m, db_path=db_path)
+        if m.year >= last:
+            action = "complete" if plan.strategy == "none" else "restore"
+            if action == "complete":
+                return ResumeDecision(
+                    "complete", "database matches the last year", m, None, None, tuple(skipped)
+                )
+        if plan.strategy == "none":
+            return ResumeDecision(
+                "continue", "database matches the snapshot", m, m.year + 1, None, tuple(skipped)
+            )
+        return ResumeDecision("restore", plan.reason, m, m.year + 1, plan.strategy, tuple(skipped))
+    return ResumeDecision(
+        "start",
+        "no snapshot of this configuration verifies",
+        next_year=first,
+        skipped=tuple(skipped),
+    )

@@ -1,0 +1,433 @@
+"""The snapshot store: the only module that reads or writes it.
+
+A store is a directory (local path) or a prefix on any fsspec filesystem (``memory://``,
+``s3://bucket/prefix``). Layout (see ``docs/format.md``)::
+
+    <store>/
+      navsnap-store.json          store marker: {"format": "navsnap-store", "version": 1}
+      objects/<h[:2]>/<h>.<ext>   immutable objects named by the xxh3-128 of their bytes
+      manifests/<snapshot>.json   one manifest per snapshot: the only commit point
+      tags/<name>.json            tags pinning snapshots
+      state/                      verification records (advisory)
+      tmp/                        temporary files of writers in progress (local stores only)
+
+Local writes go to ``tmp/``, are fsynced and renamed into place, then the directory is
+fsynced. On object stores one PUT is atomic by itself. Writers never overwrite an object
+(its name is its hash) nor a manifest (publishing an existing snapshot id is an error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import fsspec
+
+from navsnap.errors import (
+    DiskFullError,
+    FormatVersionError,
+    SnapshotNotFound,
+    StoreError,
+)
+from navsnap.hashing import hash_file
+
+__all__ = ["STORE_FORMAT_VERSION", "ObjectInfo", "Store", "fsync_dir", "open_store"]
+
+STORE_FORMAT_VERSION = 1
+MARKER = "navsnap-store.json"
+_KNOWN_REMOTE = ("memory", "s3", "s3a", "gcs", "gs", "az", "abfs", "file")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    mtime: float | None
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a directory so a rename inside it is durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _translate_os_error(exc: OSError, what: str) -> Exception:
+    if _is_disk_full(exc):
+        return DiskFullError(
+            f"no space left while {what}", hint="free disk space and run the command again"
+        )
+    if isinstance(exc, PermissionError):
+        return StoreError(f"permission denied while {what}", hint="check the store's permissions")
+    return StoreError(f"I/O error while {what}: {exc.strerror or exc}")
+
+
+class Store:
+    """One snapshot store. Use :func:`open_store` to create it from a URL or path."""
+
+    def __init__(self, url: str, *, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        if "://" in url:
+            protocol = url.split("://", 1)[0].lower()
+            if protocol not in _KNOWN_REMOTE:
+                raise StoreError(
+                    f"unknown store scheme '{protocol}://' in {url!r}",
+                    hint="use a local path, memory://, or s3://bucket/prefix",
+                )
+            try:
+                fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+            except ImportError as exc:
+                raise StoreError(
+                    f"store scheme '{protocol}://' needs an extra package ({exc.name})",
+                    hint="install navsnap[s3] for s3://",
+                ) from None
+            self.fs = fs
+            self.local_root: Path | None = Path(root) if protocol == "file" else None
+            self.root = root.rstrip("/")
+        else:
+            self.fs = fsspec.filesystem("file")
+            self.local_root = Path(url).expanduser().absolute()
+            self.root = str(self.local_root)
+        if (
+            self.local_root is not None
+            and self.local_root.exists()
+            and not self.local_root.is_dir()
+        ):
+            raise StoreError(
+                f"store path {str(self.local_root)!r} is a file, not a directory",
+                hint="pass a directory to --store",
+            )
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_root is not None
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def _full(self, key: str) -> str:
+        return f"{self.root}/{key}" if key else self.root
+
+    def local_path(self, key: str) -> Path:
+        """The filesystem path of ``key`` (local stores only)."""
+        assert self.local_root is not None
+        return self.local_root / PurePosixPath(key)
+
+    def exists(self, key: str) -> bool:
+        if self.local_root is not None:
+            return self.local_path(key).exists()
+        return bool(self.fs.exists(self._full(key)))
+
+    def info(self, key: str) -> ObjectInfo:
+        if self.local_root is not None:
+            st = self.local_path(key).stat()
+            return ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+        inf = self.fs.info(self._full(key))
+        return ObjectInfo(key=key, size=int(inf.get("size") or 0), mtime=_mtime(inf))
+
+    # ------------------------------------------------------------------ marker
+
+    def _marker(self) -> dict[str, Any] | None:
+        try:
+            raw = self.read_bytes(MARKER)
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise StoreError(
+                f"store marker {MARKER} in {self.url!r} is not valid JSON",
+                hint="the store is damaged; restore the marker from a backup",
+            ) from None
+        if not isinstance(data, dict) or data.get("format") != "navsnap-store":
+            raise StoreError(f"{self.url!r} is not a navsnap store (bad {MARKER})")
+        return data
+
+    def _check_version(self, marker: dict[str, Any]) -> None:
+        version = marker.get("version")
+        if not isinstance(version, int) or version > STORE_FORMAT_VERSION:
+            raise FormatVersionError(
+                f"store {self.url!r} has format version {version!r}; this navsnap reads "
+                f"up to {STORE_FORMAT_VERSION}",
+                hint="upgrade navsnap",
+            )
+
+    def _is_empty(self) -> bool:
+        if self.local_root is not None:
+            return not self.local_root.exists() or not any(self.local_root.iterdir())
+        try:
+            return not self.fs.exists(self.root) or not self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return True
+
+    def check_readable(self) -> None:
+        """Raise unless this is an existing navsnap store of a known format version."""
+        marker = self._marker_or_error()
+        if marker is None:
+            raise SnapshotNotFound(
+                f"no navsnap store at {self.url!r}", hint="check --store, or take a snapshot first"
+            )
+        self._check_version(marker)
+
+    def _marker_or_error(self) -> dict[str, Any] | None:
+        try:
+            marker = self._marker()
+        except OSError as exc:
+            raise _translate_os_error(exc, f"reading the store {self.url!r}") from exc
+        if marker is None and not self._is_empty():
+            raise StoreError(
+                f"{self.url!r} is not empty and is not a navsnap store (no {MARKER})",
+                hint="choose an empty or new directory for --store",
+            )
+        return marker
+
+    def ensure_writable(self) -> None:
+        """Create the store when new; refuse a foreign directory or a newer format."""
+        marker = self._marker_or_error()
+        if marker is not None:
+            self._check_version(marker)
+            return
+        body = json.dumps({"format": "navsnap-store", "version": STORE_FORMAT_VERSION}).encode()
+        self.write_bytes_atomic(MARKER, body)
+
+    # ------------------------------------------------------------------ reading
+
+    def read_bytes(self, key: str) -> bytes:
+        if self.local_root is not None:
+            return self.local_path(key).read_bytes()
+        try:
+            return bytes(self.fs.cat_file(self._full(key)))
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if getattr(exc, "errno", None) == errno.ENOENT:
+                raise FileNotFoundError(key) from exc
+            raise
+
+    def list_files(self, prefix: str) -> list[ObjectInfo]:
+        """Every file below ``prefix`` (a folder key), sorted by key."""
+        out: list[ObjectInfo] = []
+        if self.local_root is not None:
+            base = self.local_path(prefix)
+            if not base.exists():
+                return []
+            for dirpath, _dirs, files in os.walk(base):
+                for name in files:
+                    p = Path(dirpath) / name
+                    try:
+                        st = p.stat()
+                    except FileNotFoundError:
+                        continue
+                    key = p.relative_to(self.local_root).as_posix()
+                    out.append(ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime))
+        else:
+            full = self._full(prefix)
+            try:
+                found = self.fs.find(full, detail=True)
+            except FileNotFoundError:
+                found = {}
+            root = self.root.lstrip("/")
+            for path, inf in found.items():
+                key = path.lstrip("/")[len(root) :].lstrip("/")
+                out.append(ObjectInfo(key=key, size=int(inf.get("size") or 0), mtime=_mtime(inf)))
+        return sorted(out, key=lambda o: o.key)
+
+    def hash_object(self, key: str) -> tuple[str, int]:
+        """(xxh3-128, size) of an object, streamed."""
+        if self.local_root is not None:
+            return hash_file(self.local_path(key))
+        import xxhash
+
+        h = xxhash.xxh3_128()
+        size = 0
+        with self.fs.open(self._full(key), "rb", block_size=8 << 20) as fh:
+            while chunk := fh.read(8 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest(), size
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """A local file with the object's bytes (the object itself on a local store)."""
+        if self.local_root is not None:
+            yield self.local_path(key)
+            return
+        with tempfile.TemporaryDirectory(prefix="navsnap-get-") as tmp:
+            dest = Path(tmp) / PurePosixPath(key).name
+            self.fs.get_file(self._full(key), str(dest))
+            yield dest
+
+    # ------------------------------------------------------------------ writing
+
+    def temp_dir(self) -> Path:
+        """A fresh local directory for staging files; on a local store it is inside ``tmp/``
+        (same filesystem, so publishing is a rename)."""
+        if self.local_root is not None:
+            base = self.local_path("tmp")
+            base.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=f"stage-{os.getpid()}-", dir=base))
+        return Path(tempfile.mkdtemp(prefix="navsnap-stage-"))
+
+    def publish_file(self, src: Path, key: str, *, move: bool = True) -> bool:
+        """Put local file ``src`` at ``key`` atomically; False when ``key`` already exists.
+
+        Local: fsync ``src``, rename (or copy, then rename) into place, fsync the directory.
+        Remote: one upload. ``src`` is removed when ``move`` is true.
+        """
+        try:
+            if self.exists(key):
+                if move:
+                    src.unlink(missing_ok=True)
+                return False
+            if self.local_root is not None:
+                dest = self.local_path(key)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if move and src.parent.resolve().is_relative_to(self.local_root.resolve()):
+                    _fsync_file(src)
+                    os.replace(src, dest)
+                else:
+                    tmp = self.local_path(f"tmp/part-{os.getpid()}-{uuid.uuid4().hex}")
+                    tmp.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        shutil.copyfile(src, tmp)
+                        _fsync_file(tmp)
+                        os.replace(tmp, dest)
+                    finally:
+                        tmp.unlink(missing_ok=True)
+                    if move:
+                        src.unlink(missing_ok=True)
+                fsync_dir(dest.parent)
+            else:
+                self.fs.put_file(str(src), self._full(key))
+                if move:
+                    src.unlink(missing_ok=True)
+            return True
+        except OSError as exc:
+            raise _translate_os_error(exc, f"writing {key} to {self.url!r}") from exc
+
+    def write_bytes_atomic(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        """Write small ``data`` at ``key`` atomically (temp, fsync, rename; one PUT remotely)."""
+        try:
+            if not overwrite and self.exists(key):
+                raise FileExistsError(errno.EEXIST, "exists", key)
+            if self.local_root is not None:
+                dest = self.local_path(key)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmpdir = self.local_path("tmp")
+                tmpdir.mkdir(parents=True, exist_ok=True)
+                tmp = tmpdir / f"part-{os.getpid()}-{uuid.uuid4().hex}"
+                try:
+                    with tmp.open("wb") as fh:
+                        fh.write(data)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    if overwrite:
+                        os.replace(tmp, dest)
+                    else:
+                        # link() fails if dest exists: no silent overwrite of a manifest.
+                        os.link(tmp, dest)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                fsync_dir(dest.parent)
+            else:
+                self.fs.pipe_file(self._full(key), data)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise _translate_os_error(exc, f"writing {key} to {self.url!r}") from exc
+
+    def delete(self, key: str) -> None:
+        """Delete one file; errors propagate (a failed delete must fail loudly)."""
+        try:
+            if self.local_root is not None:
+                self.local_path(key).unlink()
+            else:
+                self.fs.rm_file(self._full(key))
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"could not delete {key} from {self.url!r}: {exc.strerror or exc}",
+                hint="check the store's permissions",
+            ) from exc
+
+    def clean_temp(self, *, older_than: float = 0.0) -> list[str]:
+        """Remove leftover temporary files of crashed writers (local stores)."""
+        if self.local_root is None:
+            return []
+        base = self.local_path("tmp")
+        if not base.exists():
+            return []
+        removed: list[str] = []
+        cutoff = time.time() - older_than
+        for entry in sorted(base.iterdir()):
+            try:
+                if entry.stat().st_mtime > cutoff:
+                    continue
+                if _owner_alive(entry.name):
+                    continue
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
+                removed.append(entry.name)
+            except FileNotFoundError:
+                continue
+        return removed
+
+
+def _mtime(inf: dict[str, Any]) -> float | None:
+    value = inf.get("LastModified") or inf.get("mtime") or inf.get("created")
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    return float(value)
+
+
+def _owner_alive(name: str) -> bool:
+    """Temporary names are ``stage-<pid>-...`` or ``part-<pid>-...``: keep a live writer's."""
+    parts = name.split("-")
+    if len(parts) < 2 or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_store(url: str | os.PathLike[str], **kwargs: Any) -> Store:
+    """A :class:`Store` for a local path or fsspec URL."""
+    return Store(os.fspath(url), **kwargs)

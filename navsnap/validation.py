@@ -1,0 +1,65 @@
+"""Validation aggregates recorded in every manifest and re-checked after a restore.
+
+For the built-in simulation they come from :func:`navsnap.sim.validation_aggregates`; users
+add named SQL checks in the config (``[checks] name = "SELECT ..."``, ``$year`` bound to the
+snapshot's year). Values are made JSON-safe (decimals and dates as strings) so that a
+manifest compares equal to a recomputation exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+
+from navsnap.errors import ConfigError
+
+__all__ = ["compute_checks", "compute_validation", "json_safe"]
+
+
+def json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (decimal.Decimal, dt.date, dt.datetime, dt.time, dt.timedelta)):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def compute_checks(
+    con: duckdb.DuckDBPyConnection, checks: Mapping[str, str], *, year: int
+) -> dict[str, Any]:
+    """Run each named SQL check; its first column of its first row is the value."""
+    out: dict[str, Any] = {}
+    for name, sql in sorted(checks.items()):
+        try:
+            params = {"year": year} if "$year" in sql else None
+            row = con.execute(sql, params).fetchone() if params else con.execute(sql).fetchone()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(
+                f"check '{name}' failed: {first}",
+                key=f"checks.{name}",
+                hint="fix the SQL in [checks]",
+            ) from None
+        out[name] = json_safe(row[0] if row else None)
+    return out
+
+
+def compute_validation(
+    con: duckdb.DuckDBPyConnection, *, year: int, builtin: bool
+) -> dict[str, Any]:
+    """The built-in simulation's aggregates when it is the step, else nothing."""
+    if not builtin:
+        return {}
+    from navsnap.sim import validation_aggregates
+
+    return json_safe(validation_aggregates(con, year=year))  # type: ignore[no-any-return]
