@@ -23,8 +23,21 @@ from typing import Any
 import filelock
 
 from navsnap.errors import LockHeld
+from navsnap.storage import Store
 
-__all__ = ["LockInfo", "db_lock", "hold_lock", "lock_path_for_db"]
+__all__ = [
+    "DEFAULT_LOCK_TTL",
+    "LockInfo",
+    "WriterMarker",
+    "db_lock",
+    "hold_lock",
+    "lock_path_for_db",
+    "prune_lock",
+    "running_pruner",
+    "stale_reason",
+    "store_writer",
+    "store_writers",
+]
 
 
 @dataclass(frozen=True)
@@ -129,3 +142,167 @@ def db_lock(
 
 def describe(info: LockInfo) -> dict[str, Any]:
     return dict(info.__dict__)
+
+
+# --------------------------------------------------------------------------- store-side locks
+#
+# One pruner per store, and pruners never delete objects while a checkpoint is writing:
+#
+# * the pruner holds ``locks/prune.lock`` (filelock, with ``locks/prune.lock.json`` naming the
+#   holder) on a local store, or the lock object ``locks/prune.json`` (pid, host, start, TTL) on
+#   a remote store; it takes the lock *before* it looks for writers;
+# * a checkpoint writes a marker ``locks/writers/<host>-<pid>-<token>.json`` *before* it looks
+#   for a pruner, and removes it after its manifest is written.
+#
+# So at least one of them sees the other: a pruner that sees a live writer keeps every
+# unreferenced object; a writer that sees a running pruner waits for it to finish.
+
+DEFAULT_LOCK_TTL = 6 * 3600.0
+PRUNE_LOCK_FILE = "locks/prune.lock"
+PRUNE_LOCK_OBJECT = "locks/prune.json"
+WRITERS_PREFIX = "locks/writers"
+
+
+def _my_info(purpose: str) -> LockInfo:
+    return LockInfo(
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        purpose=purpose,
+    )
+
+
+def _info_from_bytes(raw: bytes) -> LockInfo | None:
+    try:
+        data = json.loads(raw)
+        return LockInfo(
+            pid=int(data["pid"]),
+            host=str(data["host"]),
+            started=str(data["started"]),
+            purpose=str(data.get("purpose", "")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def stale_reason(info: LockInfo, *, ttl: float = DEFAULT_LOCK_TTL) -> str | None:
+    """Why a recorded holder no longer counts ('process gone', 'older than TTL'), or None."""
+    if info.host == socket.gethostname() and not _pid_alive(info.pid):
+        return "process gone"
+    try:
+        started = dt.datetime.fromisoformat(info.started)
+    except ValueError:
+        return "unreadable start time"
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=dt.UTC)
+    if (dt.datetime.now(dt.UTC) - started).total_seconds() > ttl:
+        return f"older than the lock TTL of {ttl:.0f}s"
+    return None
+
+
+def _read_store_info(store: Store, key: str) -> LockInfo | None:
+    try:
+        return _info_from_bytes(store.read_bytes(key))
+    except FileNotFoundError:
+        return None
+
+
+def running_pruner(store: Store, *, ttl: float = DEFAULT_LOCK_TTL) -> LockInfo | None:
+    """The live holder of the store's prune lock, or None."""
+    key = PRUNE_LOCK_FILE + ".json" if store.is_local else PRUNE_LOCK_OBJECT
+    info = _read_store_info(store, key)
+    if info is None or stale_reason(info, ttl=ttl) is not None:
+        return None
+    return info
+
+
+@dataclass(frozen=True)
+class WriterMarker:
+    key: str
+    info: LockInfo | None
+    stale: str | None
+
+
+def store_writers(store: Store, *, ttl: float = DEFAULT_LOCK_TTL) -> list[WriterMarker]:
+    """Every checkpoint marker in the store, with the reason it is stale (None: live)."""
+    out: list[WriterMarker] = []
+    for obj in store.list_files(WRITERS_PREFIX):
+        info = _read_store_info(store, obj.key)
+        reason = "unreadable marker" if info is None else stale_reason(info, ttl=ttl)
+        out.append(WriterMarker(obj.key, info, reason))
+    return out
+
+
+@contextlib.contextmanager
+def store_writer(
+    store: Store, *, purpose: str, wait: float = 600.0, ttl: float = DEFAULT_LOCK_TTL
+) -> Iterator[LockInfo]:
+    """Mark a checkpoint in progress; wait (up to ``wait`` s) while a pruner holds the store."""
+    import secrets
+
+    me = _my_info(purpose)
+    key = f"{WRITERS_PREFIX}/{me.host}-{me.pid}-{secrets.token_hex(4)}.json"
+    store.write_bytes_atomic(key, json.dumps(me.__dict__).encode())
+    try:
+        deadline = time.monotonic() + wait
+        while (holder := running_pruner(store, ttl=ttl)) is not None:
+            if time.monotonic() >= deadline:
+                raise LockHeld(
+                    f"the store is being pruned by {holder.describe()}",
+                    holder=holder.__dict__,
+                    hint="wait for the prune to finish and run again",
+                )
+            time.sleep(0.1)
+        yield me
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            store.delete(key)
+
+
+@contextlib.contextmanager
+def prune_lock(
+    store: Store,
+    *,
+    wait: float = 0.0,
+    ttl: float = DEFAULT_LOCK_TTL,
+    warnings: list[str] | None = None,
+) -> Iterator[LockInfo]:
+    """The store's single pruner lock (filelock locally, a lock object with a TTL remotely)."""
+    if store.is_local:
+        path = store.local_path(PRUNE_LOCK_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with hold_lock(path, purpose="navsnap prune", wait=wait, warnings=warnings) as me:
+            yield me
+        return
+    me = _my_info("navsnap prune")
+    body = json.dumps({**me.__dict__, "ttl": ttl}).encode()
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            store.write_bytes_atomic(PRUNE_LOCK_OBJECT, body)
+        except FileExistsError:
+            holder = _read_store_info(store, PRUNE_LOCK_OBJECT)
+            reason = "unreadable lock" if holder is None else stale_reason(holder, ttl=ttl)
+            if reason is not None:
+                if warnings is not None:
+                    who = holder.describe() if holder else "an unknown process"
+                    warnings.append(f"took over a stale prune lock left by {who}: {reason}")
+                with contextlib.suppress(FileNotFoundError):
+                    store.delete(PRUNE_LOCK_OBJECT)
+                continue
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            assert holder is not None
+            raise LockHeld(
+                f"{PRUNE_LOCK_OBJECT} is held by {holder.describe()}",
+                holder=holder.__dict__,
+                hint="wait for it to finish or pass --wait-lock SECONDS",
+            ) from None
+        if _read_store_info(store, PRUNE_LOCK_OBJECT) == me:
+            break
+    try:
+        yield me
+    finally:
+        if _read_store_info(store, PRUNE_LOCK_OBJECT) == me:
+            store.delete(PRUNE_LOCK_OBJECT)

@@ -40,6 +40,7 @@ from navsnap.faults import fault_point
 from navsnap.filecopy import copy_database_file
 from navsnap.hashing import hash_file
 from navsnap.index import ReuseIndex
+from navsnap.lock import store_writer
 from navsnap.manifest import FileCopy, Manifest, ObjectRef, Partition, TableEntry, manifest_key
 from navsnap.storage import Store
 from navsnap.validation import compute_checks, compute_validation
@@ -130,7 +131,38 @@ def take_snapshot(
 
     ``config`` is the manifest's config block (values, identity, hash, inputs).
     ``reuse`` holds partitions already stored (loaded from the store when None).
+    A writer marker in the store keeps a concurrent ``prune`` from deleting objects
+    meanwhile (:func:`navsnap.lock.store_writer`).
     """
+    store.ensure_writable()
+    with store_writer(store, purpose=f"navsnap checkpoint {run_id}-{year}"):
+        return _take_snapshot(
+            con,
+            store=store,
+            year=year,
+            run_id=run_id,
+            config=config,
+            options=options,
+            db_path=db_path,
+            reuse=reuse,
+            parent=parent,
+            progress=progress,
+        )
+
+
+def _take_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    store: Store,
+    year: int,
+    run_id: str,
+    config: Mapping[str, Any],
+    options: SnapshotOptions,
+    db_path: str | os.PathLike[str] | None,
+    reuse: ReuseIndex | None,
+    parent: str | None,
+    progress: ProgressFn | None,
+) -> Manifest:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     store.ensure_writable()
