@@ -42,20 +42,29 @@ def reflink(src: Path, dest: Path) -> bool:
 
 
 def _stream_copy(src: Path, dest: Path, *, compress: bool) -> None:
-    with src.open("rb") as fin, dest.open("wb") as raw:
-        if compress:
-            with pa.CompressedOutputStream(raw, "zstd") as out:
-                while chunk := fin.read(_BUF):
-                    out.write(chunk)
-        else:
-            half = False
+    if compress:
+        with src.open("rb") as fin, pa.CompressedOutputStream(str(dest), "zstd") as out:
             while chunk := fin.read(_BUF):
-                raw.write(chunk)
-                if not half:
-                    fault_point("file-copy-mid")
-                    half = True
+                out.write(chunk)
+        _fsync(dest)
+        return
+    with src.open("rb") as fin, dest.open("wb") as raw:
+        half = False
+        while chunk := fin.read(_BUF):
+            raw.write(chunk)
+            if not half:
+                fault_point("file-copy-mid")
+                half = True
         raw.flush()
         os.fsync(raw.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool) -> FileCopy:
@@ -72,10 +81,7 @@ def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool)
     digest, size = hash_file(staged)
     ext = "duckdb.zst" if compressed else "duckdb"
     key = f"objects/{digest[:2]}/{digest}.{ext}"
-    if method == "reflink" and store.exists(key):
-        staged.unlink()
-    else:
-        store.publish_file(staged, key)
+    store.publish_file(staged, key)
     return FileCopy(
         object=ObjectRef(key=key, xxh3=digest, size=size),
         method=method,

@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +337,30 @@ def plan_restore(
         return full("restoring to another path")
     if not allow_delta:
         return full("delta restore disabled")
+    try:
+        analysed = _analyse_live(target, manifest, entries, partial=bool(tables))
+    except duckdb.Error as exc:
+        return full(f"live database is damaged ({str(exc).splitlines()[0][:80]})")
+    if isinstance(analysed, str):
+        return full(analysed)
+    actions, drop_tables = analysed
+    changed = any(a.action != "keep" for a in actions) or bool(drop_tables)
+    return RestorePlan(
+        manifest.snapshot_id,
+        manifest.year,
+        str(target),
+        "delta" if changed else "none",
+        "live database opens with a matching schema",
+        tuple(actions),
+        drop_tables,
+        names,
+    )
+
+
+def _analyse_live(
+    target: Path, manifest: Manifest, entries: Sequence[TableEntry], *, partial: bool
+) -> str | tuple[list[PartitionAction], tuple[str, ...]]:
+    """Per-partition actions for a delta restore, or the reason a full restore is needed."""
     con = duckdb.connect(str(target), read_only=True)
     try:
         live = {t.key: t for t in list_tables(con, year_column=manifest.year_column)}
@@ -345,11 +369,11 @@ def plan_restore(
         for entry in entries:
             info = live.get(entry.name)
             if info is None:
-                return full(f"table {entry.name} is missing")
+                return f"table {entry.name} is missing"
             if column_signature(info.columns) != column_signature(_columns(entry)):
-                return full(f"table {entry.name} has another schema")
+                return f"table {entry.name} has another schema"
             if info.sql != entry.ddl:
-                return full(f"table {entry.name} has other constraints")
+                return f"table {entry.name} has other constraints"
             got = {k: v.as_str() for k, v in fingerprints(con, info).items()}
             if entry.year_column is None and got.get(None) == "0:0":
                 got = {}
@@ -369,24 +393,14 @@ def plan_restore(
                 rows = int(got[year].split(":", 1)[0])
                 actions.append(PartitionAction(entry.name, year, "drop", rows, 0))
         drop_tables: tuple[str, ...] = ()
-        if not tables:
+        if not partial:
             want_ddl = [(d["kind"], d["schema"], d["name"], d["sql"]) for d in manifest.ddl]
             if sorted(live_ddl) != sorted(want_ddl):
-                return full("views, macros or sequences differ")
+                return "views, macros or sequences differ"
             drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
     finally:
         con.close()
-    changed = any(a.action != "keep" for a in actions) or bool(drop_tables)
-    return RestorePlan(
-        manifest.snapshot_id,
-        manifest.year,
-        str(target),
-        "delta" if changed else "none",
-        "live database opens with a matching schema",
-        tuple(actions),
-        drop_tables,
-        names,
-    )
+    return actions, drop_tables
 
 
 # --------------------------------------------------------------------------- execution
@@ -591,9 +605,21 @@ def restore(
     timings: dict[str, float] = {"verify_s": time.perf_counter() - t1}
 
     if plan.strategy == "delta":
-        _apply_delta(store, manifest, plan, target)
-        timings["total_s"] = time.perf_counter() - t0
-        return RestoreReport(plan=plan, seconds=time.perf_counter() - t0, timings=timings)
+        try:
+            _apply_delta(store, manifest, plan, target)
+        except duckdb.Error as exc:
+            # The live file opened but fails while being rewritten (damaged blocks):
+            # the transaction rolled back; rebuild it whole instead.
+            if tables:
+                raise RestoreError(
+                    f"could not rewrite tables in {str(target)!r}: {str(exc).splitlines()[0]}",
+                    hint="nothing was changed; restore --to another path instead",
+                ) from None
+            full = plan_restore(store, manifest, db_path=db_path, to=to, allow_delta=False)
+            plan = replace(full, reason=f"delta failed: {str(exc).splitlines()[0][:80]}")
+        else:
+            timings["total_s"] = time.perf_counter() - t0
+            return RestoreReport(plan=plan, seconds=time.perf_counter() - t0, timings=timings)
 
     tmp = target.with_name(f".{target.name}.navsnap-restore-{os.getpid()}.tmp")
     for leftover in (tmp, _wal(tmp)):

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from navsnap.config import Config
-from navsnap.errors import DatabaseError, StepError, UsageError
+from navsnap.errors import DatabaseError, UsageError
 from navsnap.faults import fault_point
 from navsnap.index import ReuseIndex
 from navsnap.lock import db_lock
@@ -194,6 +194,10 @@ def run(
     st: Store | None = None
     if take or resume or from_snapshot is not None:
         st = store if isinstance(store, Store) else open_store(store or default_store_url(db))
+        if take:
+            st.ensure_writable()
+        elif st.exists("navsnap-store.json"):
+            st.check_readable()
     block = config_block(config)
     emit = on_event or (lambda _e: None)
     warnings: list[str] = []
@@ -295,8 +299,6 @@ def run(
                 if not step.holds_connection:
                     con.close()
                     con = None
-        except StepError:
-            raise
         finally:
             if con is not None:
                 con.close()

@@ -1,0 +1,86 @@
+"""Shared fixtures. Tests build real DuckDB files and real stores under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from navsnap.config import Config, load_config  # noqa: E402
+
+TOY_STEP = "toy_pipeline:step"
+
+
+def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:
+    """Order-independent fingerprint of every table: {schema.table: (rows, sum of hashes)}."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = {}
+        for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal ORDER BY 1, 2"
+        ).fetchall():
+            ref = f'"{schema}"."{name}"'
+            n, h = con.execute(
+                f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {ref} t"
+            ).fetchone()
+            out[f"{schema}.{name}"] = (int(n), str(h))
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def toy_config() -> Config:
+    """Config whose step is the small test pipeline in tests/toy_pipeline.py."""
+    return load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+
+
+@pytest.fixture
+def sim_config() -> Callable[..., Config]:
+    """Config for the built-in simulation at a small size."""
+
+    def make(employees: int = 500, **overrides: Any) -> Config:
+        return load_config(
+            overrides={"simulation.employees": employees, **overrides}, search_cwd=False
+        )
+
+    return make
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m navsnap`` in a subprocess (so kill and exit codes are real)."""
+    full_env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "navsnap", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` with its bytes (to prove nothing changed)."""
+    if root.is_file():
+        return {root.name: root.read_bytes()}
+    if not root.exists():
+        return {}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(".navsnap.lock")
+    }

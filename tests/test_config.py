@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from navsnap.config import config_diff, load_config
+from navsnap.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "navsnap.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_documented_values() -> None:
+    cfg = load_config(search_cwd=False)
+    assert cfg.run.years == "2025-2029"
+    assert cfg.run.year_column == "simulation_year"
+    assert cfg.simulation.employees == 10_000
+    assert cfg.snapshot.mode == "parquet" and cfg.snapshot.compression == "zstd"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[run]\nbogus = 1\n", "run.bogus"),
+        ("[nosuch]\nx = 1\n", "nosuch"),
+        ("[run]\nseed = 'abc'\n", "run.seed"),
+        ("[run]\nseed = -1\n", "run.seed"),
+        ("[run]\nthreads = true\n", "run.threads"),
+        ("[simulation]\nemployees = 0\n", "simulation.employees"),
+        ("[simulation]\nemployees = 2.5\n", "simulation.employees"),
+        ("[snapshot]\nmode = 'tarball'\n", "snapshot.mode"),
+        ("[snapshot]\ncompression_level = 99\n", "snapshot.compression_level"),
+        ("[inputs]\nfiles = 'one.csv'\n", "inputs.files"),
+        ("[checks]\nn = 3\n", "checks.n"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert info.value.key == key
+    assert f"'{key}'" in info.value.one_line()
+    assert "\n" not in info.value.one_line()
+
+
+def test_malformed_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[run\nseed=1"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+
+
+def test_hash_covers_lineage_keys_only(tmp_path: Path) -> None:
+    base = load_config(search_cwd=False)
+    same = load_config(
+        overrides={"run.years": "2025-2035", "run.threads": 1, "snapshot.compression": "snappy"},
+        search_cwd=False,
+    )
+    assert base.config_hash() == same.config_hash()
+    other = load_config(overrides={"run.seed": 7}, search_cwd=False)
+    assert other.config_hash() != base.config_hash()
+    keys, inputs = config_diff(base.identity(), other.identity(), {}, {})
+    assert [(k.key, k.old, k.new) for k in keys] == [("run.seed", 42, 7)]
+    assert inputs == []
+
+
+def test_declared_inputs_enter_the_hash(tmp_path: Path) -> None:
+    (tmp_path / "census.csv").write_text("id\n1\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.sql").write_text("select 1")
+    cfg_path = write(tmp_path, '[inputs]\nfiles = ["census.csv", "models"]\n')
+    first = load_config(cfg_path)
+    h1, inputs1 = first.config_hash(), first.input_hashes()
+    (tmp_path / "models" / "a.sql").write_text("select 2")
+    second = load_config(cfg_path)
+    assert second.config_hash() != h1
+    _, changed = config_diff({}, {}, inputs1, second.input_hashes())
+    assert [c.path for c in changed] == ["models"]
+    (tmp_path / "census.csv").unlink()
+    with pytest.raises(ConfigError, match=r"census\.csv"):
+        load_config(cfg_path).input_hashes()
+
+
+def test_config_file_in_cwd_is_picked_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "[run]\nseed = 9\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config().run.seed == 9

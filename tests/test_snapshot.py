@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import table_fingerprints, tree_bytes
+
+import navsnap
+from navsnap.config import Config
+from navsnap.errors import (
+    DatabaseError,
+    FormatVersionError,
+    IntegrityError,
+    StoreError,
+)
+from navsnap.index import read_all
+from navsnap.manifest import FORMAT_VERSION, Manifest
+from navsnap.storage import open_store
+
+
+def toy_run(
+    tmp_path: Path, config: Config, years: str = "2025-2027", **kw: object
+) -> navsnap.RunReport:
+    return navsnap.run(
+        config,
+        db_path=tmp_path / "sim.duckdb",
+        years=navsnap.parse_years(years),
+        store=str(tmp_path / "store"),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_every_table_partition_and_schema_object_is_in_the_manifest(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    report = toy_run(tmp_path, toy_config)
+    assert [y.year for y in report.years_run] == [2025, 2026, 2027]
+    manifests, broken = read_all(open_store(tmp_path / "store"))
+    assert broken == [] and [m.year for m in manifests] == [2025, 2026, 2027]
+    last = manifests[-1]
+    assert {t.name for t in last.tables} == {"dim_region", "people", "yearly", "audit.log"}
+    yearly = last.table("yearly")
+    assert yearly.year_column == "simulation_year"
+    assert [p.year for p in yearly.partitions] == ["2025", "2026", "2027"]
+    assert all(p.rows == 200 for p in yearly.partitions)
+    assert last.table("people").year_column is None
+    assert last.table("people").partitions[0].year is None
+    assert "PRIMARY KEY" in last.table("people").ddl and "CHECK" in last.table("people").ddl
+    assert last.table("people").depends_on == ("dim_region",)
+    kinds = [(d["kind"], d["name"]) for d in last.ddl]
+    assert ("sequence", "seq_event") in kinds and ("view", "v_pay2") in kinds
+    assert kinds.index(("view", "v_pay")) < kinds.index(("view", "v_pay2"))
+    assert last.config["hash"] == toy_config.config_hash()
+    assert last.config["identity"]["run.step"] == "toy_pipeline:step"
+    assert last.duckdb_version == duckdb.__version__ and last.format_version == FORMAT_VERSION
+    # the recorded fingerprints are those of the live rows
+    con = duckdb.connect(str(tmp_path / "sim.duckdb"), read_only=True)
+    n, h = con.execute(
+        "SELECT count(*), sum(hash(t)::HUGEINT)::VARCHAR FROM yearly t WHERE simulation_year = 2026"
+    ).fetchone()
+    con.close()
+    assert yearly.partitions[1].fingerprint == f"{n}:{h}"
+
+
+def test_objects_are_named_by_their_hash_and_shared_across_years(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    toy_run(tmp_path, toy_config)
+    store = open_store(tmp_path / "store")
+    manifests, _ = read_all(store)
+    for m in manifests:
+        for obj in m.objects():
+            digest, size = store.hash_object(obj.key)
+            assert (digest, size) == (obj.xxh3, obj.size)
+            assert digest in obj.key
+    first, last = manifests[0], manifests[-1]
+    assert first.table("yearly").partitions[0].object == last.table("yearly").partitions[0].object
+    assert last.table("yearly").partitions[0].reused
+    assert not last.table("yearly").partitions[-1].reused
+    unique = {o.key for m in manifests for o in m.objects()}
+    assert len(store.list_files("objects")) == len(unique)
+    assert last.new_bytes < last.total_bytes
+
+
+def test_snapshot_is_readable_as_plain_parquet(tmp_path: Path, toy_config: Config) -> None:
+    toy_run(tmp_path, toy_config)
+    store = open_store(tmp_path / "store")
+    last = read_all(store)[0][-1]
+    files = [str(store.local_path(p.object.key)) for p in last.table("yearly").partitions]
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet({files})").fetchall() == [(600,)]
+
+
+def test_manifest_integrity_and_version_are_checked(tmp_path: Path, toy_config: Config) -> None:
+    toy_run(tmp_path, toy_config, years="2025-2025")
+    store = open_store(tmp_path / "store")
+    m = read_all(store)[0][0]
+    raw = json.loads(m.to_json())
+    raw["year"] = 2031
+    with pytest.raises(IntegrityError, match="integrity"):
+        Manifest.from_json(json.dumps(raw).encode())
+    raw = json.loads(m.to_json())
+    raw["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(FormatVersionError):
+        Manifest.from_json(json.dumps(raw).encode())
+    with pytest.raises(IntegrityError, match="not valid JSON"):
+        Manifest.from_json(m.to_json()[:-20])
+    assert Manifest.from_json(m.to_json()) == m
+
+
+def test_checkpoint_never_changes_the_database(tmp_path: Path, toy_config: Config) -> None:
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db_path=db, years=(2025, 2026), snapshots=False)
+    before = tree_bytes(db)
+    m = navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=toy_config)
+    assert tree_bytes(db) == before
+    assert m.year == 2026 and m.table("yearly").rows == 400
+    again = navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=toy_config)
+    assert all(p.reused for t in again.tables for p in t.partitions)
+    assert again.new_bytes == 0
+
+
+def test_checkpoint_bad_inputs_write_nothing(tmp_path: Path, toy_config: Config) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(DatabaseError, match="does not exist"):
+        navsnap.checkpoint(db=tmp_path / "nope.duckdb", year=2025, store=store, config=toy_config)
+    plain = tmp_path / "plain.duckdb"
+    con = duckdb.connect(str(plain))
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    con.close()
+    with pytest.raises(DatabaseError, match="no table with the year column"):
+        navsnap.checkpoint(db=plain, year=2025, store=store, config=toy_config)
+    assert not store.exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StoreError, match="is a file"):
+        navsnap.checkpoint(db=plain, year=2025, store=tmp_path / "afile", config=toy_config)
+    with pytest.raises(StoreError, match="unknown store scheme"):
+        navsnap.checkpoint(db=plain, year=2025, store="ftp2://x/y", config=toy_config)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db_path=db, years=(2025, 2025), snapshots=False)
+    with pytest.raises(StoreError, match="not a navsnap store"):
+        navsnap.checkpoint(db=db, year=2025, store=foreign, config=toy_config)
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_store_of_a_newer_format_is_refused(tmp_path: Path, toy_config: Config) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "navsnap-store.json").write_text('{"format": "navsnap-store", "version": 99}')
+    before = tree_bytes(store)
+    db = tmp_path / "sim.duckdb"
+    with pytest.raises(FormatVersionError, match="format version 99") as info:
+        navsnap.run(toy_config, db_path=db, years=(2025, 2025), store=str(store))
+    assert "upgrade navsnap" in info.value.one_line()
+    assert tree_bytes(store) == before
+    assert not db.exists()
+
+
+def test_memory_store(tmp_path: Path, toy_config: Config) -> None:
+    url = f"memory://navsnap-test-{tmp_path.name}"
+    toy_run_report = navsnap.run(
+        toy_config, db_path=tmp_path / "sim.duckdb", years=(2025, 2026), store=url
+    )
+    assert len(toy_run_report.years_run) == 2
+    snaps, broken = navsnap.list_snapshots(url)
+    assert [s.year for s in snaps] == [2025, 2026] and broken == []
+    navsnap.restore(store=url, db=tmp_path / "sim.duckdb", year=2025, to=tmp_path / "r.duckdb")
+    fp = table_fingerprints(tmp_path / "r.duckdb")
+    assert fp["main.yearly"][0] == 200
+
+
+def test_leftover_temporary_files_are_cleaned(tmp_path: Path, toy_config: Config) -> None:
+    toy_run(tmp_path, toy_config, years="2025-2025")
+    tmp = tmp_path / "store" / "tmp"
+    dead = tmp / "stage-999999-abc"
+    dead.mkdir(parents=True)
+    (dead / "x.parquet").write_bytes(b"partial")
+    (tmp / "part-999999-deadbeef").write_bytes(b"partial")
+    navsnap.checkpoint(
+        db=tmp_path / "sim.duckdb", year=2025, store=tmp_path / "store", config=toy_config
+    )
+    assert not dead.exists() and not (tmp / "part-999999-deadbeef").exists()
