@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TOY_STEP, run_cli, table_fingerprints
+
+import navsnap
+from navsnap.config import Config
+from navsnap.errors import DriftError, UsageError
+
+
+def reference(tmp_path: Path, config: Config, last: int = 2029) -> dict[str, tuple[int, str]]:
+    ref = tmp_path / f"ref-{last}.duckdb"
+    navsnap.run(config, db_path=ref, years=(2025, last), snapshots=False)
+    return table_fingerprints(ref)
+
+
+def test_killed_during_2027_then_resumed_equals_uninterrupted(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    # SIGKILL right after 2027's step, before its snapshot: the database holds an
+    # unsnapshotted 2027 that --resume must roll back to the end of 2026.
+    killed = run_cli(
+        "run",
+        "--years",
+        "2025-2029",
+        "--step",
+        TOY_STEP,
+        "--db",
+        "sim.duckdb",
+        cwd=tmp_path,
+        env={"NAVSNAP_FAULT": "after-step@3"},
+    )
+    assert killed.returncode == -9, killed.stderr
+    cfg = tmp_path / "navsnap.toml"
+    cfg.write_text(f'[run]\nstep = "{TOY_STEP}"\n')
+    status = run_cli("status", "--years", "2025-2029", "--json", "--db", "sim.duckdb", cwd=tmp_path)
+    decision = json.loads(status.stdout)
+    assert decision["action"] == "restore" and decision["snapshot_year"] == 2026
+    resumed = run_cli("run", "--years", "2025-2029", "--resume", "--db", "sim.duckdb", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "restoring" in resumed.stdout and "2027" in resumed.stdout
+    assert table_fingerprints(tmp_path / "sim.duckdb") == reference(tmp_path, toy_config)
+    snaps, _ = navsnap.list_snapshots(tmp_path / "snapshots")
+    assert [s.year for s in snaps] == [2025, 2026, 2027, 2028, 2029]
+
+
+def test_resume_fast_path_continues_without_restoring(tmp_path: Path, toy_config: Config) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
+    decision = navsnap.status(toy_config, db=db, years=(2025, 2029), store=store)
+    assert decision.action == "continue" and decision.next_year == 2027
+    events: list[str] = []
+    report = navsnap.run(
+        toy_config,
+        db_path=db,
+        years=(2025, 2029),
+        store=store,
+        resume=True,
+        on_event=lambda e: events.append(e.message),
+    )
+    assert [y.year for y in report.years_run] == [2027, 2028, 2029]
+    assert report.moved_aside == () and any("matches" in e for e in events)
+    assert table_fingerprints(db) == reference(tmp_path, toy_config)
+    done = navsnap.status(toy_config, db=db, years=(2025, 2029), store=store)
+    assert done.action == "complete"
+
+
+def test_resume_with_no_snapshot_starts_at_the_first_year(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    db = tmp_path / "sim.duckdb"
+    report = navsnap.run(
+        toy_config, db_path=db, years=(2025, 2026), store=str(tmp_path / "s"), resume=True
+    )
+    assert report.decision is not None and report.decision.action == "start"
+    assert [y.year for y in report.years_run] == [2025, 2026]
+
+
+def test_resume_falls_back_past_a_corrupt_snapshot(tmp_path: Path, toy_config: Config) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db_path=db, years=(2025, 2027), store=str(store))
+    snaps, _ = navsnap.list_snapshots(store)
+    m = navsnap.show(store, snaps[-1].snapshot_id)
+    obj = store / m.table("yearly").partitions[-1].object.key
+    obj.write_bytes(b"not parquet any more")
+    db.unlink()
+    report = navsnap.run(toy_config, db_path=db, years=(2025, 2029), store=str(store), resume=True)
+    assert report.decision is not None and report.decision.snapshot is not None
+    assert report.decision.snapshot.year == 2026
+    assert any("skipped snapshot" in s for s in report.decision.skipped)
+    assert table_fingerprints(db) == reference(tmp_path, toy_config)
+
+
+def test_changed_configuration_is_refused_with_the_changed_keys(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    db = tmp_path / "sim.duckdb"
+    (tmp_path / "navsnap.toml").write_text(f'[run]\nstep = "{TOY_STEP}"\nseed = 1\n')
+    first = run_cli("run", "--years", "2025-2026", "--db", "sim.duckdb", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = db.read_bytes()
+    (tmp_path / "navsnap.toml").write_text(f'[run]\nstep = "{TOY_STEP}"\nseed = 2\n')
+    again = run_cli("run", "--years", "2025-2029", "--resume", "--db", "sim.duckdb", cwd=tmp_path)
+    assert again.returncode == 10
+    assert "run.seed: 1 -> 2" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1 and "Traceback" not in again.stderr
+    assert db.read_bytes() == before
+    status = run_cli("status", "--db", "sim.duckdb", cwd=tmp_path)
+    assert status.returncode == 10 and "run.seed" in status.stderr
+
+
+def test_drift_in_declared_input_files(tmp_path: Path) -> None:
+    (tmp_path / "model.sql").write_text("select 1")
+    cfg_path = tmp_path / "navsnap.toml"
+    cfg_path.write_text(f'[run]\nstep = "{TOY_STEP}"\n[inputs]\nfiles = ["model.sql"]\n')
+    cfg = navsnap.load_config(cfg_path)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(cfg, db_path=db, years=(2025, 2026), store=str(tmp_path / "store"))
+    (tmp_path / "model.sql").write_text("select 2")
+    with pytest.raises(DriftError) as info:
+        navsnap.run(
+            navsnap.load_config(cfg_path),
+            db_path=db,
+            years=(2025, 2029),
+            store=str(tmp_path / "store"),
+            resume=True,
+        )
+    assert [c.path for c in info.value.changed_inputs] == ["model.sql"]
+    assert "input model.sql changed" in info.value.one_line()
+
+
+def test_force_restart_moves_the_database_aside(tmp_path: Path, toy_config: Config) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
+    report = navsnap.run(
+        toy_config, db_path=db, years=(2025, 2027), store=store, force_restart=True
+    )
+    assert [y.year for y in report.years_run] == [2025, 2026, 2027]
+    assert len(report.moved_aside) == 1 and "before-force-restart" in report.moved_aside[0]
+    assert Path(report.moved_aside[0]).exists()
+    assert table_fingerprints(db) == reference(tmp_path, toy_config, 2027)
+    with pytest.raises(UsageError, match="contradict"):
+        navsnap.run(toy_config, db_path=db, years=(2025, 2027), resume=True, force_restart=True)
+
+
+def test_partial_re_execution_from_a_snapshot(tmp_path: Path, toy_config: Config) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(toy_config, db_path=db, years=(2025, 2029), store=store)
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE yearly SET pay = 0 WHERE simulation_year = 2027")
+    con.close()
+    report = navsnap.run(
+        toy_config, db_path=db, years=(2027, 2028), store=store, from_snapshot=2026
+    )
+    assert [y.year for y in report.years_run] == [2027, 2028]
+    assert table_fingerprints(db) == reference(tmp_path, toy_config, 2028)
+    with pytest.raises(UsageError, match="year before"):
+        navsnap.run(toy_config, db_path=db, years=(2027, 2028), store=store, from_snapshot=2025)
+
+
+def test_new_run_on_an_existing_simulation_is_refused(tmp_path: Path, sim_config) -> None:  # type: ignore[no-untyped-def]
+    cfg = sim_config(employees=200)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(cfg, db_path=db, years=(2025, 2025), snapshots=False)
+    before = db.read_bytes()
+    with pytest.raises(UsageError, match="already holds a simulation"):
+        navsnap.run(cfg, db_path=db, years=(2025, 2026), snapshots=False)
+    assert db.read_bytes() == before
