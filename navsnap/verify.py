@@ -1,0 +1,598 @@
+"""Verify a store: manifests, objects, and (``deep``) the data inside the objects.
+
+What is checked:
+
+* every manifest's integrity hash and format version (:meth:`Manifest.from_json`);
+* every object a checked manifest references exists with the recorded size and xxh3-128
+  (read through mmap on local stores); ``sample`` checks a random share of them;
+* ``deep``: each Parquet object is read with DuckDB, cast to the recorded column types, and
+  its row count and fingerprint recomputed per partition; when the manifest records
+  validation aggregates or SQL checks they are recomputed over views named like the tables;
+* when the whole store is checked: objects under ``objects/`` that no manifest references
+  (orphans; those younger than ``grace`` seconds may belong to a checkpoint in progress and
+  are listed apart, not counted as problems), and tags that name no snapshot.
+
+The result is a :class:`VerifyReport`; nothing is printed and nothing is repaired. What was
+verified, and when, is recorded in ``state/verified.json`` (advisory: see :func:`last_verified`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.catalog import (
+    Column,
+    TableInfo,
+    fingerprints,
+    parquet_list,
+    qualified,
+    quote_ident,
+    select_with_types,
+)
+from navsnap.errors import ConfigError, IntegrityError, NavsnapError, RestoreError
+from navsnap.index import manifest_ids, read_all, resolve, tags
+from navsnap.manifest import Manifest, ObjectRef, TableEntry
+from navsnap.storage import Store
+from navsnap.validation import compute_checks, compute_validation
+
+__all__ = [
+    "STATE_KEY",
+    "Problem",
+    "VerifyReport",
+    "last_verified",
+    "verify",
+]
+
+STATE_KEY = "state/verified.json"
+DEFAULT_ORPHAN_GRACE = 3600.0
+
+ProgressFn = Callable[[str, int, int], None]
+
+#: Problem kinds, in the order they are reported.
+KINDS = (
+    "damaged-manifest",
+    "missing",
+    "corrupt",
+    "data-mismatch",
+    "validation-mismatch",
+    "dangling-tag",
+    "orphaned",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the store. ``key`` is the object, manifest or tag concerned."""
+
+    kind: str
+    key: str
+    detail: str
+    snapshots: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "detail": self.detail,
+            "snapshots": list(self.snapshots),
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    store: str
+    snapshots: tuple[str, ...]
+    whole_store: bool
+    deep: bool
+    sample_pct: float | None
+    objects_total: int
+    objects_checked: int
+    objects_skipped_recent: int
+    bytes_hashed: int
+    seconds: float
+    problems: tuple[Problem, ...] = ()
+    pending_orphans: tuple[str, ...] = ()
+    verified_snapshots: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def broken_snapshots(self) -> tuple[str, ...]:
+        """Snapshots that cannot be restored as recorded."""
+        return tuple(
+            sorted({s for p in self.problems if p.kind != "orphaned" for s in p.snapshots})
+        )
+
+    @property
+    def throughput(self) -> float:
+        """Bytes hashed per second."""
+        return self.bytes_hashed / self.seconds if self.seconds > 0 else 0.0
+
+    def count(self, kind: str) -> int:
+        return sum(1 for p in self.problems if p.kind == kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "ok": self.ok,
+            "snapshots": list(self.snapshots),
+            "whole_store": self.whole_store,
+            "deep": self.deep,
+            "sample_pct": self.sample_pct,
+            "objects_total": self.objects_total,
+            "objects_checked": self.objects_checked,
+            "objects_skipped_recent": self.objects_skipped_recent,
+            "bytes_hashed": self.bytes_hashed,
+            "seconds": round(self.seconds, 3),
+            "problems": [p.to_dict() for p in self.problems],
+            "broken_snapshots": list(self.broken_snapshots),
+            "pending_orphans": list(self.pending_orphans),
+            "verified_snapshots": list(self.verified_snapshots),
+        }
+
+
+# --------------------------------------------------------------------------- state
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> dt.datetime | None:
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class _State:
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _read_state(store: Store) -> _State:
+    try:
+        data = json.loads(store.read_bytes(STATE_KEY))
+    except FileNotFoundError:
+        return _State()
+    except ValueError:
+        return _State()  # advisory only: a damaged record means "nothing verified yet"
+    if not isinstance(data, dict):
+        return _State()
+    snaps = data.get("snapshots")
+    objs = data.get("objects")
+    return _State(
+        snapshots=dict(snaps) if isinstance(snaps, dict) else {},
+        objects=dict(objs) if isinstance(objs, dict) else {},
+    )
+
+
+def _write_state(store: Store, state: _State) -> None:
+    body = json.dumps(
+        {"version": 1, "snapshots": state.snapshots, "objects": state.objects},
+        indent=1,
+        sort_keys=True,
+    ).encode()
+    store.write_bytes_atomic(STATE_KEY, body, overwrite=True)
+
+
+def last_verified(store: Store) -> dict[str, str]:
+    """Snapshot id -> time (ISO, UTC) of its last verify that found it intact."""
+    out: dict[str, str] = {}
+    for sid, rec in _read_state(store).snapshots.items():
+        if isinstance(rec, dict) and isinstance(rec.get("at"), str):
+            out[sid] = rec["at"]
+    return out
+
+
+def forget(store: Store, *, snapshots: Iterable[str] = (), objects: Iterable[str] = ()) -> None:
+    """Drop state records of removed snapshots and objects (used by prune)."""
+    snaps, objs = set(snapshots), set(objects)
+    if not snaps and not objs:
+        return
+    state = _read_state(store)
+    if not (snaps & set(state.snapshots) or objs & set(state.objects)):
+        return
+    state.snapshots = {k: v for k, v in state.snapshots.items() if k not in snaps}
+    state.objects = {k: v for k, v in state.objects.items() if k not in objs}
+    _write_state(store, state)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_object(store: Store, obj: ObjectRef) -> tuple[str | None, str, int]:
+    """(problem kind or None, detail, bytes hashed)."""
+    try:
+        digest, size = store.hash_object(obj.key)
+    except FileNotFoundError:
+        return "missing", "object is missing", 0
+    if size != obj.size:
+        return "corrupt", f"size {size}, expected {obj.size}", size
+    if digest != obj.xxh3:
+        return "corrupt", f"xxh3 {digest}, expected {obj.xxh3}", size
+    return None, "", size
+
+
+def _columns(entry: TableEntry) -> list[Column]:
+    return [Column(n, t, nn) for n, t, nn in entry.columns]
+
+
+def _info(entry: TableEntry) -> TableInfo:
+    return TableInfo(
+        schema=entry.schema,
+        name=entry.table,
+        sql=entry.ddl,
+        columns=tuple(_columns(entry)),
+        year_column=entry.year_column,
+        depends_on=entry.depends_on,
+    )
+
+
+def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[Problem]:
+    """Recompute counts, fingerprints and aggregates from the Parquet objects."""
+    sid = manifest.snapshot_id
+    problems: list[Problem] = []
+    con = duckdb.connect()
+    try:
+        complete = True
+        for entry in manifest.tables:
+            info = _info(entry)
+            for part in entry.partitions:
+                if part.object.key in bad_keys:
+                    complete = False
+                    continue
+                with store.local_copy(part.object.key) as local:
+                    src = select_with_types(
+                        info.columns, f"read_parquet({parquet_list([str(local)])})"
+                    )
+                    try:
+                        got = fingerprints(con, info, source=src)
+                    except duckdb.Error as exc:
+                        problems.append(
+                            Problem(
+                                "data-mismatch",
+                                part.object.key,
+                                f"{entry.name} {part.year or '(global)'}: unreadable Parquet: "
+                                f"{str(exc).splitlines()[0]}",
+                                (sid,),
+                            )
+                        )
+                        complete = False
+                        continue
+                got_s = {k: v.as_str() for k, v in got.items()}
+                want = {part.year: part.fingerprint}
+                if got_s != want:
+                    problems.append(
+                        Problem(
+                            "data-mismatch",
+                            part.object.key,
+                            f"{entry.name} {part.year or '(global)'}: rows/fingerprint "
+                            f"{got_s} differ from the manifest's {want}",
+                            (sid,),
+                        )
+                    )
+                    complete = False
+        if complete and (manifest.validation or manifest.checks):
+            for entry in manifest.tables:
+                _create_table_view(con, store, entry)
+            problems.extend(_deep_aggregates(con, manifest))
+    finally:
+        con.close()
+    return problems
+
+
+def _create_table_view(con: duckdb.DuckDBPyConnection, store: Store, entry: TableEntry) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
+    if not entry.partitions:
+        cols = ", ".join(f"{quote_ident(n)} {t}" for n, t, _nn in entry.columns)
+        con.execute(f"CREATE TABLE {qualified(entry.schema, entry.table)} ({cols})")
+        return
+    # The aggregates read whole tables: materialise them (objects may be remote temp copies).
+    keys = list(dict.fromkeys(p.object.key for p in entry.partitions))
+    first = True
+    for key in keys:
+        with store.local_copy(key) as local:
+            src = select_with_types(_columns(entry), f"read_parquet({parquet_list([str(local)])})")
+            if first:
+                con.execute(
+                    f"CREATE TABLE {qualified(entry.schema, entry.table)} AS SELECT * FROM {src}"
+                )
+                first = False
+            else:
+                con.execute(
+                    f"INSERT INTO {qualified(entry.schema, entry.table)} SELECT * FROM {src}"
+                )
+
+
+def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list[Problem]:
+    sid = manifest.snapshot_id
+    out: list[Problem] = []
+    if manifest.validation:
+        try:
+            got = compute_validation(con, year=manifest.year, builtin=True)
+        except duckdb.Error as exc:
+            return [
+                Problem(
+                    "validation-mismatch",
+                    f"manifests/{sid}.json",
+                    f"validation aggregates could not be recomputed: {str(exc).splitlines()[0]}",
+                    (sid,),
+                )
+            ]
+        keys = sorted(
+            k
+            for k in set(got) | set(manifest.validation)
+            if got.get(k) != manifest.validation.get(k)
+        )
+        if keys:
+            out.append(
+                Problem(
+                    "validation-mismatch",
+                    f"manifests/{sid}.json",
+                    "validation aggregates differ: " + ", ".join(keys),
+                    (sid,),
+                )
+            )
+    checks = manifest.config.get("values", {}).get("checks") or {}
+    if manifest.checks and checks:
+        _create_views(con, manifest)
+        try:
+            got_checks = compute_checks(con, checks, year=manifest.year)
+        except ConfigError as exc:
+            return [
+                *out,
+                Problem(
+                    "validation-mismatch",
+                    f"manifests/{sid}.json",
+                    f"SQL checks could not be recomputed: {exc.one_line()}",
+                    (sid,),
+                ),
+            ]
+        keys = sorted(k for k in manifest.checks if got_checks.get(k) != manifest.checks.get(k))
+        if keys:
+            out.append(
+                Problem(
+                    "validation-mismatch",
+                    f"manifests/{sid}.json",
+                    "SQL checks differ: " + ", ".join(keys),
+                    (sid,),
+                )
+            )
+    return out
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
+    """Macros and views the SQL checks may use (best effort: a check that needs a missing
+    one reports it)."""
+    from navsnap.restore import _create_late_objects
+
+    try:
+        _create_late_objects(con, manifest, only_tables=True)
+    except RestoreError:
+        return
+
+
+def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
+    """Whole-file snapshots: unpack the copy, open it read-only, recompute fingerprints."""
+    from navsnap.filecopy import restore_file_copy
+    from navsnap.hashing import hash_file
+
+    assert manifest.file is not None
+    sid = manifest.snapshot_id
+    key = manifest.file.object.key
+    out: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="navsnap-verify-") as tmp:
+        dest = Path(tmp) / "copy.duckdb"
+        restore_file_copy(manifest.file, store=store, dest=dest)
+        digest, size = hash_file(dest)
+        if digest != manifest.file.raw_xxh3 or size != manifest.file.raw_size:
+            return [
+                Problem("data-mismatch", key, "unpacked database file has the wrong hash", (sid,))
+            ]
+        try:
+            con = duckdb.connect(str(dest), read_only=True)
+        except duckdb.Error as exc:
+            return [
+                Problem(
+                    "data-mismatch", key, f"copy does not open: {str(exc).splitlines()[0]}", (sid,)
+                )
+            ]
+        try:
+            for entry in manifest.tables:
+                got = {k: v.as_str() for k, v in fingerprints(con, _info(entry)).items()}
+                want = {p.year: p.fingerprint for p in entry.partitions}
+                if entry.year_column is None and got.get(None) == "0:0" and None not in want:
+                    got = {}
+                if got != want:
+                    out.append(
+                        Problem("data-mismatch", key, f"{entry.name}: fingerprints differ", (sid,))
+                    )
+            if not out:
+                out.extend(_deep_aggregates(con, manifest))
+        finally:
+            con.close()
+    return out
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _select(store: Store, refs: Sequence[str]) -> tuple[list[Manifest], list[Problem], bool]:
+    """(manifests to check, damaged-manifest problems, whole store?)."""
+    if not refs:
+        good, bad = read_all(store)
+        problems = [
+            Problem(
+                "damaged-manifest", f"manifests/{b.snapshot_id}.json", b.error, (b.snapshot_id,)
+            )
+            for b in bad
+        ]
+        return good, problems, True
+    chosen: dict[str, Manifest] = {}
+    problems = []
+    ids = set(manifest_ids(store))
+    for ref in refs:
+        try:
+            m = resolve(store, ref)
+        except IntegrityError as exc:
+            sid = exc.snapshot_id or ref
+            problems.append(
+                Problem("damaged-manifest", f"manifests/{sid}.json", exc.one_line(), (sid,))
+            )
+            continue
+        except NavsnapError as exc:
+            if ref in ids:  # e.g. a newer format version
+                problems.append(
+                    Problem("damaged-manifest", f"manifests/{ref}.json", exc.one_line(), (ref,))
+                )
+                continue
+            raise
+        chosen[m.snapshot_id] = m
+    return list(chosen.values()), problems, False
+
+
+def verify(
+    store: Store,
+    snapshots: Sequence[str] = (),
+    *,
+    deep: bool = False,
+    sample_pct: float | None = None,
+    since_hours: float | None = None,
+    orphan_grace: float = DEFAULT_ORPHAN_GRACE,
+    seed: int | None = None,
+    record: bool = True,
+    progress: ProgressFn | None = None,
+) -> VerifyReport:
+    """Verify ``snapshots`` (ids, prefixes or tags), or the whole store when none are given.
+
+    ``sample_pct`` (0-100] checks that share of the objects, chosen at random (``seed``).
+    ``since_hours`` skips objects verified intact within that many hours.
+    """
+    t0 = time.perf_counter()
+    store.check_readable()
+    manifests, problems, whole = _select(store, snapshots)
+    users: dict[str, list[str]] = {}
+    refs: dict[str, ObjectRef] = {}
+    for m in manifests:
+        for obj in m.objects():
+            users.setdefault(obj.key, []).append(m.snapshot_id)
+            refs.setdefault(obj.key, obj)
+
+    state = _read_state(store)
+    now = _now()
+    keys = sorted(refs)
+    skipped: set[str] = set()
+    if since_hours is not None:
+        cutoff = now - dt.timedelta(hours=since_hours)
+        for key in keys:
+            rec = state.objects.get(key)
+            if not isinstance(rec, dict) or rec.get("xxh3") != refs[key].xxh3:
+                continue
+            at = _parse_iso(str(rec.get("at", "")))
+            if at is not None and at >= cutoff:
+                skipped.add(key)
+    todo = [k for k in keys if k not in skipped]
+    if sample_pct is not None and todo:
+        n = max(1, round(len(todo) * sample_pct / 100.0))
+        todo = sorted(random.Random(seed).sample(todo, min(n, len(todo))))
+
+    bad_keys: set[str] = set()
+    checked_ok: set[str] = set()
+    hashed = 0
+    for i, key in enumerate(todo):
+        if progress is not None:
+            progress("verify", i, len(todo))
+        kind, detail, nbytes = _check_object(store, refs[key])
+        hashed += nbytes
+        if kind is None:
+            checked_ok.add(key)
+            state.objects[key] = {"xxh3": refs[key].xxh3, "at": _iso(now)}
+        else:
+            bad_keys.add(key)
+            state.objects.pop(key, None)
+            problems.append(Problem(kind, key, detail, tuple(sorted(users[key]))))
+    if progress is not None:
+        progress("verify", len(todo), len(todo))
+
+    if deep:
+        for i, m in enumerate(manifests):
+            if progress is not None:
+                progress("deep", i, len(manifests))
+            if m.mode == "file" and m.file is not None:
+                if m.file.object.key not in bad_keys:
+                    problems.extend(_deep_file(store, m))
+            else:
+                problems.extend(_deep_parquet(store, m, bad_keys))
+        if progress is not None:
+            progress("deep", len(manifests), len(manifests))
+
+    pending: list[str] = []
+    if whole:
+        referenced = set(refs)
+        for found in store.list_files("objects"):
+            if found.key in referenced:
+                continue
+            age = time.time() - found.mtime if found.mtime is not None else 0.0
+            if age < orphan_grace:
+                pending.append(found.key)
+            else:
+                problems.append(
+                    Problem("orphaned", found.key, f"no manifest references it ({found.size} B)")
+                )
+        known = {m.snapshot_id for m in manifests} | set(manifest_ids(store))
+        for name, sid in sorted(tags(store).items()):
+            if sid not in known:
+                problems.append(
+                    Problem(
+                        "dangling-tag", f"tags/{name}.json", f"tag names missing snapshot {sid}"
+                    )
+                )
+
+    broken = {s for p in problems if p.kind != "orphaned" for s in p.snapshots}
+    verified = []
+    for m in manifests:
+        if m.snapshot_id in broken:
+            state.snapshots.pop(m.snapshot_id, None)
+            continue
+        if all(o.key in checked_ok or o.key in skipped for o in m.objects()):
+            verified.append(m.snapshot_id)
+            state.snapshots[m.snapshot_id] = {"at": _iso(now), "deep": deep}
+    if record:
+        _write_state(store, state)
+
+    order = {k: i for i, k in enumerate(KINDS)}
+    problems.sort(key=lambda p: (order.get(p.kind, 99), p.key))
+    return VerifyReport(
+        store=store.url,
+        snapshots=tuple(m.snapshot_id for m in manifests),
+        whole_store=whole,
+        deep=deep,
+        sample_pct=sample_pct,
+        objects_total=len(keys),
+        objects_checked=len(todo),
+        objects_skipped_recent=len(skipped),
+        bytes_hashed=hashed,
+        seconds=time.perf_counter() - t0,
+        problems=tuple(problems),
+        pending_orphans=tuple(pending),
+        verified_snapshots=tuple(verified),
+    )
