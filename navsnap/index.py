@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import duckdb
+
 from navsnap.errors import IntegrityError, NavsnapError, SnapshotNotFound
 from navsnap.manifest import Manifest, manifest_key
 from navsnap.storage import Store
@@ -131,7 +133,8 @@ class ReuseIndex:
         return (table, year, columns, fingerprint)
 
     def add_manifest(self, manifest: Manifest) -> None:
-        if manifest.mode != "parquet":
+        # Fingerprints are only comparable under the DuckDB version that computed them.
+        if manifest.mode != "parquet" or manifest.duckdb_version != duckdb.__version__:
             return
         for t in manifest.tables:
             sig = ";".join(f"{c[0]}:{c[1]}:{int(c[2])}" for c in t.columns)

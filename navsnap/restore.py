@@ -22,6 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -154,28 +155,46 @@ def verify_objects(
 ) -> None:
     """Check size and xxh3-128 of each object; raise IntegrityError naming the first bad one."""
     objs = list(objects)
-    for i, obj in enumerate(objs):
-        if progress is not None:
-            progress("verify", i, len(objs))
-        try:
-            digest, size = store.hash_object(obj.key)
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"object {obj.key} of snapshot {manifest.snapshot_id} is missing",
-                path=obj.key,
-                snapshot_id=manifest.snapshot_id,
-                hint="restore another snapshot; 'navsnap verify --all' lists the intact ones",
-            ) from None
-        if size != obj.size or digest != obj.xxh3:
-            raise IntegrityError(
-                f"object {obj.key} of snapshot {manifest.snapshot_id} is corrupt "
-                f"(xxh3 {digest}, expected {obj.xxh3})",
-                path=obj.key,
-                snapshot_id=manifest.snapshot_id,
-                hint="restore another snapshot; 'navsnap verify --all' lists the intact ones",
-            )
+    workers = 1 if store.is_local else _REMOTE_WORKERS
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Remote objects are hashed in parallel (network bound); results stay in order.
+        results = pool.map(_hash_or_missing, [store] * len(objs), [o.key for o in objs])
+        for i, (obj, result) in enumerate(zip(objs, results, strict=True)):
+            if progress is not None:
+                progress("verify", i, len(objs))
+            _check_object(manifest, obj, result)
     if progress is not None:
         progress("verify", len(objs), len(objs))
+
+
+_REMOTE_WORKERS = 8
+
+
+def _hash_or_missing(store: Store, key: str) -> tuple[str, int] | None:
+    try:
+        return store.hash_object(key)
+    except FileNotFoundError:
+        return None
+
+
+def _check_object(manifest: Manifest, obj: ObjectRef, result: tuple[str, int] | None) -> None:
+    hint = "restore another snapshot; 'navsnap verify --all' lists the intact ones"
+    if result is None:
+        raise IntegrityError(
+            f"object {obj.key} of snapshot {manifest.snapshot_id} is missing",
+            path=obj.key,
+            snapshot_id=manifest.snapshot_id,
+            hint=hint,
+        )
+    digest, size = result
+    if size != obj.size or digest != obj.xxh3:
+        raise IntegrityError(
+            f"object {obj.key} of snapshot {manifest.snapshot_id} is corrupt "
+            f"(xxh3 {digest}, expected {obj.xxh3})",
+            path=obj.key,
+            snapshot_id=manifest.snapshot_id,
+            hint=hint,
+        )
 
 
 def open_status(db_path: Path) -> str:
@@ -252,6 +271,10 @@ def _check_against_manifest(
         got_s = {k: v.as_str() for k, v in got.items()}
         if entry.year_column is None and got_s.get(None) == "0:0" and None not in want:
             got_s = {}
+        if manifest.duckdb_version != duckdb.__version__:
+            # hash() may differ between DuckDB versions: compare row counts only.
+            got_s = {k: v.split(":", 1)[0] for k, v in got_s.items()}
+            want = {k: v.split(":", 1)[0] for k, v in want.items()}
         if got_s != want:
             bad = sorted(str(k) for k in set(got_s) | set(want) if got_s.get(k) != want.get(k))
             raise RestoreError(
@@ -601,7 +624,14 @@ def restore(
             f"directory {str(target.parent)!r} does not exist", hint="create it first"
         )
     t1 = time.perf_counter()
-    verify_objects(store, manifest, _objects_for(plan, manifest), progress=progress)
+    objects = _objects_for(plan, manifest)
+    cache = store.cache
+    if cache is None:
+        verify_objects(store, manifest, objects, progress=progress)
+    else:
+        # Remote store: download in parallel into the local object cache, each object
+        # verified as it arrives; _local_files then reads the cached files.
+        cache.fetch(store, objects, snapshot_id=manifest.snapshot_id, progress=progress)
     timings: dict[str, float] = {"verify_s": time.perf_counter() - t1}
 
     if plan.strategy == "delta":
