@@ -6,8 +6,21 @@ tables an uninterrupted run gives.
 """
 
 from navsnap._version import __version__
-from navsnap.api import SnapshotSummary, checkpoint, list_snapshots, restore, show, status
+from navsnap.api import (
+    SnapshotSummary,
+    checkpoint,
+    list_snapshots,
+    prune,
+    restore,
+    show,
+    status,
+    tag,
+    untag,
+)
+from navsnap.api import diff as diff_snapshots
+from navsnap.api import verify as verify_store
 from navsnap.config import Config, load_config
+from navsnap.diff import ManifestDiff
 from navsnap.errors import (
     ConfigError,
     DatabaseError,
@@ -27,8 +40,11 @@ from navsnap.errors import (
 from navsnap.manifest import Manifest
 from navsnap.restore import RestorePlan, RestoreReport
 from navsnap.resume import ResumeDecision
+from navsnap.retention import PruneReport, RetentionPolicy
 from navsnap.runner import RunEvent, RunReport, YearResult, parse_years, run
 from navsnap.storage import Store, open_store
+from navsnap.tags import TagChange
+from navsnap.verify import VerifyReport
 
 __all__ = [
     "Config",
@@ -40,11 +56,14 @@ __all__ = [
     "IntegrityError",
     "LockHeld",
     "Manifest",
+    "ManifestDiff",
     "NavsnapError",
+    "PruneReport",
     "RestoreError",
     "RestorePlan",
     "RestoreReport",
     "ResumeDecision",
+    "RetentionPolicy",
     "RunEvent",
     "RunReport",
     "SnapshotNotFound",
@@ -52,17 +71,24 @@ __all__ = [
     "StepError",
     "Store",
     "StoreError",
+    "TagChange",
     "UsageError",
     "VerifyFailed",
+    "VerifyReport",
     "YearResult",
     "__version__",
     "checkpoint",
+    "diff_snapshots",
     "list_snapshots",
     "load_config",
     "open_store",
     "parse_years",
+    "prune",
     "restore",
     "run",
     "show",
     "status",
+    "tag",
+    "untag",
+    "verify_store",
 ]

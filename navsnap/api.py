@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -22,13 +22,24 @@ from navsnap.runner import default_store_url, parse_years
 from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
 from navsnap.storage import Store, open_store
 
+if TYPE_CHECKING:
+    from navsnap.diff import ManifestDiff
+    from navsnap.retention import PruneReport, RetentionPolicy
+    from navsnap.tags import TagChange
+    from navsnap.verify import VerifyReport
+
 __all__ = [
     "SnapshotSummary",
     "checkpoint",
+    "diff",
     "list_snapshots",
+    "prune",
     "restore",
     "show",
     "status",
+    "tag",
+    "untag",
+    "verify",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -192,7 +203,7 @@ def list_snapshots(store: Store | PathLike) -> tuple[list[SnapshotSummary], list
 
 def _verified_times(st: Store) -> dict[str, str]:
     try:
-        from navsnap.verify import last_verified  # type: ignore[import-not-found,unused-ignore]
+        from navsnap.verify import last_verified
     except ImportError:
         return {}
     return dict(last_verified(st))
@@ -221,3 +232,85 @@ def status(
 def load(store: Store | PathLike, snapshot_id: str) -> Manifest:
     st = store if isinstance(store, Store) else open_store(store)
     return load_manifest(st, snapshot_id)
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+def _open(store: Store | PathLike) -> Store:
+    return store if isinstance(store, Store) else open_store(store)
+
+
+def verify(
+    store: Store | PathLike,
+    snapshots: list[str] | None = None,
+    *,
+    deep: bool = False,
+    sample_pct: float | None = None,
+    since_hours: float | None = None,
+    progress: ProgressFn | None = None,
+) -> VerifyReport:
+    """Verify snapshots (ids, prefixes or tags), or the whole store when none are given."""
+    from navsnap.verify import verify as _verify
+
+    if sample_pct is not None and not 0 < sample_pct <= 100:
+        raise UsageError(f"--sample {sample_pct} is out of range", hint="give a percentage 0-100")
+    return _verify(
+        _open(store),
+        snapshots or (),
+        deep=deep,
+        sample_pct=sample_pct,
+        since_hours=since_hours,
+        progress=progress,
+    )
+
+
+def diff(store: Store | PathLike, a: str, b: str) -> ManifestDiff:
+    """What differs from snapshot ``a`` to snapshot ``b`` (ids, prefixes or tags)."""
+    from navsnap.diff import diff_manifests
+
+    st = _open(store)
+    st.check_readable()
+    return diff_manifests(resolve(st, a), resolve(st, b))
+
+
+def prune(
+    store: Store | PathLike,
+    *,
+    policy: RetentionPolicy | None = None,
+    config: Config | None = None,
+    grace_minutes: float | None = None,
+    dry_run: bool = False,
+    wait_lock: float = 0.0,
+    progress: ProgressFn | None = None,
+) -> PruneReport:
+    """Apply a retention policy (``policy``, else the config's ``[retention]``), then remove
+    unreferenced objects older than ``grace_minutes``."""
+    from navsnap.retention import DEFAULT_GRACE_MINUTES, RetentionPolicy
+    from navsnap.retention import prune as _prune
+
+    if policy is None or not policy.active:
+        cfg_policy = RetentionPolicy.from_config(config.retention) if config else None
+        policy = cfg_policy if cfg_policy is not None and cfg_policy.active else policy
+    return _prune(
+        _open(store),
+        policy or RetentionPolicy(),
+        grace_minutes=DEFAULT_GRACE_MINUTES if grace_minutes is None else grace_minutes,
+        dry_run=dry_run,
+        wait_lock=wait_lock,
+        progress=progress,
+    )
+
+
+def tag(store: Store | PathLike, snapshot: str, name: str, *, force: bool = False) -> TagChange:
+    """Pin ``snapshot`` under the tag ``name`` (tagged snapshots are never pruned)."""
+    from navsnap.tags import tag as _tag
+
+    return _tag(_open(store), snapshot, name, force=force)
+
+
+def untag(store: Store | PathLike, name: str) -> TagChange:
+    """Remove the tag ``name`` (the snapshot stays)."""
+    from navsnap.tags import untag as _untag
+
+    return _untag(_open(store), name)

@@ -286,6 +286,7 @@ def run(
                         progress=progress,
                     )
                     parent = manifest.snapshot_id
+                    _auto_prune(st, config, emit)
                 result = YearResult(
                     year=year,
                     seconds=round(secs, 3),
@@ -311,6 +312,32 @@ def run(
         moved_aside=moved,
         warnings=tuple(warnings),
     )
+
+
+def _auto_prune(store: Store, config: Config, emit: Callable[[RunEvent], None]) -> None:
+    """Apply the ``[retention]`` policy after a checkpoint; a held prune lock skips it."""
+    from navsnap.errors import LockHeld
+    from navsnap.retention import RetentionPolicy, prune
+
+    policy = RetentionPolicy.from_config(config.retention)
+    if not policy.active:
+        return
+    try:
+        report = prune(store, policy)
+    except LockHeld as exc:
+        emit(RunEvent("warning", f"retention skipped: {exc.one_line()}"))
+        return
+    for w in report.warnings:
+        emit(RunEvent("warning", w))
+    if report.removed_manifests or report.removed_objects:
+        emit(
+            RunEvent(
+                "plan",
+                f"retention: removed {len(report.removed_manifests)} snapshot(s) "
+                f"({', '.join(report.removed_manifests) or '-'}) and "
+                f"{len(report.removed_objects)} object(s), {report.freed_bytes} bytes",
+            )
+        )
 
 
 def _lineage_snapshot(store: Store, year: int, block: dict[str, Any]) -> Manifest:
