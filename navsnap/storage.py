@@ -13,7 +13,18 @@ A store is a directory (local path) or a prefix on any fsspec filesystem (``memo
 
 Local writes go to ``tmp/``, are fsynced and renamed into place, then the directory is
 fsynced. On object stores one PUT is atomic by itself. Writers never overwrite an object
-(its name is its hash) nor a manifest (publishing an existing snapshot id is an error).
+(its name is its hash) nor a manifest (publishing an existing snapshot id is an error; on
+object stores the manifest PUT is conditional, ``If-None-Match: *``).
+
+Remote stores (``s3://``) take their endpoint and credentials from the usual AWS environment
+(``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID`` ...) through botocore; they are
+never written to a manifest, a log or an error message. Listings are never cached (a fresh
+filesystem instance per :class:`Store`, ``use_listings_cache=False``), so a listing after a
+write sees it. Transient errors (throttling, 5xx, dropped connections) are retried by botocore
+with exponential backoff ("standard" retry mode); every other failure of the layer below is
+translated, in :func:`_translate_remote`, into a one-line :class:`StoreError`.
+Objects read for a restore from a remote store go through the local object cache
+(:mod:`navsnap.cache`).
 """
 
 from __future__ import annotations
@@ -33,9 +44,11 @@ from typing import Any
 
 import fsspec
 
+from navsnap.cache import ObjectCache, object_hash_from_key
 from navsnap.errors import (
     DiskFullError,
     FormatVersionError,
+    NavsnapError,
     SnapshotNotFound,
     StoreError,
 )
@@ -46,6 +59,16 @@ __all__ = ["STORE_FORMAT_VERSION", "ObjectInfo", "Store", "fsync_dir", "open_sto
 STORE_FORMAT_VERSION = 1
 MARKER = "navsnap-store.json"
 _KNOWN_REMOTE = ("memory", "s3", "s3a", "gcs", "gs", "az", "abfs", "file")
+#: Options given to s3fs unless the caller's ``storage_options`` say otherwise.
+_S3_DEFAULTS: dict[str, Any] = {
+    "skip_instance_cache": True,
+    "use_listings_cache": False,
+    "config_kwargs": {
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "retries": {"max_attempts": 4, "mode": "standard"},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -81,25 +104,47 @@ def _translate_os_error(exc: OSError, what: str) -> Exception:
 class Store:
     """One snapshot store. Use :func:`open_store` to create it from a URL or path."""
 
-    def __init__(self, url: str, *, storage_options: dict[str, Any] | None = None) -> None:
-        self.url = url
+    def __init__(
+        self,
+        url: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        cache: ObjectCache | None = None,
+    ) -> None:
+        self.url = _redact(url)
+        self._cache = cache
+        self.protocol = "file"
         if "://" in url:
             protocol = url.split("://", 1)[0].lower()
             if protocol not in _KNOWN_REMOTE:
                 raise StoreError(
-                    f"unknown store scheme '{protocol}://' in {url!r}",
+                    f"unknown store scheme '{protocol}://' in {self.url!r}",
                     hint="use a local path, memory://, or s3://bucket/prefix",
                 )
+            self.protocol = protocol
+            options = dict(storage_options or {})
+            if protocol in ("s3", "s3a"):
+                options = {**_S3_DEFAULTS, **options}
             try:
-                fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+                fs, root = fsspec.core.url_to_fs(url, **options)
             except ImportError as exc:
                 raise StoreError(
                     f"store scheme '{protocol}://' needs an extra package ({exc.name})",
                     hint="install navsnap[s3] for s3://",
                 ) from None
+            except (ValueError, TypeError) as exc:
+                raise StoreError(
+                    f"store URL {self.url!r} cannot be used: {type(exc).__name__}",
+                    hint="use s3://bucket/prefix",
+                ) from None
             self.fs = fs
             self.local_root: Path | None = Path(root) if protocol == "file" else None
             self.root = root.rstrip("/")
+            if self.local_root is None and not self.root.strip("/"):
+                raise StoreError(
+                    f"store URL {self.url!r} names no bucket or folder",
+                    hint="use s3://bucket/prefix",
+                )
         else:
             self.fs = fsspec.filesystem("file")
             self.local_root = Path(url).expanduser().absolute()
@@ -120,11 +165,26 @@ class Store:
     def is_local(self) -> bool:
         return self.local_root is not None
 
+    @property
+    def cache(self) -> ObjectCache | None:
+        """The local object cache used for restores (remote stores other than memory://)."""
+        if self.local_root is not None or self.protocol == "memory":
+            return None
+        if self._cache is None:
+            self._cache = ObjectCache()
+        return self._cache
+
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 
     def _full(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
+
+    def full_url(self, key: str) -> str:
+        """``key`` as a URL DuckDB or fsspec can open (an absolute path on a local store)."""
+        if self.local_root is not None:
+            return str(self.local_path(key))
+        return f"{self.protocol}://{self._full(key).lstrip('/')}"
 
     def local_path(self, key: str) -> Path:
         """The filesystem path of ``key`` (local stores only)."""
@@ -134,14 +194,29 @@ class Store:
     def exists(self, key: str) -> bool:
         if self.local_root is not None:
             return self.local_path(key).exists()
-        return bool(self.fs.exists(self._full(key)))
+        with self._remote(f"checking {key}"):
+            return bool(self.fs.exists(self._full(key)))
 
     def info(self, key: str) -> ObjectInfo:
         if self.local_root is not None:
             st = self.local_path(key).stat()
             return ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
-        inf = self.fs.info(self._full(key))
+        with self._remote(f"reading {key}"):
+            inf = self.fs.info(self._full(key))
         return ObjectInfo(key=key, size=int(inf.get("size") or 0), mtime=_mtime(inf))
+
+    @contextlib.contextmanager
+    def _remote(self, what: str) -> Iterator[None]:
+        """Translate errors of the remote filesystem; FileNotFoundError/FileExistsError pass."""
+        try:
+            yield
+        except NavsnapError:
+            raise
+        except Exception as exc:
+            err = _translate_remote(exc, what, self.url)
+            if err is exc:
+                raise
+            raise err from exc
 
     # ------------------------------------------------------------------ marker
 
@@ -173,10 +248,11 @@ class Store:
     def _is_empty(self) -> bool:
         if self.local_root is not None:
             return not self.local_root.exists() or not any(self.local_root.iterdir())
-        try:
-            return not self.fs.exists(self.root) or not self.fs.ls(self.root, detail=False)
-        except FileNotFoundError:
-            return True
+        with self._remote("listing the store"):
+            try:
+                return not self.fs.ls(self.root, detail=False)
+            except FileNotFoundError:
+                return True
 
     def check_readable(self) -> None:
         """Raise unless this is an existing navsnap store of a known format version."""
@@ -190,6 +266,8 @@ class Store:
     def _marker_or_error(self) -> dict[str, Any] | None:
         try:
             marker = self._marker()
+        except NavsnapError:
+            raise
         except OSError as exc:
             raise _translate_os_error(exc, f"reading the store {self.url!r}") from exc
         if marker is None and not self._is_empty():
@@ -206,21 +284,20 @@ class Store:
             self._check_version(marker)
             return
         body = json.dumps({"format": "navsnap-store", "version": STORE_FORMAT_VERSION}).encode()
-        self.write_bytes_atomic(MARKER, body)
+        try:
+            self.write_bytes_atomic(MARKER, body)
+        except FileExistsError:
+            # Another writer created the store at the same moment: check what it wrote.
+            self.check_readable()
 
     # ------------------------------------------------------------------ reading
 
     def read_bytes(self, key: str) -> bytes:
+        """The bytes of ``key``; FileNotFoundError when it does not exist."""
         if self.local_root is not None:
             return self.local_path(key).read_bytes()
-        try:
+        with self._remote(f"reading {key}"):
             return bytes(self.fs.cat_file(self._full(key)))
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if getattr(exc, "errno", None) == errno.ENOENT:
-                raise FileNotFoundError(key) from exc
-            raise
 
     def list_files(self, prefix: str) -> list[ObjectInfo]:
         """Every file below ``prefix`` (a folder key), sorted by key."""
@@ -240,12 +317,15 @@ class Store:
                     out.append(ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime))
         else:
             full = self._full(prefix)
-            try:
-                found = self.fs.find(full, detail=True)
-            except FileNotFoundError:
-                found = {}
+            with self._remote(f"listing {prefix}"):
+                try:
+                    found = self.fs.find(full, detail=True)
+                except FileNotFoundError:
+                    found = {}
             root = self.root.lstrip("/")
             for path, inf in found.items():
+                if inf.get("type") == "directory":
+                    continue
                 key = path.lstrip("/")[len(root) :].lstrip("/")
                 out.append(ObjectInfo(key=key, size=int(inf.get("size") or 0), mtime=_mtime(inf)))
         return sorted(out, key=lambda o: o.key)
@@ -258,21 +338,44 @@ class Store:
 
         h = xxhash.xxh3_128()
         size = 0
-        with self.fs.open(self._full(key), "rb", block_size=8 << 20) as fh:
+        with (
+            self._remote(f"reading {key}"),
+            self.fs.open(self._full(key), "rb", block_size=8 << 20) as fh,
+        ):
             while chunk := fh.read(8 << 20):
                 h.update(chunk)
                 size += len(chunk)
         return h.hexdigest(), size
 
+    def download(self, key: str, dest: Path) -> int:
+        """Copy ``key`` into the local file ``dest`` (created or truncated); the bytes copied.
+
+        FileNotFoundError when ``key`` does not exist. On a local store this is a file copy.
+        """
+        if self.local_root is not None:
+            shutil.copyfile(self.local_path(key), dest)
+        else:
+            with self._remote(f"downloading {key}"):
+                self.fs.get_file(self._full(key), str(dest))
+        return dest.stat().st_size
+
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
-        """A local file with the object's bytes (the object itself on a local store)."""
+        """A local file with the object's bytes (the object itself on a local store).
+
+        On a remote store an object (``objects/<hash>.<ext>``) comes from the local object
+        cache, downloaded and verified first when it is not there yet.
+        """
         if self.local_root is not None:
             yield self.local_path(key)
             return
+        cache = self.cache
+        if cache is not None and object_hash_from_key(key) is not None:
+            yield cache.get(self, key)
+            return
         with tempfile.TemporaryDirectory(prefix="navsnap-get-") as tmp:
             dest = Path(tmp) / PurePosixPath(key).name
-            self.fs.get_file(self._full(key), str(dest))
+            self.download(key, dest)
             yield dest
 
     # ------------------------------------------------------------------ writing
@@ -290,77 +393,98 @@ class Store:
         """Put local file ``src`` at ``key`` atomically; False when ``key`` already exists.
 
         Local: fsync ``src``, rename (or copy, then rename) into place, fsync the directory.
-        Remote: one upload. ``src`` is removed when ``move`` is true.
+        Remote: one upload (a failed upload leaves no object). ``src`` is removed when
+        ``move`` is true.
         """
+        if self.local_root is None:
+            with self._remote(f"writing {key}"):
+                if self.fs.exists(self._full(key)):
+                    created = False
+                else:
+                    try:
+                        self.fs.put_file(str(src), self._full(key), mode="create")
+                        created = True
+                    except FileExistsError:
+                        created = False
+            if move:
+                src.unlink(missing_ok=True)
+            return created
         try:
             if self.exists(key):
                 if move:
                     src.unlink(missing_ok=True)
                 return False
-            if self.local_root is not None:
-                dest = self.local_path(key)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if move and src.parent.resolve().is_relative_to(self.local_root.resolve()):
-                    _fsync_file(src)
-                    os.replace(src, dest)
-                else:
-                    tmp = self.local_path(f"tmp/part-{os.getpid()}-{uuid.uuid4().hex}")
-                    tmp.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        shutil.copyfile(src, tmp)
-                        _fsync_file(tmp)
-                        os.replace(tmp, dest)
-                    finally:
-                        tmp.unlink(missing_ok=True)
-                    if move:
-                        src.unlink(missing_ok=True)
-                fsync_dir(dest.parent)
+            dest = self.local_path(key)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if move and src.parent.resolve().is_relative_to(self.local_root.resolve()):
+                _fsync_file(src)
+                os.replace(src, dest)
             else:
-                self.fs.put_file(str(src), self._full(key))
+                tmp = self.local_path(f"tmp/part-{os.getpid()}-{uuid.uuid4().hex}")
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    shutil.copyfile(src, tmp)
+                    _fsync_file(tmp)
+                    os.replace(tmp, dest)
+                finally:
+                    tmp.unlink(missing_ok=True)
                 if move:
                     src.unlink(missing_ok=True)
+            fsync_dir(dest.parent)
             return True
         except OSError as exc:
             raise _translate_os_error(exc, f"writing {key} to {self.url!r}") from exc
 
     def write_bytes_atomic(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
-        """Write small ``data`` at ``key`` atomically (temp, fsync, rename; one PUT remotely)."""
+        """Write small ``data`` at ``key`` atomically (temp, fsync, rename; one PUT remotely).
+
+        Unless ``overwrite``, FileExistsError when ``key`` exists (remotely a conditional PUT,
+        so two writers cannot both create it).
+        """
+        if self.local_root is None:
+            with self._remote(f"writing {key}"):
+                self.fs.pipe_file(
+                    self._full(key), data, mode="overwrite" if overwrite else "create"
+                )
+            return
         try:
             if not overwrite and self.exists(key):
                 raise FileExistsError(errno.EEXIST, "exists", key)
-            if self.local_root is not None:
-                dest = self.local_path(key)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmpdir = self.local_path("tmp")
-                tmpdir.mkdir(parents=True, exist_ok=True)
-                tmp = tmpdir / f"part-{os.getpid()}-{uuid.uuid4().hex}"
-                try:
-                    with tmp.open("wb") as fh:
-                        fh.write(data)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    if overwrite:
-                        os.replace(tmp, dest)
-                    else:
-                        # link() fails if dest exists: no silent overwrite of a manifest.
-                        os.link(tmp, dest)
-                finally:
-                    tmp.unlink(missing_ok=True)
-                fsync_dir(dest.parent)
-            else:
-                self.fs.pipe_file(self._full(key), data)
+            dest = self.local_path(key)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmpdir = self.local_path("tmp")
+            tmpdir.mkdir(parents=True, exist_ok=True)
+            tmp = tmpdir / f"part-{os.getpid()}-{uuid.uuid4().hex}"
+            try:
+                with tmp.open("wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if overwrite:
+                    os.replace(tmp, dest)
+                else:
+                    # link() fails if dest exists: no silent overwrite of a manifest.
+                    os.link(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+            fsync_dir(dest.parent)
         except FileExistsError:
             raise
         except OSError as exc:
             raise _translate_os_error(exc, f"writing {key} to {self.url!r}") from exc
 
     def delete(self, key: str) -> None:
-        """Delete one file; errors propagate (a failed delete must fail loudly)."""
-        try:
-            if self.local_root is not None:
-                self.local_path(key).unlink()
-            else:
+        """Delete one file; errors propagate (a failed delete must fail loudly).
+
+        FileNotFoundError when a local file is missing (object stores do not say); any
+        other failure, including a refused delete, is a :class:`StoreError`.
+        """
+        if self.local_root is None:
+            with self._remote(f"deleting {key}"):
                 self.fs.rm_file(self._full(key))
+            return
+        try:
+            self.local_path(key).unlink()
         except FileNotFoundError:
             raise
         except OSError as exc:
@@ -392,6 +516,89 @@ class Store:
             except FileNotFoundError:
                 continue
         return removed
+
+
+def _redact(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = netloc.rsplit("@", 1)[1]
+    return f"{scheme}://{netloc}{slash}{path}"
+
+
+def _error_code(exc: BaseException) -> str:
+    """The S3 error code of ``exc`` or of the botocore error it was translated from."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        response = getattr(e, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _translate_remote(exc: Exception, what: str, url: str) -> Exception:
+    """One place where errors of fsspec/s3fs/botocore become navsnap errors.
+
+    FileNotFoundError (of a key) and FileExistsError pass through unchanged, as on local
+    disk. Messages never quote the layer below verbatim beyond an error code, so they cannot
+    leak an endpoint's credentials.
+    """
+    code = _error_code(exc)
+    name = type(exc).__name__
+    if code == "NoSuchBucket" or (
+        isinstance(exc, FileNotFoundError) and "bucket does not exist" in str(exc).lower()
+    ):
+        return StoreError(
+            f"the bucket of {url!r} does not exist (while {what})",
+            hint="create the bucket first, or fix the bucket name in --store",
+        )
+    if isinstance(exc, (FileNotFoundError, FileExistsError)):
+        return exc
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+        return StoreError(
+            f"the object store rejected the credentials for {url!r} ({code}, while {what})",
+            hint="check AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return StoreError(
+            f"no credentials found for {url!r} (while {what})",
+            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
+    if isinstance(exc, PermissionError) or code in ("AccessDenied", "AllAccessDisabled"):
+        return StoreError(
+            f"access denied to {url!r} while {what}",
+            hint="the credentials lack permission for this; check the bucket policy",
+        )
+    if name in (
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ConnectionClosedError",
+        "ReadTimeoutError",
+        "ProxyConnectionError",
+        "ClientConnectorError",
+        "ServerTimeoutError",
+    ) or isinstance(exc, (ConnectionError, TimeoutError)):
+        return StoreError(
+            f"cannot reach the object store of {url!r} while {what} ({name})",
+            hint="check AWS_ENDPOINT_URL and the network",
+        )
+    if isinstance(exc, OSError) and _is_disk_full(exc):
+        return _translate_os_error(exc, what)
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in (
+        "botocore",
+        "aiobotocore",
+        "aiohttp",
+        "s3fs",
+        "fsspec",
+    ):
+        detail = f"{name} {code}".strip() if code else name
+        return StoreError(
+            f"object store error on {url!r} while {what} ({detail})",
+            hint="run again; if it persists check the endpoint and the bucket",
+        )
+    return exc
 
 
 def _mtime(inf: dict[str, Any]) -> float | None:
