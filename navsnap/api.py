@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from navsnap.analyst import AttachReport, QueryResult, run_query, write_attach_file
 from navsnap.catalog import list_tables
 from navsnap.config import Config, load_config
 from navsnap.errors import DatabaseError, UsageError
@@ -30,12 +31,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SnapshotSummary",
+    "attach",
     "checkpoint",
     "diff",
     "list_snapshots",
     "prune",
     "restore",
     "show",
+    "sql",
     "status",
     "tag",
     "untag",
@@ -314,3 +317,19 @@ def untag(store: Store | PathLike, name: str) -> TagChange:
     from navsnap.tags import untag as _untag
 
     return _untag(_open(store), name)
+
+
+def sql(store: Store | PathLike, ref: str, query: str) -> QueryResult:
+    """Run ``query`` over one snapshot's tables (views over its Parquet; nothing restored)."""
+    st = _open(store)
+    st.check_readable()
+    return run_query(st, resolve(st, ref), query)
+
+
+def attach(
+    store: Store | PathLike, ref: str, out: PathLike, *, overwrite: bool = False
+) -> AttachReport:
+    """Write a small DuckDB file of views over one snapshot's Parquet objects."""
+    st = _open(store)
+    st.check_readable()
+    return write_attach_file(st, resolve(st, ref), out, overwrite=overwrite)

@@ -1,0 +1,177 @@
+"""Query a snapshot in place: DuckDB views over the snapshot's own Parquet objects.
+
+Nothing is restored and nothing is copied. Each table of the snapshot becomes a view of the
+same name (``schema.table``) over exactly the Parquet objects its manifest lists, cast back to
+the table's column types. On a local store the views read absolute file paths; on a remote
+store (``s3://``) they read the objects' URLs through the store's fsspec filesystem, registered
+with DuckDB (``con.register_filesystem``), so the credentials stay in the environment.
+
+A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
+
+    navsnap show SNAPSHOT --json      # manifest: tables -> partitions -> object key
+    SELECT * FROM read_parquet(['<store>/objects/ab/ab12....parquet', ...]);
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.catalog import Column as _Column
+from navsnap.catalog import parquet_list, qualified, quote_ident, select_with_types
+from navsnap.errors import DatabaseError, UsageError
+from navsnap.manifest import Manifest, TableEntry
+from navsnap.restore import _create_late_objects
+from navsnap.storage import Store
+
+__all__ = [
+    "AttachReport",
+    "QueryResult",
+    "connect",
+    "table_files",
+    "view_sql",
+    "write_attach_file",
+]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of one query."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class AttachReport:
+    """What :func:`write_attach_file` wrote."""
+
+    path: str
+    snapshot_id: str
+    views: tuple[str, ...]
+    remote: bool
+
+
+def _check_mode(manifest: Manifest) -> None:
+    if manifest.mode != "parquet":
+        raise UsageError(
+            f"snapshot {manifest.snapshot_id} is a whole-file copy, not Parquet",
+            hint="restore it with 'navsnap restore SNAPSHOT --to copy.duckdb' and open that",
+        )
+
+
+def table_files(store: Store, manifest: Manifest) -> dict[str, list[str]]:
+    """Table name -> the paths/URLs of its Parquet objects, in manifest order."""
+    _check_mode(manifest)
+    return {t.name: [store.full_url(p.object.key) for p in t.partitions] for t in manifest.tables}
+
+
+def view_sql(entry: TableEntry, files: Sequence[str]) -> str:
+    """``CREATE VIEW schema.table AS ...`` over ``files``, cast to the table's column types."""
+    columns = [_Column(n, t, nn) for n, t, nn in entry.columns]
+    if files:
+        body = "SELECT * FROM " + select_with_types(columns, f"read_parquet({parquet_list(files)})")
+    else:
+        cols = ", ".join(f"CAST(NULL AS {c.type}) AS {quote_ident(c.name)}" for c in columns)
+        body = f"SELECT {cols} WHERE false"
+    return f"CREATE OR REPLACE VIEW {qualified(entry.schema, entry.table)} AS {body}"
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> list[str]:
+    files = table_files(store, manifest)
+    if not store.is_local:
+        con.register_filesystem(store.fs)
+    names = []
+    for entry in manifest.tables:
+        if entry.schema != "main":
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
+        con.execute(view_sql(entry, files[entry.name]))
+        names.append(entry.name)
+    # The snapshot's own macros and views, over the table views (best effort: one that
+    # DuckDB cannot create here is left out).
+    _create_late_objects(con, manifest, only_tables=True)
+    return names
+
+
+def connect(store: Store, manifest: Manifest) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with one view per table of the snapshot."""
+    con = duckdb.connect()
+    try:
+        _create_views(con, store, manifest)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def run_query(store: Store, manifest: Manifest, query: str) -> QueryResult:
+    """Run ``query`` over the snapshot's views; DuckDB errors become :class:`UsageError`."""
+    con = connect(store, manifest)
+    try:
+        try:
+            rel = con.execute(query)
+            rows = rel.fetchall()
+            columns = tuple(d[0] for d in (rel.description or ()))
+        except duckdb.Error as exc:
+            raise UsageError(
+                f"query failed: {' '.join(str(exc).split())}",
+                hint=f"tables: {', '.join(t.name for t in manifest.tables)}",
+            ) from None
+    finally:
+        con.close()
+    return QueryResult(columns=columns, rows=tuple(tuple(r) for r in rows))
+
+
+def write_attach_file(
+    store: Store, manifest: Manifest, out: str | os.PathLike[str], *, overwrite: bool = False
+) -> AttachReport:
+    """Write a small DuckDB file of views over the snapshot's objects (and a ``navsnap_info``
+    table naming the snapshot). Written beside ``out`` and renamed into place."""
+    _check_mode(manifest)
+    target = Path(out).absolute()
+    if target.is_dir():
+        raise DatabaseError(f"{str(target)!r} is a directory", hint="pass a file path to --out")
+    if target.exists() and not overwrite:
+        raise DatabaseError(
+            f"{str(target)!r} already exists", hint="pass --force to replace it, or another --out"
+        )
+    if not target.parent.is_dir():
+        raise DatabaseError(
+            f"directory {str(target.parent)!r} does not exist", hint="create it first"
+        )
+    tmp = target.with_name(f".{target.name}.navsnap-attach-{os.getpid()}.tmp")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            views = _create_views(con, store, manifest)
+            con.execute(
+                "CREATE TABLE navsnap_info AS SELECT ? AS snapshot_id, ? AS year, ? AS store",
+                [manifest.snapshot_id, manifest.year, store.url],
+            )
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.replace(tmp, target)
+    except duckdb.Error as exc:
+        raise DatabaseError(
+            f"could not write {str(target)!r}: {' '.join(str(exc).split())}"
+        ) from None
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return AttachReport(
+        path=str(target),
+        snapshot_id=manifest.snapshot_id,
+        views=tuple(views),
+        remote=not store.is_local,
+    )

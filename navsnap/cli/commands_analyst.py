@@ -1,0 +1,117 @@
+"""sql, attach: read a snapshot in place, for analysts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import click
+
+from navsnap import api
+from navsnap.cli.commands_store import store_url
+from navsnap.cli.common import config_option, db_option, say, store_option, table
+
+
+def _cell(value: Any) -> str:
+    return "NULL" if value is None else str(value)
+
+
+@click.command("sql")
+@click.argument("snapshot")
+@click.argument("query")
+@config_option
+@db_option
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print rows as a JSON list of objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print rows as CSV with a header.")
+def sql_cmd(
+    snapshot: str,
+    query: str,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Run a SQL query over a snapshot's tables, without restoring it.
+
+    Every table of the snapshot is a view of the same name over exactly the Parquet
+    objects its manifest lists (local paths, or s3:// URLs read with the store's
+    credentials). SNAPSHOT is an id, a unique id prefix or a tag.
+
+    \b
+    Example:
+      navsnap sql baseline "SELECT simulation_year, count(*) FROM yearly GROUP BY 1"
+      navsnap sql 20261127T103500Z-3f2a-2027 "SELECT * FROM people" --csv > people.csv
+    """
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be combined")
+    result = api.sql(store_url(store, config_path, db), snapshot, query)
+    if as_json:
+        click.echo(json.dumps(result.to_dicts(), indent=2, default=str))
+    elif as_csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(["" if v is None else v for v in row] for row in result.rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        rows = [[_cell(v) for v in row] for row in result.rows]
+        click.echo(table(rows, list(result.columns)))
+
+
+@click.command("attach")
+@click.argument("snapshot")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="DuckDB file to write (views only, a few KB).",
+)
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@config_option
+@db_option
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def attach_cmd(
+    snapshot: str,
+    out: str,
+    force: bool,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    as_json: bool,
+) -> None:
+    """Write a small DuckDB file of views over a snapshot's Parquet objects.
+
+    Open it with any DuckDB client. For a local store the views read absolute paths.
+    For an s3:// store they read s3:// URLs: at read time DuckDB needs either navsnap's
+    filesystem (navsnap.analyst.connect) or the httpfs extension with an S3 secret.
+
+    \b
+    Example:
+      navsnap attach baseline --out analysis.duckdb
+      duckdb analysis.duckdb -c "SELECT count(*) FROM yearly"
+    """
+    report = api.attach(store_url(store, config_path, db), snapshot, out, overwrite=force)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "path": report.path,
+                    "snapshot_id": report.snapshot_id,
+                    "views": list(report.views),
+                    "remote": report.remote,
+                },
+                indent=2,
+            )
+        )
+        return
+    say(f"wrote {report.path}: {len(report.views)} view(s) of snapshot {report.snapshot_id}")
+    if report.remote:
+        say("  views read s3:// URLs: query with navsnap, or DuckDB with httpfs and an S3 secret")
+
+
+COMMANDS = [sql_cmd, attach_cmd]
