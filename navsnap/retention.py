@@ -10,7 +10,8 @@ Policy (:func:`decide`, pure, no I/O). A snapshot is kept when any of these hold
 
 With no keep rule, every snapshot is kept. ``max_size`` then removes the oldest snapshots
 that are neither tagged nor protected (keep rules do not save them) until the objects the
-remaining snapshots reference fit in that many bytes (shared objects counted once).
+remaining snapshots reference fit in that many bytes (shared objects counted once); a
+snapshot dropped that way comes back when every object it needs is kept anyway.
 
 Prune (:func:`prune`) under the store's prune lock: delete the manifests the policy drops,
 *then* the objects no remaining manifest references, except objects younger than the grace
@@ -186,6 +187,14 @@ def decide(
             if m.snapshot_id in keep and m.snapshot_id not in protected:
                 keep.discard(m.snapshot_id)
                 dropped_for_size.add(m.snapshot_id)
+        # A dropped snapshot whose objects are all held by kept ones costs nothing: keep it.
+        for m in reversed(ordered):
+            if m.snapshot_id in dropped_for_size:
+                kept_now = [x for x in ordered if x.snapshot_id in keep]
+                if _size([*kept_now, m]) == _size(kept_now):
+                    keep.add(m.snapshot_id)
+                    dropped_for_size.discard(m.snapshot_id)
+                    reasons[m.snapshot_id].append("costs no bytes (objects shared)")
 
     out: list[Decision] = []
     for m in ordered:
