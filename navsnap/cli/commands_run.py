@@ -37,6 +37,21 @@ def _overrides(**values: Any) -> dict[str, Any]:
     return {keys[k]: v for k, v in values.items() if v is not None}
 
 
+def lineage_options(f: Any) -> Any:
+    """Options that change the simulated tables (part of the configuration hash)."""
+    f = click.option(
+        "--step",
+        default=None,
+        help="What builds a year: 'builtin', a shell command template with {year} and {db}, "
+        "or a Python callable package.module:function.",
+    )(f)
+    f = click.option("--seed", type=int, default=None, help="Seed of every random draw.")(f)
+    f = click.option(
+        "--employees", type=int, default=None, help="Census size (built-in simulation)."
+    )(f)
+    return f
+
+
 @click.command("run")
 @click.option(
     "--years", default=None, help="Years to simulate, A-B. Default: [run] years (2025-2029)."
@@ -44,14 +59,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
 @config_option
 @db_option
 @store_option
-@click.option("--employees", type=int, default=None, help="Census size (built-in simulation).")
-@click.option("--seed", type=int, default=None, help="Seed of every random draw.")
-@click.option(
-    "--step",
-    default=None,
-    help="What builds a year: 'builtin', a shell command template with {year} and {db}, "
-    "or a Python callable package.module:function.",
-)
+@lineage_options
 @click.option(
     "--threads", type=int, default=None, help="DuckDB threads (results do not depend on it)."
 )
@@ -145,11 +153,19 @@ def run_cmd(
 @click.command("status")
 @click.option("--years", default=None, help="Years the run covers, A-B. Default: [run] years.")
 @config_option
+@lineage_options
 @db_option
 @store_option
 @json_option
 def status_cmd(
-    years: str | None, config_path: str | None, db: str, store: str | None, as_json: bool
+    years: str | None,
+    config_path: str | None,
+    employees: int | None,
+    seed: int | None,
+    step: str | None,
+    db: str,
+    store: str | None,
+    as_json: bool,
 ) -> None:
     """Say what 'run --resume' would do and why, without doing it.
 
@@ -157,7 +173,9 @@ def status_cmd(
     Example:
       navsnap status --years 2025-2029
     """
-    config = load_config(config_path)
+    config = load_config(
+        config_path, overrides=_overrides(employees=employees, seed=seed, step=step)
+    )
     decision = api.status(
         config, db=db, years=years, store=resolve_store(store, config.snapshot.store)
     )
