@@ -1,0 +1,156 @@
+"""Locks: one writer per database, one pruner per store, stale holders taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TESTS, run_cli
+
+from navsnap.errors import LockHeld
+from navsnap.lock import (
+    LockInfo,
+    lock_path_for_db,
+    prune_lock,
+    running_pruner,
+    stale_reason,
+    store_writer,
+    store_writers,
+)
+from navsnap.storage import open_store
+
+SLOW_STEP = """
+import time
+import toy_pipeline
+
+def step(con, year, config):
+    toy_pipeline.step(con, year, config)
+    time.sleep(float(__import__("os").environ.get("SLOW_SECONDS", "3")))
+"""
+
+
+def start_slow_run(tmp_path: Path, seconds: float) -> subprocess.Popen[str]:
+    (tmp_path / "slow_step.py").write_text(SLOW_STEP)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{TESTS}{os.pathsep}{tmp_path}",
+        "SLOW_SECONDS": str(seconds),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "navsnap", "run", "--years", "2025", "--step", "slow_step:step"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    info = lock_path_for_db(tmp_path / "simulation.duckdb").with_name(
+        "simulation.duckdb.navsnap.lock.json"
+    )
+    deadline = time.monotonic() + 30
+    while not info.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never took its lock"
+        time.sleep(0.05)
+    return proc
+
+
+def test_second_run_on_the_same_database_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    first = start_slow_run(tmp_path, 3)
+    try:
+        second = run_cli("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
+        assert second.returncode == 11, second.stderr
+        assert f"pid {first.pid} on {socket.gethostname()}" in second.stderr
+        assert "navsnap run" in second.stderr and "--wait-lock" in second.stderr
+    finally:
+        _out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+
+
+def test_wait_lock_waits_for_the_holder(tmp_path: Path) -> None:
+    first = start_slow_run(tmp_path, 1.5)
+    started = time.monotonic()
+    res = run_cli("checkpoint", "--year", "2025", "--wait-lock", "30", cwd=tmp_path, timeout=60)
+    first.communicate(timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - started > 0.5
+
+
+def test_holder_killed_with_sigkill_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+    first = start_slow_run(tmp_path, 60)
+    os.kill(first.pid, signal.SIGKILL)
+    first.communicate(timeout=30)
+    res = run_cli(
+        "run", "--years", "2025", "--step", "toy_pipeline:step", "--force-restart", cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr
+    assert "warning: took over a stale lock" in res.stderr
+    assert f"pid {first.pid}" in res.stderr and "process gone" in res.stderr
+
+
+def test_one_pruner_per_store(tmp_path: Path) -> None:
+    run_cli("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
+    store = open_store(tmp_path / "snapshots")
+    with prune_lock(store) as me:
+        assert running_pruner(store) == me
+        res = run_cli("prune", cwd=tmp_path)
+        assert res.returncode == 11
+        assert f"pid {os.getpid()}" in res.stderr
+        # a checkpoint waits for the pruner, then gives up naming it
+        with (
+            pytest.raises(LockHeld, match="being pruned"),
+            store_writer(store, purpose="test", wait=0.2),
+        ):
+            pass
+    assert running_pruner(store) is None
+    assert run_cli("prune", cwd=tmp_path).returncode == 0
+
+
+def test_stale_writer_marker_is_ignored_and_removed(tmp_path: Path) -> None:
+    run_cli("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
+    store = open_store(tmp_path / "snapshots")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    marker = {
+        "pid": int(dead),
+        "host": socket.gethostname(),
+        "started": "2026-01-01T00:00:00+00:00",
+        "purpose": "crashed checkpoint",
+    }
+    store.write_bytes_atomic("locks/writers/dead.json", json.dumps(marker).encode())
+    [w] = store_writers(store)
+    assert w.stale == "process gone"
+    res = run_cli("prune", "--grace-minutes", "0", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "stale checkpoint marker" in res.stderr
+    assert store_writers(store) == []
+
+
+def test_remote_prune_lock_has_a_ttl(tmp_path: Path) -> None:
+    store = open_store(f"memory://navsnap-lock-test-{os.getpid()}")
+    store.ensure_writable()
+    warnings: list[str] = []
+    with prune_lock(store) as me:
+        with pytest.raises(LockHeld, match=f"pid {me.pid}"), prune_lock(store):
+            pass
+        # the same holder seen with a 0 s TTL counts as stale and is taken over
+        with prune_lock(store, ttl=0, warnings=warnings):
+            assert running_pruner(store, ttl=3600) is not None
+    assert any("took over a stale prune lock" in w for w in warnings)
+    assert not store.exists("locks/prune.json")
+
+
+def test_stale_reason() -> None:
+    me = LockInfo(os.getpid(), socket.gethostname(), "2999-01-01T00:00:00+00:00", "x")
+    assert stale_reason(me) is None
+    old = LockInfo(os.getpid(), "other-host", "2000-01-01T00:00:00+00:00", "x")
+    assert stale_reason(old, ttl=60) is not None and "TTL" in str(stale_reason(old, ttl=60))
