@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
 from navsnap.restore import restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
-from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
+from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
 from navsnap.storage import Store, open_store
 
@@ -251,6 +253,41 @@ def run(
             checks=config.checks,
         )
         con: duckdb.DuckDBPyConnection | None = None
+        # The year-Y snapshot still exporting in the background, with its year's figures.
+        pending: tuple[Future[Manifest], int, float, dict[str, int], float] | None = None
+        overlap = step.holds_connection and opts.mode == "parquet"
+
+        def settle() -> None:
+            """Wait for the pending snapshot to commit, then report its year."""
+            nonlocal pending
+            if pending is None:
+                return
+            future, year_, secs_, rows_, t1_ = pending
+            pending = None
+            manifest_ = future.result()
+            _year_done(year_, secs_, rows_, manifest_, time.perf_counter() - t1_)
+
+        def _year_done(
+            year_: int,
+            secs_: float,
+            rows_: dict[str, int],
+            manifest_: Manifest | None,
+            snap_secs: float,
+        ) -> None:
+            if manifest_ is not None and st is not None:
+                _auto_prune(st, config, emit)
+            result = YearResult(
+                year=year_,
+                seconds=round(secs_, 3),
+                rows=rows_,
+                snapshot_id=manifest_.snapshot_id if manifest_ else None,
+                snapshot_seconds=round(snap_secs, 3),
+                snapshot_new_bytes=manifest_.new_bytes if manifest_ else 0,
+            )
+            results.append(result)
+            emit(RunEvent("year", f"year {year_} done", result))
+
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
         try:
             if start == first and not resume and from_snapshot is None and db.exists():
                 con = _connect(db, config)
@@ -270,10 +307,12 @@ def run(
                     con = _connect(db, config)
                 rows = _row_counts(con, year, config.run.year_column)
                 secs = time.perf_counter() - t0
-                manifest: Manifest | None = None
-                t1 = time.perf_counter()
-                if take and st is not None:
-                    manifest = take_snapshot(
+                settle()
+                if not (take and st is not None):
+                    _year_done(year, secs, rows, None, 0.0)
+                else:
+                    t1 = time.perf_counter()
+                    job = SnapshotJob.start(
                         con,
                         store=st,
                         year=year,
@@ -283,24 +322,25 @@ def run(
                         db_path=db,
                         reuse=reuse,
                         parent=parent,
-                        progress=progress,
+                        progress=None if overlap else progress,
                     )
-                    parent = manifest.snapshot_id
-                    _auto_prune(st, config, emit)
-                result = YearResult(
-                    year=year,
-                    seconds=round(secs, 3),
-                    rows=rows,
-                    snapshot_id=manifest.snapshot_id if manifest else None,
-                    snapshot_seconds=round(time.perf_counter() - t1, 3),
-                    snapshot_new_bytes=manifest.new_bytes if manifest else 0,
-                )
-                results.append(result)
-                emit(RunEvent("year", f"year {year} done", result))
+                    parent = job.snapshot_id
+                    if overlap and year < last:
+                        # Year Y's partitions no longer change: export them while Y+1 runs.
+                        pending = (executor.submit(job.finish), year, secs, rows, t1)
+                    else:
+                        _year_done(year, secs, rows, job.finish(), time.perf_counter() - t1)
                 if not step.holds_connection:
                     con.close()
                     con = None
+            settle()
         finally:
+            if pending is not None:
+                # A step failed while the previous year's snapshot was exporting: let that
+                # snapshot commit (or fail) before the error propagates.
+                with contextlib.suppress(Exception):
+                    pending[0].result()
+            executor.shutdown(wait=True)
             if con is not None:
                 con.close()
     return RunReport(

@@ -13,6 +13,7 @@ Taking a snapshot never changes the database (whole-file mode's CHECKPOINT excep
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -134,83 +135,160 @@ def take_snapshot(
     A writer marker in the store keeps a concurrent ``prune`` from deleting objects
     meanwhile (:func:`navsnap.lock.store_writer`).
     """
-    store.ensure_writable()
-    with store_writer(store, purpose=f"navsnap checkpoint {run_id}-{year}"):
-        return _take_snapshot(
-            con,
+    job = SnapshotJob.start(
+        con,
+        store=store,
+        year=year,
+        run_id=run_id,
+        config=config,
+        options=options,
+        db_path=db_path,
+        reuse=reuse,
+        parent=parent,
+        progress=progress,
+    )
+    return job.finish()
+
+
+class SnapshotJob:
+    """A snapshot in two phases, so the export can overlap the next year's step.
+
+    :meth:`start` runs in the caller's thread: it opens a read transaction on a new cursor
+    (pinning the year-end state), computes every partition's fingerprint and reads the DDL.
+    :meth:`finish` exports the partitions, computes the validation aggregates in that same
+    transaction, and commits the manifest. It may run in another thread while the caller's
+    connection goes on writing the next year: DuckDB's MVCC keeps the cursor's view fixed.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        year: int,
+        run_id: str,
+        config: Mapping[str, Any],
+        options: SnapshotOptions,
+        db_path: str | os.PathLike[str] | None,
+        parent: str | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.t0 = time.perf_counter()
+        self.store, self.year, self.run_id = store, year, run_id
+        self.config, self.options, self.parent, self.progress = (
+            dict(config),
+            options,
+            parent,
+            progress,
+        )
+        self.db_path = Path(db_path) if db_path is not None else None
+        self.snapshot_id = f"{run_id}-{year}"
+        self._stack = contextlib.ExitStack()
+        self.cur: duckdb.DuckDBPyConnection | None = None
+        self.timings: dict[str, float] = {}
+
+    @classmethod
+    def start(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        store: Store,
+        year: int,
+        run_id: str,
+        config: Mapping[str, Any],
+        options: SnapshotOptions,
+        db_path: str | os.PathLike[str] | None = None,
+        reuse: ReuseIndex | None = None,
+        parent: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> SnapshotJob:
+        job = cls(
             store=store,
             year=year,
             run_id=run_id,
             config=config,
             options=options,
             db_path=db_path,
-            reuse=reuse,
             parent=parent,
             progress=progress,
         )
-
-
-def _take_snapshot(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    store: Store,
-    year: int,
-    run_id: str,
-    config: Mapping[str, Any],
-    options: SnapshotOptions,
-    db_path: str | os.PathLike[str] | None,
-    reuse: ReuseIndex | None,
-    parent: str | None,
-    progress: ProgressFn | None,
-) -> Manifest:
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    store.ensure_writable()
-    store.clean_temp(older_than=_TEMP_GRACE_SECONDS)
-    if reuse is None:
-        reuse = ReuseIndex.from_store(store)
-    snapshot_id = f"{run_id}-{year}"
-    if store.exists(manifest_key(snapshot_id)):
-        raise StoreError(
-            f"snapshot {snapshot_id} already exists in {store.url!r}",
-            hint="use another --run id",
-        )
-
-    if options.mode == "file":
-        if db_path is None:
-            raise DatabaseError("whole-file mode needs a database file, not an in-memory one")
         try:
-            con.execute("CHECKPOINT")
-        except duckdb.Error as exc:
-            raise _translate_duckdb(exc, "CHECKPOINT before the file copy") from None
-        timings["checkpoint_s"] = time.perf_counter() - t0
+            job._start(con, reuse)
+        except BaseException:
+            job._close()
+            raise
+        return job
 
-    cur = con.cursor()
-    staging = store.temp_dir()
-    try:
+    def _start(self, con: duckdb.DuckDBPyConnection, reuse: ReuseIndex | None) -> None:
+        store, options = self.store, self.options
+        store.ensure_writable()
+        self._stack.enter_context(
+            store_writer(store, purpose=f"navsnap checkpoint {self.run_id}-{self.year}")
+        )
+        store.clean_temp(older_than=_TEMP_GRACE_SECONDS)
+        self.reuse = reuse if reuse is not None else ReuseIndex.from_store(store)
+        if store.exists(manifest_key(self.snapshot_id)):
+            raise StoreError(
+                f"snapshot {self.snapshot_id} already exists in {store.url!r}",
+                hint="use another --run id",
+            )
+        if options.mode == "file":
+            if self.db_path is None:
+                raise DatabaseError("whole-file mode needs a database file, not an in-memory one")
+            try:
+                con.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                raise _translate_duckdb(exc, "CHECKPOINT before the file copy") from None
+            self.timings["checkpoint_s"] = time.perf_counter() - self.t0
+        self.cur = cur = con.cursor()
+        self.staging = store.temp_dir()
+        self._stack.callback(shutil.rmtree, self.staging, True)
         cur.execute("BEGIN TRANSACTION")
-        tables = list_tables(cur, year_column=options.year_column)
-        entries: list[TableEntry] = []
         t1 = time.perf_counter()
-        plan: list[tuple[TableInfo, str | None, str, int]] = []
-        for table in tables:
+        self.tables = list_tables(cur, year_column=options.year_column)
+        self.plan: list[tuple[TableInfo, str | None, str, int]] = []
+        for table in self.tables:
             for part, found in sorted(
                 fingerprints(cur, table).items(), key=lambda kv: (kv[0] is not None, kv[0] or "")
             ):
-                plan.append((table, part, found.as_str(), found.rows))
-        timings["fingerprint_s"] = time.perf_counter() - t1
+                self.plan.append((table, part, found.as_str(), found.rows))
+        self.ddl = tuple(
+            {"kind": o.kind, "schema": o.schema, "name": o.name, "sql": o.sql}
+            for o in list_objects(cur)
+        )
+        row = cur.execute("SELECT current_database()").fetchone()
+        self.dbname = str(row[0]) if row else ""
+        self.storage_version = storage_version(cur)
+        self.timings["fingerprint_s"] = time.perf_counter() - t1
 
+    def _close(self) -> None:
+        if self.cur is not None:
+            with contextlib.suppress(duckdb.Error):
+                self.cur.execute("ROLLBACK")
+            self.cur.close()
+            self.cur = None
+        self._stack.close()
+
+    def finish(self) -> Manifest:
+        """Export, validate and commit; always releases the cursor and staging files."""
+        try:
+            return self._finish()
+        finally:
+            self._close()
+
+    def _finish(self) -> Manifest:
+        store, options, cur, progress = self.store, self.options, self.cur, self.progress
+        assert cur is not None
         file_copy: FileCopy | None = None
         if options.mode == "file":
-            assert db_path is not None
+            assert self.db_path is not None
             t2 = time.perf_counter()
             file_copy = copy_database_file(
-                Path(db_path), store=store, staging=staging, compress=options.file_compression
+                self.db_path, store=store, staging=self.staging, compress=options.file_compression
             )
-            timings["copy_s"] = time.perf_counter() - t2
-
+            self.timings["copy_s"] = time.perf_counter() - t2
         t3 = time.perf_counter()
-        parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in tables}
+        parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
+        plan = self.plan
         for i, (table, part, fp, rows) in enumerate(plan):
             if progress is not None:
                 progress("export", i, len(plan))
@@ -220,14 +298,14 @@ def _take_snapshot(
                 )
                 continue
             sig = column_signature(table.columns)
-            hit = reuse.get(ReuseIndex.key(table.key, part, sig, fp))
+            hit = self.reuse.get(ReuseIndex.key(table.key, part, sig, fp))
             if hit is not None and store.exists(hit[0]):
                 ref = ObjectRef(key=hit[0], xxh3=hit[1], size=hit[2])
                 parts_by_table[table.key].append(
                     Partition(year=part, rows=rows, fingerprint=fp, object=ref, reused=True)
                 )
                 continue
-            staged = staging / f"{len(parts_by_table[table.key])}-{secrets.token_hex(4)}.parquet"
+            staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
             sql = (
                 f"COPY (SELECT * FROM {table.ref}{_partition_filter(table, part)}) "
                 f"TO '{staged.as_posix()}' ({_copy_options(options)})"
@@ -243,59 +321,47 @@ def _take_snapshot(
             )
         if progress is not None:
             progress("export", len(plan), len(plan))
-        timings["export_s"] = time.perf_counter() - t3
-
-        for table in tables:
-            entries.append(
-                TableEntry(
-                    name=table.key,
-                    schema=table.schema,
-                    table=table.name,
-                    ddl=table.sql,
-                    columns=tuple((c.name, c.type, c.not_null) for c in table.columns),
-                    year_column=table.year_column,
-                    depends_on=table.depends_on,
-                    partitions=tuple(parts_by_table[table.key]),
-                )
+        self.timings["export_s"] = time.perf_counter() - t3
+        entries = tuple(
+            TableEntry(
+                name=table.key,
+                schema=table.schema,
+                table=table.name,
+                ddl=table.sql,
+                columns=tuple((c.name, c.type, c.not_null) for c in table.columns),
+                year_column=table.year_column,
+                depends_on=table.depends_on,
+                partitions=tuple(parts_by_table[table.key]),
             )
-        t4 = time.perf_counter()
-        validation = compute_validation(cur, year=year, builtin=options.builtin_validation)
-        checks = compute_checks(cur, options.checks, year=year)
-        timings["validation_s"] = time.perf_counter() - t4
-        ddl = tuple(
-            {"kind": o.kind, "schema": o.schema, "name": o.name, "sql": o.sql}
-            for o in list_objects(cur)
+            for table in self.tables
         )
-        dbname = str(cur.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
-        sv = storage_version(cur)
-        cur.execute("ROLLBACK")
-    finally:
-        cur.close()
-        shutil.rmtree(staging, ignore_errors=True)
-
-    timings["total_s"] = time.perf_counter() - t0
-    manifest = Manifest(
-        snapshot_id=snapshot_id,
-        run_id=run_id,
-        year=year,
-        created_at=_now_iso(),
-        mode=options.mode,
-        navsnap_version=__version__,
-        duckdb_version=duckdb.__version__,
-        database_name=dbname,
-        storage_version=sv,
-        year_column=options.year_column,
-        config=dict(config),
-        tables=tuple(entries),
-        ddl=ddl,
-        file=file_copy,
-        validation=validation,
-        checks=checks,
-        timings={k: round(v, 6) for k, v in timings.items()},
-        parent=parent,
-    )
-    fault_point("before-manifest")
-    store.write_bytes_atomic(manifest_key(snapshot_id), manifest.to_json())
-    fault_point("after-manifest")
-    reuse.add_manifest(manifest)
-    return manifest
+        t4 = time.perf_counter()
+        validation = compute_validation(cur, year=self.year, builtin=options.builtin_validation)
+        checks = compute_checks(cur, options.checks, year=self.year)
+        self.timings["validation_s"] = time.perf_counter() - t4
+        self.timings["total_s"] = time.perf_counter() - self.t0
+        manifest = Manifest(
+            snapshot_id=self.snapshot_id,
+            run_id=self.run_id,
+            year=self.year,
+            created_at=_now_iso(),
+            mode=options.mode,
+            navsnap_version=__version__,
+            duckdb_version=duckdb.__version__,
+            database_name=self.dbname,
+            storage_version=self.storage_version,
+            year_column=options.year_column,
+            config=self.config,
+            tables=entries,
+            ddl=self.ddl,
+            file=file_copy,
+            validation=validation,
+            checks=checks,
+            timings={k: round(v, 6) for k, v in self.timings.items()},
+            parent=self.parent,
+        )
+        fault_point("before-manifest")
+        store.write_bytes_atomic(manifest_key(self.snapshot_id), manifest.to_json())
+        fault_point("after-manifest")
+        self.reuse.add_manifest(manifest)
+        return manifest
