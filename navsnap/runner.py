@@ -339,7 +339,7 @@ def run(
                 # A step failed while the previous year's snapshot was exporting: let that
                 # snapshot commit (or fail) before the error propagates.
                 with contextlib.suppress(Exception):
-                    pending[0].result()
+                    settle()
             executor.shutdown(wait=True)
             if con is not None:
                 con.close()

@@ -1,0 +1,537 @@
+#!/usr/bin/env python3
+"""navsnap's benchmark: every claim measured side by side with DuckDB's own tools.
+
+    python scripts/bench.py                 # 100,000 and 1,000,000 employees
+    python scripts/bench.py --quick         # 20,000 employees (CI-sized, about a minute)
+    python scripts/bench.py --sizes 100000 --reps 5
+
+Each comparison is a pair measured in the same run, interleaved, repeated ``--reps`` times;
+the table reports medians and the ratio of the medians. Absolute seconds on a shared 2-core
+machine drift by 30 % within minutes (shared/BASELINES.md), ratios much less. Results go to
+docs/benchmarks.md and docs/benchmarks.png (with ``--write``; the default prints only).
+
+Pairs (navsnap / baseline, target):
+- snapshot of the 2029 year-end (incremental) / DuckDB COPY of the same rows to zstd Parquet
+  with fsync (<= 1.2)
+- the same snapshot / EXPORT DATABASE of the whole database (<= 0.35)
+- 2025-2029 run with snapshots / without (<= 1.25)
+- full restore of 2029 into a new file / IMPORT DATABASE of an EXPORT (<= 0.5)
+- delta restore with one year's partitions damaged / full restore (<= 0.25)
+- resume check when the database matches (<= 5 s at 1,000,000)
+- whole-file snapshot by reflink on XFS / copy of the file with fsync (<= 0.1)
+- whole-file restore / copy of the file with fsync (<= 1.5)
+- bytes stored by five yearly snapshots / five whole snapshots (naive copies)
+- verify: xxh3 throughput over the store's objects in the page cache (>= 4 GB/s)
+- peak extra memory of one snapshot (<= 1 GB at 1,000,000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import duckdb
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import navsnap  # noqa: E402
+from navsnap.hashing import hash_file  # noqa: E402
+from navsnap.index import read_all  # noqa: E402
+from navsnap.storage import open_store  # noqa: E402
+
+YEARS = (2025, 2029)
+
+
+@dataclass
+class Row:
+    size: int
+    name: str
+    ours: list[float] = field(default_factory=list)
+    base: list[float] = field(default_factory=list)
+    base_name: str = ""
+    target: str = ""
+    unit: str = "s"
+    lower_is_better: bool = True
+
+    @property
+    def ours_med(self) -> float:
+        return statistics.median(self.ours) if self.ours else float("nan")
+
+    @property
+    def base_med(self) -> float:
+        return statistics.median(self.base) if self.base else float("nan")
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.base:
+            return None
+        return self.ours_med / self.base_med if self.base_med else None
+
+    def verdict(self) -> str:
+        if not self.target:
+            return ""
+        op, value = self.target.split(" ", 1)
+        x = self.ratio if self.base else self.ours_med
+        if x is None:
+            return ""
+        ok = x <= float(value) if op == "<=" else x >= float(value)
+        return "met" if ok else "missed"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def fsync_tree(path: Path) -> None:
+    for p in path.rglob("*") if path.is_dir() else [path]:
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def copy_fsync(src: Path, dest: Path) -> None:
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        shutil.copyfileobj(fin, fout, 8 << 20)
+        fout.flush()
+        os.fsync(fout.fileno())
+
+
+def drop(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        for p in (path, path.with_name(path.name + ".wal")):
+            p.unlink(missing_ok=True)
+
+
+def config(n: int) -> navsnap.Config:
+    return navsnap.load_config(overrides={"simulation.employees": n}, search_cwd=False)
+
+
+@contextlib.contextmanager
+def peak_rss() -> Iterator[list[int]]:
+    """Yields a list that holds [baseline, peak] RSS bytes of this process after the block."""
+    proc = psutil.Process()
+    out = [proc.memory_info().rss, 0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        peak = out[0]
+        while not stop.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            time.sleep(0.01)
+        out[1] = max(peak, proc.memory_info().rss)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        t.join()
+
+
+@contextlib.contextmanager
+def xfs_mount(work: Path) -> Iterator[Path | None]:
+    """A loop-mounted XFS image for the reflink path, or None where that is not allowed."""
+    if os.geteuid() != 0 or shutil.which("mkfs.xfs") is None:
+        yield None
+        return
+    image, mnt = work / "xfs.img", work / "xfs"
+    mnt.mkdir()
+    with image.open("wb") as fh:
+        fh.truncate(8 << 30)
+    ok = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)]).returncode == 0
+    ok = ok and subprocess.run(["mount", "-o", "loop", str(image), str(mnt)]).returncode == 0
+    try:
+        yield mnt if ok else None
+    finally:
+        if ok:
+            subprocess.run(["umount", str(mnt)], check=False)
+        image.unlink(missing_ok=True)
+
+
+def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
+    rows: list[Row] = []
+    cfg = config(n)
+    log(f"== {n:,} employees: building the reference run")
+    db = work / "sim.duckdb"
+    store = work / "store"
+    navsnap.run(cfg, db_path=db, years=YEARS, store=str(store))
+    db_bytes = db.stat().st_size
+    manifests, _ = read_all(open_store(store))
+    last = manifests[-1]
+    year_tables = [t.name for t in last.tables if t.year_column]
+
+    # ---- 5-year run with / without snapshots (interleaved)
+    r = Row(
+        n, "5-year run with snapshots", base_name="same run without snapshots", target="<= 1.25"
+    )
+    for i in range(reps):
+        for with_snaps in (True, False):
+            d = work / f"run{i}{with_snaps}.duckdb"
+            s = work / f"runstore{i}"
+            secs = timed(
+                lambda d=d, s=s, w=with_snaps: navsnap.run(  # type: ignore[misc]
+                    cfg, db_path=d, years=YEARS, store=str(s), snapshots=w
+                )
+            )
+            (r.ours if with_snaps else r.base).append(secs)
+            drop(d)
+            drop(s)
+    rows.append(r)
+    log(f"   run {r.ours_med:.2f}s / {r.base_med:.2f}s")
+
+    # ---- 2029 snapshot (incremental) vs COPY of the same rows, vs EXPORT DATABASE
+    base_store = work / "store-2028"
+    shutil.copytree(store, base_store)
+    for obj in last.objects():
+        if not any(p.object.key == obj.key and p.reused for t in last.tables for p in t.partitions):
+            (base_store / obj.key).unlink(missing_ok=True)
+    (base_store / "manifests" / f"{last.snapshot_id}.json").unlink()
+    snap = Row(
+        n,
+        "snapshot of the 2029 year-end",
+        base_name="DuckDB COPY of the same rows",
+        target="<= 1.2",
+    )
+    exp = Row(
+        n, "snapshot of the 2029 year-end", base_name="EXPORT DATABASE (whole db)", target="<= 0.35"
+    )
+    mem = Row(n, "peak extra memory of a snapshot", unit="MB", target="<= 1000")
+    for i in range(reps):
+        s = work / f"snapstore{i}"
+        shutil.copytree(base_store, s)
+        with peak_rss() as rss:
+            secs = timed(
+                partial(
+                    navsnap.checkpoint, db=db, year=2029, store=s, config=cfg, run_id=f"bench{i}"
+                )
+            )
+        mem.ours.append((rss[1] - rss[0]) / 1e6)
+        snap.ours.append(secs)
+        exp.ours.append(secs)
+        drop(s)
+        out = work / f"copy{i}"
+        out.mkdir()
+        con = duckdb.connect(str(db), read_only=True)
+
+        def copy_rows(con: duckdb.DuckDBPyConnection = con, out: Path = out) -> None:
+            for t in year_tables:
+                con.execute(
+                    f'COPY (SELECT * FROM "{t}" WHERE simulation_year = 2029) TO '
+                    f"'{out / (t + '.parquet')}' (FORMAT parquet, COMPRESSION zstd, "
+                    "COMPRESSION_LEVEL 1)"
+                )
+            fsync_tree(out)
+
+        snap.base.append(timed(copy_rows))
+        drop(out)
+        ex = work / f"export{i}"
+
+        def export(con: duckdb.DuckDBPyConnection = con, ex: Path = ex) -> None:
+            con.execute(f"EXPORT DATABASE '{ex}' (FORMAT parquet, COMPRESSION zstd)")
+            fsync_tree(ex)
+
+        exp.base.append(timed(export))
+        con.close()
+        if i < reps - 1:
+            drop(ex)
+    rows += [snap, exp, mem]
+    log(
+        f"   snapshot {snap.ours_med:.2f}s / COPY {snap.base_med:.2f}s / EXPORT {exp.base_med:.2f}s"
+    )
+
+    # ---- full restore vs IMPORT DATABASE
+    export_dir = work / f"export{reps - 1}"
+    full = Row(
+        n, "full restore of 2029 into a new file", base_name="IMPORT DATABASE", target="<= 0.5"
+    )
+    for i in range(reps):
+        out = work / f"restored{i}.duckdb"
+        full.ours.append(
+            timed(
+                lambda out=out: navsnap.restore(  # type: ignore[misc]
+                    store=store, db=db, snapshot=last.snapshot_id, to=out
+                )
+            )
+        )
+        drop(out)
+        imp = work / f"imported{i}.duckdb"
+
+        def do_import(imp: Path = imp) -> None:
+            con = duckdb.connect(str(imp))
+            con.execute(f"IMPORT DATABASE '{export_dir}'")
+            con.execute("CHECKPOINT")
+            con.close()
+            fsync_tree(imp)
+
+        full.base.append(timed(do_import))
+        drop(imp)
+    rows.append(full)
+    log(f"   restore {full.ours_med:.2f}s / IMPORT {full.base_med:.2f}s")
+
+    # ---- delta restore (one year's partitions damaged) vs full restore
+    delta = Row(
+        n, "delta restore, 2027 partitions damaged", base_name="full restore", target="<= 0.25"
+    )
+    for i in range(reps):
+        work_db = work / f"delta{i}.duckdb"
+        shutil.copyfile(db, work_db)
+        con = duckdb.connect(str(work_db))
+        for t in year_tables:
+            con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
+        con.close()
+        delta.ours.append(
+            timed(
+                lambda w=work_db: navsnap.restore(  # type: ignore[misc]
+                    store=store, db=w, snapshot=last.snapshot_id
+                )
+            )
+        )
+        drop(work_db)
+        out = work / f"fullr{i}.duckdb"
+        delta.base.append(
+            timed(
+                lambda out=out: navsnap.restore(  # type: ignore[misc]
+                    store=store, db=db, snapshot=last.snapshot_id, to=out
+                )
+            )
+        )
+        drop(out)
+    rows.append(delta)
+    log(f"   delta {delta.ours_med:.2f}s / full {delta.base_med:.2f}s")
+
+    # ---- resume check when the database matches
+    check = Row(n, "resume check, database matches", target="<= 5")
+    for _ in range(reps):
+        check.ours.append(timed(lambda: navsnap.status(cfg, db=db, years=YEARS, store=store)))
+    rows.append(check)
+
+    # ---- bytes: five incremental snapshots vs five whole ones
+    stored = sum(f.size for f in open_store(store).list_files("objects"))
+    naive = sum(m.total_bytes for m in manifests)
+    size_row = Row(
+        n,
+        "bytes of 5 yearly snapshots",
+        unit="MB",
+        base_name="5 whole snapshots (naive)",
+        target="<= 0.5",
+    )
+    size_row.ours.append(stored / 1e6)
+    size_row.base.append(naive / 1e6)
+    rows.append(size_row)
+    files_row = Row(
+        n, "bytes of 5 yearly snapshots", unit="MB", base_name="5 copies of the final .duckdb file"
+    )
+    files_row.ours.append(stored / 1e6)
+    files_row.base.append(5 * db_bytes / 1e6)
+    rows.append(files_row)
+
+    # ---- verify throughput (objects in the page cache)
+    st = open_store(store)
+    objs = [st.local_path(o.key) for o in st.list_files("objects")]
+    for p in objs:
+        hash_file(p)  # warm the cache
+    total = sum(p.stat().st_size for p in objs)
+    ver = Row(
+        n, "verify: xxh3 of the store's objects", unit="GB/s", target=">= 4", lower_is_better=False
+    )
+    for _ in range(reps):
+        secs = timed(lambda: [hash_file(p) for p in objs])
+        ver.ours.append(total / secs / 1e9)
+    rows.append(ver)
+
+    # ---- whole-file mode: reflink vs copy, restore vs copy
+    with xfs_mount(work) as mnt:
+        fsnap = Row(
+            n,
+            "whole-file snapshot (reflink, XFS)",
+            base_name="copy of the file + fsync",
+            target="<= 0.1",
+        )
+        frest = Row(n, "whole-file restore", base_name="copy of the file + fsync", target="<= 1.5")
+        if mnt is not None:
+            xdb = mnt / "sim.duckdb"
+            shutil.copyfile(db, xdb)
+            for i in range(reps):
+                xs = mnt / f"fstore{i}"
+                fsnap.ours.append(
+                    timed(
+                        partial(
+                            navsnap.checkpoint,
+                            db=xdb,
+                            year=2029,
+                            store=xs,
+                            config=cfg,
+                            mode="file",
+                            run_id=f"f{i}",
+                        )
+                    )
+                )
+                cp = mnt / f"plain{i}.duckdb"
+                fsnap.base.append(timed(lambda cp=cp: copy_fsync(xdb, cp)))
+                frest.base.append(timed(lambda cp=cp: copy_fsync(xdb, cp.with_suffix(".2"))))
+                drop(cp)
+                drop(cp.with_suffix(".2"))
+                out = mnt / f"frestored{i}.duckdb"
+                frest.ours.append(
+                    timed(
+                        lambda xs=xs, out=out: navsnap.restore(  # type: ignore[misc]
+                            store=xs, db=xdb, year=2029, to=out
+                        )
+                    )
+                )
+                drop(out)
+                drop(xs)
+            rows += [fsnap, frest]
+        else:
+            log("   whole-file reflink: skipped (needs root and mkfs.xfs)")
+    log(f"   done {n:,}")
+    return rows
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = psutil.virtual_memory().total / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM; {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
+        f"navsnap {navsnap.__version__}"
+    )
+
+
+def fmt(x: float, unit: str) -> str:
+    if unit == "s":
+        return f"{x:.2f} s" if x >= 0.1 else f"{x * 1000:.1f} ms"
+    return f"{x:,.1f} {unit}"
+
+
+def render(rows: list[Row], reps: int, chart: str | None) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python scripts/bench.py --write` on {dt.date.today().isoformat()}.",
+        f"Machine: {machine()}.",
+        "",
+        f"Each pair was measured in the same run, interleaved, {reps} repetitions; the table "
+        "shows medians and the ratio of the medians. Absolute times on this shared machine "
+        "drift by tens of percent; ratios are the claim. Reproduce with the command above "
+        "(`--quick` for a one-minute version).",
+        "",
+        "| employees | navsnap | median | baseline | median | ratio | target | |",
+        "|---:|---|---:|---|---:|---:|---|---|",
+    ]
+    for r in rows:
+        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
+        base = fmt(r.base_med, r.unit) if r.base else ""
+        lines.append(
+            f"| {r.size:,} | {r.name} | {fmt(r.ours_med, r.unit)} | {r.base_name} | {base} | "
+            f"{ratio} | {r.target} | {r.verdict()} |"
+        )
+    if chart:
+        lines += ["", f"![navsnap / baseline ratios]({chart})", ""]
+    lines += [
+        "",
+        "Other benchmarks, run separately: `scripts/bench_sim.py` (one simulated year), "
+        "`scripts/bench_verify.py` (hash throughput, bytearray vs mmap), "
+        "`scripts/bench_remote.py` (restore from a local S3 server vs local disk).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def draw(rows: list[Row], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    pairs = [r for r in rows if r.ratio is not None and r.target and r.unit == "s"]
+    if not pairs:
+        return False
+    labels = [f"{r.name}\nvs {r.base_name} ({r.size // 1000}k)" for r in pairs]
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(pairs) + 1.5))
+    ys = range(len(pairs))
+    ax.barh(list(ys), [r.ratio or 0 for r in pairs], color="#4c78a8", label="measured ratio")
+    for y, r in zip(ys, pairs, strict=True):
+        target = float(r.target.split(" ", 1)[1])
+        ax.plot([target, target], [y - 0.4, y + 0.4], color="#e45756", linewidth=2)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time ratio navsnap / baseline (red: target)")
+    ax.set_title("navsnap vs DuckDB's own export/import and file copies")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one small size (20,000 employees)")
+    ap.add_argument("--sizes", default="", help="comma-separated employee counts")
+    ap.add_argument("--reps", type=int, default=0, help="repetitions per pair (default 3)")
+    ap.add_argument("--write", action="store_true", help="write docs/benchmarks.md and .png")
+    ap.add_argument("--workdir", default="", help="where to build (default: a temp dir)")
+    args = ap.parse_args()
+    sizes = (
+        [int(s) for s in args.sizes.split(",") if s]
+        if args.sizes
+        else ([20_000] if args.quick else [100_000, 1_000_000])
+    )
+    reps = args.reps or (2 if args.quick else 3)
+    rows: list[Row] = []
+    base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="navsnap-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        for n in sizes:
+            work = base / f"n{n}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            rows += bench_size(n, reps, work, lambda m: print(m, flush=True))
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(base, ignore_errors=True)
+    chart = None
+    if args.write and draw(rows, ROOT / "docs" / "benchmarks.png"):
+        chart = "benchmarks.png"
+    text = render(rows, reps, chart)
+    print(text)
+    if args.write:
+        (ROOT / "docs" / "benchmarks.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
