@@ -154,10 +154,11 @@ class SnapshotJob:
     """A snapshot in two phases, so the export can overlap the next year's step.
 
     :meth:`start` runs in the caller's thread: it opens a read transaction on a new cursor
-    (pinning the year-end state), computes every partition's fingerprint and reads the DDL.
-    :meth:`finish` exports the partitions, computes the validation aggregates in that same
-    transaction, and commits the manifest. It may run in another thread while the caller's
-    connection goes on writing the next year: DuckDB's MVCC keeps the cursor's view fixed.
+    (pinning the year-end state) and reads the catalog and DDL. :meth:`finish` computes every
+    partition's fingerprint, exports the partitions that changed, computes the validation
+    aggregates in that same transaction, and commits the manifest. It may run in another
+    thread while the caller's connection goes on writing the next year: DuckDB's MVCC keeps
+    the cursor's view fixed.
     """
 
     def __init__(
@@ -243,14 +244,7 @@ class SnapshotJob:
         self.staging = store.temp_dir()
         self._stack.callback(shutil.rmtree, self.staging, True)
         cur.execute("BEGIN TRANSACTION")
-        t1 = time.perf_counter()
         self.tables = list_tables(cur, year_column=options.year_column)
-        self.plan: list[tuple[TableInfo, str | None, str, int]] = []
-        for table in self.tables:
-            for part, found in sorted(
-                fingerprints(cur, table).items(), key=lambda kv: (kv[0] is not None, kv[0] or "")
-            ):
-                self.plan.append((table, part, found.as_str(), found.rows))
         self.ddl = tuple(
             {"kind": o.kind, "schema": o.schema, "name": o.name, "sql": o.sql}
             for o in list_objects(cur)
@@ -258,7 +252,6 @@ class SnapshotJob:
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
         self.storage_version = storage_version(cur)
-        self.timings["fingerprint_s"] = time.perf_counter() - t1
 
     def _close(self) -> None:
         if self.cur is not None:
@@ -286,9 +279,16 @@ class SnapshotJob:
                 self.db_path, store=store, staging=self.staging, compress=options.file_compression
             )
             self.timings["copy_s"] = time.perf_counter() - t2
+        t1 = time.perf_counter()
+        plan: list[tuple[TableInfo, str | None, str, int]] = []
+        for table in self.tables:
+            for part, found in sorted(
+                fingerprints(cur, table).items(), key=lambda kv: (kv[0] is not None, kv[0] or "")
+            ):
+                plan.append((table, part, found.as_str(), found.rows))
+        self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
-        plan = self.plan
         for i, (table, part, fp, rows) in enumerate(plan):
             if progress is not None:
                 progress("export", i, len(plan))

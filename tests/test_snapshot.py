@@ -184,3 +184,33 @@ def test_leftover_temporary_files_are_cleaned(tmp_path: Path, toy_config: Config
         db=tmp_path / "sim.duckdb", year=2025, store=tmp_path / "store", config=toy_config
     )
     assert not dead.exists() and not (tmp / "part-999999-deadbeef").exists()
+
+
+def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """start() pins the state; writes made before finish() are not in the snapshot."""
+    from navsnap.resume import config_block
+    from navsnap.snapshot import SnapshotJob, SnapshotOptions
+
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db_path=db, years=(2025, 2026), snapshots=False)
+    expected = table_fingerprints(db)
+    con = duckdb.connect(str(db))
+    job = SnapshotJob.start(
+        con,
+        store=open_store(tmp_path / "store"),
+        year=2026,
+        run_id="pin",
+        config=config_block(toy_config),
+        options=SnapshotOptions(),
+        db_path=db,
+    )
+    con.execute("INSERT INTO yearly (simulation_year, person_id, pay) VALUES (2027, 1, 1)")
+    con.execute("DELETE FROM people WHERE person_id = 7")
+    manifest = job.finish()
+    con.close()
+    assert [p.year for p in manifest.table("yearly").partitions] == ["2025", "2026"]
+    assert manifest.table("people").rows == 200
+    navsnap.restore(store=tmp_path / "store", db=db, snapshot="pin-2026", to=tmp_path / "r.duckdb")
+    assert table_fingerprints(tmp_path / "r.duckdb") == expected
