@@ -6,13 +6,16 @@ tables an uninterrupted run gives.
 """
 
 from navsnap._version import __version__
+from navsnap.analyst import AttachReport, QueryResult
 from navsnap.api import (
     SnapshotSummary,
+    attach,
     checkpoint,
     list_snapshots,
     prune,
     restore,
     show,
+    sql,
     status,
     tag,
     untag,
@@ -47,6 +50,7 @@ from navsnap.tags import TagChange
 from navsnap.verify import VerifyReport
 
 __all__ = [
+    "AttachReport",
     "Config",
     "ConfigError",
     "DatabaseError",
@@ -59,6 +63,7 @@ __all__ = [
     "ManifestDiff",
     "NavsnapError",
     "PruneReport",
+    "QueryResult",
     "RestoreError",
     "RestorePlan",
     "RestoreReport",
@@ -77,6 +82,7 @@ __all__ = [
     "VerifyReport",
     "YearResult",
     "__version__",
+    "attach",
     "checkpoint",
     "diff_snapshots",
     "list_snapshots",
@@ -87,6 +93,7 @@ __all__ = [
     "restore",
     "run",
     "show",
+    "sql",
     "status",
     "tag",
     "untag",

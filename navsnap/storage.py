@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ MARKER = "navsnap-store.json"
 _KNOWN_REMOTE = ("memory", "s3", "s3a", "gcs", "gs", "az", "abfs", "file")
 #: Options given to s3fs unless the caller's ``storage_options`` say otherwise.
 _S3_DEFAULTS: dict[str, Any] = {
-    "skip_instance_cache": True,
+    "skip_instance_cache": True,  # navsnap keeps its own, keyed on the AWS environment too
     "use_listings_cache": False,
     "config_kwargs": {
         "connect_timeout": 5,
@@ -126,7 +127,7 @@ class Store:
             if protocol in ("s3", "s3a"):
                 options = {**_S3_DEFAULTS, **options}
             try:
-                fs, root = fsspec.core.url_to_fs(url, **options)
+                fs, root = _url_to_fs(url, options)
             except ImportError as exc:
                 raise StoreError(
                     f"store scheme '{protocol}://' needs an extra package ({exc.name})",
@@ -516,6 +517,38 @@ class Store:
             except FileNotFoundError:
                 continue
         return removed
+
+
+_FS_LOCK = threading.Lock()
+_FS_INSTANCES: dict[str, tuple[Any, str]] = {}
+
+
+def _url_to_fs(url: str, options: dict[str, Any]) -> tuple[Any, str]:
+    """fsspec's url_to_fs, with one filesystem instance per (URL, options, AWS environment).
+
+    Creating an S3 client costs about 0.3 s, so instances are reused within a process. The
+    key includes a digest of the AWS_* environment, so changed credentials or endpoint get
+    a new client; listings are never cached (``use_listings_cache=False``), so reuse is safe.
+    """
+    if not options.get("skip_instance_cache"):
+        return fsspec.core.url_to_fs(url, **options)  # type: ignore[no-any-return]
+    import hashlib
+
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    material = repr((url, sorted(options.items(), key=lambda kv: kv[0]), env)).encode()
+    key = hashlib.sha256(material).hexdigest()
+    with _FS_LOCK:
+        found = _FS_INSTANCES.get(key)
+        if found is None:
+            found = fsspec.core.url_to_fs(url, **options)
+            _FS_INSTANCES[key] = found
+        return found
+
+
+def clear_filesystem_cache() -> None:
+    """Forget reused remote filesystem instances (the next Store creates a new client)."""
+    with _FS_LOCK:
+        _FS_INSTANCES.clear()
 
 
 def _redact(url: str) -> str:

@@ -1,0 +1,113 @@
+"""navsnap sql / attach, and plain-DuckDB access to a snapshot's Parquet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TOY_STEP, run_cli
+
+from navsnap import api
+from navsnap.cli import cli
+from navsnap.errors import UsageError
+from navsnap.storage import open_store
+
+
+@pytest.fixture(scope="module")
+def snap(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(db, store, newest snapshot id) of a 2-year toy run on local disk."""
+    tmp = tmp_path_factory.mktemp("analyst")
+    db, store = tmp / "sim.duckdb", tmp / "snaps"
+    res = run_cli("run", "--years", "2025-2026", "--db", str(db), "--store", str(store),
+                  "--step", TOY_STEP, cwd=tmp)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    snaps, _ = api.list_snapshots(store)
+    return db, store, snaps[-1].snapshot_id
+
+
+def live(db: Path, query: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def test_sql_matches_the_live_database(snap: tuple[Path, Path, str]) -> None:
+    db, store, sid = snap
+    q = "SELECT simulation_year, count(*), sum(pay) FROM yearly GROUP BY 1 ORDER BY 1"
+    assert list(api.sql(store, sid, q).rows) == live(db, q)
+    q2 = "SELECT typeof(pay), typeof(salary) FROM yearly, people LIMIT 1"
+    assert api.sql(store, sid, q2).rows == (("DECIMAL(14,2)", "DECIMAL(12,2)"),)
+    assert api.sql(store, sid, "SELECT count(*) FROM audit.log").rows == ((2,),)
+    # the snapshot's own views and macros work over the table views
+    q3 = "SELECT * FROM v_pay2 ORDER BY 1"
+    assert list(api.sql(store, sid, q3).rows) == live(db, q3)
+
+
+def test_sql_cli_formats_and_errors(snap: tuple[Path, Path, str]) -> None:
+    _, store, sid = snap
+    res = run_cli("sql", sid, "SELECT person_id, note FROM yearly ORDER BY 1, 2 LIMIT 2",
+                  "--store", str(store), "--csv", cwd=store.parent)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["person_id,note", "1,y2025", "1,y2026"]
+    res = run_cli("sql", sid, "SELECT count(*) AS n FROM people", "--store", str(store),
+                  "--json", cwd=store.parent)  # fmt: skip
+    assert json.loads(res.stdout) == [{"n": 200}]
+    res = run_cli("sql", sid, "SELECT * FROM nope", "--store", str(store), cwd=store.parent)
+    assert res.returncode == UsageError.exit_code
+    assert (
+        res.stderr.startswith("navsnap: error: query failed") and len(res.stderr.splitlines()) == 1
+    )
+
+
+def test_attach_file_opens_with_plain_duckdb(snap: tuple[Path, Path, str], tmp_path: Path) -> None:
+    db, store, sid = snap
+    out = tmp_path / "analysis.duckdb"
+    res = run_cli("attach", sid, "--out", str(out), "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    # A separate interpreter that never imports navsnap.
+    code = (
+        "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True);"
+        "print(c.execute('SELECT count(*) FROM yearly').fetchone()[0]);"
+        "print(c.execute('SELECT snapshot_id FROM navsnap_info').fetchone()[0]);"
+        "assert 'navsnap' not in sys.modules"
+    )
+    got = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.split() == [str(live(db, "SELECT count(*) FROM yearly")[0][0]), sid]
+    res = run_cli("attach", sid, "--out", str(out), "--store", str(store), cwd=tmp_path)
+    assert res.returncode != 0 and "already exists" in res.stderr
+    res = run_cli("attach", sid, "--out", str(out), "--force", "--store", str(store), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+
+
+def test_documented_one_liner_with_show_json(snap: tuple[Path, Path, str]) -> None:
+    """docs/analysts.md: the manifest lists the objects; read_parquet reads them."""
+    db, store, sid = snap
+    res = run_cli("show", sid, "--json", "--store", str(store), cwd=store.parent)
+    manifest = json.loads(res.stdout)
+    table = next(t for t in manifest["tables"] if t["name"] == "yearly")
+    files = [str(store / p["object"]["key"]) for p in table["partitions"]]
+    got = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet({files!r})").fetchone()
+    assert got == live(db, "SELECT count(*) FROM yearly")[0]
+
+
+def test_file_mode_snapshot_is_refused(tmp_path: Path) -> None:
+    db, store = tmp_path / "sim.duckdb", tmp_path / "snaps"
+    res = run_cli("run", "--years", "2025-2025", "--db", str(db), "--store", str(store),
+                  "--step", TOY_STEP, "--mode", "file", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    sid = api.list_snapshots(store)[0][0].snapshot_id
+    with pytest.raises(UsageError, match="whole-file copy"):
+        api.sql(open_store(store), sid, "SELECT 1")
+
+
+def test_commands_have_help_with_example() -> None:
+    for name in ("sql", "attach"):
+        help_text = cli.commands[name].help or ""
+        assert "Example:" in help_text and "\b" in help_text

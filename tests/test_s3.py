@@ -1,0 +1,220 @@
+"""S3 stores against a real S3 API server (moto in server mode on 127.0.0.1).
+
+navsnap reaches the server only through AWS_ENDPOINT_URL and the AWS_* keys, as it would
+reach AWS or MinIO; nothing in s3fs or botocore is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TOY_STEP, run_cli, table_fingerprints
+from s3server import MotoS3, free_port, running
+from test_storage import StoreContract
+
+from navsnap import api
+from navsnap.cache import ObjectCache
+from navsnap.errors import IntegrityError, StoreError
+from navsnap.index import read_all
+from navsnap.storage import Store, open_store
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[MotoS3]:
+    with running() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3: MotoS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    env = {**s3.env, "NAVSNAP_CACHE_DIR": str(tmp_path / "cache")}
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+@pytest.fixture
+def bucket(s3: MotoS3, s3_env: dict[str, str]) -> str:
+    return s3.new_bucket()
+
+
+def toy_run(tmp_path: Path, url: str, years: str = "2025-2027") -> Path:
+    db = tmp_path / "sim.duckdb"
+    res = run_cli("run", "--years", years, "--db", str(db), "--store", url, "--step", TOY_STEP,
+                  cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return db
+
+
+def one_line_error(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("navsnap: error: "), stderr
+    return lines[0]
+
+
+class TestS3Store(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _server(self, s3: MotoS3, s3_env: dict[str, str]) -> None:
+        self.server = s3
+
+    def make_store(self, tmp_path: Path) -> Store:
+        return open_store(f"s3://{self.server.new_bucket()}/some/prefix")
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def test_run_list_show_restore_through_s3(tmp_path: Path, bucket: str) -> None:
+    url = f"s3://{bucket}/snaps"
+    db = toy_run(tmp_path, url)
+    res = run_cli("list", "--store", url, "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    snaps = json.loads(res.stdout)["snapshots"]
+    assert [s["year"] for s in snaps] == [2025, 2026, 2027]
+    newest = snaps[-1]["snapshot_id"]
+    res = run_cli("show", newest, "--store", url, "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["snapshot_id"] == newest
+    out = tmp_path / "restored.duckdb"
+    res = run_cli("restore", newest, "--store", url, "--to", str(out), "--db", str(db),
+                  cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert table_fingerprints(out) == table_fingerprints(db)
+    res = run_cli("sql", newest, "SELECT count(*) AS n FROM yearly", "--store", url, "--json",
+                  cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == [{"n": 600}]
+
+
+def test_second_restore_downloads_nothing(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
+    url = f"s3://{bucket}/snaps"
+    toy_run(tmp_path, url)
+    cache = ObjectCache(tmp_path / "objcache")
+    store = Store(url, cache=cache)
+    manifest = read_all(store)[0][-1]
+    first = api.restore(store=store, snapshot=manifest.snapshot_id, to=tmp_path / "a.duckdb",
+                        db=tmp_path / "a.duckdb")  # fmt: skip
+    assert first.plan.strategy == "full"
+    downloaded = cache.stats.downloaded_bytes
+    assert downloaded == manifest.total_bytes > 0
+    api.restore(store=store, snapshot=manifest.snapshot_id, to=tmp_path / "b.duckdb",
+                db=tmp_path / "b.duckdb")  # fmt: skip
+    assert cache.stats.downloaded_bytes == downloaded, "second restore downloaded bytes"
+    # Independent check: with the objects gone from the bucket, a new process (a new
+    # cache instance, which re-hashes every cached file) still restores from the cache.
+    client = s3.client()
+    for obj in manifest.objects():
+        client.delete_object(Bucket=bucket, Key=f"snaps/{obj.key}")
+    again = ObjectCache(tmp_path / "objcache")
+    api.restore(store=Store(url, cache=again), snapshot=manifest.snapshot_id,
+                to=tmp_path / "c.duckdb", db=tmp_path / "c.duckdb")  # fmt: skip
+    assert again.stats.downloaded_bytes == 0
+    assert table_fingerprints(tmp_path / "c.duckdb") == table_fingerprints(tmp_path / "a.duckdb")
+
+
+def test_corrupt_object_in_s3_is_refused(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
+    url = f"s3://{bucket}/snaps"
+    toy_run(tmp_path, url, years="2025-2025")
+    store = open_store(url)
+    manifest = read_all(store)[0][-1]
+    victim = manifest.objects()[0]
+    s3.client().put_object(Bucket=bucket, Key=f"snaps/{victim.key}", Body=b"x" * victim.size)
+    target = tmp_path / "r.duckdb"
+    with pytest.raises(IntegrityError, match="corrupt"):
+        api.restore(store=store, snapshot=manifest.snapshot_id, to=target, db=target)
+    assert not target.exists()
+    cache_dir = Path(str(store.cache.root)) if store.cache else None
+    assert cache_dir is not None
+    assert not ObjectCache(cache_dir).path_for(victim.key).exists()
+    assert not list((cache_dir / "tmp").iterdir())
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_unreachable_endpoint(tmp_path: Path, s3_env: dict[str, str]) -> None:
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    res = run_cli("list", "--store", "s3://some-bucket/p", cwd=tmp_path, env=env)
+    assert res.returncode == StoreError.exit_code
+    line = one_line_error(res.stderr)
+    assert "cannot reach" in line and s3_env["AWS_SECRET_ACCESS_KEY"] not in line
+
+
+def test_missing_bucket(tmp_path: Path, s3_env: dict[str, str]) -> None:
+    res = run_cli("list", "--store", "s3://no-such-bucket-here/p", cwd=tmp_path)
+    assert res.returncode == StoreError.exit_code
+    assert "does not exist" in one_line_error(res.stderr)
+    res = run_cli("run", "--years", "2025-2025", "--db", str(tmp_path / "x.duckdb"),
+                  "--store", "s3://no-such-bucket-here/p", "--step", TOY_STEP,
+                  cwd=tmp_path)  # fmt: skip
+    assert res.returncode == StoreError.exit_code
+    assert "does not exist" in one_line_error(res.stderr)
+
+
+def test_wrong_credentials(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
+    secret = "WRONG-secret-value-1234567890"
+    env = {"AWS_ACCESS_KEY_ID": "AKIANOTAREALKEY00000", "AWS_SECRET_ACCESS_KEY": secret}
+    with s3.enforce_auth():
+        res = run_cli("list", "--store", f"s3://{bucket}/p", cwd=tmp_path, env=env)
+    assert res.returncode == StoreError.exit_code
+    line = one_line_error(res.stderr)
+    assert "credentials" in line and secret not in res.stderr + res.stdout
+
+
+def test_write_refused_leaves_no_manifest(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
+    """Everything is allowed but uploading objects. Year 2025 needs no upload (its
+    partitions are already stored), so it commits; 2026 fails at its first object upload,
+    and no manifest of 2026 exists. Every committed manifest is complete."""
+    url = f"s3://{bucket}/snaps"
+    (tmp_path / "first").mkdir()
+    toy_run(tmp_path / "first", url, years="2025-2025")
+    before = sorted(m.snapshot_id for m in read_all(open_store(url))[0])
+    assert len(before) == 1
+    keys = s3.create_user(
+        ["s3:GetObject", "s3:ListBucket", "s3:DeleteObject"],
+        extra=[
+            {
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [
+                    f"arn:aws:s3:::{bucket}/snaps/locks/*",
+                    f"arn:aws:s3:::{bucket}/snaps/manifests/*",
+                ],
+            }
+        ],
+    )
+    with s3.enforce_auth():
+        db = tmp_path / "sim.duckdb"
+        res = run_cli("run", "--years", "2025-2026", "--db", str(db), "--store", url,
+                      "--step", TOY_STEP, "--seed", "7", cwd=tmp_path, env=keys)  # fmt: skip
+    assert res.returncode == StoreError.exit_code, res.stderr
+    line = one_line_error(res.stderr)
+    assert "access denied" in line and "objects/" in line
+    store = open_store(url)
+    manifests = read_all(store)[0]
+    assert set(before) < {m.snapshot_id for m in manifests}
+    assert [m.year for m in manifests] == [2025, 2025]
+    assert all(store.exists(o.key) for m in manifests for o in m.objects())
+
+
+def test_refused_delete_fails_loudly(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
+    url = f"s3://{bucket}/snaps"
+    toy_run(tmp_path, url, years="2025-2026")
+    keys = s3.create_user(["s3:GetObject", "s3:ListBucket", "s3:PutObject"])
+    with s3.enforce_auth():
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in keys.items():
+                mp.setenv(k, v)
+            store = open_store(url)
+            with pytest.raises(StoreError, match="access denied"):
+                store.delete("manifests/" + read_all(store)[0][0].snapshot_id + ".json")
+        res = run_cli("prune", "--keep-last", "1", "--grace-minutes", "0", "--store", url,
+                      cwd=tmp_path, env=keys)  # fmt: skip
+    assert res.returncode == StoreError.exit_code, res.stdout + res.stderr
+    assert "access denied" in one_line_error(res.stderr)
+    assert len(read_all(open_store(url))[0]) == 2
