@@ -236,6 +236,18 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
     return out
 
 
+def partition_filter(table: TableInfo, year: str | None) -> str:
+    """`` WHERE <year column> = <year>`` in the column's own type (so zone maps prune), or ''."""
+    if table.year_column is None or year is None:
+        return ""
+    col = quote_ident(table.year_column)
+    if year == "null":
+        return f" WHERE {col} IS NULL"
+    coltype = next(c.type for c in table.columns if c.name == table.year_column)
+    literal = "'" + year.replace("'", "''") + "'"
+    return f" WHERE {col} = CAST({literal} AS {coltype})"
+
+
 def fingerprint_sql(source: str, *, year_column: str | None) -> str:
     """SQL giving (partition, rows, hash_sum) for ``source`` (a table ref or subquery).
 

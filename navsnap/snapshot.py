@@ -33,7 +33,7 @@ from navsnap.catalog import (
     fingerprints,
     list_objects,
     list_tables,
-    quote_ident,
+    partition_filter,
     storage_version,
 )
 from navsnap.errors import DatabaseError, DiskFullError, NavsnapError, StoreError
@@ -78,18 +78,6 @@ class SnapshotOptions:
 
 def _object_key(digest: str, ext: str) -> str:
     return f"objects/{digest[:2]}/{digest}.{ext}"
-
-
-def _partition_filter(table: TableInfo, year: str | None) -> str:
-    if table.year_column is None:
-        return ""
-    col = quote_ident(table.year_column)
-    if year == "null":
-        return f" WHERE {col} IS NULL"
-    assert year is not None
-    coltype = next(c.type for c in table.columns if c.name == table.year_column)
-    literal = "'" + year.replace("'", "''") + "'"
-    return f" WHERE {col} = CAST({literal} AS {coltype})"
 
 
 def _copy_options(opts: SnapshotOptions) -> str:
@@ -307,7 +295,7 @@ class SnapshotJob:
                 continue
             staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
             sql = (
-                f"COPY (SELECT * FROM {table.ref}{_partition_filter(table, part)}) "
+                f"COPY (SELECT * FROM {table.ref}{partition_filter(table, part)}) "
                 f"TO '{staged.as_posix()}' ({_copy_options(options)})"
             )
             try:
