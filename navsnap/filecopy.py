@@ -78,7 +78,8 @@ def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool)
     else:
         compressed = compress
         _stream_copy(db, staged, compress=compressed)
-    digest, size = hash_file(staged)
+    # A reflink shares the source's blocks: its bytes are the ones just hashed.
+    digest, size = (raw_xxh3, raw_size) if method == "reflink" else hash_file(staged)
     ext = "duckdb.zst" if compressed else "duckdb"
     key = f"objects/{digest[:2]}/{digest}.{ext}"
     store.publish_file(staged, key)
