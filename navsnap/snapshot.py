@@ -174,6 +174,8 @@ class SnapshotJob:
         self._stack = contextlib.ExitStack()
         self.cur: duckdb.DuckDBPyConnection | None = None
         self.timings: dict[str, float] = {}
+        #: Objects this snapshot created in the store (removed again if it fails).
+        self.published: list[str] = []
 
     @classmethod
     def start(
@@ -250,11 +252,50 @@ class SnapshotJob:
         self._stack.close()
 
     def finish(self) -> Manifest:
-        """Export, validate and commit; always releases the cursor and staging files."""
+        """Export, validate and commit; always releases the cursor and staging files.
+
+        When it fails before the manifest is written, the objects it published are removed
+        again (see :meth:`_discard_published`).
+        """
         try:
             return self._finish()
+        except Exception:
+            self._close()
+            self._discard_published()
+            raise
         finally:
             self._close()
+
+    def _discard_published(self) -> None:
+        """Remove the objects this failed snapshot created; no manifest references them.
+
+        On a full disk this gives the space back at once instead of at the next prune. It
+        follows prune's rules (``docs/format.md``, Deletion): under the store's prune lock,
+        only while no other checkpoint is writing (one could be about to reference the same
+        object), and only objects no manifest references. Best effort: when any of that
+        cannot be had, the objects stay for ``navsnap prune``, and the original error stands.
+        """
+        if not self.published:
+            return
+        from navsnap.index import read_all
+        from navsnap.lock import prune_lock, store_writers
+
+        try:
+            with prune_lock(self.store, wait=0.0):
+                if any(w.stale is None for w in store_writers(self.store)):
+                    return
+                manifests, broken = read_all(self.store)
+                if broken:
+                    return
+                referenced = {o.key for m in manifests for o in m.objects()}
+                for key in self.published:
+                    if key not in referenced:
+                        with contextlib.suppress(FileNotFoundError):
+                            self.store.delete(key)
+        except (NavsnapError, OSError):
+            return
+        finally:
+            self.published.clear()
 
     def _finish(self) -> Manifest:
         store, options, cur, progress = self.store, self.options, self.cur, self.progress
@@ -303,7 +344,9 @@ class SnapshotJob:
             except duckdb.Error as exc:
                 raise _translate_duckdb(exc, f"exporting {table.key} year {part}") from None
             fault_point("after-parquet-write")
-            ref, _created = _publish(store, staged, "parquet")
+            ref, created = _publish(store, staged, "parquet")
+            if created:
+                self.published.append(ref.key)
             parts_by_table[table.key].append(
                 Partition(year=part, rows=rows, fingerprint=fp, object=ref)
             )
