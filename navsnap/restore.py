@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import glob
 import os
 import re
@@ -42,7 +43,13 @@ from navsnap.catalog import (
     qualified,
     quote_ident,
 )
-from navsnap.errors import DatabaseError, IntegrityError, RestoreError, UsageError
+from navsnap.errors import (
+    DatabaseError,
+    DiskFullError,
+    IntegrityError,
+    RestoreError,
+    UsageError,
+)
 from navsnap.faults import fault_point
 from navsnap.filecopy import restore_file_copy
 from navsnap.hashing import hash_file
@@ -563,6 +570,13 @@ class _local_files:
             cm.__exit__(None, None, None)
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC from the OS, or DuckDB's wording of it (its errors carry no errno)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, duckdb.Error) and "No space left on device" in str(exc)
+
+
 def _dead_restore_temps(target: Path) -> list[Path]:
     """Temporary files (and their .wal) of restores into ``target`` whose process is gone.
 
@@ -709,9 +723,14 @@ def restore(
             with tmp.open("rb+") as fh:
                 os.fsync(fh.fileno())
         moved = _swap_into_place(tmp, target, manifest.snapshot_id)
-    except BaseException:
+    except BaseException as exc:
         for leftover in (tmp, _wal(tmp)):
             leftover.unlink(missing_ok=True)
+        if _is_disk_full(exc):
+            raise DiskFullError(
+                f"no space left while restoring {manifest.snapshot_id} into {str(target)!r}",
+                hint="free disk space and run the command again; nothing was changed",
+            ) from None
         raise
     timings["total_s"] = time.perf_counter() - t0
     return RestoreReport(
