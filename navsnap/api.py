@@ -12,11 +12,11 @@ import duckdb
 from navsnap.analyst import AttachReport, QueryResult, run_query, write_attach_file
 from navsnap.catalog import list_tables
 from navsnap.config import Config, load_config
-from navsnap.errors import DatabaseError, UsageError
+from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.index import load_manifest, read_all, resolve
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
-from navsnap.restore import RestoreReport
+from navsnap.restore import RestoreReport, damaged_manifest_error, with_fallback_hint
 from navsnap.restore import restore as _restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
 from navsnap.runner import default_store_url, parse_years
@@ -139,17 +139,28 @@ def restore(
     db_path = Path(db)
     st = _store(store, db_path)
     st.check_readable()
-    manifest = resolve(st, snapshot, year=year, run=run)
-    if snapshot is not None and year is not None and manifest.year != year:
-        raise UsageError(
-            f"snapshot {manifest.snapshot_id} is of year {manifest.year}, not {year}",
-            hint="drop --year or pick another snapshot",
-        )
-    target = Path(to) if to is not None else db_path
-    if dry_run:
-        return _restore(st, manifest, db_path=db_path, to=to, tables=tables, dry_run=True)
-    with db_lock(target, purpose="navsnap restore", wait=wait_lock):
-        return _restore(st, manifest, db_path=db_path, to=to, tables=tables, progress=progress)
+    manifest: Manifest | None = None
+    try:
+        try:
+            manifest = resolve(st, snapshot, year=year, run=run)
+        except SnapshotNotFound:
+            damaged = damaged_manifest_error(st, year, run) if snapshot is None and year else None
+            if damaged is None:
+                raise
+            raise damaged from None
+        if snapshot is not None and year is not None and manifest.year != year:
+            raise UsageError(
+                f"snapshot {manifest.snapshot_id} is of year {manifest.year}, not {year}",
+                hint="drop --year or pick another snapshot",
+            )
+        target = Path(to) if to is not None else db_path
+        if dry_run:
+            return _restore(st, manifest, db_path=db_path, to=to, tables=tables, dry_run=True)
+        with db_lock(target, purpose="navsnap restore", wait=wait_lock):
+            return _restore(st, manifest, db_path=db_path, to=to, tables=tables, progress=progress)
+    except IntegrityError as exc:
+        # A damaged snapshot: name the newest older one of its lineage that is intact.
+        raise with_fallback_hint(st, exc, manifest) from None
 
 
 @dataclass(frozen=True)
