@@ -91,6 +91,7 @@ __all__ = [
     "parse_years",
     "prune",
     "restore",
+    "resume",
     "run",
     "show",
     "sql",
@@ -99,3 +100,6 @@ __all__ = [
     "untag",
     "verify_store",
 ]
+
+# Bound last: importing the submodule navsnap.resume would otherwise shadow the function.
+from navsnap.api import resume

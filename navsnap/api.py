@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from navsnap.manifest import Manifest
 from navsnap.restore import RestoreReport, damaged_manifest_error, with_fallback_hint
 from navsnap.restore import restore as _restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
-from navsnap.runner import default_store_url, parse_years
+from navsnap.runner import RunEvent, RunReport, default_store_url, parse_years, run
 from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
 from navsnap.storage import Store, open_store
 
@@ -37,6 +38,7 @@ __all__ = [
     "list_snapshots",
     "prune",
     "restore",
+    "resume",
     "show",
     "sql",
     "status",
@@ -228,6 +230,29 @@ def show(store: Store | PathLike, ref: str) -> Manifest:
     st = store if isinstance(store, Store) else open_store(store)
     st.check_readable()
     return resolve(st, ref)
+
+
+def resume(
+    config: Config,
+    *,
+    db_path: PathLike,
+    years: tuple[int, int] | None = None,
+    store: Store | PathLike | None = None,
+    wait_lock: float = 0.0,
+    on_event: Callable[[RunEvent], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> RunReport:
+    """``run(..., resume=True)``: continue from the newest verified snapshot of this config."""
+    return run(
+        config,
+        db_path=db_path,
+        years=years,
+        store=store if isinstance(store, Store) else (os.fspath(store) if store else None),
+        resume=True,
+        wait_lock=wait_lock,
+        on_event=on_event,
+        progress=progress,
+    )
 
 
 def status(

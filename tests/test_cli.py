@@ -148,3 +148,33 @@ def test_every_command_has_help_with_an_example() -> None:
         assert res.exit_code == 0, name
         assert "Example:" in res.output, f"{name} --help has no example"
         assert command.help, name
+
+
+def test_every_command_takes_the_common_options() -> None:
+    for name, command in cli.commands.items():
+        opts = {o for p in command.params for o in getattr(p, "opts", [])}
+        assert {"--json", "--store", "--db", "--config"} <= opts, name
+
+
+def test_every_command_has_a_python_api_function() -> None:
+    import navsnap
+
+    api_for = {
+        "run": "run",
+        "status": "status",
+        "checkpoint": "checkpoint",
+        "list": "list_snapshots",
+        "show": "show",
+        "restore": "restore",
+        "verify": "verify_store",
+        "diff": "diff_snapshots",
+        "prune": "prune",
+        "tag": "tag",
+        "untag": "untag",
+        "sql": "sql",
+        "attach": "attach",
+    }
+    assert set(api_for) == set(cli.commands)
+    assert callable(navsnap.resume) and navsnap.resume.__module__ == "navsnap.api"
+    for fn in api_for.values():
+        assert fn in navsnap.__all__ and callable(getattr(navsnap, fn)), fn

@@ -178,3 +178,12 @@ def test_new_run_on_an_existing_simulation_is_refused(tmp_path: Path, sim_config
     with pytest.raises(UsageError, match="already holds a simulation"):
         navsnap.run(cfg, db_path=db, years=(2025, 2026), snapshots=False)
     assert db.read_bytes() == before
+
+
+def test_python_api_resume(tmp_path: Path, toy_config: Config) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
+    report = navsnap.resume(toy_config, db_path=db, years=(2025, 2028), store=store)
+    assert [y.year for y in report.years_run] == [2027, 2028]
+    assert table_fingerprints(db) == reference(tmp_path, toy_config, 2028)
