@@ -286,6 +286,8 @@ def run(
             )
             results.append(result)
             emit(RunEvent("year", f"year {year_} done", result))
+            if progress is not None:
+                progress("years", len(results), last - start + 1)
 
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
         try:
@@ -322,7 +324,7 @@ def run(
                         db_path=db,
                         reuse=reuse,
                         parent=parent,
-                        progress=None if overlap else progress,
+                        progress=None,
                     )
                     parent = job.snapshot_id
                     if overlap and year < last:

@@ -15,6 +15,7 @@ from navsnap.cli.common import (
     human_bytes,
     json_option,
     progress_bars,
+    progress_bars_obj,
     resolve_store,
     say,
     store_option,
@@ -110,6 +111,7 @@ def run_cmd(
     if span is None:
         span = parse_years(config.run.years)
     started = time.perf_counter()
+    bars = progress_bars_obj()
 
     def on_event(event: RunEvent) -> None:
         if as_json:
@@ -126,9 +128,10 @@ def run_cmd(
                 if y.snapshot_id
                 else ""
             )
-            say(f"{y.year}  {y.seconds:6.2f}s  {rows}{snap}")
+            with bars.above():
+                say(f"{y.year}  {y.seconds:6.2f}s  {rows}{snap}")
 
-    with progress_bars() as bars:
+    with bars:
         report = run_years(
             config,
             db_path=db,

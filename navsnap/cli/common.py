@@ -145,11 +145,37 @@ class _Bars:
         if done >= total:
             self.close()
 
+    @contextmanager
+    def above(self) -> Iterator[None]:
+        """Print lines above the bar: clear its line first, draw it again after."""
+        if self._bar is None:
+            yield
+            return
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+        try:
+            yield
+        finally:
+            self._bar.render_progress()
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
             self._bar = None
             self._phase = ""
+
+
+class _BarsContext(_Bars):
+    def __enter__(self) -> _BarsContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def progress_bars_obj() -> _BarsContext:
+    """Progress bars usable before the ``with`` block (to print lines above them)."""
+    return _BarsContext()
 
 
 @contextmanager
