@@ -75,7 +75,10 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("navsnap: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
+        # One line like every other error (click's own form spans four).
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"navsnap: error: {' '.join(exc.format_message().split())}{where}", err=True)
         sys.exit(exc.exit_code)
     except NavsnapError as exc:
         if debug:
