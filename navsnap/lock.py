@@ -22,7 +22,7 @@ from typing import Any
 
 import filelock
 
-from navsnap.errors import LockHeld
+from navsnap.errors import DatabaseError, LockHeld, NavsnapError, StoreError
 from navsnap.storage import Store
 
 __all__ = [
@@ -85,8 +85,13 @@ def hold_lock(
     purpose: str,
     wait: float = 0.0,
     warnings: list[str] | None = None,
+    error: type[NavsnapError] = StoreError,
 ) -> Iterator[LockInfo]:
-    """Hold the lock at ``lock_file``; raise :class:`LockHeld` naming the holder after ``wait``."""
+    """Hold the lock at ``lock_file``; raise :class:`LockHeld` naming the holder after ``wait``.
+
+    A lock file that cannot be created (a read-only filesystem, a missing directory) raises
+    ``error``.
+    """
     info_file = lock_file.with_name(lock_file.name + ".json")
     lock = filelock.FileLock(str(lock_file), timeout=max(wait, 0.0))
     deadline = time.monotonic() + wait
@@ -103,6 +108,11 @@ def hold_lock(
                 hint="wait for it to finish or pass --wait-lock SECONDS"
                 if wait <= 0
                 else "it is still running; try again later",
+            ) from None
+        except OSError as exc:  # after Timeout, which is an OSError too
+            raise error(
+                f"cannot create the lock file {str(lock_file)!r}: {exc.strerror or exc}",
+                hint="check that its directory exists and is writable",
             ) from None
     try:
         previous = _read_info(info_file)
@@ -137,7 +147,13 @@ def db_lock(
     db_path: Path, *, purpose: str, wait: float = 0.0, warnings: list[str] | None = None
 ) -> contextlib.AbstractContextManager[LockInfo]:
     """The writer lock of database ``db_path``."""
-    return hold_lock(lock_path_for_db(db_path), purpose=purpose, wait=wait, warnings=warnings)
+    return hold_lock(
+        lock_path_for_db(db_path),
+        purpose=purpose,
+        wait=wait,
+        warnings=warnings,
+        error=DatabaseError,
+    )
 
 
 def describe(info: LockInfo) -> dict[str, Any]:
