@@ -18,6 +18,7 @@ verified, and when, is recorded in ``state/verified.json`` (advisory: see :func:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
@@ -39,7 +40,7 @@ from navsnap.catalog import (
     quote_ident,
     select_with_types,
 )
-from navsnap.errors import ConfigError, IntegrityError, NavsnapError, RestoreError
+from navsnap.errors import ConfigError, IntegrityError, NavsnapError, RestoreError, StoreError
 from navsnap.index import manifest_ids, read_all, resolve, tags
 from navsnap.manifest import Manifest, ObjectRef, TableEntry
 from navsnap.storage import Store
@@ -577,7 +578,10 @@ def verify(
             verified.append(m.snapshot_id)
             state.snapshots[m.snapshot_id] = {"at": _iso(now), "deep": deep}
     if record:
-        _write_state(store, state)
+        # The record is advisory: a store that cannot be written (read-only mount, read-only
+        # credentials) can still be verified.
+        with contextlib.suppress(StoreError):
+            _write_state(store, state)
 
     order = {k: i for i, k in enumerate(KINDS)}
     problems.sort(key=lambda p: (order.get(p.kind, 99), p.key))
