@@ -134,6 +134,19 @@ def _row_counts(con: duckdb.DuckDBPyConnection, year: int, year_column: str) -> 
     return out
 
 
+def _probe_writable(store: Store) -> None:
+    """Write and remove a small file, so a read-only store fails now, not after a year's step.
+
+    ``ensure_writable`` only reads an existing store's marker; a read-only mount or read-only
+    credentials would otherwise surface at the first snapshot, after the database changed.
+    """
+    import secrets
+
+    key = f"tmp/probe-{os.getpid()}-{secrets.token_hex(4)}"
+    store.write_bytes_atomic(key, b"", overwrite=True)
+    store.delete(key)
+
+
 def move_aside(db_path: Path, reason: str) -> tuple[str, ...]:
     """Rename the database and its .wal to a name that says when and why; never delete."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -198,6 +211,7 @@ def run(
         st = store if isinstance(store, Store) else open_store(store or default_store_url(db))
         if take:
             st.ensure_writable()
+            _probe_writable(st)
         elif st.exists("navsnap-store.json"):
             st.check_readable()
     block = config_block(config)
