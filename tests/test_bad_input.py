@@ -1,0 +1,300 @@
+"""Bad input, every command: one line on stderr, no traceback, the documented exit code, and
+not one byte changed anywhere (the database, the store, the working directory).
+
+One table drives the test. Each row names the error class whose exit code
+``docs/exit-codes.md`` documents (``click`` for argument errors click itself reports: exit 2).
+``{run}`` in an argument is replaced by the run id of the prepared store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TOY_STEP, run_cli, tree_bytes
+
+import navsnap
+from navsnap.config import load_config
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
+STEP = ("--step", TOY_STEP)
+
+
+def documented_codes() -> dict[str, int]:
+    """Error class -> exit code, from the table in docs/exit-codes.md."""
+    codes = {"click": 2}
+    for code, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", DOCS.read_text(), re.M):
+        codes[name] = int(code)
+    return codes
+
+
+# (id, arguments, error class, text the one line must contain)
+CASES: list[tuple[str, tuple[str, ...], str, str]] = [
+    # run
+    ("run-years-reversed", ("run", "--years", "2029-2025"), "UsageError", "run backwards"),
+    ("run-years-text", ("run", "--years", "abc"), "UsageError", "not of the form A-B"),
+    ("run-years-range", ("run", "--years", "0-3"), "UsageError", "out of range"),
+    ("run-years-half", ("run", "--years", "2025-20x9"), "UsageError", "not of the form"),
+    (
+        "run-resume-and-restart",
+        ("run", *STEP, "--resume", "--force-restart"),
+        "UsageError",
+        "contradict",
+    ),
+    (
+        "run-from-snapshot-gap",
+        ("run", *STEP, "--years", "2027-2028", "--from-snapshot", "2025"),
+        "UsageError",
+        "year before",
+    ),
+    (
+        "run-from-snapshot-and-resume",
+        ("run", *STEP, "--years", "2027-2028", "--from-snapshot", "2026", "--resume"),
+        "UsageError",
+        "cannot be combined",
+    ),
+    ("config-missing", ("run", "--config", "missing.toml"), "ConfigError", "does not exist"),
+    ("config-malformed", ("run", "--config", "bad.toml"), "ConfigError", "not valid TOML"),
+    ("config-binary", ("run", "--config", "binary.toml"), "ConfigError", "binary.toml"),
+    ("config-directory", ("run", "--config", "cfgdir"), "ConfigError", "cfgdir"),
+    (
+        "config-wrong-type",
+        ("run", "--config", "wrongtype.toml"),
+        "ConfigError",
+        "simulation.employees",
+    ),
+    ("config-unknown-key", ("run", "--config", "unknown.toml"), "ConfigError", "run.colour"),
+    ("employees-zero", ("run", "--employees", "0"), "ConfigError", "simulation.employees"),
+    ("step-unimportable", ("run", "--step", "no_such_mod_xyz:step"), "ConfigError", "imported"),
+    ("run-db-directory", ("run", *STEP, "--db", "adir"), "DatabaseError", "is a directory"),
+    ("run-store-scheme", ("run", *STEP, "--store", "ftp2://x"), "StoreError", "unknown store"),
+    (
+        "run-foreign-store",
+        ("run", *STEP, "--db", "new.duckdb", "--store", "notastore"),
+        "StoreError",
+        "not a navsnap store",
+    ),
+    (
+        "run-future-store",
+        ("run", *STEP, "--db", "new.duckdb", "--store", "future-store"),
+        "FormatVersionError",
+        "upgrade navsnap",
+    ),
+    (
+        "run-read-only-store",
+        ("run", *STEP, "--db", "new.duckdb", "--store", "ro/store"),
+        "StoreError",
+        "Read-only file system",
+    ),
+    ("run-wait-lock-negative", ("run", "--wait-lock", "-1"), "click", "--wait-lock"),
+    ("run-mode-unknown", ("run", "--mode", "zip"), "click", "--mode"),
+    # restore
+    ("restore-nothing-named", ("restore",), "UsageError", "say which snapshot"),
+    ("restore-unknown", ("restore", "nosuch"), "SnapshotNotFound", "no snapshot or tag"),
+    ("restore-unknown-year", ("restore", "--year", "2031"), "SnapshotNotFound", "year 2031"),
+    ("restore-year-text", ("restore", "--year", "x"), "click", "--year"),
+    (
+        "restore-unknown-table",
+        ("restore", "--year", "2026", "--tables", "nosuch"),
+        "UsageError",
+        "nosuch",
+    ),
+    (
+        "restore-to-directory",
+        ("restore", "--year", "2026", "--to", "adir"),
+        "DatabaseError",
+        "adir",
+    ),
+    (
+        "restore-future-manifest",
+        ("restore", "future-2030", "--store", "future-manifest"),
+        "FormatVersionError",
+        "format version 2",
+    ),
+    (
+        "restore-foreign-store",
+        ("restore", "--year", "2026", "--store", "notastore"),
+        "StoreError",
+        "not a navsnap store",
+    ),
+    (
+        "restore-year-mismatch",
+        ("restore", "{run}-2025", "--year", "2026"),
+        "UsageError",
+        "not 2026",
+    ),
+    (
+        "restore-into-read-only-dir",
+        ("restore", "--year", "2026", "--to", "ro/copy.duckdb"),
+        "DatabaseError",
+        "Read-only file system",
+    ),
+    # checkpoint
+    ("checkpoint-no-year", ("checkpoint",), "click", "--year"),
+    (
+        "checkpoint-missing-db",
+        ("checkpoint", "--year", "2026", "--db", "nope.duckdb"),
+        "DatabaseError",
+        "does not exist",
+    ),  # fmt: skip
+    (
+        "checkpoint-db-directory",
+        ("checkpoint", "--year", "2026", "--db", "adir"),
+        "DatabaseError",
+        "is a directory",
+    ),  # fmt: skip
+    (
+        "checkpoint-existing-snapshot",
+        ("checkpoint", "--year", "2026", "--run", "{run}"),
+        "StoreError",
+        "already exists",
+    ),
+    (
+        "checkpoint-read-only-store",
+        ("checkpoint", "--year", "2026", "--store", "ro/store"),
+        "StoreError",
+        "Read-only file system",
+    ),
+    (
+        "checkpoint-not-a-database",
+        ("checkpoint", "--year", "2026", "--db", "bad.toml"),
+        "DatabaseError",
+        "cannot be opened",
+    ),
+    # list, show, status
+    ("list-future-store", ("list", "--store", "future-store"), "FormatVersionError", "version"),
+    ("list-store-scheme", ("list", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),
+    ("show-unknown", ("show", "nosuch"), "SnapshotNotFound", "nosuch"),
+    ("show-ambiguous", ("show", "{run}"), "SnapshotNotFound", "ambiguous"),
+    (
+        "show-future-manifest",
+        ("show", "future-2030", "--store", "future-manifest"),
+        "FormatVersionError",
+        "upgrade navsnap",
+    ),
+    ("status-years-reversed", ("status", "--years", "2029-2025"), "UsageError", "backwards"),
+    # verify, diff, prune, tag, untag
+    ("verify-sample-zero", ("verify", "--sample", "0"), "click", "--sample"),
+    ("verify-all-and-id", ("verify", "--all", "{run}-2025"), "click", "not both"),
+    ("verify-unknown", ("verify", "nosuch"), "SnapshotNotFound", "nosuch"),
+    ("verify-foreign-store", ("verify", "--store", "notastore"), "StoreError", "not a navsnap"),
+    ("diff-one-argument", ("diff", "{run}-2025"), "click", "Missing argument"),
+    ("diff-unknown", ("diff", "nosuch", "{run}-2025"), "SnapshotNotFound", "nosuch"),
+    ("prune-years-text", ("prune", "--keep-years", "abc"), "click", "--keep-years"),
+    ("prune-size-text", ("prune", "--max-size", "lots"), "UsageError", "not understood"),
+    ("prune-negative", ("prune", "--keep-last", "-1"), "click", "--keep-last"),
+    (
+        "prune-read-only-store",
+        ("prune", "--store", "ro/store"),
+        "StoreError",
+        "Read-only file system",
+    ),
+    ("tag-bad-name", ("tag", "{run}-2025", "../evil"), "UsageError", "not allowed"),
+    ("tag-unknown-snapshot", ("tag", "nosuch", "t1"), "SnapshotNotFound", "nosuch"),
+    (
+        "tag-read-only-store",
+        ("tag", "{run}-2025", "t1", "--store", "ro/store"),
+        "StoreError",
+        "Read-only file system",
+    ),
+    ("untag-unknown", ("untag", "nosuch"), "SnapshotNotFound", "no tag"),
+    ("command-unknown", ("nosuch",), "click", "No such command"),
+]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A working directory: a database with snapshots of 2025-2026 beside it, and props."""
+    root = tmp_path_factory.mktemp("bad-input") / "w"
+    root.mkdir()
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    report = navsnap.run(cfg, db_path=root / "simulation.duckdb", years=(2025, 2026))
+    store = root / "snapshots"
+    (root / "bad.toml").write_text("[run\n")
+    (root / "binary.toml").write_bytes(b"\xff\xfe\x00[run]\x80\x81")
+    (root / "cfgdir").mkdir()
+    (root / "wrongtype.toml").write_text('[simulation]\nemployees = "many"\n')
+    (root / "unknown.toml").write_text("[run]\ncolour = 'red'\n")
+    (root / "adir").mkdir()
+    (root / "notastore").mkdir()
+    (root / "notastore" / "holiday.jpg").write_bytes(b"\xff\xd8 not a store")
+    (root / "future-store").mkdir()
+    (root / "future-store" / "navsnap-store.json").write_text(
+        json.dumps({"format": "navsnap-store", "version": 99})
+    )
+    shutil.copytree(store, root / "future-manifest")
+    newest = json.loads(next((store / "manifests").glob("*-2026.json")).read_text())
+    newest.update(format_version=2, snapshot_id="future-2030", run_id="future", year=2030)
+    (root / "future-manifest" / "manifests" / "future-2030.json").write_text(
+        json.dumps(newest, indent=2, sort_keys=True)
+    )
+    return root, report.run_id
+
+
+@pytest.fixture
+def workdir(prepared: tuple[Path, str], tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    root, run_id = prepared
+    cwd = tmp_path / "w"
+    shutil.copytree(root, cwd)
+    yield cwd, run_id
+    if (cwd / "ro").is_mount():
+        subprocess.run(["umount", str(cwd / "ro")], check=False)
+
+
+def read_only_store(cwd: Path) -> None:
+    """``ro/``: a read-only mount holding a copy of the store (root ignores file modes)."""
+    ro = cwd / "ro"
+    ro.mkdir()
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(ro)], capture_output=True
+    )
+    if res.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needed for a read-only store)")
+    shutil.copytree(cwd / "snapshots", ro / "store")
+    subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+
+
+def unchanged_view(cwd: Path) -> dict[str, bytes]:
+    """Every file under ``cwd`` but lock files (which record who last held a lock)."""
+    return {
+        k: v
+        for k, v in tree_bytes(cwd).items()
+        if not (k.endswith(".lock") or k.endswith(".lock.json"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input(
+    workdir: tuple[Path, str], args: tuple[str, ...], error: str, needle: str
+) -> None:
+    cwd, run_id = workdir
+    if any(a.startswith("ro/") for a in args):
+        read_only_store(cwd)
+    argv = [a.replace("{run}", run_id) for a in args]
+    before = unchanged_view(cwd)
+
+    res = run_cli(*argv, cwd=cwd)
+
+    code = documented_codes()[error]
+    assert res.returncode == code, (res.returncode, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr
+    assert lines[0].startswith("navsnap: error: ")
+    assert needle in lines[0], lines[0]
+    assert unchanged_view(cwd) == before, "a bad input changed files"
+
+
+def test_the_catalogue_is_big_and_covers_every_command() -> None:
+    assert len(CASES) >= 30
+    commands = {c[1][0] for c in CASES}
+    from navsnap.cli import cli
+
+    assert set(cli.commands) - {"sql", "attach"} <= commands | {"nosuch"}
