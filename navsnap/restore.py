@@ -609,9 +609,11 @@ def _swap_into_place(tmp: Path, target: Path, snapshot_id: str) -> tuple[str, ..
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     moved: list[str] = []
     fault_point("restore-before-swap")
-    for old in (target, _wal(target)):
+    # The .wal goes beside the old file under that file's name + ".wal", so opening the
+    # kept file replays its last commits (DuckDB finds a WAL only at "<file>.wal").
+    aside_db = _aside_name(target, snapshot_id, stamp)
+    for old, aside in ((target, aside_db), (_wal(target), _wal(aside_db))):
         if old.exists():
-            aside = _aside_name(old, snapshot_id, stamp)
             os.replace(old, aside)
             moved.append(str(aside))
             fault_point("restore-after-move-aside")

@@ -151,9 +151,11 @@ def move_aside(db_path: Path, reason: str) -> tuple[str, ...]:
     """Rename the database and its .wal to a name that says when and why; never delete."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     moved = []
-    for p in (db_path, db_path.with_name(db_path.name + ".wal")):
+    dest_db = db_path.with_name(f"{db_path.name}.{stamp}.{reason}")
+    # "<kept file>.wal", so opening the kept file replays its last commits.
+    wal, dest_wal = (p.with_name(p.name + ".wal") for p in (db_path, dest_db))
+    for p, dest in ((db_path, dest_db), (wal, dest_wal)):
         if p.exists():
-            dest = p.with_name(f"{p.name}.{stamp}.{reason}")
             os.replace(p, dest)
             moved.append(str(dest))
     return tuple(moved)
