@@ -489,3 +489,20 @@ def test_every_fault_point_is_killed_at_and_the_count() -> None:
     # Every case asserts its process died of SIGKILL: this is the exact kill count.
     assert len(NAMED) + TIMED_KILLS >= 50
     assert len({c.id for c in NAMED}) == len(NAMED)
+
+
+def test_the_old_file_kept_by_a_restore_opens_with_its_wal(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The moved-aside file keeps its last commits: its .wal is renamed to '<kept>.wal'."""
+    cwd = tmp_path / "w"
+    shutil.copytree(harness.golden["walview"], cwd)
+    report = navsnap.restore(store=cwd / STORE, db=cwd / DB, year=2026)
+    kept = next(Path(p) for p in report.moved_aside if not p.endswith(".wal"))
+    assert Path(str(kept) + ".wal") in {Path(p) for p in report.moved_aside}
+    con = duckdb.connect(str(kept), read_only=True)
+    try:
+        assert con.execute("SELECT * FROM foreign_view").fetchall() == [(42,)]
+    finally:
+        con.close()
+    assert table_fingerprints(cwd / DB) == harness.refs[2026]
