@@ -141,13 +141,13 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         ("checkpoint", "--year", "2026", "--db", "nope.duckdb"),
         "DatabaseError",
         "does not exist",
-    ),  # fmt: skip
+    ),
     (
         "checkpoint-db-directory",
         ("checkpoint", "--year", "2026", "--db", "adir"),
         "DatabaseError",
         "is a directory",
-    ),  # fmt: skip
+    ),
     (
         "checkpoint-existing-snapshot",
         ("checkpoint", "--year", "2026", "--run", "{run}"),
