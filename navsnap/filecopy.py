@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from navsnap.faults import fault_point
+from navsnap.fsutil import fsync_file
 from navsnap.hashing import hash_file
 from navsnap.manifest import FileCopy, ObjectRef
 from navsnap.storage import Store
@@ -46,7 +47,7 @@ def _stream_copy(src: Path, dest: Path, *, compress: bool) -> None:
         with src.open("rb") as fin, pa.CompressedOutputStream(str(dest), "zstd") as out:
             while chunk := fin.read(_BUF):
                 out.write(chunk)
-        _fsync(dest)
+        fsync_file(dest)
         return
     with src.open("rb") as fin, dest.open("wb") as raw:
         half = False
@@ -57,14 +58,6 @@ def _stream_copy(src: Path, dest: Path, *, compress: bool) -> None:
                 half = True
         raw.flush()
         os.fsync(raw.fileno())
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool) -> FileCopy:

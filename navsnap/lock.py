@@ -23,6 +23,7 @@ from typing import Any
 import filelock
 
 from navsnap.errors import DatabaseError, LockHeld, NavsnapError, StoreError
+from navsnap.fsutil import pid_alive
 from navsnap.storage import Store
 
 __all__ = [
@@ -68,16 +69,6 @@ def _read_info(path: Path) -> LockInfo | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def hold_lock(
     lock_file: Path,
@@ -119,7 +110,7 @@ def hold_lock(
         if previous is not None and warnings is not None:
             state = (
                 "gone"
-                if previous.host == socket.gethostname() and not _pid_alive(previous.pid)
+                if previous.host == socket.gethostname() and not pid_alive(previous.pid)
                 else "no longer holding it"
             )
             warnings.append(
@@ -203,7 +194,7 @@ def _info_from_bytes(raw: bytes) -> LockInfo | None:
 
 def stale_reason(info: LockInfo, *, ttl: float = DEFAULT_LOCK_TTL) -> str | None:
     """Why a recorded holder no longer counts ('process gone', 'older than TTL'), or None."""
-    if info.host == socket.gethostname() and not _pid_alive(info.pid):
+    if info.host == socket.gethostname() and not pid_alive(info.pid):
         return "process gone"
     try:
         started = dt.datetime.fromisoformat(info.started)

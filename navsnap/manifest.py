@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from navsnap.catalog import Column, TableInfo
 from navsnap.errors import FormatVersionError, IntegrityError
 from navsnap.hashing import hash_bytes
 
@@ -71,6 +72,20 @@ class TableEntry:
     @property
     def rows(self) -> int:
         return sum(p.rows for p in self.partitions)
+
+    def column_list(self) -> list[Column]:
+        return [Column(n, t, nn) for n, t, nn in self.columns]
+
+    def info(self) -> TableInfo:
+        """The table as the catalog module describes a live one."""
+        return TableInfo(
+            schema=self.schema,
+            name=self.table,
+            sql=self.ddl,
+            columns=tuple(self.column_list()),
+            year_column=self.year_column,
+            depends_on=self.depends_on,
+        )
 
 
 @dataclass(frozen=True)

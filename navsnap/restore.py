@@ -32,8 +32,6 @@ from typing import Any
 import duckdb
 
 from navsnap.catalog import (
-    Column,
-    TableInfo,
     column_signature,
     fingerprints,
     list_objects,
@@ -52,9 +50,10 @@ from navsnap.errors import (
 )
 from navsnap.faults import fault_point
 from navsnap.filecopy import restore_file_copy
+from navsnap.fsutil import fsync_dir, pid_alive
 from navsnap.hashing import hash_file
 from navsnap.manifest import Manifest, ObjectRef, TableEntry
-from navsnap.storage import Store, fsync_dir
+from navsnap.storage import Store
 from navsnap.validation import compute_checks, compute_validation
 
 __all__ = [
@@ -253,26 +252,11 @@ def _load_partitions(con: duckdb.DuckDBPyConnection, target_ref: str, files: Seq
     )
 
 
-def _columns(entry: TableEntry) -> list[Column]:
-    return [Column(n, t, nn) for n, t, nn in entry.columns]
-
-
-def _info(entry: TableEntry) -> TableInfo:
-    return TableInfo(
-        schema=entry.schema,
-        name=entry.table,
-        sql=entry.ddl,
-        columns=tuple(_columns(entry)),
-        year_column=entry.year_column,
-        depends_on=entry.depends_on,
-    )
-
-
 def _check_against_manifest(
     con: duckdb.DuckDBPyConnection, manifest: Manifest, entries: Sequence[TableEntry]
 ) -> None:
     for entry in entries:
-        got = fingerprints(con, _info(entry))
+        got = fingerprints(con, entry.info())
         want = {p.year: p.fingerprint for p in entry.partitions}
         got_s = {k: v.as_str() for k, v in got.items()}
         if entry.year_column is None and got_s.get(None) == "0:0" and None not in want:
@@ -297,7 +281,7 @@ def _check_rewritten(
     by_name = {t.name: t for t in manifest.tables}
     for act in actions:
         entry = by_name[act.table]
-        info = _info(entry)
+        info = entry.info()
         source = f"(SELECT * FROM {info.ref}{partition_filter(info, act.year)})"
         got = fingerprints(con, info, source=source).get(act.year)
         got_s = got.as_str() if got is not None and got.rows else None
@@ -420,7 +404,7 @@ def _analyse_live(
             info = live.get(entry.name)
             if info is None:
                 return f"table {entry.name} is missing"
-            if column_signature(info.columns) != column_signature(_columns(entry)):
+            if column_signature(info.columns) != column_signature(entry.column_list()):
                 return f"table {entry.name} has another schema"
             if info.sql != entry.ddl:
                 return f"table {entry.name} has other constraints"
@@ -589,19 +573,9 @@ def _dead_restore_temps(target: Path) -> list[Path]:
     prefix = f".{target.name}.navsnap-restore-"
     for p in target.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
         pid = p.name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             out.append(p)
     return out
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _swap_into_place(tmp: Path, target: Path, snapshot_id: str) -> tuple[str, ...]:
@@ -637,7 +611,7 @@ def _apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pa
                 continue
             entry = by_name[act.table]
             ref = qualified(entry.schema, entry.table)
-            con.execute(f"DELETE FROM {ref}{partition_filter(_info(entry), act.year)}")
+            con.execute(f"DELETE FROM {ref}{partition_filter(entry.info(), act.year)}")
             if act.action == "load":
                 part = next(p for p in entry.partitions if p.year == act.year)
                 with _local_files(store, [part.object]) as files:

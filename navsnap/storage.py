@@ -53,6 +53,7 @@ from navsnap.errors import (
     SnapshotNotFound,
     StoreError,
 )
+from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
 from navsnap.hashing import hash_file
 
 __all__ = ["STORE_FORMAT_VERSION", "ObjectInfo", "Store", "fsync_dir", "open_store"]
@@ -77,15 +78,6 @@ class ObjectInfo:
     key: str
     size: int
     mtime: float | None
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """fsync a directory so a rename inside it is durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _is_disk_full(exc: OSError) -> bool:
@@ -418,14 +410,14 @@ class Store:
             dest = self.local_path(key)
             dest.parent.mkdir(parents=True, exist_ok=True)
             if move and src.parent.resolve().is_relative_to(self.local_root.resolve()):
-                _fsync_file(src)
+                fsync_file(src)
                 os.replace(src, dest)
             else:
                 tmp = self.local_path(f"tmp/part-{os.getpid()}-{uuid.uuid4().hex}")
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 try:
                     shutil.copyfile(src, tmp)
-                    _fsync_file(tmp)
+                    fsync_file(tmp)
                     os.replace(tmp, dest)
                 finally:
                     tmp.unlink(missing_ok=True)
@@ -649,23 +641,7 @@ def _owner_alive(name: str) -> bool:
     if len(parts) < 2 or not parts[1].isdigit():
         return False
     pid = int(parts[1])
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return pid == os.getpid() or pid_alive(pid)
 
 
 def open_store(url: str | os.PathLike[str], **kwargs: Any) -> Store:

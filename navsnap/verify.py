@@ -32,8 +32,6 @@ from typing import Any
 import duckdb
 
 from navsnap.catalog import (
-    Column,
-    TableInfo,
     fingerprints,
     parquet_list,
     qualified,
@@ -233,21 +231,6 @@ def _check_object(store: Store, obj: ObjectRef) -> tuple[str | None, str, int]:
     return None, "", size
 
 
-def _columns(entry: TableEntry) -> list[Column]:
-    return [Column(n, t, nn) for n, t, nn in entry.columns]
-
-
-def _info(entry: TableEntry) -> TableInfo:
-    return TableInfo(
-        schema=entry.schema,
-        name=entry.table,
-        sql=entry.ddl,
-        columns=tuple(_columns(entry)),
-        year_column=entry.year_column,
-        depends_on=entry.depends_on,
-    )
-
-
 def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[Problem]:
     """Recompute counts, fingerprints and aggregates from the Parquet objects."""
     sid = manifest.snapshot_id
@@ -256,7 +239,7 @@ def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[
     try:
         complete = True
         for entry in manifest.tables:
-            info = _info(entry)
+            info = entry.info()
             for part in entry.partitions:
                 if part.object.key in bad_keys:
                     complete = False
@@ -312,7 +295,9 @@ def _create_table_view(con: duckdb.DuckDBPyConnection, store: Store, entry: Tabl
     first = True
     for key in keys:
         with store.local_copy(key) as local:
-            src = select_with_types(_columns(entry), f"read_parquet({parquet_list([str(local)])})")
+            src = select_with_types(
+                entry.column_list(), f"read_parquet({parquet_list([str(local)])})"
+            )
             if first:
                 con.execute(
                     f"CREATE TABLE {qualified(entry.schema, entry.table)} AS SELECT * FROM {src}"
@@ -419,7 +404,7 @@ def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
             ]
         try:
             for entry in manifest.tables:
-                got = {k: v.as_str() for k, v in fingerprints(con, _info(entry)).items()}
+                got = {k: v.as_str() for k, v in fingerprints(con, entry.info()).items()}
                 want = {p.year: p.fingerprint for p in entry.partitions}
                 if entry.year_column is None and got.get(None) == "0:0" and None not in want:
                     got = {}
