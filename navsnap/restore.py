@@ -50,7 +50,7 @@ from navsnap.errors import (
 )
 from navsnap.faults import fault_point
 from navsnap.filecopy import restore_file_copy
-from navsnap.fsutil import fsync_dir, pid_alive
+from navsnap.fsutil import fsync_dir, keep_aside, pid_alive
 from navsnap.hashing import hash_file
 from navsnap.manifest import Manifest, ObjectRef, TableEntry
 from navsnap.storage import Store
@@ -579,18 +579,26 @@ def _dead_restore_temps(target: Path) -> list[Path]:
 
 
 def _swap_into_place(tmp: Path, target: Path, snapshot_id: str) -> tuple[str, ...]:
-    """Move the old file and .wal aside (never deleted), rename the new file into place."""
+    """Keep the old file and .wal aside (never deleted), then rename the new file into place.
+
+    The old file is hard-linked to its aside name first, so the target path holds the
+    complete old database until the atomic rename replaces it. The old .wal is kept aside
+    under the kept file's name + ".wal" (DuckDB finds a WAL only at "<file>.wal") and removed
+    from the target path before the rename, so it can never be replayed into the new file.
+    """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     moved: list[str] = []
     fault_point("restore-before-swap")
-    # The .wal goes beside the old file under that file's name + ".wal", so opening the
-    # kept file replays its last commits (DuckDB finds a WAL only at "<file>.wal").
     aside_db = _aside_name(target, snapshot_id, stamp)
     for old, aside in ((target, aside_db), (_wal(target), _wal(aside_db))):
         if old.exists():
-            os.replace(old, aside)
+            keep_aside(old, aside)
             moved.append(str(aside))
-            fault_point("restore-after-move-aside")
+    fsync_dir(target.parent)
+    fault_point("restore-after-move-aside")
+    _wal(target).unlink(missing_ok=True)
+    fsync_dir(target.parent)
+    fault_point("restore-after-move-aside")
     os.replace(tmp, target)
     fsync_dir(target.parent)
     fault_point("restore-after-swap")

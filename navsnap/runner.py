@@ -27,6 +27,7 @@ import duckdb
 from navsnap.config import Config
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.faults import fault_point
+from navsnap.fsutil import fsync_dir, keep_aside
 from navsnap.index import ReuseIndex
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
@@ -156,8 +157,15 @@ def move_aside(db_path: Path, reason: str) -> tuple[str, ...]:
     wal, dest_wal = (p.with_name(p.name + ".wal") for p in (db_path, dest_db))
     for p, dest in ((db_path, dest_db), (wal, dest_wal)):
         if p.exists():
-            os.replace(p, dest)
+            keep_aside(p, dest)
             moved.append(str(dest))
+    if moved:
+        fsync_dir(db_path.absolute().parent)
+        # The .wal first: a crash between the two never leaves a WAL without its file,
+        # which DuckDB would replay into the next database created at this path.
+        wal.unlink(missing_ok=True)
+        db_path.unlink(missing_ok=True)
+        fsync_dir(db_path.absolute().parent)
     return tuple(moved)
 
 
