@@ -184,6 +184,8 @@ def test_write_refused_leaves_no_manifest(tmp_path: Path, bucket: str, s3: MotoS
                 "Resource": [
                     f"arn:aws:s3:::{bucket}/snaps/locks/*",
                     f"arn:aws:s3:::{bucket}/snaps/manifests/*",
+                    # the run's up-front write probe, so the refusal comes at an object
+                    f"arn:aws:s3:::{bucket}/snaps/tmp/*",
                 ],
             }
         ],
