@@ -26,7 +26,7 @@ from navsnap.catalog import Column as _Column
 from navsnap.catalog import parquet_list, qualified, quote_ident, select_with_types
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest, TableEntry
-from navsnap.restore import _create_late_objects
+from navsnap.restore import create_views_and_macros
 from navsnap.storage import Store
 
 __all__ = [
@@ -97,7 +97,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manife
         names.append(entry.name)
     # The snapshot's own macros and views, over the table views (best effort: one that
     # DuckDB cannot create here is left out).
-    _create_late_objects(con, manifest, only_tables=True)
+    create_views_and_macros(con, manifest, only_tables=True)
     return names
 
 

@@ -67,7 +67,7 @@ class TableInfo:
 class SchemaObject:
     """A non-table catalog object recreated from DDL: schema, sequence, macro or view."""
 
-    kind: str  # "schema" | "sequence" | "macro" | "view"
+    kind: str  # "schema" | "sequence" | "macro" | "view" | "index"
     schema: str
     name: str
     sql: str
@@ -193,7 +193,7 @@ def sequence_ddl(
 
 
 def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
-    """Schemas, sequences, then macros and views in creation order."""
+    """Schemas, sequences, macros and views in creation order, then explicit indexes."""
     out: list[SchemaObject] = []
     for (schema,) in con.execute(
         "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
@@ -233,6 +233,11 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
     ).fetchall():
         late.append((int(oid), SchemaObject("view", schema, name, sql)))
     out.extend(obj for _oid, obj in sorted(late, key=lambda t: t[0]))
+    for schema, name, sql in con.execute(
+        "SELECT schema_name, index_name, sql FROM duckdb_indexes() "
+        "WHERE database_name = current_database() AND sql IS NOT NULL ORDER BY index_oid"
+    ).fetchall():
+        out.append(SchemaObject("index", schema, name, sql))
     return out
 
 

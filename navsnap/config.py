@@ -363,9 +363,16 @@ def flatten(obj: Any, prefix: str) -> dict[str, Any]:
 
 def _hash_file(path: Path) -> str:
     h = xxhash.xxh3_128()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise ConfigError(
+            f"declared input {str(path)!r} cannot be read: {exc.strerror or exc}",
+            key="inputs.files",
+            hint="check its permissions",
+        ) from None
     return h.hexdigest()
 
 

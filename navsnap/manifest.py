@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import duckdb
+
 from navsnap.catalog import Column, TableInfo
 from navsnap.errors import FormatVersionError, IntegrityError
 from navsnap.hashing import hash_bytes
@@ -142,6 +144,14 @@ class Manifest:
             for p in t.partitions:
                 seen.setdefault(p.object.key, p.object)
         return list(seen.values())
+
+    def comparable(self, fingerprint: str) -> str:
+        """The part of a fingerprint comparable with this manifest's: all of it under the
+        DuckDB version that wrote it, only the row count under another (``hash()`` may
+        differ between DuckDB versions)."""
+        if self.duckdb_version == duckdb.__version__:
+            return fingerprint
+        return fingerprint.split(":", 1)[0]
 
     @property
     def total_rows(self) -> int:

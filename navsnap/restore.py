@@ -220,19 +220,46 @@ def open_status(db_path: Path) -> str:
     return "ok"
 
 
-def _strip_catalog(sql: str, dbname: str, schemas: set[str]) -> str:
-    """Remove explicit references to the original catalog name from view/macro SQL."""
+def strip_catalog(sql: str, dbname: str, relations: set[str]) -> str:
+    """Rewrite explicit references to the original catalog ``dbname`` in view/macro SQL.
+
+    ``dbname.schema.x`` loses its catalog part; ``dbname.x`` becomes ``main.x`` when ``x`` is
+    one of the snapshot's ``relations`` (so ``census.id``, a column of table ``census``, is
+    left alone). String literals and quoted identifiers that merely contain the name are
+    never touched.
+    """
     if not dbname:
         return sql
-    name = re.escape(dbname)
-    qname = re.escape(quote_ident(dbname))
+    names = {n.lower() for n in relations}
     ident = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
-    three = re.compile(rf'(?<![\w"$.])(?:{qname}|{name})\.(?={ident}\.{ident})', re.IGNORECASE)
-    out = three.sub("", sql)
-    if dbname.lower() not in {s.lower() for s in schemas}:
-        two = re.compile(rf'(?<![\w"$.])(?:{qname}|{name})\.(?={ident})', re.IGNORECASE)
-        out = two.sub("main.", out)
-    return out
+    pattern = re.compile(
+        rf"""(?P<lit>'(?:[^']|'')*')"""
+        rf"""|(?<![\w"$.])(?P<cat>{re.escape(quote_ident(dbname))}|{re.escape(dbname)})\."""
+        rf"""(?P<first>{ident})(?P<more>\.{ident})?""",
+        re.IGNORECASE,
+    )
+
+    def fix(m: re.Match[str]) -> str:
+        if m.group("lit") is not None:
+            return m.group(0)
+        first, more = m.group("first"), m.group("more")
+        if more:
+            return f"{first}{more}"
+        if first.strip('"').lower() in names:
+            return f"main.{first}"
+        return m.group(0)
+
+    return pattern.sub(fix, sql)
+
+
+def raise_if_in_use(exc: duckdb.Error, path: Path) -> None:
+    """A file another process holds open is in use, not broken: never restore over it."""
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        raise DatabaseError(
+            f"database {str(path)!r} is open in another process",
+            hint="close that process (a notebook, dbt, another navsnap) and try again",
+        ) from None
 
 
 def _aside_name(path: Path, snapshot_id: str, stamp: str) -> Path:
@@ -258,13 +285,8 @@ def _check_against_manifest(
     for entry in entries:
         got = fingerprints(con, entry.info())
         want = {p.year: p.fingerprint for p in entry.partitions}
-        got_s = {k: v.as_str() for k, v in got.items()}
-        if entry.year_column is None and got_s.get(None) == "0:0" and None not in want:
-            got_s = {}
-        if manifest.duckdb_version != duckdb.__version__:
-            # hash() may differ between DuckDB versions: compare row counts only.
-            got_s = {k: v.split(":", 1)[0] for k, v in got_s.items()}
-            want = {k: v.split(":", 1)[0] for k, v in want.items()}
+        got_s = {k: manifest.comparable(v.as_str()) for k, v in got.items()}
+        want = {k: manifest.comparable(v) for k, v in want.items()}
         if got_s != want:
             bad = sorted(str(k) for k in set(got_s) | set(want) if got_s.get(k) != want.get(k))
             raise RestoreError(
@@ -284,10 +306,9 @@ def _check_rewritten(
         info = entry.info()
         source = f"(SELECT * FROM {info.ref}{partition_filter(info, act.year)})"
         got = fingerprints(con, info, source=source).get(act.year)
-        got_s = got.as_str() if got is not None and got.rows else None
+        got_s = manifest.comparable(got.as_str()) if got is not None else None
         want = next((p.fingerprint for p in entry.partitions if p.year == act.year), None)
-        if act.action == "drop":
-            want = None
+        want = None if act.action == "drop" or want is None else manifest.comparable(want)
         if got_s != want:
             raise RestoreError(
                 f"rewritten partition {entry.name} {act.year or '(global)'} does not match "
@@ -342,6 +363,12 @@ def plan_restore(
         )
 
     def full(reason: str) -> RestorePlan:
+        if tables and to is None and target.exists():
+            # A full restore of some tables would swap in a file holding only those.
+            raise RestoreError(
+                f"cannot restore only {', '.join(tables)} in place: {reason}",
+                hint="restore them --to another path, or restore every table",
+            )
         strategy = "file" if manifest.mode == "file" else "full"
         if manifest.mode == "file":
             size = manifest.file.object.size if manifest.file else 0
@@ -374,6 +401,7 @@ def plan_restore(
     try:
         analysed = _analyse_live(target, manifest, entries, partial=bool(tables))
     except duckdb.Error as exc:
+        raise_if_in_use(exc, target)
         return full(f"target is broken ({str(exc).splitlines()[0][:80]})")
     if isinstance(analysed, str):
         return full(analysed)
@@ -408,12 +436,10 @@ def _analyse_live(
                 return f"table {entry.name} has another schema"
             if info.sql != entry.ddl:
                 return f"table {entry.name} has other constraints"
-            got = {k: v.as_str() for k, v in fingerprints(con, info).items()}
-            if entry.year_column is None and got.get(None) == "0:0":
-                got = {}
+            got = {k: manifest.comparable(v.as_str()) for k, v in fingerprints(con, info).items()}
             want = {p.year: p for p in entry.partitions}
             for year, part in want.items():
-                same = got.get(year) == part.fingerprint
+                same = got.get(year) == manifest.comparable(part.fingerprint)
                 actions.append(
                     PartitionAction(
                         entry.name,
@@ -452,13 +478,24 @@ def _objects_for(plan: RestorePlan, manifest: Manifest) -> list[ObjectRef]:
     return list(seen.values())
 
 
-def _create_late_objects(
-    con: duckdb.DuckDBPyConnection, manifest: Manifest, *, only_tables: bool
+def create_views_and_macros(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    *,
+    only_tables: bool,
+    catalog: str | None = None,
 ) -> None:
-    """Macros and views: retried until no progress, so dependency order is found by DuckDB."""
-    schemas = {d["name"] for d in manifest.ddl if d["kind"] == "schema"} | {"main"}
+    """Macros and views: retried until no progress, so dependency order is found by DuckDB.
+
+    ``catalog`` is the name the database will be opened under; when it is not the original
+    one, SQL naming the original catalog is rewritten (:func:`strip_catalog`).
+    """
+    relations = {t.table for t in manifest.tables} | {
+        d["name"] for d in manifest.ddl if d["kind"] == "view"
+    }
+    rename = catalog is None or catalog.lower() != manifest.database_name.lower()
     pending = [
-        _strip_catalog(d["sql"], manifest.database_name, schemas)
+        strip_catalog(d["sql"], manifest.database_name, relations) if rename else d["sql"]
         for d in manifest.ddl
         if d["kind"] in ("macro", "view")
     ]
@@ -489,7 +526,12 @@ def _build_full(
     progress: ProgressFn | None,
 ) -> dict[str, float]:
     timings: dict[str, float] = {}
-    alias = "navsnap_restore"
+    # Attach the new file under the catalog name it will have when opened at the target
+    # (DuckDB names it after the file), so view SQL that names that catalog binds.
+    catalog = Path(plan.target).name.split(".", 1)[0]
+    if not catalog or catalog.lower() in ("memory", "system", "temp", "main"):
+        catalog = "navsnap_restore"
+    alias = quote_ident(catalog)
     con = duckdb.connect()
     try:
         # Row order is not part of a table's content (fingerprints ignore it); letting DuckDB
@@ -520,7 +562,15 @@ def _build_full(
         if progress is not None:
             progress("load", len(entries), len(entries))
         timings["load_s"] = time.perf_counter() - t1
-        _create_late_objects(con, manifest, only_tables=len(entries) != len(manifest.tables))
+        partial = len(entries) != len(manifest.tables)
+        for d in manifest.ddl:
+            if d["kind"] == "index":
+                try:
+                    con.execute(d["sql"])
+                except duckdb.Error:
+                    if not partial:  # a partial restore may lack the index's table
+                        raise
+        create_views_and_macros(con, manifest, only_tables=partial, catalog=catalog)
         fault_point("restore-after-load")
         t2 = time.perf_counter()
         _check_against_manifest(con, manifest, entries)
@@ -675,9 +725,11 @@ def restore(
     if plan.strategy == "delta":
         try:
             _apply_delta(store, manifest, plan, target)
-        except duckdb.Error as exc:
-            # The live file opened but fails while being rewritten (damaged blocks):
-            # the transaction rolled back; rebuild it whole instead.
+        except (duckdb.Error, RestoreError) as exc:
+            # The live file opened but fails while being rewritten (damaged blocks), or the
+            # rewrite did not check out: the transaction rolled back; rebuild it whole.
+            if isinstance(exc, duckdb.Error):
+                raise_if_in_use(exc, target)
             if tables:
                 raise RestoreError(
                     f"could not rewrite tables in {str(target)!r}: {str(exc).splitlines()[0]}",
@@ -717,6 +769,12 @@ def restore(
                 f"no space left while restoring {manifest.snapshot_id} into {str(target)!r}",
                 hint="free disk space and run the command again; nothing was changed",
             ) from None
+        if isinstance(exc, duckdb.Error):
+            raise RestoreError(
+                f"restoring {manifest.snapshot_id} into {str(target)!r} failed: "
+                f"{str(exc).splitlines()[0]}",
+                hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
+            ) from exc
         raise
     timings["total_s"] = time.perf_counter() - t0
     return RestoreReport(

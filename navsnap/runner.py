@@ -31,7 +31,7 @@ from navsnap.fsutil import fsync_dir, keep_aside
 from navsnap.index import ReuseIndex
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
-from navsnap.restore import restore
+from navsnap.restore import raise_if_in_use, restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
@@ -173,6 +173,7 @@ def _connect(db_path: Path, config: Config) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(db_path))
     except duckdb.Error as exc:
+        raise_if_in_use(exc, db_path)
         raise DatabaseError(
             f"database {str(db_path)!r} cannot be opened: {str(exc).splitlines()[0]}",
             hint="restore it with 'navsnap restore' or start over with --force-restart",

@@ -262,8 +262,8 @@ def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[
                         )
                         complete = False
                         continue
-                got_s = {k: v.as_str() for k, v in got.items()}
-                want = {part.year: part.fingerprint}
+                got_s = {k: manifest.comparable(v.as_str()) for k, v in got.items()}
+                want = {part.year: manifest.comparable(part.fingerprint)}
                 if got_s != want:
                     problems.append(
                         Problem(
@@ -369,10 +369,10 @@ def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list
 def _create_views(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
     """Macros and views the SQL checks may use (best effort: a check that needs a missing
     one reports it)."""
-    from navsnap.restore import _create_late_objects
+    from navsnap.restore import create_views_and_macros
 
     try:
-        _create_late_objects(con, manifest, only_tables=True)
+        create_views_and_macros(con, manifest, only_tables=True)
     except RestoreError:
         return
 
@@ -404,10 +404,9 @@ def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
             ]
         try:
             for entry in manifest.tables:
-                got = {k: v.as_str() for k, v in fingerprints(con, entry.info()).items()}
-                want = {p.year: p.fingerprint for p in entry.partitions}
-                if entry.year_column is None and got.get(None) == "0:0" and None not in want:
-                    got = {}
+                fps = fingerprints(con, entry.info())
+                got = {k: manifest.comparable(v.as_str()) for k, v in fps.items()}
+                want = {p.year: manifest.comparable(p.fingerprint) for p in entry.partitions}
                 if got != want:
                     out.append(
                         Problem("data-mismatch", key, f"{entry.name}: fingerprints differ", (sid,))

@@ -227,3 +227,104 @@ def test_whole_file_mode_compressed(tmp_path: Path, toy_config: Config) -> None:
     assert m.file.object.size < m.file.raw_size
     navsnap.restore(store=tmp_path / "store", db=db, year=2025, to=tmp_path / "back.duckdb")
     assert table_fingerprints(tmp_path / "back.duckdb") == reference(tmp_path, toy_config, 2025)
+
+
+def _db_with(tmp_path: Path, name: str, *sql: str) -> Path:
+    db = tmp_path / name
+    con = duckdb.connect(str(db))
+    for stmt in sql:
+        con.execute(stmt)
+    con.close()
+    return db
+
+
+def test_empty_global_table_restores_in_place(tmp_path: Path) -> None:
+    db = _db_with(
+        tmp_path, "m.duckdb",
+        "CREATE TABLE g (x INTEGER)",
+        "CREATE TABLE f (simulation_year INTEGER, v INTEGER)",
+        "INSERT INTO f VALUES (2025, 1), (2025, 2)",
+    )  # fmt: skip
+    cfg = navsnap.load_config(search_cwd=False)
+    navsnap.checkpoint(db=db, year=2025, store=tmp_path / "s", config=cfg)
+    assert navsnap.restore(store=tmp_path / "s", db=db, year=2025).plan.strategy == "none"
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO g VALUES (1)")
+    con.execute("DELETE FROM f WHERE v = 2")
+    con.close()
+    report = navsnap.restore(store=tmp_path / "s", db=db, year=2025)
+    assert report.plan.strategy == "delta"
+    assert table_fingerprints(db)["main.g"] == (0, "0")
+    assert table_fingerprints(db)["main.f"][0] == 2
+
+
+def test_tables_in_place_never_swaps_in_a_partial_database(tmp_path: Path, toy_run: Path) -> None:
+    con = duckdb.connect(str(toy_run))
+    con.execute("ALTER TABLE people ADD COLUMN extra INTEGER")
+    con.close()
+    before = tree_bytes(toy_run)
+    with pytest.raises(navsnap.RestoreError, match="cannot restore only people in place"):
+        navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["people"])
+    assert tree_bytes(toy_run) == before
+
+
+def test_view_sql_naming_a_table_like_the_database_is_kept(tmp_path: Path) -> None:
+    db = _db_with(
+        tmp_path, "census.duckdb",
+        "CREATE TABLE census (simulation_year INTEGER, id INTEGER)",
+        "INSERT INTO census VALUES (2025, 7)",
+        "CREATE VIEW v AS SELECT census.id, 'see census.main.t' AS note FROM census",
+    )  # fmt: skip
+    cfg = navsnap.load_config(search_cwd=False)
+    navsnap.checkpoint(db=db, year=2025, store=tmp_path / "s", config=cfg)
+    for out in (tmp_path / "other.duckdb", db):
+        if out == db:
+            db.write_bytes(b"broken")
+        navsnap.restore(store=tmp_path / "s", db=db, year=2025, to=out if out != db else None)
+        con = duckdb.connect(str(out), read_only=True)
+        assert con.execute("SELECT id, note FROM v").fetchall() == [(7, "see census.main.t")]
+        con.close()
+
+
+def test_explicit_indexes_survive_a_full_restore(tmp_path: Path) -> None:
+    db = _db_with(
+        tmp_path, "i.duckdb",
+        "CREATE TABLE t (simulation_year INTEGER, code VARCHAR)",
+        "INSERT INTO t VALUES (2025, 'a'), (2025, 'b')",
+        "CREATE UNIQUE INDEX t_code ON t (code)",
+    )  # fmt: skip
+    cfg = navsnap.load_config(search_cwd=False)
+    m = navsnap.checkpoint(db=db, year=2025, store=tmp_path / "s", config=cfg)
+    assert ("index", "t_code") in [(d["kind"], d["name"]) for d in m.ddl]
+    out = tmp_path / "r.duckdb"
+    navsnap.restore(store=tmp_path / "s", db=db, year=2025, to=out)
+    con = duckdb.connect(str(out))
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO t VALUES (2025, 'a')")
+    con.close()
+
+
+def test_a_database_open_in_another_process_is_not_restored_over(
+    tmp_path: Path, toy_run: Path
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(toy_run)!r}); print('ok', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        before = tree_bytes(toy_run)
+        with pytest.raises(navsnap.DatabaseError, match="open in another process"):
+            navsnap.restore(store=tmp_path / "store", db=toy_run, year=2026)
+        assert tree_bytes(toy_run) == before
+        assert not [p for p in tmp_path.iterdir() if "before-restore" in p.name]
+    finally:
+        holder.kill()
+        holder.wait()
+        time.sleep(0.1)
