@@ -107,7 +107,14 @@ def plan_resume(
     store.check_readable()
     manifests, broken = read_all(store)
     skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
-    in_range = [m for m in manifests if first <= m.year <= last]
+    # A snapshot of the year before the first continues the run too (--years 2027-2029
+    # after a finished 2025-2026); one whose run began after ``first`` does not.
+    in_range = [
+        m
+        for m in manifests
+        if first - 1 <= m.year <= last
+        and not (isinstance(m.config.get("origin_year"), int) and m.config["origin_year"] > first)
+    ]
     mine = [m for m in in_range if m.config_hash == block["hash"]]
     if not mine:
         if in_range:

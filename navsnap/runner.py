@@ -260,6 +260,12 @@ def run(
             emit(RunEvent("plan", f"restoring {snap.snapshot_id} (end of {from_snapshot})"))
             restore(st, snap, db_path=db, progress=progress)
             parent = snap.snapshot_id
+        # The first year of this lineage of runs: a continued run keeps its parent's.
+        continued = decision.snapshot if decision is not None else None
+        if from_snapshot is not None:
+            continued = snap
+        origin = continued.config.get("origin_year") if continued is not None else first
+        block = {**block, "origin_year": origin}
 
         run_id = new_run_id()
         results: list[YearResult] = []

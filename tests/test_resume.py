@@ -187,3 +187,30 @@ def test_python_api_resume(tmp_path: Path, toy_config: Config) -> None:
     report = navsnap.resume(toy_config, db_path=db, years=(2025, 2028), store=store)
     assert [y.year for y in report.years_run] == [2027, 2028]
     assert table_fingerprints(db) == reference(tmp_path, toy_config, 2028)
+
+
+def test_resume_of_the_following_years_continues_from_the_year_before(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
+    report = navsnap.run(toy_config, db_path=db, years=(2027, 2029), store=store, resume=True)
+    assert report.decision is not None and report.decision.action == "continue"
+    assert report.moved_aside == () and [y.year for y in report.years_run] == [2027, 2028, 2029]
+    assert table_fingerprints(db) == reference(tmp_path, toy_config)
+    last = navsnap.list_snapshots(store)[0][-1]
+    assert navsnap.show(store, last.snapshot_id).config["origin_year"] == 2025
+
+
+def test_resume_ignores_a_run_of_the_same_config_that_began_later(
+    tmp_path: Path, sim_config
+) -> None:  # type: ignore[no-untyped-def]
+    cfg = sim_config(employees=150)
+    store = str(tmp_path / "store")
+    early, late = tmp_path / "early.duckdb", tmp_path / "late.duckdb"
+    navsnap.run(cfg, db_path=early, years=(2025, 2026), store=store)
+    navsnap.run(cfg, db_path=late, years=(2027, 2029), store=store)  # its own census
+    decision = navsnap.status(cfg, db=early, years=(2025, 2029), store=store)
+    assert decision.snapshot is not None and decision.snapshot.year == 2026
+    assert decision.action == "continue"
