@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from navsnap.errors import IntegrityError, NavsnapError, SnapshotNotFound
+from navsnap.errors import IntegrityError, NavsnapError, SnapshotNotFound, StoreError
 from navsnap.manifest import Manifest, manifest_key
 from navsnap.storage import Store
 
@@ -57,8 +57,9 @@ def read_all(store: Store) -> tuple[list[Manifest], list[BrokenManifest]]:
     return good, bad
 
 
-def tags(store: Store) -> dict[str, str]:
-    """Tag name -> snapshot id."""
+def tags(store: Store, *, strict: bool = False) -> dict[str, str]:
+    """Tag name -> snapshot id. Unreadable tag files are skipped, or with ``strict`` an error
+    (prune must not lose a pin because its file is damaged)."""
     import json
 
     out: dict[str, str] = {}
@@ -69,8 +70,14 @@ def tags(store: Store) -> dict[str, str]:
         try:
             data = json.loads(store.read_bytes(info.key))
             out[name[: -len(".json")]] = str(data["snapshot_id"])
-        except (ValueError, KeyError, FileNotFoundError):
+        except FileNotFoundError:
             continue
+        except (ValueError, KeyError, TypeError):
+            if strict:
+                raise StoreError(
+                    f"tag file {info.key} in {store.url!r} is damaged",
+                    hint="re-create it with 'navsnap tag' or delete it; nothing was pruned",
+                ) from None
     return out
 
 

@@ -193,9 +193,14 @@ def _info_from_bytes(raw: bytes) -> LockInfo | None:
 
 
 def stale_reason(info: LockInfo, *, ttl: float = DEFAULT_LOCK_TTL) -> str | None:
-    """Why a recorded holder no longer counts ('process gone', 'older than TTL'), or None."""
-    if info.host == socket.gethostname() and not pid_alive(info.pid):
-        return "process gone"
+    """Why a recorded holder no longer counts, or None.
+
+    Same host: only 'process gone'. Another host: 'older than the lock TTL'.
+    """
+    if info.host == socket.gethostname():
+        # On this host the process table is the truth: a live holder is never stale,
+        # however long it runs (a slow upload must keep its checkpoint marker).
+        return None if pid_alive(info.pid) else "process gone"
     try:
         started = dt.datetime.fromisoformat(info.started)
     except ValueError:

@@ -265,7 +265,9 @@ def prune(
     notes: list[str] = []
     with prune_lock(store, wait=wait_lock, ttl=lock_ttl, warnings=warnings):
         manifests, broken = read_all(store)
-        decisions = decide(manifests, policy, tags=read_tags(store), verified=last_verified(store))
+        decisions = decide(
+            manifests, policy, tags=read_tags(store, strict=True), verified=last_verified(store)
+        )
         drop = [d.snapshot_id for d in decisions if not d.keep]
         if not policy.active:
             notes.append("no keep option and no [retention] policy: only unreferenced objects")

@@ -80,6 +80,14 @@ def _object_key(digest: str, ext: str) -> str:
     return f"objects/{digest[:2]}/{digest}.{ext}"
 
 
+def _stored_size(store: Store, key: str) -> int | None:
+    """Size of a stored object, None when absent (a reused object must still be whole)."""
+    try:
+        return store.info(key).size
+    except FileNotFoundError:
+        return None
+
+
 def _copy_options(opts: SnapshotOptions) -> str:
     parts = ["FORMAT parquet", f"COMPRESSION {opts.compression}"]
     if opts.compression == "zstd":
@@ -328,7 +336,7 @@ class SnapshotJob:
                 continue
             sig = column_signature(table.columns)
             hit = self.reuse.get(ReuseIndex.key(table.key, part, sig, fp))
-            if hit is not None and store.exists(hit[0]):
+            if hit is not None and _stored_size(store, hit[0]) == hit[2]:
                 ref = ObjectRef(key=hit[0], xxh3=hit[1], size=hit[2])
                 parts_by_table[table.key].append(
                     Partition(year=part, rows=rows, fingerprint=fp, object=ref, reused=True)

@@ -385,14 +385,24 @@ class Store:
     def publish_file(self, src: Path, key: str, *, move: bool = True) -> bool:
         """Put local file ``src`` at ``key`` atomically; False when ``key`` already exists.
 
+        An existing object of another size is damaged (its name is the hash of ``src``'s
+        bytes): it is replaced, which repairs it for every snapshot that references it.
+
         Local: fsync ``src``, rename (or copy, then rename) into place, fsync the directory.
         Remote: one upload (a failed upload leaves no object). ``src`` is removed when
         ``move`` is true.
         """
+        size = src.stat().st_size
         if self.local_root is None:
             with self._remote(f"writing {key}"):
-                if self.fs.exists(self._full(key)):
+                existing = self._remote_size(key)
+                if existing == size:
                     created = False
+                elif existing is not None:
+                    # Same name, other size: the stored copy is damaged. Its name is the
+                    # hash of these bytes, so writing them repairs it.
+                    self.fs.put_file(str(src), self._full(key))
+                    created = True
                 else:
                     try:
                         self.fs.put_file(str(src), self._full(key), mode="create")
@@ -403,11 +413,12 @@ class Store:
                 src.unlink(missing_ok=True)
             return created
         try:
-            if self.exists(key):
+            dest = self.local_path(key)
+            if dest.exists() and dest.stat().st_size == size:
                 if move:
                     src.unlink(missing_ok=True)
                 return False
-            dest = self.local_path(key)
+            # Absent, or present with another size (damaged): write the good bytes.
             dest.parent.mkdir(parents=True, exist_ok=True)
             if move and src.parent.resolve().is_relative_to(self.local_root.resolve()):
                 fsync_file(src)
@@ -427,6 +438,12 @@ class Store:
             return True
         except OSError as exc:
             raise _translate_os_error(exc, f"writing {key} to {self.url!r}") from exc
+
+    def _remote_size(self, key: str) -> int | None:
+        try:
+            return int(self.fs.info(self._full(key)).get("size") or 0)
+        except FileNotFoundError:
+            return None
 
     def write_bytes_atomic(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
         """Write small ``data`` at ``key`` atomically (temp, fsync, rename; one PUT remotely).

@@ -142,9 +142,17 @@ def test_remote_prune_lock_has_a_ttl(tmp_path: Path) -> None:
     with prune_lock(store) as me:
         with pytest.raises(LockHeld, match=f"pid {me.pid}"), prune_lock(store):
             pass
-        # the same holder seen with a 0 s TTL counts as stale and is taken over
-        with prune_lock(store, ttl=0, warnings=warnings):
-            assert running_pruner(store, ttl=3600) is not None
+        # a live holder on this host is never stale, whatever the TTL
+        with pytest.raises(LockHeld), prune_lock(store, ttl=0):
+            pass
+    # a holder on another host counts as stale once older than the TTL, and is taken over
+    other = {"pid": 1, "host": "other-host", "started": "2000-01-01T00:00:00+00:00",
+             "purpose": "navsnap prune"}  # fmt: skip
+    store.write_bytes_atomic("locks/prune.json", json.dumps(other).encode(), overwrite=True)
+    with pytest.raises(LockHeld, match="other-host"), prune_lock(store, ttl=10**12):
+        pass
+    with prune_lock(store, ttl=60, warnings=warnings):
+        assert running_pruner(store, ttl=3600) is not None
     assert any("took over a stale prune lock" in w for w in warnings)
     assert not store.exists("locks/prune.json")
 

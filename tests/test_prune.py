@@ -310,3 +310,26 @@ def test_prune_json_lists_every_deletion(tmp_path: Path, toy_config: Config) -> 
     assert {d["snapshot_id"] for d in data["decisions"] if d["keep"]} == {
         m.snapshot_id for m in read_all(store)[0]
     }
+
+
+def test_a_damaged_tag_file_stops_prune_from_deleting(tmp_path: Path) -> None:
+    """A pin whose file cannot be read must not silently stop protecting its snapshot."""
+    from conftest import TOY_STEP, tree_bytes
+
+    import navsnap
+    from navsnap.errors import StoreError
+    from navsnap.retention import RetentionPolicy
+
+    cfg = navsnap.load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    store = tmp_path / "store"
+    navsnap.run(cfg, db_path=tmp_path / "sim.duckdb", years=(2025, 2027), store=str(store))
+    (store / "tags").mkdir(exist_ok=True)
+    (store / "tags" / "golden.json").write_text("[1, 2")
+
+    def content() -> dict[str, bytes]:
+        return {k: v for k, v in tree_bytes(store).items() if not k.startswith("locks/")}
+
+    before = content()
+    with pytest.raises(StoreError, match=r"tag file tags/golden\.json"):
+        navsnap.prune(store, policy=RetentionPolicy(keep_last=1))
+    assert content() == before

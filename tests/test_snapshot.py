@@ -214,3 +214,21 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     assert manifest.table("people").rows == 200
     navsnap.restore(store=tmp_path / "store", db=db, snapshot="pin-2026", to=tmp_path / "r.duckdb")
     assert table_fingerprints(tmp_path / "r.duckdb") == expected
+
+
+def test_a_damaged_shared_object_is_not_reused_and_gets_repaired(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    toy_run(tmp_path, toy_config, years="2025-2026")
+    store = open_store(tmp_path / "store")
+    shared = read_all(store)[0][-1].table("people").partitions[0].object
+    path = store.local_path(shared.key)
+    path.write_bytes(path.read_bytes()[:100])  # truncated: every snapshot now references it
+    again = navsnap.checkpoint(
+        db=tmp_path / "sim.duckdb", year=2026, store=store, config=toy_config, run_id="again"
+    )
+    part = again.table("people").partitions[0]
+    assert not part.reused  # re-exported, not pointed at the damaged object
+    assert store.hash_object(part.object.key) == (part.object.xxh3, part.object.size)
+    if part.object == shared:  # DuckDB wrote the same bytes: the old object is repaired
+        assert store.hash_object(shared.key) == (shared.xxh3, shared.size)
