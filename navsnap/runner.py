@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import duckdb
 
 from navsnap.config import Config
-from navsnap.errors import DatabaseError, UsageError
+from navsnap.errors import DatabaseError, NavsnapError, UsageError
 from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_dir, keep_aside
 from navsnap.index import ReuseIndex
@@ -371,8 +370,11 @@ def run(
             if pending is not None:
                 # A step failed while the previous year's snapshot was exporting: let that
                 # snapshot commit (or fail) before the error propagates.
-                with contextlib.suppress(Exception):
+                try:
                     settle()
+                except Exception as exc:  # the step's error is the one to raise
+                    detail = exc.one_line() if isinstance(exc, NavsnapError) else str(exc)
+                    emit(RunEvent("warning", f"the previous year's snapshot failed too: {detail}"))
             executor.shutdown(wait=True)
             if con is not None:
                 con.close()
