@@ -10,8 +10,7 @@ from typing import Any
 import click
 
 from navsnap import api
-from navsnap.cli.commands_store import store_url
-from navsnap.cli.common import config_option, db_option, say, store_option, table
+from navsnap.cli.common import config_option, db_option, say, store_option, store_url, table
 
 
 def _cell(value: Any) -> str:

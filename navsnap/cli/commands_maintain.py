@@ -7,7 +7,6 @@ import json
 import click
 
 from navsnap import api
-from navsnap.cli.commands_store import store_url
 from navsnap.cli.common import (
     config_option,
     db_option,
@@ -17,6 +16,7 @@ from navsnap.cli.common import (
     progress_bars,
     say,
     store_option,
+    store_url,
     table,
     wait_lock_option,
     warn,

@@ -16,9 +16,9 @@ from navsnap.cli.common import (
     json_option,
     progress_bars,
     progress_bars_obj,
-    resolve_store,
     say,
     store_option,
+    store_url,
     wait_lock_option,
     warn,
 )
@@ -136,7 +136,7 @@ def run_cmd(
             config,
             db_path=db,
             years=span,
-            store=resolve_store(store, config.snapshot.store),
+            store=store_url(store, config_path, db, config=config),
             snapshots=False if no_snapshots else None,
             resume=resume,
             force_restart=force_restart,
@@ -180,7 +180,7 @@ def status_cmd(
         config_path, overrides=_overrides(employees=employees, seed=seed, step=step)
     )
     decision = api.status(
-        config, db=db, years=years, store=resolve_store(store, config.snapshot.store)
+        config, db=db, years=years, store=store_url(store, config_path, db, config=config)
     )
     if as_json:
         emit_json(decision.to_dict())
@@ -220,7 +220,7 @@ def checkpoint_cmd(
         manifest = api.checkpoint(
             db=db,
             year=year,
-            store=resolve_store(store, config.snapshot.store),
+            store=store_url(store, config_path, db, config=config),
             config=config,
             run_id=run_id,
             mode=mode,

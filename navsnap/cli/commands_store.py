@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -17,20 +16,11 @@ from navsnap.cli.common import (
     progress_bars,
     say,
     store_option,
+    store_url,
     table,
     wait_lock_option,
     warn,
 )
-from navsnap.config import load_config
-from navsnap.runner import default_store_url
-
-
-def store_url(store: str | None, config_path: str | None, db: str) -> str:
-    """--store, else [snapshot] store in the config, else snapshots/ beside the database."""
-    if store:
-        return store
-    config = load_config(config_path)
-    return config.snapshot.store or default_store_url(Path(db))
 
 
 @click.command("list")

@@ -7,9 +7,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from navsnap.config import Config, load_config
+from navsnap.runner import default_store_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,8 +115,14 @@ def wait_lock_option(f: F) -> F:
     )(f)
 
 
-def resolve_store(store: str | None, config_store: str) -> str | None:
-    return store or (config_store or None)
+def store_url(
+    store: str | None, config_path: str | None, db: str, *, config: Config | None = None
+) -> str:
+    """--store, else [snapshot] store in the config, else snapshots/ beside the database."""
+    if store:
+        return store
+    cfg = config if config is not None else load_config(config_path)
+    return cfg.snapshot.store or default_store_url(Path(db))
 
 
 # ------------------------------------------------------------------ progress
