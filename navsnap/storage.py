@@ -239,8 +239,14 @@ class Store:
             )
 
     def _is_empty(self) -> bool:
+        """No files but, possibly, the ``tmp/`` of a writer that died while creating the
+        store (the marker is written through ``tmp/``, so a kill can leave just that)."""
         if self.local_root is not None:
-            return not self.local_root.exists() or not any(self.local_root.iterdir())
+            if not self.local_root.exists():
+                return True
+            return all(
+                entry.name == "tmp" and entry.is_dir() for entry in self.local_root.iterdir()
+            )
         with self._remote("listing the store"):
             try:
                 return not self.fs.ls(self.root, detail=False)

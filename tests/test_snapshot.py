@@ -232,3 +232,20 @@ def test_a_damaged_shared_object_is_not_reused_and_gets_repaired(
     assert store.hash_object(part.object.key) == (part.object.xxh3, part.object.size)
     if part.object == shared:  # DuckDB wrote the same bytes: the old object is repaired
         assert store.hash_object(shared.key) == (shared.xxh3, shared.size)
+
+
+def test_a_store_whose_creation_was_killed_is_still_usable(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """Killed while writing the store marker: only tmp/ exists. That is not a foreign dir."""
+    store = tmp_path / "store"
+    (store / "tmp").mkdir(parents=True)
+    (store / "tmp" / "part-999999-0123").write_bytes(b'{"format": "navs')
+    report = toy_run(tmp_path, toy_config, years="2025-2025")
+    assert report.years_run[0].snapshot_id is not None
+    assert not (store / "tmp" / "part-999999-0123").exists()
+    foreign = tmp_path / "foreign"
+    (foreign / "tmp").mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not a navsnap store"):
+        navsnap.checkpoint(db=tmp_path / "sim.duckdb", year=2025, store=foreign, config=toy_config)
