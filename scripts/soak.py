@@ -104,35 +104,19 @@ def _named(job: Job, golden: dict[str, Path], refs: dict[int, h.Fingerprints], t
 
 def _timed(job: Job, employees: int, ref: h.Fingerprints, tmp: Path) -> Result:
     """A chain of timed kills on one directory, then the final resume and comparison."""
-    import subprocess
-
     import navsnap
 
     res = Result(job)
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
     for n, delay in enumerate(job.delays):
-        args = ["run", "--years", h.SPAN, "--employees", str(employees), *h.WHERE]
-        if n > 0:
-            args.append("--resume")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "navsnap", *args],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+        returncode, err = h.kill_run_after(
+            tmp, delay, employees=employees, resume=n > 0, exit_timeout=120
         )
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        _, err = proc.communicate(timeout=120)
-        if proc.returncode == -9:
+        if returncode == -9:
             res.kills += 1
-        elif proc.returncode == 0:
+        elif returncode == 0:
             res.finished += 1
         else:
-            raise AssertionError(f"run exited {proc.returncode}: {err.decode()[-500:]}")
+            raise AssertionError(f"run exited {returncode}: {err[-500:]}")
         state = h.db_state(tmp / h.DB, {})
         res.states.append("opens" if state in ("mid-year", "empty") else state)
         h.check_store(tmp)

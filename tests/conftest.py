@@ -16,6 +16,9 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from click.testing import CliRunner  # noqa: E402
+
+from navsnap.cli import main  # noqa: E402
 from navsnap.config import Config, load_config  # noqa: E402
 
 TOY_STEP = "toy_pipeline:step"
@@ -71,6 +74,17 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Run the CLI entry point in-process: exit codes mapped exactly as for the user."""
+    with CliRunner().isolation() as (out, err, _mixed):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -430,17 +430,14 @@ def timed_delays(seed: int, count: int, seconds: float) -> list[float]:
     return [round(rng.uniform(0.8, max(0.9, seconds * 0.85)), 3) for _ in range(count)]
 
 
-def run_timed_case(
-    cwd: Path, delay: float, *, employees: int, ref: Fingerprints, resume_first: bool = False
-) -> tuple[bool, str, str, str]:
-    """Start a built-in simulation run, SIGKILL it after ``delay`` s; check and resume.
-
-    Returns (killed, db state, store, recovery). ``killed`` is False when the run finished
-    before the delay (it then still has to be consistent).
-    """
+def kill_run_after(
+    cwd: Path, delay: float, *, employees: int, resume: bool, exit_timeout: float
+) -> tuple[int, str]:
+    """Start a built-in simulation ``run`` (``--resume`` if asked) in ``cwd`` and SIGKILL it
+    after ``delay`` s unless it ended first; its return code and stderr."""
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     args = ["run", "--years", SPAN, "--employees", str(employees), *WHERE]
-    if resume_first:
+    if resume:
         args.append("--resume")
     proc = subprocess.Popen(
         [sys.executable, "-m", "navsnap", *args],
@@ -454,9 +451,23 @@ def run_timed_case(
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
-    _, err = proc.communicate(timeout=60)
-    killed = proc.returncode == -signal.SIGKILL
-    assert killed or proc.returncode == 0, err.decode()
+    _, err = proc.communicate(timeout=exit_timeout)
+    return proc.returncode, err.decode()
+
+
+def run_timed_case(
+    cwd: Path, delay: float, *, employees: int, ref: Fingerprints, resume_first: bool = False
+) -> tuple[bool, str, str, str]:
+    """Start a built-in simulation run, SIGKILL it after ``delay`` s; check and resume.
+
+    Returns (killed, db state, store, recovery). ``killed`` is False when the run finished
+    before the delay (it then still has to be consistent).
+    """
+    returncode, err = kill_run_after(
+        cwd, delay, employees=employees, resume=resume_first, exit_timeout=60
+    )
+    killed = returncode == -signal.SIGKILL
+    assert killed or returncode == 0, err
     state = "killed" if killed else "finished"
     db = cwd / DB
     if not db.exists():

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
 from navsnap import api
-from navsnap.cli import main
 from navsnap.config import Config, load_config
 from navsnap.errors import UsageError
 from navsnap.index import read_all
@@ -116,16 +115,6 @@ def make_runs(tmp_path: Path, config: Config) -> Store:
     run(config, db_path=tmp_path / "a.duckdb", years=(2025, 2027), store=store)
     run(config, db_path=tmp_path / "b.duckdb", years=(2030, 2031), store=store)
     return store
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 def test_prune_removes_manifests_then_unreferenced_objects(

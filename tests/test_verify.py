@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
 from navsnap import api
-from navsnap.cli import main
 from navsnap.config import load_config
 from navsnap.errors import UsageError
 from navsnap.index import read_all
@@ -28,17 +27,6 @@ def make_store(tmp_path: Path, years: tuple[int, int] = (2025, 2026)) -> tuple[S
     store = open_store(tmp_path / "store")
     run(config, db_path=db, years=years, store=store)
     return store, db
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    """Run the CLI entry point in-process: exit codes mapped exactly as for the user."""
-    with CliRunner().isolation() as (out, err, _mixed):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 def age(path: Path, seconds: float) -> None:
