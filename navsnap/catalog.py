@@ -22,6 +22,7 @@ __all__ = [
     "list_tables",
     "qualified",
     "quote_ident",
+    "row_alias",
     "sequence_ddl",
     "storage_version",
 ]
@@ -253,21 +254,37 @@ def partition_filter(table: TableInfo, year: str | None) -> str:
     return f" WHERE {col} = CAST({literal} AS {coltype})"
 
 
-def fingerprint_sql(source: str, *, year_column: str | None) -> str:
+def row_alias(columns: Iterable[Column]) -> str:
+    """A relation alias that no column name can shadow (DuckDB names are case-insensitive).
+
+    ``hash(t)`` hashes the whole row only while no column is called ``t``: a column of that
+    name shadows the alias, and the fingerprint would then cover that one column. The alias
+    is ``t`` unless a column takes it, then ``t_``, ``t__``, ...: fingerprints of tables
+    without such a column keep their value.
+    """
+    taken = {c.name.casefold() for c in columns}
+    alias = "t"
+    while alias in taken:
+        alias += "_"
+    return alias
+
+
+def fingerprint_sql(source: str, *, columns: Iterable[Column], year_column: str | None) -> str:
     """SQL giving (partition, rows, hash_sum) for ``source`` (a table ref or subquery).
 
     The fingerprint is ``count(*)`` and ``sum(hash(row)::HUGEINT)``: independent of row order,
-    sensitive to every value and to duplicated rows.
+    sensitive to every value of every column and to duplicated rows.
     """
+    t = quote_ident(row_alias(columns))
     if year_column is None:
         return (
-            f"SELECT NULL AS part, count(*) AS n, coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR "
-            f"FROM {source} AS t"
+            f"SELECT NULL AS part, count(*) AS n, coalesce(sum(hash({t})::HUGEINT), 0)::VARCHAR "
+            f"FROM {source} AS {t}"
         )
     yc = quote_ident(year_column)
     return (
-        f"SELECT t.{yc}::VARCHAR AS part, count(*) AS n, sum(hash(t)::HUGEINT)::VARCHAR "
-        f"FROM {source} AS t GROUP BY ALL"
+        f"SELECT {t}.{yc}::VARCHAR AS part, count(*) AS n, sum(hash({t})::HUGEINT)::VARCHAR "
+        f"FROM {source} AS {t} GROUP BY ALL"
     )
 
 
@@ -276,7 +293,8 @@ def fingerprints(
 ) -> dict[str | None, Fingerprint]:
     """Fingerprint per partition (year as a string; None for a global table)."""
     src = source or table.ref
-    rows = con.execute(fingerprint_sql(src, year_column=table.year_column)).fetchall()
+    sql = fingerprint_sql(src, columns=table.columns, year_column=table.year_column)
+    rows = con.execute(sql).fetchall()
     out: dict[str | None, Fingerprint] = {}
     for part, n, hsum in rows:
         if table.year_column is None:

@@ -33,8 +33,17 @@ def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal ORDER BY 1, 2"
         ).fetchall():
             ref = f'"{schema}"."{name}"'
+            cols = con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+                [schema, name],
+            ).fetchall()
+            taken = {str(c[0]).casefold() for c in cols}
+            alias = "t"
+            while alias in taken:  # a column named t would shadow the row alias
+                alias += "_"
             n, h = con.execute(
-                f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {ref} t"
+                f'SELECT count(*), coalesce(sum(hash("{alias}")::HUGEINT), 0)::VARCHAR '
+                f'FROM {ref} AS "{alias}"'
             ).fetchone()
             out[f"{schema}.{name}"] = (int(n), str(h))
         return out
