@@ -430,12 +430,26 @@ def timed_delays(seed: int, count: int, seconds: float) -> list[float]:
     return [round(rng.uniform(0.8, max(0.9, seconds * 0.85)), 3) for _ in range(count)]
 
 
+#: Where a timed run stops (SIGSTOP) if the kill has not landed yet: just before the last
+#: year's manifest. The run cannot finish before its kill, however fast or slow the machine.
+STALL = f"before-manifest@{YEARS[1] - YEARS[0] + 1}:stall"
+
+
 def kill_run_after(
-    cwd: Path, delay: float, *, employees: int, resume: bool, exit_timeout: float
+    cwd: Path,
+    delay: float,
+    *,
+    employees: int,
+    resume: bool,
+    exit_timeout: float,
+    stall: bool = False,
 ) -> tuple[int, str]:
     """Start a built-in simulation ``run`` (``--resume`` if asked) in ``cwd`` and SIGKILL it
-    after ``delay`` s unless it ended first; its return code and stderr."""
+    after ``delay`` s unless it ended first; its return code and stderr. With ``stall`` the
+    run stops before its last manifest, so the kill always lands (at the latest there)."""
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    if stall:
+        env["NAVSNAP_FAULT"] = STALL
     args = ["run", "--years", SPAN, "--employees", str(employees), *WHERE]
     if resume:
         args.append("--resume")
@@ -460,11 +474,12 @@ def run_timed_case(
 ) -> tuple[bool, str, str, str]:
     """Start a built-in simulation run, SIGKILL it after ``delay`` s; check and resume.
 
-    Returns (killed, db state, store, recovery). ``killed`` is False when the run finished
-    before the delay (it then still has to be consistent).
+    Returns (killed, db state, store, recovery). The run stalls before its last manifest
+    (:data:`STALL`), so it is killed whatever the machine's speed: mid-run when the delay is
+    short enough, at the stall otherwise.
     """
     returncode, err = kill_run_after(
-        cwd, delay, employees=employees, resume=resume_first, exit_timeout=60
+        cwd, delay, employees=employees, resume=resume_first, exit_timeout=60, stall=True
     )
     killed = returncode == -signal.SIGKILL
     assert killed or returncode == 0, err
@@ -493,7 +508,7 @@ def run_timed_case(
 def test_kill_at_a_random_moment(harness: Harness, i: int, tmp_path: Path) -> None:
     delay = timed_delays(TIMED_SEED, TIMED_KILLS, harness.sim_seconds())[i]
     killed, *_ = run_timed_case(tmp_path, delay, employees=SIM_EMPLOYEES, ref=harness.sim_ref())
-    assert killed, f"the run finished before {delay}s: no kill"
+    assert killed, f"the run was not killed at {delay}s although it stalls before its end"
 
 
 def test_every_fault_point_is_killed_at_and_the_count() -> None:
