@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from navsnap.catalog import column_signature
 from navsnap.errors import IntegrityError, NavsnapError, SnapshotNotFound, StoreError
 from navsnap.manifest import Manifest, manifest_key
 from navsnap.storage import Store
@@ -144,7 +145,7 @@ class ReuseIndex:
         if manifest.mode != "parquet" or manifest.duckdb_version != duckdb.__version__:
             return
         for t in manifest.tables:
-            sig = ";".join(f"{c[0]}:{c[1]}:{int(c[2])}" for c in t.columns)
+            sig = column_signature(t.column_list(), dict(t.encodings))
             for p in t.partitions:
                 self._by_key[self.key(t.name, p.year, sig, p.fingerprint)] = (
                     p.object.key,

@@ -70,6 +70,9 @@ class TableEntry:
     year_column: str | None
     depends_on: tuple[str, ...]
     partitions: tuple[Partition, ...]
+    #: Columns stored in another form than their type, as (column, encoding): "text" is
+    #: DuckDB's text of the value in a VARCHAR Parquet column (``docs/format.md``).
+    encodings: tuple[tuple[str, str], ...] = ()
 
     @property
     def rows(self) -> int:
@@ -175,10 +178,17 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["tables"] = [
-            {**asdict(t), "columns": [list(c) for c in t.columns], "depends_on": list(t.depends_on)}
-            for t in self.tables
-        ]
+        data["tables"] = []
+        for t in self.tables:
+            entry = {
+                **asdict(t),
+                "columns": [list(c) for c in t.columns],
+                "depends_on": list(t.depends_on),
+                "encodings": dict(t.encodings),
+            }
+            if not t.encodings:  # absent rather than empty: older manifests stay as they were
+                del entry["encodings"]
+            data["tables"].append(entry)
         data["ddl"] = [dict(d) for d in self.ddl]
         data["integrity"] = hash_bytes(canonical_json(data))
         return data
@@ -227,6 +237,9 @@ class Manifest:
                 columns=tuple((c[0], c[1], bool(c[2])) for c in t["columns"]),
                 year_column=t["year_column"],
                 depends_on=tuple(t["depends_on"]),
+                encodings=tuple(
+                    sorted((str(k), str(v)) for k, v in t.get("encodings", {}).items())
+                ),
                 partitions=tuple(
                     Partition(
                         year=p["year"],

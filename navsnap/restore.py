@@ -548,7 +548,7 @@ def _build_full(
         entries = [e for e in manifest.tables if e.name in set(plan.tables)]
         t0 = time.perf_counter()
         for d in manifest.ddl:
-            if d["kind"] in ("schema", "sequence"):
+            if d["kind"] in ("schema", "type", "sequence"):
                 con.execute(d["sql"])
         for entry in entries:
             con.execute(entry.ddl)

@@ -30,11 +30,13 @@ from navsnap._version import __version__
 from navsnap.catalog import (
     TableInfo,
     column_signature,
+    encodings,
+    export_select,
     fingerprints,
     list_objects,
     list_tables,
-    partition_filter,
     storage_version,
+    text_unsafe_columns,
 )
 from navsnap.errors import DatabaseError, DiskFullError, NavsnapError, StoreError
 from navsnap.faults import fault_point
@@ -243,6 +245,18 @@ class SnapshotJob:
         self._stack.callback(shutil.rmtree, self.staging, True)
         cur.execute("BEGIN TRANSACTION")
         self.tables = list_tables(cur, year_column=options.year_column)
+        # In the caller's thread, before the next year's step can start: a table navsnap
+        # cannot store exactly stops the run here, with the database as the step left it.
+        for table in self.tables:
+            unsafe = text_unsafe_columns(cur, table)
+            if unsafe:
+                c = unsafe[0]
+                raise DatabaseError(
+                    f"table {table.key} column {c.name} ({c.type}) cannot be stored exactly: "
+                    "Parquet cannot hold its HUGEINT/INTERVAL/TIMETZ parts and its values do not "
+                    "survive DuckDB's text form",
+                    hint="make those parts top-level columns, or use DuckDB 1.1 or newer",
+                )
         self.ddl = tuple(
             {"kind": o.kind, "schema": o.schema, "name": o.name, "sql": o.sql}
             for o in list_objects(cur)
@@ -334,7 +348,7 @@ class SnapshotJob:
                     Partition(year=part, rows=rows, fingerprint=fp, object=file_copy.object)
                 )
                 continue
-            sig = column_signature(table.columns)
+            sig = column_signature(table.columns, encodings(table.columns))
             hit = self.reuse.get(ReuseIndex.key(table.key, part, sig, fp))
             if hit is not None and _stored_size(store, hit[0]) == hit[2]:
                 ref = ObjectRef(key=hit[0], xxh3=hit[1], size=hit[2])
@@ -344,7 +358,7 @@ class SnapshotJob:
                 continue
             staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
             sql = (
-                f"COPY (SELECT * FROM {table.ref}{partition_filter(table, part)}) "
+                f"COPY ({export_select(table, part)}) "
                 f"TO '{staged.as_posix()}' ({_copy_options(options)})"
             )
             try:
@@ -371,6 +385,7 @@ class SnapshotJob:
                 year_column=table.year_column,
                 depends_on=table.depends_on,
                 partitions=tuple(parts_by_table[table.key]),
+                encodings=tuple(sorted(encodings(table.columns).items())),
             )
             for table in self.tables
         )
