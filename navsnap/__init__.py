@@ -45,7 +45,7 @@ from navsnap.restore import RestorePlan, RestoreReport
 from navsnap.resume import ResumeDecision
 from navsnap.retention import PruneReport, RetentionPolicy
 from navsnap.runner import RunEvent, RunReport, YearResult, parse_years, run
-from navsnap.storage import Store, open_store
+from navsnap.store import Store, open_store
 from navsnap.tags import TagChange
 from navsnap.verify import VerifyReport
 

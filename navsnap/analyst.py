@@ -27,7 +27,7 @@ from navsnap.catalog import parquet_list, qualified, quote_ident, select_with_ty
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest, TableEntry
 from navsnap.restore import create_views_and_macros
-from navsnap.storage import Store
+from navsnap.store import Store
 
 __all__ = [
     "AttachReport",
@@ -87,8 +87,9 @@ def view_sql(entry: TableEntry, files: Sequence[str]) -> str:
 
 def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> list[str]:
     files = table_files(store, manifest)
-    if not store.is_local:
-        con.register_filesystem(store.fs)
+    fs = store.duckdb_filesystem()
+    if fs is not None:
+        con.register_filesystem(fs)
     names = []
     for entry in manifest.tables:
         if entry.schema != "main":
@@ -173,5 +174,5 @@ def write_attach_file(
         path=str(target),
         snapshot_id=manifest.snapshot_id,
         views=tuple(views),
-        remote=not store.is_local,
+        remote=not store.capabilities.local_paths,
     )

@@ -22,7 +22,7 @@ from navsnap.restore import restore as _restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
 from navsnap.runner import RunEvent, RunReport, default_store_url, parse_years, run
 from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
-from navsnap.storage import Store, open_store
+from navsnap.store import Store, open_store
 
 if TYPE_CHECKING:
     from navsnap.diff import ManifestDiff

@@ -19,7 +19,7 @@ from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_file
 from navsnap.hashing import hash_file
 from navsnap.manifest import FileCopy, ObjectRef
-from navsnap.storage import Store
+from navsnap.store import Store, layout
 
 __all__ = ["copy_database_file", "reflink", "restore_file_copy"]
 
@@ -65,7 +65,8 @@ def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool)
     raw_xxh3, raw_size = hash_file(db)
     staged = staging / "database.duckdb"
     method = "copy"
-    if store.is_local and reflink(db, staged):
+    # A reflink is only worth it when the staged file is published by a rename.
+    if store.capabilities.local_paths and reflink(db, staged):
         method = "reflink"
         compressed = False
     else:
@@ -74,7 +75,7 @@ def copy_database_file(db: Path, *, store: Store, staging: Path, compress: bool)
     # A reflink shares the source's blocks: its bytes are the ones just hashed.
     digest, size = (raw_xxh3, raw_size) if method == "reflink" else hash_file(staged)
     ext = "duckdb.zst" if compressed else "duckdb"
-    key = f"objects/{digest[:2]}/{digest}.{ext}"
+    key = layout.object_key(digest, ext)
     store.publish_file(staged, key)
     return FileCopy(
         object=ObjectRef(key=key, xxh3=digest, size=size),
@@ -89,7 +90,7 @@ def restore_file_copy(copy: FileCopy, *, store: Store, dest: Path) -> str:
     """Write the database file of ``copy`` to ``dest`` (reflink or copy); returns the method."""
     with store.local_copy(copy.object.key) as src:
         if not copy.compressed:
-            if store.is_local and reflink(src, dest):
+            if store.capabilities.local_paths and reflink(src, dest):
                 return "reflink"
             with src.open("rb") as fin, dest.open("wb") as fout:
                 shutil.copyfileobj(fin, fout, _BUF)

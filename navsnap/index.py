@@ -1,85 +1,39 @@
-"""Finding snapshots in a store: read manifests, select by id, run, year or lineage."""
+"""Finding snapshots in a store: select by id, tag, run, year or lineage.
+
+Reading manifests and tags is the repository's (:class:`navsnap.store.Store`); the functions
+``manifest_ids``, ``load_manifest``, ``read_all`` and ``tags`` here are its short names.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import duckdb
 
 from navsnap.catalog import column_signature
-from navsnap.errors import IntegrityError, NavsnapError, SnapshotNotFound, StoreError
-from navsnap.manifest import Manifest, manifest_key
-from navsnap.storage import Store
+from navsnap.errors import SnapshotNotFound
+from navsnap.manifest import Manifest
+from navsnap.store import BrokenManifest, Store
 
 __all__ = ["BrokenManifest", "ReuseIndex", "load_manifest", "read_all", "resolve", "tags"]
 
 
-@dataclass(frozen=True)
-class BrokenManifest:
-    snapshot_id: str
-    error: str
-
-
 def manifest_ids(store: Store) -> list[str]:
-    ids = []
-    for info in store.list_files("manifests"):
-        name = info.key.rsplit("/", 1)[-1]
-        if name.endswith(".json"):
-            ids.append(name[: -len(".json")])
-    return ids
+    return store.manifest_ids()
 
 
 def load_manifest(store: Store, snapshot_id: str) -> Manifest:
-    key = manifest_key(snapshot_id)
-    try:
-        raw = store.read_bytes(key)
-    except FileNotFoundError:
-        raise SnapshotNotFound(
-            f"no snapshot {snapshot_id!r} in {store.url!r}", hint="see 'navsnap list'"
-        ) from None
-    try:
-        return Manifest.from_json(raw, source=f"manifest {snapshot_id}")
-    except IntegrityError as exc:
-        exc.snapshot_id = snapshot_id
-        raise
+    return store.load_manifest(snapshot_id)
 
 
 def read_all(store: Store) -> tuple[list[Manifest], list[BrokenManifest]]:
     """Every manifest, sorted by (created_at, snapshot_id); damaged ones listed apart."""
-    good: list[Manifest] = []
-    bad: list[BrokenManifest] = []
-    for sid in manifest_ids(store):
-        try:
-            good.append(load_manifest(store, sid))
-        except NavsnapError as exc:
-            bad.append(BrokenManifest(sid, exc.one_line()))
-    good.sort(key=lambda m: (m.created_at, m.snapshot_id))
-    return good, bad
+    return store.read_manifests()
 
 
 def tags(store: Store, *, strict: bool = False) -> dict[str, str]:
-    """Tag name -> snapshot id. Unreadable tag files are skipped, or with ``strict`` an error
-    (prune must not lose a pin because its file is damaged)."""
-    import json
-
-    out: dict[str, str] = {}
-    for info in store.list_files("tags"):
-        name = info.key.rsplit("/", 1)[-1]
-        if not name.endswith(".json"):
-            continue
-        try:
-            data = json.loads(store.read_bytes(info.key))
-            out[name[: -len(".json")]] = str(data["snapshot_id"])
-        except FileNotFoundError:
-            continue
-        except (ValueError, KeyError, TypeError):
-            if strict:
-                raise StoreError(
-                    f"tag file {info.key} in {store.url!r} is damaged",
-                    hint="re-create it with 'navsnap tag' or delete it; nothing was pruned",
-                ) from None
-    return out
+    """Tag name -> snapshot id (see :meth:`Store.tags`)."""
+    return store.tags(strict=strict)
 
 
 def resolve(

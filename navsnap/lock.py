@@ -24,7 +24,7 @@ import filelock
 
 from navsnap.errors import DatabaseError, LockHeld, NavsnapError, StoreError
 from navsnap.fsutil import pid_alive
-from navsnap.storage import Store
+from navsnap.store import Store, layout
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
@@ -165,9 +165,9 @@ def describe(info: LockInfo) -> dict[str, Any]:
 # unreferenced object; a writer that sees a running pruner waits for it to finish.
 
 DEFAULT_LOCK_TTL = 6 * 3600.0
-PRUNE_LOCK_FILE = "locks/prune.lock"
-PRUNE_LOCK_OBJECT = "locks/prune.json"
-WRITERS_PREFIX = "locks/writers"
+PRUNE_LOCK_FILE = layout.PRUNE_LOCK_FILE
+PRUNE_LOCK_OBJECT = layout.PRUNE_LOCK_OBJECT
+WRITERS_PREFIX = layout.WRITERS
 
 
 def _my_info(purpose: str) -> LockInfo:
@@ -221,7 +221,8 @@ def _read_store_info(store: Store, key: str) -> LockInfo | None:
 
 def running_pruner(store: Store, *, ttl: float = DEFAULT_LOCK_TTL) -> LockInfo | None:
     """The live holder of the store's prune lock, or None."""
-    key = PRUNE_LOCK_FILE + ".json" if store.is_local else PRUNE_LOCK_OBJECT
+    # Where the holder is recorded: beside the OS lock file, or the lock object itself.
+    key = layout.PRUNE_LOCK_INFO if store.capabilities.local_paths else PRUNE_LOCK_OBJECT
     info = _read_store_info(store, key)
     if info is None or stale_reason(info, ttl=ttl) is not None:
         return None
@@ -250,10 +251,8 @@ def store_writer(
     store: Store, *, purpose: str, wait: float = 600.0, ttl: float = DEFAULT_LOCK_TTL
 ) -> Iterator[LockInfo]:
     """Mark a checkpoint in progress; wait (up to ``wait`` s) while a pruner holds the store."""
-    import secrets
-
     me = _my_info(purpose)
-    key = f"{WRITERS_PREFIX}/{me.host}-{me.pid}-{secrets.token_hex(4)}.json"
+    key = layout.writer_key(me.host, me.pid)
     store.write_bytes_atomic(key, json.dumps(me.__dict__).encode())
     try:
         deadline = time.monotonic() + wait
@@ -280,7 +279,7 @@ def prune_lock(
     warnings: list[str] | None = None,
 ) -> Iterator[LockInfo]:
     """The store's single pruner lock (filelock locally, a lock object with a TTL remotely)."""
-    if store.is_local:
+    if store.capabilities.local_paths:  # an OS lock: released by the kernel when we die
         path = store.local_path(PRUNE_LOCK_FILE)
         path.parent.mkdir(parents=True, exist_ok=True)
         with hold_lock(path, purpose="navsnap prune", wait=wait, warnings=warnings) as me:

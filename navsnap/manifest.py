@@ -17,6 +17,7 @@ import duckdb
 from navsnap.catalog import Column, TableInfo
 from navsnap.errors import FormatVersionError, IntegrityError
 from navsnap.hashing import hash_bytes
+from navsnap.store.layout import manifest_key
 
 __all__ = [
     "FORMAT_VERSION",
@@ -34,10 +35,6 @@ FORMAT_VERSION = 1
 
 def canonical_json(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def manifest_key(snapshot_id: str) -> str:
-    return f"manifests/{snapshot_id}.json"
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from navsnap.filecopy import restore_file_copy
 from navsnap.fsutil import fsync_dir, keep_aside, pid_alive
 from navsnap.hashing import hash_file
 from navsnap.manifest import Manifest, ObjectRef, TableEntry
-from navsnap.storage import Store
+from navsnap.store import Store, layout
 from navsnap.validation import compute_checks, compute_validation
 
 __all__ = [
@@ -164,7 +164,7 @@ def verify_objects(
 ) -> None:
     """Check size and xxh3-128 of each object; raise IntegrityError naming the first bad one."""
     objs = list(objects)
-    workers = 1 if store.is_local else _REMOTE_WORKERS
+    workers = store.capabilities.parallel_reads
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # Remote objects are hashed in parallel (network bound); results stay in order.
         results = pool.map(_hash_or_missing, [store] * len(objs), [o.key for o in objs])
@@ -174,9 +174,6 @@ def verify_objects(
             _check_object(manifest, obj, result)
     if progress is not None:
         progress("verify", len(objs), len(objs))
-
-
-_REMOTE_WORKERS = 8
 
 
 def _hash_or_missing(store: Store, key: str) -> tuple[str, int] | None:
@@ -857,7 +854,7 @@ def damaged_manifest_error(store: Store, year: int, run: str | None) -> Integrit
     bad = max(hits, key=lambda b: b.snapshot_id)
     return IntegrityError(
         f"the manifest of snapshot {bad.snapshot_id} is damaged: {bad.error}",
-        path=f"manifests/{bad.snapshot_id}.json",
+        path=layout.manifest_key(bad.snapshot_id),
         snapshot_id=bad.snapshot_id,
     )
 

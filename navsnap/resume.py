@@ -15,7 +15,7 @@ from navsnap.errors import DriftError, NavsnapError
 from navsnap.index import read_all
 from navsnap.manifest import Manifest
 from navsnap.restore import plan_restore, verify_objects
-from navsnap.storage import Store
+from navsnap.store import Store
 
 __all__ = ["ResumeDecision", "config_block", "drift_error", "plan_resume"]
 
@@ -102,7 +102,7 @@ def plan_resume(
     """Find the newest verified snapshot of this lineage and decide what to do with it."""
     first, last = years
     block = block if block is not None else config_block(config)
-    if not store.exists("navsnap-store.json"):
+    if not store.has_marker():
         return ResumeDecision("start", f"no store at {store.url}", next_year=first)
     store.check_readable()
     manifests, broken = read_all(store)

@@ -23,7 +23,6 @@ references cannot be known. Every deletion is reported; a failed delete raises S
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +30,9 @@ from typing import Any
 from navsnap.config import RetentionSection
 from navsnap.errors import UsageError
 from navsnap.faults import fault_point
-from navsnap.index import read_all
-from navsnap.index import tags as read_tags
 from navsnap.lock import DEFAULT_LOCK_TTL, prune_lock, store_writers
-from navsnap.manifest import Manifest, manifest_key
-from navsnap.storage import Store
+from navsnap.manifest import Manifest
+from navsnap.store import Store, referenced_objects
 
 __all__ = [
     "DEFAULT_GRACE_MINUTES",
@@ -264,9 +261,9 @@ def prune(
     warnings: list[str] = []
     notes: list[str] = []
     with prune_lock(store, wait=wait_lock, ttl=lock_ttl, warnings=warnings):
-        manifests, broken = read_all(store)
+        manifests, broken = store.read_manifests()
         decisions = decide(
-            manifests, policy, tags=read_tags(store, strict=True), verified=last_verified(store)
+            manifests, policy, tags=store.tags(strict=True), verified=last_verified(store)
         )
         drop = [d.snapshot_id for d in decisions if not d.keep]
         if not policy.active:
@@ -274,7 +271,7 @@ def prune(
         removed_m: list[str] = []
         if not dry_run:
             for sid in drop:
-                store.delete(manifest_key(sid))
+                store.delete_manifest(sid)
                 removed_m.append(sid)
             fault_point("prune-after-manifest-delete")
         else:
@@ -300,22 +297,20 @@ def prune(
             who = ", ".join(w.info.describe() for w in live if w.info)
             notes.append(f"a checkpoint is writing ({who}): no object removed; prune again later")
         else:
-            now_manifests, now_broken = read_all(store)
+            now_manifests, now_broken = store.read_manifests()
             if now_broken:
                 notes.append("a manifest became unreadable meanwhile: no object removed")
             else:
                 gone = set(drop) if dry_run else set()
-                referenced = {
-                    o.key for m in now_manifests if m.snapshot_id not in gone for o in m.objects()
-                }
-                cutoff = time.time() - grace_minutes * 60.0
-                candidates = [o for o in store.list_files("objects") if o.key not in referenced]
+                referenced = referenced_objects(
+                    m for m in now_manifests if m.snapshot_id not in gone
+                )
+                unreferenced = store.unreferenced_objects(referenced, grace=grace_minutes * 60.0)
+                young = [o.key for o in unreferenced.young]
+                candidates = unreferenced.collectable
                 for i, obj in enumerate(candidates):
                     if progress is not None:
                         progress("prune", i, len(candidates))
-                    if obj.mtime is None or obj.mtime > cutoff:
-                        young.append(obj.key)
-                        continue
                     if not dry_run:
                         try:
                             store.delete(obj.key)

@@ -34,7 +34,7 @@ from navsnap.restore import raise_if_in_use, restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
-from navsnap.storage import Store, open_store
+from navsnap.store import Store, layout, open_store
 
 __all__ = ["RunEvent", "RunReport", "YearResult", "default_store_url", "parse_years", "run"]
 
@@ -140,9 +140,7 @@ def _probe_writable(store: Store) -> None:
     ``ensure_writable`` only reads an existing store's marker; a read-only mount or read-only
     credentials would otherwise surface at the first snapshot, after the database changed.
     """
-    import secrets
-
-    key = f"tmp/probe-{os.getpid()}-{secrets.token_hex(4)}"
+    key = layout.temp_key("probe")
     store.write_bytes_atomic(key, b"", overwrite=True)
     store.delete(key)
 
@@ -222,7 +220,7 @@ def run(
         if take:
             st.ensure_writable()
             _probe_writable(st)
-        elif st.exists("navsnap-store.json"):
+        elif st.has_marker():
             st.check_readable()
     block = config_block(config)
     emit = on_event or (lambda _e: None)
@@ -270,7 +268,7 @@ def run(
         results: list[YearResult] = []
         reuse = (
             ReuseIndex.from_store(st)
-            if (take and st is not None and st.exists("navsnap-store.json"))
+            if (take and st is not None and st.has_marker())
             else ReuseIndex()
         )
         opts = SnapshotOptions(

@@ -44,8 +44,8 @@ from navsnap.filecopy import copy_database_file
 from navsnap.hashing import hash_file
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
-from navsnap.manifest import FileCopy, Manifest, ObjectRef, Partition, TableEntry, manifest_key
-from navsnap.storage import Store
+from navsnap.manifest import FileCopy, Manifest, ObjectRef, Partition, TableEntry
+from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import compute_checks, compute_validation
 
 __all__ = ["ProgressFn", "SnapshotOptions", "new_run_id", "take_snapshot"]
@@ -78,10 +78,6 @@ class SnapshotOptions:
     checks: Mapping[str, str] = field(default_factory=dict)
 
 
-def _object_key(digest: str, ext: str) -> str:
-    return f"objects/{digest[:2]}/{digest}.{ext}"
-
-
 def _stored_size(store: Store, key: str) -> int | None:
     """Size of a stored object, None when absent (a reused object must still be whole)."""
     try:
@@ -99,7 +95,7 @@ def _copy_options(opts: SnapshotOptions) -> str:
 
 def _publish(store: Store, staged: Path, ext: str) -> tuple[ObjectRef, bool]:
     digest, size = hash_file(staged)
-    key = _object_key(digest, ext)
+    key = layout.object_key(digest, ext)
     fault_point("before-object-publish")
     created = store.publish_file(staged, key)
     fault_point("after-object-publish")
@@ -227,7 +223,7 @@ class SnapshotJob:
         )
         store.clean_temp(older_than=_TEMP_GRACE_SECONDS)
         self.reuse = reuse if reuse is not None else ReuseIndex.from_store(store)
-        if store.exists(manifest_key(self.snapshot_id)):
+        if store.has_manifest(self.snapshot_id):
             raise StoreError(
                 f"snapshot {self.snapshot_id} already exists in {store.url!r}",
                 hint="use another --run id",
@@ -299,17 +295,16 @@ class SnapshotJob:
         """
         if not self.published:
             return
-        from navsnap.index import read_all
         from navsnap.lock import prune_lock, store_writers
 
         try:
             with prune_lock(self.store, wait=0.0):
                 if any(w.stale is None for w in store_writers(self.store)):
                     return
-                manifests, broken = read_all(self.store)
+                manifests, broken = self.store.read_manifests()
                 if broken:
                     return
-                referenced = {o.key for m in manifests for o in m.objects()}
+                referenced = referenced_objects(manifests)
                 for key in self.published:
                     if key not in referenced:
                         with contextlib.suppress(FileNotFoundError):
@@ -415,7 +410,7 @@ class SnapshotJob:
             parent=self.parent,
         )
         fault_point("before-manifest")
-        store.write_bytes_atomic(manifest_key(self.snapshot_id), manifest.to_json())
+        store.write_manifest(manifest)
         fault_point("after-manifest")
         self.reuse.add_manifest(manifest)
         return manifest

@@ -1,23 +1,19 @@
 """Tags: names that pin snapshots. A tagged snapshot is never pruned.
 
-A tag is the file ``tags/<name>.json`` = ``{"snapshot_id": "..."}``; :func:`navsnap.index.tags`
-reads them, and a tag works wherever a snapshot id does (``restore``, ``show``, ``diff``).
+A tag is a small file in the store naming one snapshot (``docs/format.md``); the repository
+(:meth:`navsnap.store.Store.tags`) reads and writes them, and a tag works wherever a snapshot
+id does (``restore``, ``show``, ``diff``).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 
 from navsnap.errors import SnapshotNotFound, UsageError
 from navsnap.index import resolve
-from navsnap.index import tags as read_tags
-from navsnap.storage import Store
+from navsnap.store import Store, layout
 
 __all__ = ["TagChange", "tag", "untag"]
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -27,21 +23,22 @@ class TagChange:
     previous: str | None  # the snapshot the tag named before (tag), or None
 
 
-def _key(name: str) -> str:
-    if not _NAME.fullmatch(name):
+def _check_name(name: str) -> None:
+    try:
+        layout.tag_key(name)
+    except ValueError:
         raise UsageError(
             f"tag name {name!r} is not allowed",
             hint="use letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
-    return f"tags/{name}.json"
+        ) from None
 
 
 def tag(store: Store, ref: str, name: str, *, force: bool = False) -> TagChange:
     """Pin snapshot ``ref`` (id, unique prefix or tag) under ``name``."""
-    key = _key(name)
+    _check_name(name)
     store.check_readable()
     manifest = resolve(store, ref)
-    existing = read_tags(store).get(name)
+    existing = store.tags().get(name)
     if existing is not None and existing != manifest.snapshot_id and not force:
         raise UsageError(
             f"tag {name!r} already names snapshot {existing}",
@@ -49,17 +46,16 @@ def tag(store: Store, ref: str, name: str, *, force: bool = False) -> TagChange:
         )
     if existing == manifest.snapshot_id:
         return TagChange(name, manifest.snapshot_id, existing)
-    body = json.dumps({"snapshot_id": manifest.snapshot_id}, sort_keys=True).encode()
-    store.write_bytes_atomic(key, body, overwrite=True)
+    store.write_tag(name, manifest.snapshot_id)
     return TagChange(name, manifest.snapshot_id, existing)
 
 
 def untag(store: Store, name: str) -> TagChange:
     """Remove tag ``name``; the snapshot itself stays."""
-    key = _key(name)
+    _check_name(name)
     store.check_readable()
-    existing = read_tags(store).get(name)
-    if existing is None and not store.exists(key):
+    existing = store.tags().get(name)
+    if existing is None and not store.has_tag_file(name):
         raise SnapshotNotFound(f"no tag {name!r} in {store.url!r}", hint="see 'navsnap list'")
-    store.delete(key)
+    store.delete_tag(name)
     return TagChange(name, existing or "", None)

@@ -8,19 +8,19 @@ What is checked:
 * ``deep``: each Parquet object is read with DuckDB, cast to the recorded column types, and
   its row count and fingerprint recomputed per partition; when the manifest records
   validation aggregates or SQL checks they are recomputed over views named like the tables;
-* when the whole store is checked: objects under ``objects/`` that no manifest references
+* when the whole store is checked: objects in the store that no manifest references
   (orphans; those younger than ``grace`` seconds may belong to a checkpoint in progress and
   are listed apart, not counted as problems), and tags that name no snapshot.
 
 The result is a :class:`VerifyReport`; nothing is printed and nothing is repaired. What was
-verified, and when, is recorded in ``state/verified.json`` (advisory: see :func:`last_verified`).
+verified, and when, is recorded in the store's ``verified`` state record (advisory: see
+:func:`last_verified`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import random
 import tempfile
 import time
@@ -41,7 +41,7 @@ from navsnap.catalog import (
 from navsnap.errors import ConfigError, IntegrityError, NavsnapError, RestoreError, StoreError
 from navsnap.index import manifest_ids, read_all, resolve, tags
 from navsnap.manifest import Manifest, ObjectRef, TableEntry
-from navsnap.storage import Store
+from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import compute_checks, compute_validation
 
 __all__ = [
@@ -52,7 +52,8 @@ __all__ = [
     "verify",
 ]
 
-STATE_KEY = "state/verified.json"
+_STATE = "verified"
+STATE_KEY = layout.state_key(_STATE)
 DEFAULT_ORPHAN_GRACE = 3600.0
 
 ProgressFn = Callable[[str, int, int], None]
@@ -168,13 +169,8 @@ class _State:
 
 
 def _read_state(store: Store) -> _State:
-    try:
-        data = json.loads(store.read_bytes(STATE_KEY))
-    except FileNotFoundError:
-        return _State()
-    except ValueError:
-        return _State()  # advisory only: a damaged record means "nothing verified yet"
-    if not isinstance(data, dict):
+    data = store.read_state(_STATE)  # None when absent or damaged
+    if not isinstance(data, dict):  # advisory only: a damaged record means "nothing verified yet"
         return _State()
     snaps = data.get("snapshots")
     objs = data.get("objects")
@@ -185,12 +181,9 @@ def _read_state(store: Store) -> _State:
 
 
 def _write_state(store: Store, state: _State) -> None:
-    body = json.dumps(
-        {"version": 1, "snapshots": state.snapshots, "objects": state.objects},
-        indent=1,
-        sort_keys=True,
-    ).encode()
-    store.write_bytes_atomic(STATE_KEY, body, overwrite=True)
+    store.write_state(
+        _STATE, {"version": 1, "snapshots": state.snapshots, "objects": state.objects}
+    )
 
 
 def last_verified(store: Store) -> dict[str, str]:
@@ -319,7 +312,7 @@ def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list
             return [
                 Problem(
                     "validation-mismatch",
-                    f"manifests/{sid}.json",
+                    layout.manifest_key(sid),
                     f"validation aggregates could not be recomputed: {str(exc).splitlines()[0]}",
                     (sid,),
                 )
@@ -333,7 +326,7 @@ def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list
             out.append(
                 Problem(
                     "validation-mismatch",
-                    f"manifests/{sid}.json",
+                    layout.manifest_key(sid),
                     "validation aggregates differ: " + ", ".join(keys),
                     (sid,),
                 )
@@ -348,7 +341,7 @@ def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list
                 *out,
                 Problem(
                     "validation-mismatch",
-                    f"manifests/{sid}.json",
+                    layout.manifest_key(sid),
                     f"SQL checks could not be recomputed: {exc.one_line()}",
                     (sid,),
                 ),
@@ -358,7 +351,7 @@ def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list
             out.append(
                 Problem(
                     "validation-mismatch",
-                    f"manifests/{sid}.json",
+                    layout.manifest_key(sid),
                     "SQL checks differ: " + ", ".join(keys),
                     (sid,),
                 )
@@ -427,7 +420,7 @@ def _select(store: Store, refs: Sequence[str]) -> tuple[list[Manifest], list[Pro
         good, bad = read_all(store)
         problems = [
             Problem(
-                "damaged-manifest", f"manifests/{b.snapshot_id}.json", b.error, (b.snapshot_id,)
+                "damaged-manifest", layout.manifest_key(b.snapshot_id), b.error, (b.snapshot_id,)
             )
             for b in bad
         ]
@@ -441,13 +434,13 @@ def _select(store: Store, refs: Sequence[str]) -> tuple[list[Manifest], list[Pro
         except IntegrityError as exc:
             sid = exc.snapshot_id or ref
             problems.append(
-                Problem("damaged-manifest", f"manifests/{sid}.json", exc.one_line(), (sid,))
+                Problem("damaged-manifest", layout.manifest_key(sid), exc.one_line(), (sid,))
             )
             continue
         except NavsnapError as exc:
             if ref in ids:  # e.g. a newer format version
                 problems.append(
-                    Problem("damaged-manifest", f"manifests/{ref}.json", exc.one_line(), (ref,))
+                    Problem("damaged-manifest", layout.manifest_key(ref), exc.one_line(), (ref,))
                 )
                 continue
             raise
@@ -532,23 +525,18 @@ def verify(
 
     pending: list[str] = []
     if whole:
-        referenced = set(refs)
-        for found in store.list_files("objects"):
-            if found.key in referenced:
-                continue
-            age = time.time() - found.mtime if found.mtime is not None else 0.0
-            if age < orphan_grace:
-                pending.append(found.key)
-            else:
-                problems.append(
-                    Problem("orphaned", found.key, f"no manifest references it ({found.size} B)")
-                )
+        unreferenced = store.unreferenced_objects(referenced_objects(manifests), grace=orphan_grace)
+        pending = [found.key for found in unreferenced.young]
+        for found in unreferenced.collectable:
+            problems.append(
+                Problem("orphaned", found.key, f"no manifest references it ({found.size} B)")
+            )
         known = {m.snapshot_id for m in manifests} | set(manifest_ids(store))
         for name, sid in sorted(tags(store).items()):
             if sid not in known:
                 problems.append(
                     Problem(
-                        "dangling-tag", f"tags/{name}.json", f"tag names missing snapshot {sid}"
+                        "dangling-tag", layout.tag_key(name), f"tag names missing snapshot {sid}"
                     )
                 )
 

@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 import navsnap  # noqa: E402
 from navsnap.hashing import hash_file  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
-from navsnap.storage import open_store  # noqa: E402
+from navsnap.store import open_store  # noqa: E402
 
 YEARS = (2025, 2029)
 

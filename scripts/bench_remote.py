@@ -24,11 +24,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from s3server import environ, running  # noqa: E402
 
 from navsnap import api  # noqa: E402
-from navsnap.cache import ObjectCache  # noqa: E402
 from navsnap.config import load_config  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
 from navsnap.runner import run  # noqa: E402
-from navsnap.storage import Store, clear_filesystem_cache, open_store  # noqa: E402
+from navsnap.store import ObjectCache, Store, clear_filesystem_cache, open_store  # noqa: E402
 
 
 def build(db: Path, store: Store, years: str, rows: int) -> str:

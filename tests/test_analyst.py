@@ -14,7 +14,7 @@ from conftest import TOY_STEP, run_cli
 from navsnap import api
 from navsnap.cli import cli
 from navsnap.errors import UsageError
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from navsnap.diff import ColumnChange, diff_manifests
 from navsnap.index import read_all
 from navsnap.manifest import Manifest, ObjectRef, Partition, TableEntry
 from navsnap.runner import run
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 
 def part(year: str | None, rows: int, fp: str) -> Partition:

@@ -13,7 +13,7 @@ from conftest import TOY_STEP, table_fingerprints
 
 import navsnap
 from navsnap.index import read_all
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import navsnap
 from navsnap.catalog import Column, TableInfo, fingerprints, quote_ident, row_alias
 from navsnap.config import load_config
 from navsnap.index import read_all
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 HOSTILE = ["t", "T", "t_", "T__", "select", "from", "group", "part", "n", 'a"b', "é", " ", "year"]
 

@@ -24,7 +24,7 @@ from navsnap.lock import (
     store_writer,
     store_writers,
 )
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 SLOW_STEP = """
 import time

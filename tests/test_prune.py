@@ -23,7 +23,7 @@ from navsnap.resume import config_block
 from navsnap.retention import RetentionPolicy, decide, parse_size, prune
 from navsnap.runner import run
 from navsnap.snapshot import SnapshotOptions, take_snapshot
-from navsnap.storage import Store, open_store
+from navsnap.store import Store, open_store
 from navsnap.tags import tag, untag
 from navsnap.verify import verify
 

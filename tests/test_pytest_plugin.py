@@ -9,7 +9,7 @@ import pytest
 from conftest import TOY_STEP, run_cli
 
 from navsnap import api
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 pytest_plugins = ["pytester"]
 

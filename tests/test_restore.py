@@ -11,7 +11,7 @@ import navsnap
 from navsnap.config import Config
 from navsnap.errors import IntegrityError, UsageError
 from navsnap.index import read_all, resolve
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 
 @pytest.fixture

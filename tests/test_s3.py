@@ -16,10 +16,9 @@ from s3server import MotoS3, free_port, running
 from test_storage import StoreContract
 
 from navsnap import api
-from navsnap.cache import ObjectCache
 from navsnap.errors import IntegrityError, StoreError
 from navsnap.index import read_all
-from navsnap.storage import Store, open_store
+from navsnap.store import ObjectCache, Store, open_store
 
 
 @pytest.fixture(scope="session")

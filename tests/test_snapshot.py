@@ -17,7 +17,7 @@ from navsnap.errors import (
 )
 from navsnap.index import read_all
 from navsnap.manifest import FORMAT_VERSION, Manifest
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 
 def toy_run(

@@ -8,7 +8,7 @@ from pathlib import Path
 import navsnap
 from navsnap.config import Config
 from navsnap.index import read_all
-from navsnap.storage import open_store
+from navsnap.store import open_store
 
 
 def test_five_yearly_snapshots_take_at_most_1_25x_the_final_one(

@@ -1,5 +1,7 @@
-"""One storage contract, run against every backend (local disk and memory:// here; S3 in
-test_s3.py). A backend passes when it behaves exactly like local disk."""
+"""The backend conformance suite: one storage contract, run against every backend (local
+disk, memory:// from a URL, a ready fsspec filesystem instance, and a cached backend here;
+S3 through a real S3 API server in test_s3.py). A backend passes when it behaves exactly
+like local disk. A new backend adds a ``StoreContract`` subclass."""
 
 from __future__ import annotations
 
@@ -7,17 +9,32 @@ import json
 import uuid
 from pathlib import Path
 
+import fsspec
 import pytest
 
-from navsnap.cache import ObjectCache, object_hash_from_key
 from navsnap.errors import FormatVersionError, SnapshotNotFound, StoreError
 from navsnap.hashing import hash_bytes
-from navsnap.storage import MARKER, Store, open_store
+from navsnap.store import (
+    CachedBackend,
+    ObjectCache,
+    RemoteBackend,
+    Store,
+    layout,
+    open_store,
+)
+from navsnap.store.layout import MARKER
 
 
 def object_key(data: bytes, ext: str = "parquet") -> str:
-    h = hash_bytes(data)
-    return f"objects/{h[:2]}/{h}.{ext}"
+    return layout.object_key(hash_bytes(data), ext)
+
+
+def publish(store: Store, tmp_path: Path, data: bytes) -> str:
+    key = object_key(data)
+    src = tmp_path / f"src-{uuid.uuid4().hex}"
+    src.write_bytes(data)
+    assert store.publish_file(src, key) is True
+    return key
 
 
 class StoreContract:
@@ -120,6 +137,101 @@ class StoreContract:
         with pytest.raises(StoreError, match="not valid JSON"):
             store.check_readable()
 
+    def test_missing_keys_raise_the_builtin(self, store: Store, tmp_path: Path) -> None:
+        key = object_key(b"never written")
+        assert not store.exists(key)
+        with pytest.raises(FileNotFoundError):
+            store.info(key)
+        with pytest.raises(FileNotFoundError):
+            store.hash_object(key)
+        with pytest.raises(FileNotFoundError):
+            store.download(key, tmp_path / "dest")
+        assert store.list_files("nothing-here") == []
+
+    def test_publish_repairs_an_object_of_another_size(self, store: Store, tmp_path: Path) -> None:
+        data = b"the good bytes " * 50
+        key = object_key(data)
+        store.write_bytes_atomic(key, b"truncated")  # damaged: same name, other size
+        src = tmp_path / "good"
+        src.write_bytes(data)
+        assert store.publish_file(src, key) is True
+        assert store.read_bytes(key) == data
+
+    def test_download_copies_the_bytes(self, store: Store, tmp_path: Path) -> None:
+        data = b"abc" * 1000
+        key = publish(store, tmp_path, data)
+        dest = tmp_path / "copy"
+        assert store.download(key, dest) == len(data)
+        assert dest.read_bytes() == data
+
+    def test_delete_then_listing_and_reads_agree(self, store: Store, tmp_path: Path) -> None:
+        key = publish(store, tmp_path, b"short-lived")
+        assert [o.key for o in store.list_files(layout.OBJECTS)] == [key]
+        store.delete(key)
+        assert store.list_files(layout.OBJECTS) == []
+        with pytest.raises(FileNotFoundError):
+            store.read_bytes(key)
+
+    def test_capabilities_hold(self, store: Store, tmp_path: Path) -> None:
+        caps = store.capabilities
+        assert caps.parallel_reads >= 1
+        key = publish(store, tmp_path, b"where am I")
+        if caps.local_paths:
+            assert store.local_path(key).read_bytes() == b"where am I"
+            assert store.duckdb_filesystem() is None
+            assert Path(store.full_url(key)).read_bytes() == b"where am I"
+        else:
+            with pytest.raises(NotImplementedError):
+                store.local_path(key)
+            fs = store.duckdb_filesystem()
+            assert fs is not None
+            assert fs.cat_file(store.full_url(key)) == b"where am I"
+        staging = store.temp_dir()
+        try:
+            assert staging.is_dir() and not any(staging.iterdir())
+            if caps.atomic_rename:  # staged inside the store: publishing is a rename
+                assert store.full_url(layout.TMP) in str(staging)
+        finally:
+            staging.rmdir()
+        if caps.conditional_create:
+            store.write_bytes_atomic("race/x", b"1")
+            with pytest.raises(FileExistsError):
+                store.write_bytes_atomic("race/x", b"2")
+
+    def test_manifests_tags_and_state(self, store: Store) -> None:
+        store.ensure_writable()
+        assert store.manifest_ids() == [] and store.tags() == {}
+        store.write_bytes_atomic(layout.manifest_key("r1-2025"), b"{broken")
+        assert store.manifest_ids() == ["r1-2025"] and store.has_manifest("r1-2025")
+        good, broken = store.read_manifests()
+        assert good == [] and [b.snapshot_id for b in broken] == ["r1-2025"]
+        store.write_tag("keep-me", "r1-2025")
+        assert store.tags() == {"keep-me": "r1-2025"} and store.has_tag_file("keep-me")
+        store.write_bytes_atomic(layout.tag_key("bad"), b"not json")
+        assert store.tags() == {"keep-me": "r1-2025"}
+        with pytest.raises(StoreError, match="damaged"):
+            store.tags(strict=True)
+        store.delete_tag("bad")
+        store.delete_tag("keep-me")
+        assert store.tags(strict=True) == {}
+        assert store.read_state("verified") is None
+        store.write_state("verified", {"snapshots": {"r1-2025": 1}})
+        assert store.read_state("verified") == {"snapshots": {"r1-2025": 1}}
+        store.write_bytes_atomic(layout.state_key("verified"), b"{", overwrite=True)
+        assert store.read_state("verified") is None  # advisory: damaged reads as absent
+        store.delete_manifest("r1-2025")
+        assert store.manifest_ids() == []
+
+    def test_unreferenced_objects_split_by_grace(self, store: Store, tmp_path: Path) -> None:
+        kept = publish(store, tmp_path, b"referenced")
+        stray = publish(store, tmp_path, b"stray")
+        mtime = store.info(stray).mtime
+        assert mtime is not None
+        old = store.unreferenced_objects({kept}, grace=60.0, now=mtime + 3600)
+        assert [o.key for o in old.collectable] == [stray] and old.young == ()
+        young = store.unreferenced_objects({kept}, grace=60.0, now=mtime + 1)
+        assert young.collectable == () and [o.key for o in young.young] == [stray]
+
 
 class TestLocalStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
@@ -129,6 +241,22 @@ class TestLocalStore(StoreContract):
 class TestMemoryStore(StoreContract):
     def make_store(self, tmp_path: Path) -> Store:
         return open_store(f"memory://navsnap-test-{uuid.uuid4().hex}")
+
+
+class TestReadyFilesystemStore(StoreContract):
+    """A store on an fsspec filesystem instance the caller built (its own options)."""
+
+    def make_store(self, tmp_path: Path) -> Store:
+        fs = fsspec.filesystem("memory")
+        return open_store(RemoteBackend(fs, f"/navsnap-test-{uuid.uuid4().hex}"))
+
+
+class TestCachedStore(StoreContract):
+    """A backend wrapped with the object cache behaves like the backend."""
+
+    def make_store(self, tmp_path: Path) -> Store:
+        inner = RemoteBackend.from_url(f"memory://navsnap-test-{uuid.uuid4().hex}")
+        return open_store(CachedBackend(inner, ObjectCache(tmp_path / "objcache")))
 
 
 # ------------------------------------------------------------------ store-independent
@@ -151,20 +279,39 @@ def test_credentials_in_url_are_redacted() -> None:
     assert "secret" not in store.url and "secret" not in repr(store)
 
 
-def test_object_hash_from_key() -> None:
-    h = "0" * 30 + "ab"
-    assert object_hash_from_key(f"objects/{h[:2]}/{h}.parquet") == h
-    assert object_hash_from_key("manifests/x.json") is None
-    assert object_hash_from_key("objects/ab/not-a-hash.parquet") is None
+def test_file_url_is_a_local_store(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path / 'st'}")
+    assert store.capabilities.local_paths and store.cache is None
+
+
+def test_remote_stores_read_objects_through_the_cache(tmp_path: Path) -> None:
+    assert open_store(tmp_path / "local").cache is None
+    assert open_store(f"memory://navsnap-test-{uuid.uuid4().hex}").cache is None
+    cache = ObjectCache(tmp_path / "c")
+    store = open_store("s3://some-bucket/prefix", cache=cache)
+    assert store.cache is cache and store.capabilities.parallel_reads > 1
+
+
+def test_cached_backend_downloads_each_object_once(tmp_path: Path) -> None:
+    inner = RemoteBackend.from_url(f"memory://navsnap-test-{uuid.uuid4().hex}")
+    cache = ObjectCache(tmp_path / "cache")
+    store = open_store(CachedBackend(inner, cache))
+    data = b"payload" * 100
+    key = publish(store, tmp_path, data)
+    with store.local_copy(key) as first:
+        assert first.read_bytes() == data and first.is_relative_to(cache.root)
+    with store.local_copy(key) as second:
+        assert second == first
+    assert cache.stats.downloaded == 1 and cache.stats.downloaded_bytes == len(data)
+    store.write_bytes_atomic("notes/readme.txt", b"mutable")
+    with store.local_copy("notes/readme.txt") as path:  # not an object: never cached
+        assert path.read_bytes() == b"mutable" and not path.is_relative_to(cache.root)
 
 
 def test_cache_rehashes_and_drops_a_corrupt_file(tmp_path: Path) -> None:
     store = open_store(f"memory://navsnap-test-{uuid.uuid4().hex}")
     data = b"payload" * 100
-    key = object_key(data)
-    src = tmp_path / "o"
-    src.write_bytes(data)
-    store.publish_file(src, key)
+    key = publish(store, tmp_path, data)
     cache = ObjectCache(tmp_path / "cache")
     path = cache.get(store, key, size=len(data))
     assert path.read_bytes() == data

@@ -17,7 +17,7 @@ from navsnap.errors import UsageError
 from navsnap.index import read_all
 from navsnap.manifest import manifest_key
 from navsnap.runner import run
-from navsnap.storage import Store, open_store
+from navsnap.store import Store, open_store
 from navsnap.verify import last_verified, verify
 
 

@@ -1,4 +1,6 @@
-"""The local object cache: objects of a remote store, kept by hash for fast repeated restores.
+"""The local object cache, and :class:`CachedBackend`: a backend wrapped with that cache.
+
+Objects of a remote store are kept on local disk by hash for fast repeated restores.
 
 Objects are immutable and named by the xxh3-128 of their bytes, so a local copy keyed by that
 hash never goes stale. A restore from a remote store downloads the objects it needs in
@@ -21,37 +23,44 @@ snapshot downloads nothing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from navsnap.errors import DiskFullError, IntegrityError, StoreError
 from navsnap.hashing import hash_file
+from navsnap.store import layout
+from navsnap.store.backend import Backend, ObjectInfo
 
 if TYPE_CHECKING:
     from navsnap.manifest import ObjectRef
-    from navsnap.storage import Store
 
 __all__ = [
     "CACHE_ENV",
     "CacheStats",
+    "CachedBackend",
     "ObjectCache",
+    "ObjectSource",
     "default_cache_dir",
-    "object_hash_from_key",
 ]
 
 CACHE_ENV = "NAVSNAP_CACHE_DIR"
 DEFAULT_WORKERS = 8
-_HASH_NAME = re.compile(r"^([0-9a-f]{32})(\.[A-Za-z0-9.]+)?$")
 
 ProgressFn = Callable[[str, int, int], None]
+
+
+class ObjectSource(Protocol):
+    """Where the cache downloads from: a :class:`Backend`, or a store that has ``download``."""
+
+    def download(self, key: str, dest: Path) -> int: ...
 
 
 def default_cache_dir() -> Path:
@@ -60,15 +69,6 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser().absolute()
     return Path.home() / ".cache" / "navsnap" / "objects"
-
-
-def object_hash_from_key(key: str) -> str | None:
-    """The xxh3-128 in an object key (``objects/ab/<hash>.parquet``), or None."""
-    parts = PurePosixPath(key).parts
-    if len(parts) < 2 or parts[0] != "objects":
-        return None
-    m = _HASH_NAME.match(parts[-1])
-    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,8 @@ class ObjectCache:
 
     def path_for(self, key: str) -> Path:
         """Where the object ``key`` lives in the cache."""
-        digest = object_hash_from_key(key)
-        if digest is None:
-            raise ValueError(f"{key!r} is not an object key")
-        return self.root / digest[:2] / PurePosixPath(key).name
+        parsed = layout.parse_object_key(key)  # ValueError for anything else
+        return self.root / parsed.digest[:2] / parsed.filename
 
     # ------------------------------------------------------------------ lookup
 
@@ -124,7 +122,7 @@ class ObjectCache:
                 self._hits += 1
                 return path
         digest, _ = hash_file(path)
-        if digest != object_hash_from_key(key):
+        if digest != layout.object_digest(key):
             path.unlink(missing_ok=True)
             return None
         with self._lock:
@@ -135,13 +133,18 @@ class ObjectCache:
     # ------------------------------------------------------------------ fetching
 
     def get(
-        self, store: Store, key: str, *, size: int | None = None, snapshot_id: str | None = None
+        self,
+        source: ObjectSource,
+        key: str,
+        *,
+        size: int | None = None,
+        snapshot_id: str | None = None,
     ) -> Path:
-        """The cached file of ``key``, downloaded from ``store`` and verified when needed."""
+        """The cached file of ``key``, downloaded from ``source`` and verified when needed."""
         found = self.lookup(key, size=size)
         if found is not None:
             return found
-        digest = object_hash_from_key(key)
+        digest = layout.object_digest(key)
         dest = self.path_for(key)
         tmpdir = self.root / "tmp"
         try:
@@ -153,7 +156,7 @@ class ObjectCache:
         whose = f" of snapshot {snapshot_id}" if snapshot_id else ""
         try:
             try:
-                nbytes = store.download(key, tmp)
+                nbytes = source.download(key, tmp)
             except FileNotFoundError:
                 raise IntegrityError(
                     f"object {key}{whose} is missing from the store",
@@ -189,7 +192,7 @@ class ObjectCache:
 
     def fetch(
         self,
-        store: Store,
+        source: ObjectSource,
         objects: Iterable[ObjectRef],
         *,
         snapshot_id: str | None = None,
@@ -209,7 +212,7 @@ class ObjectCache:
             return out
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(objs)))) as pool:
             futures = [
-                pool.submit(self.get, store, o.key, size=o.size, snapshot_id=snapshot_id)
+                pool.submit(self.get, source, o.key, size=o.size, snapshot_id=snapshot_id)
                 for o in objs
             ]
             try:
@@ -234,3 +237,96 @@ def _cache_error(exc: OSError, root: Path) -> Exception:
         f"cannot write the object cache {str(root)!r}: {exc.strerror or type(exc).__name__}",
         hint=f"set {CACHE_ENV} to a writable directory",
     )
+
+
+class CachedBackend(Backend):
+    """``inner`` with its objects read through an :class:`ObjectCache`.
+
+    Everything is ``inner``'s except :meth:`local_copy` of an object key, which returns the
+    verified cached file (downloading it first when needed). Objects are immutable and named
+    by their hash, so a cached copy never goes stale. Other keys (manifests, tags) are
+    mutable and always read from ``inner``.
+    """
+
+    def __init__(self, inner: Backend, cache: ObjectCache | None = None) -> None:
+        self.inner = inner
+        self.cache = cache if cache is not None else ObjectCache()
+        self.url = inner.url
+        self.capabilities = inner.capabilities
+
+    def __repr__(self) -> str:
+        return f"CachedBackend({self.inner!r}, {self.cache!r})"
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        if layout.object_digest(key) is None:
+            with self.inner.local_copy(key) as path:
+                yield path
+            return
+        yield self.cache.get(self.inner, key)
+
+    def fetch(
+        self,
+        objects: Iterable[ObjectRef],
+        *,
+        snapshot_id: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> dict[str, Path]:
+        """Every object in the cache, verified (see :meth:`ObjectCache.fetch`); key -> path."""
+        return self.cache.fetch(
+            self.inner,
+            objects,
+            snapshot_id=snapshot_id,
+            workers=self.capabilities.parallel_reads,
+            progress=progress,
+        )
+
+    # Everything else is the inner backend's.
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.inner.read_bytes(key)
+
+    def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
+        self.inner.write_bytes(key, data, overwrite=overwrite)
+
+    def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
+        self.inner.put_file(src, key, overwrite=overwrite, move=move)
+
+    def download(self, key: str, dest: Path) -> int:
+        return self.inner.download(key, dest)
+
+    def open_input(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self.inner.open_input(key)
+
+    def info(self, key: str) -> ObjectInfo:
+        return self.inner.info(key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def hash_object(self, key: str) -> tuple[str, int]:
+        return self.inner.hash_object(key)
+
+    def list_files(self, prefix: str) -> list[ObjectInfo]:
+        return self.inner.list_files(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def top_level_names(self) -> list[str]:
+        return self.inner.top_level_names()
+
+    def local_path(self, key: str) -> Path:
+        return self.inner.local_path(key)
+
+    def temp_dir(self) -> Path:
+        return self.inner.temp_dir()
+
+    def clean_temp(self, *, older_than: float = 0.0) -> list[str]:
+        return self.inner.clean_temp(older_than=older_than)
+
+    def full_url(self, key: str) -> str:
+        return self.inner.full_url(key)
+
+    def duckdb_filesystem(self) -> Any | None:
+        return self.inner.duckdb_filesystem()

@@ -1,0 +1,49 @@
+"""The snapshot store, in layers (see ``docs/architecture.md``, "Storage layers").
+
+* :mod:`~navsnap.store.layout`: the only place a path inside a store is spelled;
+* :mod:`~navsnap.store.backend`: the contract a place holding bytes fulfils, with its
+  declared :class:`Capabilities`;
+* :mod:`~navsnap.store.local` and :mod:`~navsnap.store.remote` (fsspec): the backends;
+* :mod:`~navsnap.store.cache`: the local object cache and :class:`CachedBackend`, which wraps
+  a backend with it;
+* :mod:`~navsnap.store.repository`: :class:`Store`, the navsnap store on top (marker and
+  version, manifests, tags, state, referenced and collectable objects).
+
+Nothing outside this package reads or writes a store but through :class:`Store`.
+"""
+
+from __future__ import annotations
+
+from navsnap.store import layout
+from navsnap.store.backend import Backend, Capabilities, ObjectInfo
+from navsnap.store.cache import CachedBackend, CacheStats, ObjectCache, default_cache_dir
+from navsnap.store.local import LocalBackend
+from navsnap.store.remote import RemoteBackend, clear_filesystem_cache
+from navsnap.store.repository import (
+    STORE_FORMAT_VERSION,
+    BrokenManifest,
+    Store,
+    Unreferenced,
+    open_store,
+    referenced_objects,
+)
+
+__all__ = [
+    "STORE_FORMAT_VERSION",
+    "Backend",
+    "BrokenManifest",
+    "CacheStats",
+    "CachedBackend",
+    "Capabilities",
+    "LocalBackend",
+    "ObjectCache",
+    "ObjectInfo",
+    "RemoteBackend",
+    "Store",
+    "Unreferenced",
+    "clear_filesystem_cache",
+    "default_cache_dir",
+    "layout",
+    "open_store",
+    "referenced_objects",
+]

@@ -1,0 +1,171 @@
+"""A store in a local directory.
+
+Writes go to ``tmp/`` inside the store (same filesystem), are fsynced and then renamed or
+hard-linked into place, and the directory is fsynced: a crash leaves either nothing or the
+whole file at the key. A create-only write links (``os.link`` fails when the key exists), so
+two writers cannot both create a manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
+from navsnap.hashing import hash_file
+from navsnap.store import layout
+from navsnap.store.backend import Backend, Capabilities, ObjectInfo
+
+__all__ = ["LocalBackend"]
+
+
+class LocalBackend(Backend):
+    """Keys are files below ``root`` (created on the first write)."""
+
+    capabilities = Capabilities(local_paths=True, atomic_rename=True, conditional_create=True)
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.url = str(self.root)
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({self.url!r})"
+
+    def local_path(self, key: str) -> Path:
+        path = PurePosixPath(key)
+        if path.is_absolute() or ".." in path.parts or "\\" in key:
+            raise ValueError(f"{key!r} is not a key inside the store")
+        return self.root / path
+
+    def full_url(self, key: str) -> str:
+        return str(self.local_path(key))
+
+    # ------------------------------------------------------------------ reading
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.local_path(key).read_bytes()
+
+    def download(self, key: str, dest: Path) -> int:
+        shutil.copyfile(self.local_path(key), dest)
+        return dest.stat().st_size
+
+    def open_input(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self.local_path(key).open("rb")
+
+    def hash_object(self, key: str) -> tuple[str, int]:
+        return hash_file(self.local_path(key))
+
+    def info(self, key: str) -> ObjectInfo:
+        st = self.local_path(key).stat()
+        return ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime)
+
+    def exists(self, key: str) -> bool:
+        return self.local_path(key).is_file()
+
+    def list_files(self, prefix: str) -> list[ObjectInfo]:
+        base = self.local_path(prefix)
+        out: list[ObjectInfo] = []
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                p = Path(dirpath) / name
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                key = p.relative_to(self.root).as_posix()
+                out.append(ObjectInfo(key=key, size=st.st_size, mtime=st.st_mtime))
+        return sorted(out, key=lambda o: o.key)
+
+    def top_level_names(self) -> list[str]:
+        try:
+            return sorted(entry.name for entry in self.root.iterdir())
+        except FileNotFoundError:
+            return []
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        yield self.local_path(key)
+
+    # ------------------------------------------------------------------ writing
+
+    def _temp_file(self) -> Path:
+        tmp = self.local_path(layout.temp_key("part"))
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return tmp
+
+    def _place(self, tmp: Path, dest: Path, *, overwrite: bool) -> None:
+        """Rename (or, create-only, hard-link) the fsynced ``tmp`` to ``dest``."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            os.link(tmp, dest)  # FileExistsError when dest exists: never a silent overwrite
+        fsync_dir(dest.parent)
+
+    def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
+        dest = self.local_path(key)
+        if not overwrite and dest.exists():
+            raise FileExistsError(errno.EEXIST, "exists", key)
+        tmp = self._temp_file()
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._place(tmp, dest, overwrite=overwrite)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
+        dest = self.local_path(key)
+        if not overwrite and dest.exists():
+            raise FileExistsError(errno.EEXIST, "exists", key)
+        if move and src.parent.resolve().is_relative_to(self.root.resolve()):
+            # Staged inside the store (temp_dir): the file itself is renamed into place.
+            fsync_file(src)
+            self._place(src, dest, overwrite=overwrite)
+            return
+        tmp = self._temp_file()
+        try:
+            shutil.copyfile(src, tmp)
+            fsync_file(tmp)
+            self._place(tmp, dest, overwrite=overwrite)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        self.local_path(key).unlink()
+
+    def temp_dir(self) -> Path:
+        base = self.local_path(layout.TMP)
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{layout.temp_name('stage')}-", dir=base))
+
+    def clean_temp(self, *, older_than: float = 0.0) -> list[str]:
+        base = self.local_path(layout.TMP)
+        if not base.exists():
+            return []
+        removed: list[str] = []
+        cutoff = time.time() - older_than
+        for entry in sorted(base.iterdir()):
+            try:
+                if entry.stat().st_mtime > cutoff:
+                    continue
+                pid = layout.temp_owner_pid(entry.name)
+                if pid is not None and (pid == os.getpid() or pid_alive(pid)):
+                    continue  # a live writer's
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink()
+                removed.append(entry.name)
+            except FileNotFoundError:
+                continue
+        return removed

@@ -1,0 +1,454 @@
+"""The repository: a navsnap store on top of a backend.
+
+:class:`Store` is what the rest of navsnap holds. It owns the store marker and its format
+version, manifests, tags, verification state, and the one answer to "which objects are
+referenced, and which unreferenced ones may be deleted" (:func:`referenced_objects`,
+:meth:`Store.unreferenced_objects`) used by snapshot cleanup, ``prune`` and ``verify``. It
+also passes the backend's primitives through (``read_bytes``, ``publish_file`` ...) with the
+one translation of a backend's bare ``OSError`` into :class:`~navsnap.errors.StoreError`.
+
+Keys come from :mod:`navsnap.store.layout`; bytes go through a
+:class:`~navsnap.store.backend.Backend`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import time
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from navsnap.errors import (
+    DiskFullError,
+    FormatVersionError,
+    IntegrityError,
+    NavsnapError,
+    SnapshotNotFound,
+    StoreError,
+)
+from navsnap.store import layout
+from navsnap.store.backend import Backend, Capabilities, ObjectInfo
+from navsnap.store.cache import CachedBackend, ObjectCache
+from navsnap.store.local import LocalBackend
+from navsnap.store.remote import RemoteBackend
+
+if TYPE_CHECKING:
+    from navsnap.manifest import Manifest
+
+__all__ = [
+    "STORE_FORMAT_VERSION",
+    "BrokenManifest",
+    "Store",
+    "Unreferenced",
+    "open_store",
+    "referenced_objects",
+]
+
+STORE_FORMAT_VERSION = 1
+_MARKER_FORMAT = "navsnap-store"
+
+
+@dataclass(frozen=True)
+class BrokenManifest:
+    """A manifest that exists but cannot be read (damaged, or of a newer format)."""
+
+    snapshot_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Unreferenced:
+    """Objects no manifest references, split by the grace period.
+
+    ``collectable`` are older than the grace period: under the prune lock and with no
+    checkpoint writing, they may be deleted. ``young`` are within it (or of unknown age): a
+    checkpoint in progress may be about to publish the manifest that references them.
+    """
+
+    collectable: tuple[ObjectInfo, ...]
+    young: tuple[ObjectInfo, ...]
+
+
+def referenced_objects(manifests: Iterable[Manifest]) -> frozenset[str]:
+    """The keys of every object the given manifests reference."""
+    return frozenset(o.key for m in manifests for o in m.objects())
+
+
+def _translate_os_error(exc: OSError, what: str) -> OSError:
+    if isinstance(exc, NavsnapError):
+        return exc
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            f"no space left while {what}", hint="free disk space and run the command again"
+        )
+    if isinstance(exc, PermissionError):
+        return StoreError(f"permission denied while {what}", hint="check the store's permissions")
+    return StoreError(f"I/O error while {what}: {exc.strerror or exc}")
+
+
+class Store:
+    """One snapshot store. Use :func:`open_store` to create it from a URL, path or backend."""
+
+    def __init__(
+        self,
+        location: str | os.PathLike[str] | Backend,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        cache: ObjectCache | None = None,
+    ) -> None:
+        if isinstance(location, Backend):
+            self.backend = location
+        else:
+            self.backend = _backend_for(os.fspath(location), storage_options, cache)
+        self.url = self.backend.url
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
+
+    @property
+    def cache(self) -> ObjectCache | None:
+        """The local object cache restores read through (None: objects are read in place)."""
+        return self.backend.cache if isinstance(self.backend, CachedBackend) else None
+
+    @contextlib.contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        """Translate a backend's bare OSError; FileNotFoundError/FileExistsError pass."""
+        try:
+            yield
+        except (FileNotFoundError, FileExistsError):
+            raise
+        except OSError as exc:
+            err = _translate_os_error(exc, f"{what} in {self.url!r}")
+            if err is exc:
+                raise
+            raise err from exc
+
+    # ------------------------------------------------------------------ primitives
+
+    def full_url(self, key: str) -> str:
+        """``key`` as a URL DuckDB or fsspec can open (an absolute path on a local store)."""
+        return self.backend.full_url(key)
+
+    def duckdb_filesystem(self) -> Any | None:
+        """The fsspec filesystem DuckDB must register to read :meth:`full_url`, or None."""
+        return self.backend.duckdb_filesystem()
+
+    def local_path(self, key: str) -> Path:
+        """The file of ``key`` (only when ``capabilities.local_paths``)."""
+        return self.backend.local_path(key)
+
+    def exists(self, key: str) -> bool:
+        with self._io(f"checking {key}"):
+            return self.backend.exists(key)
+
+    def info(self, key: str) -> ObjectInfo:
+        with self._io(f"reading {key}"):
+            return self.backend.info(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        """The bytes of ``key``; FileNotFoundError when it does not exist."""
+        with self._io(f"reading {key}"):
+            return self.backend.read_bytes(key)
+
+    def list_files(self, prefix: str) -> list[ObjectInfo]:
+        """Every file below ``prefix`` (a folder key), sorted by key."""
+        with self._io(f"listing {prefix}"):
+            return self.backend.list_files(prefix)
+
+    def hash_object(self, key: str) -> tuple[str, int]:
+        """(xxh3-128, size) of an object, streamed."""
+        with self._io(f"reading {key}"):
+            return self.backend.hash_object(key)
+
+    def download(self, key: str, dest: Path) -> int:
+        """Copy ``key`` into the local file ``dest``; the bytes copied. FileNotFoundError
+        when ``key`` does not exist."""
+        with self._io(f"downloading {key}"):
+            return self.backend.download(key, dest)
+
+    def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A local file with the object's bytes: the object itself on a local store, the
+        verified cached copy of an object of a cached remote store, else a temporary copy."""
+        return self.backend.local_copy(key)
+
+    def temp_dir(self) -> Path:
+        """A fresh local directory for staging files; on a store with ``atomic_rename`` it is
+        inside the store, so publishing is a rename."""
+        with self._io("creating a staging directory"):
+            return self.backend.temp_dir()
+
+    def clean_temp(self, *, older_than: float = 0.0) -> list[str]:
+        """Remove leftover temporary files of crashed writers; their names."""
+        with self._io("removing temporary files"):
+            return self.backend.clean_temp(older_than=older_than)
+
+    def publish_file(self, src: Path, key: str, *, move: bool = True) -> bool:
+        """Put local file ``src`` at ``key`` atomically; False when ``key`` already exists.
+
+        An existing object of another size is damaged (its name is the hash of ``src``'s
+        bytes): it is replaced, which repairs it for every snapshot that references it.
+        ``src`` is removed afterwards when ``move`` is true.
+        """
+        size = src.stat().st_size
+        with self._io(f"writing {key}"):
+            try:
+                existing: int | None = self.backend.info(key).size
+            except FileNotFoundError:
+                existing = None
+            if existing == size:
+                created = False
+            else:
+                try:
+                    self.backend.put_file(src, key, overwrite=existing is not None, move=move)
+                    created = True
+                except FileExistsError:
+                    created = False  # another writer published the same bytes meanwhile
+        if move:
+            src.unlink(missing_ok=True)
+        return created
+
+    def write_bytes_atomic(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+        """Write small ``data`` at ``key`` atomically. Unless ``overwrite``, FileExistsError
+        when ``key`` exists (a conditional create where the backend has one)."""
+        with self._io(f"writing {key}"):
+            self.backend.write_bytes(key, data, overwrite=overwrite)
+
+    def delete(self, key: str) -> None:
+        """Delete one file; errors propagate (a failed delete must fail loudly).
+
+        FileNotFoundError when the backend can tell the file is missing; any other failure,
+        including a refused delete, is a :class:`StoreError`.
+        """
+        try:
+            self.backend.delete(key)
+        except (FileNotFoundError, NavsnapError):
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"could not delete {key} from {self.url!r}: {exc.strerror or exc}",
+                hint="check the store's permissions",
+            ) from exc
+
+    # ------------------------------------------------------------------ marker
+
+    def has_marker(self) -> bool:
+        """Whether the store marker exists (the store was created)."""
+        return self.exists(layout.MARKER)
+
+    def _marker(self) -> dict[str, Any] | None:
+        try:
+            raw = self.read_bytes(layout.MARKER)
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise StoreError(
+                f"store marker {layout.MARKER} in {self.url!r} is not valid JSON",
+                hint="the store is damaged; restore the marker from a backup",
+            ) from None
+        if not isinstance(data, dict) or data.get("format") != _MARKER_FORMAT:
+            raise StoreError(f"{self.url!r} is not a navsnap store (bad {layout.MARKER})")
+        return data
+
+    def _check_version(self, marker: dict[str, Any]) -> None:
+        version = marker.get("version")
+        if not isinstance(version, int) or version > STORE_FORMAT_VERSION:
+            raise FormatVersionError(
+                f"store {self.url!r} has format version {version!r}; this navsnap reads "
+                f"up to {STORE_FORMAT_VERSION}",
+                hint="upgrade navsnap",
+            )
+
+    def _is_empty(self) -> bool:
+        """No files but, possibly, the ``tmp/`` of a writer that died while creating the
+        store (the marker is written through ``tmp/``, so a kill can leave just that)."""
+        with self._io("listing the store"):
+            return all(name == layout.TMP for name in self.backend.top_level_names())
+
+    def _marker_or_error(self) -> dict[str, Any] | None:
+        marker = self._marker()
+        if marker is None and not self._is_empty():
+            raise StoreError(
+                f"{self.url!r} is not empty and is not a navsnap store (no {layout.MARKER})",
+                hint="choose an empty or new directory for --store",
+            )
+        return marker
+
+    def check_readable(self) -> None:
+        """Raise unless this is an existing navsnap store of a known format version."""
+        marker = self._marker_or_error()
+        if marker is None:
+            raise SnapshotNotFound(
+                f"no navsnap store at {self.url!r}", hint="check --store, or take a snapshot first"
+            )
+        self._check_version(marker)
+
+    def ensure_writable(self) -> None:
+        """Create the store when new; refuse a foreign directory or a newer format."""
+        marker = self._marker_or_error()
+        if marker is not None:
+            self._check_version(marker)
+            return
+        body = json.dumps({"format": _MARKER_FORMAT, "version": STORE_FORMAT_VERSION}).encode()
+        try:
+            self.write_bytes_atomic(layout.MARKER, body)
+        except FileExistsError:
+            # Another writer created the store at the same moment: check what it wrote.
+            self.check_readable()
+
+    # ------------------------------------------------------------------ manifests
+
+    def manifest_ids(self) -> list[str]:
+        """The id of every manifest in the store (readable or not), sorted."""
+        ids = (layout.manifest_id(info.key) for info in self.list_files(layout.MANIFESTS))
+        return sorted(i for i in ids if i is not None)
+
+    def has_manifest(self, snapshot_id: str) -> bool:
+        return self.exists(layout.manifest_key(snapshot_id))
+
+    def load_manifest(self, snapshot_id: str) -> Manifest:
+        """The manifest of ``snapshot_id``; SnapshotNotFound when absent, IntegrityError
+        (naming the snapshot) when damaged, FormatVersionError when newer."""
+        from navsnap.manifest import Manifest
+
+        try:
+            raw = self.read_bytes(layout.manifest_key(snapshot_id))
+        except FileNotFoundError:
+            raise SnapshotNotFound(
+                f"no snapshot {snapshot_id!r} in {self.url!r}", hint="see 'navsnap list'"
+            ) from None
+        try:
+            return Manifest.from_json(raw, source=f"manifest {snapshot_id}")
+        except IntegrityError as exc:
+            exc.snapshot_id = snapshot_id
+            raise
+
+    def read_manifests(self) -> tuple[list[Manifest], list[BrokenManifest]]:
+        """Every manifest, sorted by (created_at, snapshot_id); unreadable ones listed apart."""
+        good: list[Manifest] = []
+        bad: list[BrokenManifest] = []
+        for sid in self.manifest_ids():
+            try:
+                good.append(self.load_manifest(sid))
+            except SnapshotNotFound:
+                continue  # deleted since the listing (a concurrent prune)
+            except NavsnapError as exc:
+                bad.append(BrokenManifest(sid, exc.one_line()))
+        good.sort(key=lambda m: (m.created_at, m.snapshot_id))
+        return good, bad
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Publish ``manifest``: the snapshot's commit point. FileExistsError when a
+        manifest of that snapshot id exists (never overwritten)."""
+        self.write_bytes_atomic(layout.manifest_key(manifest.snapshot_id), manifest.to_json())
+
+    def delete_manifest(self, snapshot_id: str) -> None:
+        self.delete(layout.manifest_key(snapshot_id))
+
+    # ------------------------------------------------------------------ tags
+
+    def tags(self, *, strict: bool = False) -> dict[str, str]:
+        """Tag name -> snapshot id. Unreadable tag files are skipped, or with ``strict`` an
+        error (prune must not lose a pin because its file is damaged)."""
+        out: dict[str, str] = {}
+        for info in self.list_files(layout.TAGS):
+            name = layout.tag_name(info.key)
+            if name is None:
+                continue
+            try:
+                data = json.loads(self.read_bytes(info.key))
+                out[name] = str(data["snapshot_id"])
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError):
+                if strict:
+                    raise StoreError(
+                        f"tag file {info.key} in {self.url!r} is damaged",
+                        hint="re-create it with 'navsnap tag' or delete it; nothing was pruned",
+                    ) from None
+        return out
+
+    def write_tag(self, name: str, snapshot_id: str) -> None:
+        """Point tag ``name`` at ``snapshot_id`` (ValueError for a name not allowed)."""
+        body = json.dumps({"snapshot_id": snapshot_id}, sort_keys=True).encode()
+        self.write_bytes_atomic(layout.tag_key(name), body, overwrite=True)
+
+    def has_tag_file(self, name: str) -> bool:
+        return self.exists(layout.tag_key(name))
+
+    def delete_tag(self, name: str) -> None:
+        self.delete(layout.tag_key(name))
+
+    # ------------------------------------------------------------------ state
+
+    def read_state(self, name: str) -> Any:
+        """The advisory record ``name`` (JSON), or None when it is absent or unreadable."""
+        try:
+            return json.loads(self.read_bytes(layout.state_key(name)))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write_state(self, name: str, data: Any) -> None:
+        body = json.dumps(data, indent=1, sort_keys=True).encode()
+        self.write_bytes_atomic(layout.state_key(name), body, overwrite=True)
+
+    # ------------------------------------------------------------------ garbage
+
+    def unreferenced_objects(
+        self, referenced: Collection[str], *, grace: float, now: float | None = None
+    ) -> Unreferenced:
+        """Objects in the store whose key is not in ``referenced``, split at ``grace``
+        seconds of age (see :class:`Unreferenced`). Deleting any is the caller's decision,
+        under the rules of ``docs/format.md`` (Deletion)."""
+        cutoff = (time.time() if now is None else now) - grace
+        collectable: list[ObjectInfo] = []
+        young: list[ObjectInfo] = []
+        for found in self.list_files(layout.OBJECTS):
+            if found.key in referenced:
+                continue
+            if found.mtime is None or found.mtime > cutoff:
+                young.append(found)
+            else:
+                collectable.append(found)
+        return Unreferenced(tuple(collectable), tuple(young))
+
+
+def _backend_for(
+    url: str, storage_options: dict[str, Any] | None, cache: ObjectCache | None
+) -> Backend:
+    backend: Backend
+    if "://" in url and url.split("://", 1)[0].lower() != "file":
+        remote = RemoteBackend.from_url(url, storage_options=storage_options)
+        # memory:// is in this process already: a cache would only copy it.
+        return remote if remote.protocol == "memory" else CachedBackend(remote, cache)
+    backend = LocalBackend(url.split("://", 1)[1] if "://" in url else url)
+    root = Path(backend.url)
+    if root.exists() and not root.is_dir():
+        raise StoreError(
+            f"store path {str(root)!r} is a file, not a directory",
+            hint="pass a directory to --store",
+        )
+    return backend
+
+
+def open_store(
+    location: str | os.PathLike[str] | Backend,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    cache: ObjectCache | None = None,
+) -> Store:
+    """A :class:`Store` for a local path, an fsspec URL (``memory://``, ``s3://bucket/prefix``)
+    or a ready backend (e.g. ``RemoteBackend(fs, "bucket/prefix")`` for an fsspec
+    filesystem instance). Remote stores other than ``memory://`` read objects through the
+    local object cache (``cache``, else the default one)."""
+    return Store(location, storage_options=storage_options, cache=cache)
