@@ -135,3 +135,38 @@ def test_no_store_path_is_spelled_outside_the_layout_module() -> None:
         for text in spelled_paths(path.read_text()):
             offenders.append(f"{path.relative_to(PACKAGE)}: {text}")
     assert offenders == [], "route these through navsnap.store.layout"
+
+
+def _store_imports(path: Path) -> set[str]:
+    """The ``navsnap.store`` modules ``path`` imports (at any depth of the file)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "navsnap.store":
+                out.update(f"navsnap.store.{a.name}" for a in node.names)
+            elif node.module.startswith("navsnap.store."):
+                out.add(node.module)
+    return out
+
+
+def test_each_storage_layer_only_calls_the_layers_below() -> None:
+    below = {
+        "layout": set(),
+        "backend": set(),
+        "local": {"layout", "backend"},
+        "remote": {"backend"},
+        "cache": {"layout", "backend"},
+        "repository": {"layout", "backend", "local", "remote", "cache"},
+    }
+    for name, allowed in below.items():
+        used = {m.rsplit(".", 1)[1] for m in _store_imports(PACKAGE / "store" / f"{name}.py")}
+        assert used <= allowed, f"store/{name}.py imports {sorted(used - allowed)}"
+
+
+def test_callers_ask_for_capabilities_not_whether_a_store_is_local() -> None:
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "is_local" in path.read_text()
+    ]
+    assert offenders == []

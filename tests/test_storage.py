@@ -16,6 +16,7 @@ from navsnap.errors import FormatVersionError, SnapshotNotFound, StoreError
 from navsnap.hashing import hash_bytes
 from navsnap.store import (
     CachedBackend,
+    LocalBackend,
     ObjectCache,
     RemoteBackend,
     Store,
@@ -322,3 +323,23 @@ def test_cache_rehashes_and_drops_a_corrupt_file(tmp_path: Path) -> None:
     assert fresh.lookup(key) is None and not path.exists()
     assert fresh.get(store, key).read_bytes() == data
     assert fresh.stats.downloaded == 1
+
+
+class _RefusingBackend(LocalBackend):
+    """A local backend whose reads and deletes fail as on a read-only, unreadable mount."""
+
+    def read_bytes(self, key: str) -> bytes:
+        raise PermissionError(13, "Permission denied", key)
+
+    def delete(self, key: str) -> None:
+        raise PermissionError(13, "Permission denied", key)
+
+
+def test_a_backends_bare_os_errors_become_one_line_store_errors(tmp_path: Path) -> None:
+    store = open_store(_RefusingBackend(tmp_path / "st"))
+    with pytest.raises(StoreError, match="permission denied while reading"):
+        store.read_bytes(layout.MARKER)
+    with pytest.raises(StoreError, match="could not delete"):
+        store.delete(layout.MARKER)
+    with pytest.raises(StoreError, match="permission denied"):
+        store.check_readable()
