@@ -15,18 +15,16 @@ A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from navsnap.catalog import Column as _Column
-from navsnap.catalog import parquet_list, qualified, quote_ident, select_with_types
+from navsnap.dbfile import remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
-from navsnap.manifest import Manifest, TableEntry
-from navsnap.restore import create_views_and_macros
+from navsnap.manifest import Manifest
+from navsnap.materialize import create_parquet_views, view_sql
 from navsnap.store import Store
 
 __all__ = [
@@ -74,32 +72,12 @@ def table_files(store: Store, manifest: Manifest) -> dict[str, list[str]]:
     return {t.name: [store.full_url(p.object.key) for p in t.partitions] for t in manifest.tables}
 
 
-def view_sql(entry: TableEntry, files: Sequence[str]) -> str:
-    """``CREATE VIEW schema.table AS ...`` over ``files``, cast to the table's column types."""
-    columns = [_Column(n, t, nn) for n, t, nn in entry.columns]
-    if files:
-        body = "SELECT * FROM " + select_with_types(columns, f"read_parquet({parquet_list(files)})")
-    else:
-        cols = ", ".join(f"CAST(NULL AS {c.type}) AS {quote_ident(c.name)}" for c in columns)
-        body = f"SELECT {cols} WHERE false"
-    return f"CREATE OR REPLACE VIEW {qualified(entry.schema, entry.table)} AS {body}"
-
-
 def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> list[str]:
     files = table_files(store, manifest)
     fs = store.duckdb_filesystem()
     if fs is not None:
         con.register_filesystem(fs)
-    names = []
-    for entry in manifest.tables:
-        if entry.schema != "main":
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
-        con.execute(view_sql(entry, files[entry.name]))
-        names.append(entry.name)
-    # The snapshot's own macros and views, over the table views (best effort: one that
-    # DuckDB cannot create here is left out).
-    create_views_and_macros(con, manifest, only_tables=True)
-    return names
+    return create_parquet_views(con, manifest, files)
 
 
 def connect(store: Store, manifest: Manifest) -> duckdb.DuckDBPyConnection:
@@ -148,9 +126,8 @@ def write_attach_file(
         raise DatabaseError(
             f"directory {str(target.parent)!r} does not exist", hint="create it first"
         )
-    tmp = target.with_name(f".{target.name}.navsnap-attach-{os.getpid()}.tmp")
-    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    tmp = temp_beside(target, "attach")
+    remove_with_wal(tmp)
     try:
         con = duckdb.connect(str(tmp))
         try:
@@ -168,8 +145,7 @@ def write_attach_file(
             f"could not write {str(target)!r}: {' '.join(str(exc).split())}"
         ) from None
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        remove_with_wal(tmp)
     return AttachReport(
         path=str(target),
         snapshot_id=manifest.snapshot_id,

@@ -14,10 +14,11 @@ from navsnap.analyst import AttachReport, QueryResult, run_query, write_attach_f
 from navsnap.catalog import list_tables
 from navsnap.config import Config, load_config
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
+from navsnap.fallback import damaged_manifest_error, with_fallback_hint
 from navsnap.index import load_manifest, read_all, resolve
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
-from navsnap.restore import RestoreReport, damaged_manifest_error, with_fallback_hint
+from navsnap.restore import RestoreReport
 from navsnap.restore import restore as _restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
 from navsnap.runner import RunEvent, RunReport, default_store_url, parse_years, run

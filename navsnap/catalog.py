@@ -12,6 +12,16 @@ from typing import Any
 
 import duckdb
 
+from navsnap.manifest import (
+    GLOBAL,
+    NULL_YEAR,
+    DdlEntry,
+    Fingerprint,
+    PartitionKey,
+    PartitionKind,
+    TableEntry,
+)
+
 __all__ = [
     "Column",
     "Fingerprint",
@@ -29,6 +39,7 @@ __all__ = [
     "row_alias",
     "sequence_ddl",
     "storage_version",
+    "table_info",
     "text_unsafe_columns",
 ]
 
@@ -69,25 +80,25 @@ class TableInfo:
         return qualified(self.schema, self.name)
 
 
-@dataclass(frozen=True)
-class SchemaObject:
-    """A non-table catalog object recreated from DDL: schema, sequence, macro or view."""
-
-    kind: str  # "schema" | "type" | "sequence" | "macro" | "view" | "index"
-    schema: str
-    name: str
-    sql: str
+#: Non-table catalog objects are the manifest's ``ddl[]`` entries.
+SchemaObject = DdlEntry
 
 
-@dataclass(frozen=True)
-class Fingerprint:
-    """Order-independent content fingerprint: row count and the sum of row hashes."""
+def entry_columns(entry: TableEntry) -> tuple[Column, ...]:
+    """The columns a manifest records for a table."""
+    return tuple(Column(n, t, nn) for n, t, nn in entry.columns)
 
-    rows: int
-    hash_sum: str
 
-    def as_str(self) -> str:
-        return f"{self.rows}:{self.hash_sum}"
+def table_info(entry: TableEntry) -> TableInfo:
+    """A manifest's table as this module describes a live one."""
+    return TableInfo(
+        schema=entry.schema,
+        name=entry.table,
+        sql=entry.ddl,
+        columns=entry_columns(entry),
+        year_column=entry.year_column,
+        depends_on=entry.depends_on,
+    )
 
 
 def database_name(con: duckdb.DuckDBPyConnection) -> str:
@@ -333,7 +344,7 @@ def text_unsafe_columns(con: duckdb.DuckDBPyConnection, table: TableInfo) -> lis
     return bad
 
 
-def export_select(table: TableInfo, year: str | None) -> str:
+def export_select(table: TableInfo, key: PartitionKey) -> str:
     """The SELECT a partition is exported with: text-encoded columns cast to VARCHAR."""
     enc = encodings(table.columns)
     cols = ", ".join(
@@ -342,18 +353,18 @@ def export_select(table: TableInfo, year: str | None) -> str:
         else quote_ident(c.name)
         for c in table.columns
     )
-    return f"SELECT {cols} FROM {table.ref}{partition_filter(table, year)}"
+    return f"SELECT {cols} FROM {table.ref}{partition_filter(table, key)}"
 
 
-def partition_filter(table: TableInfo, year: str | None) -> str:
+def partition_filter(table: TableInfo, key: PartitionKey) -> str:
     """`` WHERE <year column> = <year>`` in the column's own type (so zone maps prune), or ''."""
-    if table.year_column is None or year is None:
+    if table.year_column is None or key.is_global:
         return ""
     col = quote_ident(table.year_column)
-    if year == "null":
+    if key.kind is PartitionKind.NULL_YEAR:
         return f" WHERE {col} IS NULL"
     coltype = next(c.type for c in table.columns if c.name == table.year_column)
-    literal = "'" + year.replace("'", "''") + "'"
+    literal = "'" + key.year.replace("'", "''") + "'"
     return f" WHERE {col} = CAST({literal} AS {coltype})"
 
 
@@ -393,17 +404,18 @@ def fingerprint_sql(source: str, *, columns: Iterable[Column], year_column: str 
 
 def fingerprints(
     con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
-) -> dict[str | None, Fingerprint]:
-    """Fingerprint per partition (year as a string; None for a global table)."""
+) -> dict[PartitionKey, Fingerprint]:
+    """Fingerprint per partition of ``table`` (or of ``source``, read as that table)."""
     src = source or table.ref
     sql = fingerprint_sql(src, columns=table.columns, year_column=table.year_column)
     rows = con.execute(sql).fetchall()
-    out: dict[str | None, Fingerprint] = {}
+    out: dict[PartitionKey, Fingerprint] = {}
     for part, n, hsum in rows:
         if table.year_column is None:
-            out[None] = Fingerprint(int(n), str(hsum))
+            key = GLOBAL
         else:
-            out["null" if part is None else str(part)] = Fingerprint(int(n), str(hsum))
+            key = NULL_YEAR if part is None else PartitionKey.of_year(str(part))
+        out[key] = Fingerprint(int(n), str(hsum))
     return out
 
 
@@ -429,7 +441,3 @@ def column_signature(columns: Iterable[Column], encoded: Mapping[str, str] | Non
 def parquet_list(paths: Iterable[str]) -> str:
     """A DuckDB list literal of file paths, for read_parquet()."""
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
-
-
-def as_mapping(fps: Mapping[str | None, Fingerprint]) -> dict[str, str]:
-    return {("" if k is None else k): v.as_str() for k, v in fps.items()}

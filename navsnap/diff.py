@@ -167,7 +167,7 @@ def _partitions(a: TableEntry | None, b: TableEntry | None) -> tuple[PartitionDi
     pa = {p.year: p for p in a.partitions} if a else {}
     pb = {p.year: p for p in b.partitions} if b else {}
     out: list[PartitionDiff] = []
-    for year in sorted(set(pa) | set(pb), key=lambda y: (y is not None, y or "")):
+    for year in sorted(set(pa) | set(pb)):
         x, y = pa.get(year), pb.get(year)
         if x is None:
             status = "added"
@@ -175,7 +175,9 @@ def _partitions(a: TableEntry | None, b: TableEntry | None) -> tuple[PartitionDi
             status = "removed"
         else:
             status = "same" if x.fingerprint == y.fingerprint else "changed"
-        out.append(PartitionDiff(year, x.rows if x else None, y.rows if y else None, status))
+        out.append(
+            PartitionDiff(year.to_json(), x.rows if x else None, y.rows if y else None, status)
+        )
     return tuple(out)
 
 
@@ -202,8 +204,8 @@ def _values(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[ValueDiff, ...]
 
 
 def _objects(a: Manifest, b: Manifest) -> tuple[ObjectChange, ...]:
-    da = {(d["kind"], d["schema"], d["name"]): d["sql"] for d in a.ddl}
-    db = {(d["kind"], d["schema"], d["name"]): d["sql"] for d in b.ddl}
+    da = {(d.kind, d.schema, d.name): d.sql for d in a.ddl}
+    db = {(d.kind, d.schema, d.name): d.sql for d in b.ddl}
     out: list[ObjectChange] = []
     for key in sorted(set(da) | set(db)):
         kind, schema, name = key

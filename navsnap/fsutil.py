@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-__all__ = ["fsync_dir", "fsync_file", "keep_aside", "pid_alive"]
+__all__ = ["fsync_dir", "fsync_file", "pid_alive"]
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:
@@ -31,15 +30,3 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def keep_aside(old: Path, aside: Path) -> None:
-    """Give ``old`` the name ``aside`` too (a hard link), or move it where links fail.
-
-    Linking first means the original path stays complete until the caller replaces or
-    removes it, so a crash in between never leaves the path half-moved.
-    """
-    try:
-        os.link(old, aside)
-    except OSError:
-        os.replace(old, aside)

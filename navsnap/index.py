@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 import duckdb
 
-from navsnap.catalog import column_signature
+from navsnap.catalog import column_signature, entry_columns
 from navsnap.errors import SnapshotNotFound
-from navsnap.manifest import Manifest
+from navsnap.manifest import Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store
 
 __all__ = ["BrokenManifest", "ReuseIndex", "load_manifest", "read_all", "resolve", "tags"]
@@ -78,6 +78,10 @@ def resolve(
     return max(found, key=lambda m: (m.created_at, m.snapshot_id))
 
 
+#: (table, partition, column signature, fingerprint)
+ReuseKey = tuple[str, PartitionKey, str, Fingerprint]
+
+
 class ReuseIndex:
     """Partitions already in the store, by (table, year, columns, fingerprint).
 
@@ -86,12 +90,10 @@ class ReuseIndex:
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str | None, str, str], tuple[str, str, int]] = {}
+        self._by_key: dict[ReuseKey, tuple[str, str, int]] = {}
 
     @staticmethod
-    def key(
-        table: str, year: str | None, columns: str, fingerprint: str
-    ) -> tuple[str, str | None, str, str]:
+    def key(table: str, year: PartitionKey, columns: str, fingerprint: Fingerprint) -> ReuseKey:
         return (table, year, columns, fingerprint)
 
     def add_manifest(self, manifest: Manifest) -> None:
@@ -99,7 +101,7 @@ class ReuseIndex:
         if manifest.mode != "parquet" or manifest.duckdb_version != duckdb.__version__:
             return
         for t in manifest.tables:
-            sig = column_signature(t.column_list(), dict(t.encodings))
+            sig = column_signature(entry_columns(t), dict(t.encodings))
             for p in t.partitions:
                 self._by_key[self.key(t.name, p.year, sig, p.fingerprint)] = (
                     p.object.key,
@@ -107,7 +109,7 @@ class ReuseIndex:
                     p.object.size,
                 )
 
-    def get(self, key: tuple[str, str | None, str, str]) -> tuple[str, str, int] | None:
+    def get(self, key: ReuseKey) -> tuple[str, str, int] | None:
         return self._by_key.get(key)
 
     @classmethod

@@ -8,23 +8,25 @@ corruption, not tampering.
 
 from __future__ import annotations
 
+import enum
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import duckdb
-
-from navsnap.catalog import Column, TableInfo
 from navsnap.errors import FormatVersionError, IntegrityError
 from navsnap.hashing import hash_bytes
 from navsnap.store.layout import manifest_key
 
 __all__ = [
     "FORMAT_VERSION",
+    "DdlEntry",
     "FileCopy",
+    "Fingerprint",
     "Manifest",
     "ObjectRef",
     "Partition",
+    "PartitionKey",
     "TableEntry",
     "canonical_json",
     "manifest_key",
@@ -47,12 +49,101 @@ class ObjectRef:
 
 
 @dataclass(frozen=True)
-class Partition:
-    """One (table, year) partition, or a whole global table (``year`` None)."""
+class Fingerprint:
+    """Order-independent content fingerprint: row count and the sum of row hashes.
 
-    year: str | None
+    On disk it is the string ``"<rows>:<hash_sum>"``. ``hash_sum`` is DuckDB's ``hash()``
+    summed as a HUGEINT, kept as its decimal text; it is only comparable between fingerprints
+    computed by the same DuckDB version (:mod:`navsnap.compare` decides).
+    """
+
     rows: int
-    fingerprint: str
+    hash_sum: str
+
+    def as_str(self) -> str:
+        return f"{self.rows}:{self.hash_sum}"
+
+    @classmethod
+    def parse(cls, text: str) -> Fingerprint:
+        """``"rows:hash_sum"`` -> Fingerprint; ValueError when it is not of that form."""
+        if not isinstance(text, str):
+            raise ValueError(f"fingerprint {text!r} is not a string")
+        rows, sep, hash_sum = text.partition(":")
+        if not sep or not rows.isdigit():
+            raise ValueError(f"fingerprint {text!r} is not of the form rows:hash")
+        return cls(int(rows), hash_sum)
+
+
+class PartitionKind(enum.Enum):
+    YEAR = "year"
+    NULL_YEAR = "null-year"
+    GLOBAL = "global"
+
+
+@dataclass(frozen=True)
+class PartitionKey:
+    """Which rows of a table a partition holds: one value of the year column (its text),
+    the rows whose year is NULL, or all rows of a global table (one without a year column).
+
+    On disk (``partitions[].year``): the year as a string, ``"null"``, or JSON null.
+    ``str()`` gives the label shown to users: the year, ``null`` or ``(global)``.
+    """
+
+    kind: PartitionKind
+    year: str = ""
+
+    @classmethod
+    def of_year(cls, text: str) -> PartitionKey:
+        return cls(PartitionKind.YEAR, text)
+
+    @classmethod
+    def from_json(cls, value: object) -> PartitionKey:
+        if value is None:
+            return GLOBAL
+        if not isinstance(value, str):
+            raise ValueError(f"partition year {value!r} is not a string or null")
+        return NULL_YEAR if value == "null" else cls.of_year(value)
+
+    def to_json(self) -> str | None:
+        if self.kind is PartitionKind.GLOBAL:
+            return None
+        if self.kind is PartitionKind.NULL_YEAR:
+            return "null"
+        return self.year
+
+    @property
+    def is_global(self) -> bool:
+        return self.kind is PartitionKind.GLOBAL
+
+    def sort_key(self) -> tuple[int, str]:
+        """Global first, then the NULL year, then years in text order (the export order)."""
+        order = {PartitionKind.GLOBAL: 0, PartitionKind.NULL_YEAR: 1, PartitionKind.YEAR: 2}
+        return (order[self.kind], self.year)
+
+    def __str__(self) -> str:
+        if self.kind is PartitionKind.GLOBAL:
+            return "(global)"
+        return "null" if self.kind is PartitionKind.NULL_YEAR else self.year
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, PartitionKey):
+            return NotImplemented
+        return self.sort_key() < other.sort_key()
+
+
+#: The partition of a global table.
+GLOBAL = PartitionKey(PartitionKind.GLOBAL)
+#: The rows of a year-scoped table whose year is NULL.
+NULL_YEAR = PartitionKey(PartitionKind.NULL_YEAR)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One (table, year) partition, or a whole global table."""
+
+    year: PartitionKey
+    rows: int
+    fingerprint: Fingerprint
     object: ObjectRef
     reused: bool = False
 
@@ -75,19 +166,18 @@ class TableEntry:
     def rows(self) -> int:
         return sum(p.rows for p in self.partitions)
 
-    def column_list(self) -> list[Column]:
-        return [Column(n, t, nn) for n, t, nn in self.columns]
+    def partition(self, key: PartitionKey) -> Partition | None:
+        return next((p for p in self.partitions if p.year == key), None)
 
-    def info(self) -> TableInfo:
-        """The table as the catalog module describes a live one."""
-        return TableInfo(
-            schema=self.schema,
-            name=self.table,
-            sql=self.ddl,
-            columns=tuple(self.column_list()),
-            year_column=self.year_column,
-            depends_on=self.depends_on,
-        )
+
+@dataclass(frozen=True)
+class DdlEntry:
+    """A non-table catalog object recreated from DDL (``ddl[]`` in the manifest)."""
+
+    kind: str  # "schema" | "type" | "sequence" | "macro" | "view" | "index"
+    schema: str
+    name: str
+    sql: str
 
 
 @dataclass(frozen=True)
@@ -115,7 +205,7 @@ class Manifest:
     year_column: str
     config: dict[str, Any]
     tables: tuple[TableEntry, ...] = ()
-    ddl: tuple[dict[str, str], ...] = ()
+    ddl: tuple[DdlEntry, ...] = ()
     file: FileCopy | None = None
     validation: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)
@@ -145,14 +235,6 @@ class Manifest:
                 seen.setdefault(p.object.key, p.object)
         return list(seen.values())
 
-    def comparable(self, fingerprint: str) -> str:
-        """The part of a fingerprint comparable with this manifest's: all of it under the
-        DuckDB version that wrote it, only the row count under another (``hash()`` may
-        differ between DuckDB versions)."""
-        if self.duckdb_version == duckdb.__version__:
-            return fingerprint
-        return fingerprint.split(":", 1)[0]
-
     @property
     def total_rows(self) -> int:
         return sum(t.rows for t in self.tables)
@@ -174,19 +256,14 @@ class Manifest:
     # ------------------------------------------------------------ (de)serialisation
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tables"] = []
-        for t in self.tables:
-            entry = {
-                **asdict(t),
-                "columns": [list(c) for c in t.columns],
-                "depends_on": list(t.depends_on),
-                "encodings": dict(t.encodings),
-            }
-            if not t.encodings:  # absent rather than empty: older manifests stay as they were
-                del entry["encodings"]
-            data["tables"].append(entry)
-        data["ddl"] = [dict(d) for d in self.ddl]
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["tables"] = [_table_to_dict(t) for t in self.tables]
+        data["ddl"] = [asdict(d) for d in self.ddl]
+        data["file"] = asdict(self.file) if self.file is not None else None
+        data["config"] = dict(self.config)
+        data["validation"] = dict(self.validation)
+        data["checks"] = dict(self.checks)
+        data["timings"] = dict(self.timings)
         data["integrity"] = hash_bytes(canonical_json(data))
         return data
 
@@ -225,39 +302,14 @@ class Manifest:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> Manifest:
-        tables = tuple(
-            TableEntry(
-                name=t["name"],
-                schema=t["schema"],
-                table=t["table"],
-                ddl=t["ddl"],
-                columns=tuple((c[0], c[1], bool(c[2])) for c in t["columns"]),
-                year_column=t["year_column"],
-                depends_on=tuple(t["depends_on"]),
-                encodings=tuple(
-                    sorted((str(k), str(v)) for k, v in t.get("encodings", {}).items())
-                ),
-                partitions=tuple(
-                    Partition(
-                        year=p["year"],
-                        rows=int(p["rows"]),
-                        fingerprint=p["fingerprint"],
-                        object=ObjectRef(**p["object"]),
-                        reused=bool(p.get("reused", False)),
-                    )
-                    for p in t["partitions"]
-                ),
-            )
-            for t in data.get("tables", [])
-        )
         f = data.get("file")
         file_copy = (
             FileCopy(
-                object=ObjectRef(**f["object"]),
-                method=f["method"],
+                object=_object(f["object"]),
+                method=str(f["method"]),
                 compressed=bool(f["compressed"]),
                 raw_size=int(f["raw_size"]),
-                raw_xxh3=f["raw_xxh3"],
+                raw_xxh3=str(f["raw_xxh3"]),
             )
             if f
             else None
@@ -268,7 +320,67 @@ class Manifest:
         }
         return cls(
             **simple,
-            tables=tables,
+            tables=tuple(_table_from_dict(t) for t in data.get("tables", [])),
             file=file_copy,
-            ddl=tuple(dict(d) for d in data.get("ddl", [])),
+            ddl=tuple(
+                DdlEntry(
+                    kind=str(d["kind"]),
+                    schema=str(d["schema"]),
+                    name=str(d["name"]),
+                    sql=str(d["sql"]),
+                )
+                for d in data.get("ddl", [])
+            ),
         )
+
+
+def _object(data: Mapping[str, Any]) -> ObjectRef:
+    return ObjectRef(key=str(data["key"]), xxh3=str(data["xxh3"]), size=int(data["size"]))
+
+
+def _table_to_dict(t: TableEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": t.name,
+        "schema": t.schema,
+        "table": t.table,
+        "ddl": t.ddl,
+        "columns": [list(c) for c in t.columns],
+        "year_column": t.year_column,
+        "depends_on": list(t.depends_on),
+        "partitions": [
+            {
+                "year": p.year.to_json(),
+                "rows": p.rows,
+                "fingerprint": p.fingerprint.as_str(),
+                "object": asdict(p.object),
+                "reused": p.reused,
+            }
+            for p in t.partitions
+        ],
+    }
+    if t.encodings:  # absent rather than empty: older manifests stay as they were
+        data["encodings"] = dict(t.encodings)
+    return data
+
+
+def _table_from_dict(t: Mapping[str, Any]) -> TableEntry:
+    return TableEntry(
+        name=t["name"],
+        schema=t["schema"],
+        table=t["table"],
+        ddl=t["ddl"],
+        columns=tuple((c[0], c[1], bool(c[2])) for c in t["columns"]),
+        year_column=t["year_column"],
+        depends_on=tuple(t["depends_on"]),
+        encodings=tuple(sorted((str(k), str(v)) for k, v in t.get("encodings", {}).items())),
+        partitions=tuple(
+            Partition(
+                year=PartitionKey.from_json(p["year"]),
+                rows=int(p["rows"]),
+                fingerprint=Fingerprint.parse(p["fingerprint"]),
+                object=_object(p["object"]),
+                reused=bool(p.get("reused", False)),
+            )
+            for p in t["partitions"]
+        ),
+    )

@@ -13,8 +13,9 @@ from typing import Any
 from navsnap.config import Config, config_diff
 from navsnap.errors import DriftError, NavsnapError
 from navsnap.index import read_all
+from navsnap.integrity import verify_objects
 from navsnap.manifest import Manifest
-from navsnap.restore import plan_restore, verify_objects
+from navsnap.restore import plan_restore
 from navsnap.store import Store
 
 __all__ = ["ResumeDecision", "config_block", "drift_error", "plan_resume"]

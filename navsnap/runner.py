@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from collections.abc import Callable
@@ -24,13 +23,13 @@ from typing import Any
 import duckdb
 
 from navsnap.config import Config
+from navsnap.dbfile import move_aside, raise_if_in_use
 from navsnap.errors import DatabaseError, NavsnapError, UsageError
 from navsnap.faults import fault_point
-from navsnap.fsutil import fsync_dir, keep_aside
 from navsnap.index import ReuseIndex
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
-from navsnap.restore import raise_if_in_use, restore
+from navsnap.restore import restore
 from navsnap.resume import ResumeDecision, config_block, plan_resume
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
@@ -143,27 +142,6 @@ def _probe_writable(store: Store) -> None:
     key = layout.temp_key("probe")
     store.write_bytes_atomic(key, b"", overwrite=True)
     store.delete(key)
-
-
-def move_aside(db_path: Path, reason: str) -> tuple[str, ...]:
-    """Rename the database and its .wal to a name that says when and why; never delete."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    moved = []
-    dest_db = db_path.with_name(f"{db_path.name}.{stamp}.{reason}")
-    # "<kept file>.wal", so opening the kept file replays its last commits.
-    wal, dest_wal = (p.with_name(p.name + ".wal") for p in (db_path, dest_db))
-    for p, dest in ((db_path, dest_db), (wal, dest_wal)):
-        if p.exists():
-            keep_aside(p, dest)
-            moved.append(str(dest))
-    if moved:
-        fsync_dir(db_path.absolute().parent)
-        # The .wal first: a crash between the two never leaves a WAL without its file,
-        # which DuckDB would replay into the next database created at this path.
-        wal.unlink(missing_ok=True)
-        db_path.unlink(missing_ok=True)
-        fsync_dir(db_path.absolute().parent)
-    return tuple(moved)
 
 
 def _connect(db_path: Path, config: Config) -> duckdb.DuckDBPyConnection:

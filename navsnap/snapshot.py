@@ -44,7 +44,15 @@ from navsnap.filecopy import copy_database_file
 from navsnap.hashing import hash_file
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
-from navsnap.manifest import FileCopy, Manifest, ObjectRef, Partition, TableEntry
+from navsnap.manifest import (
+    FileCopy,
+    Fingerprint,
+    Manifest,
+    ObjectRef,
+    Partition,
+    PartitionKey,
+    TableEntry,
+)
 from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import compute_checks, compute_validation
 
@@ -253,10 +261,7 @@ class SnapshotJob:
                     "survive DuckDB's text form",
                     hint="make those parts top-level columns, or use DuckDB 1.1 or newer",
                 )
-        self.ddl = tuple(
-            {"kind": o.kind, "schema": o.schema, "name": o.name, "sql": o.sql}
-            for o in list_objects(cur)
-        )
+        self.ddl = tuple(list_objects(cur))
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
         self.storage_version = storage_version(cur)
@@ -326,12 +331,10 @@ class SnapshotJob:
             )
             self.timings["copy_s"] = time.perf_counter() - t2
         t1 = time.perf_counter()
-        plan: list[tuple[TableInfo, str | None, str, int]] = []
+        plan: list[tuple[TableInfo, PartitionKey, Fingerprint, int]] = []
         for table in self.tables:
-            for part, found in sorted(
-                fingerprints(cur, table).items(), key=lambda kv: (kv[0] is not None, kv[0] or "")
-            ):
-                plan.append((table, part, found.as_str(), found.rows))
+            for part, found in sorted(fingerprints(cur, table).items()):
+                plan.append((table, part, found, found.rows))
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}

@@ -20,6 +20,7 @@ verified, and when, is recorded in the store's ``verified`` state record (adviso
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import random
 import tempfile
@@ -31,18 +32,14 @@ from typing import Any
 
 import duckdb
 
-from navsnap.catalog import (
-    fingerprints,
-    parquet_list,
-    qualified,
-    quote_ident,
-    select_with_types,
-)
-from navsnap.errors import ConfigError, IntegrityError, NavsnapError, RestoreError, StoreError
+from navsnap.catalog import parquet_list, select_with_types, table_info
+from navsnap.compare import Mismatch, aggregate_mismatches, table_mismatches
+from navsnap.errors import IntegrityError, NavsnapError, StoreError
 from navsnap.index import manifest_ids, read_all, resolve, tags
-from navsnap.manifest import Manifest, ObjectRef, TableEntry
+from navsnap.integrity import check_object
+from navsnap.manifest import Manifest, ObjectRef
+from navsnap.materialize import copy_tables, create_views_and_macros, local_files
 from navsnap.store import Store, layout, referenced_objects
-from navsnap.validation import compute_checks, compute_validation
 
 __all__ = [
     "STATE_KEY",
@@ -211,163 +208,52 @@ def forget(store: Store, *, snapshots: Iterable[str] = (), objects: Iterable[str
 # --------------------------------------------------------------------------- checks
 
 
-def _check_object(store: Store, obj: ObjectRef) -> tuple[str | None, str, int]:
-    """(problem kind or None, detail, bytes hashed)."""
-    try:
-        digest, size = store.hash_object(obj.key)
-    except FileNotFoundError:
-        return "missing", "object is missing", 0
-    if size != obj.size:
-        return "corrupt", f"size {size}, expected {obj.size}", size
-    if digest != obj.xxh3:
-        return "corrupt", f"xxh3 {digest}, expected {obj.xxh3}", size
-    return None, "", size
+def _problem(manifest: Manifest, key: str, m: Mismatch) -> Problem:
+    kind = "data-mismatch" if m.kind in ("partition", "unreadable") else "validation-mismatch"
+    return Problem(kind, key, m.describe(), (manifest.snapshot_id,))
 
 
 def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[Problem]:
     """Recompute counts, fingerprints and aggregates from the Parquet objects."""
-    sid = manifest.snapshot_id
     problems: list[Problem] = []
     con = duckdb.connect()
     try:
         complete = True
         for entry in manifest.tables:
-            info = entry.info()
+            info = table_info(entry)
             for part in entry.partitions:
                 if part.object.key in bad_keys:
                     complete = False
                     continue
-                with store.local_copy(part.object.key) as local:
-                    src = select_with_types(
-                        info.columns, f"read_parquet({parquet_list([str(local)])})"
-                    )
+                with local_files(store, [part.object]) as files:
+                    src = select_with_types(info.columns, f"read_parquet({parquet_list(files)})")
                     try:
-                        got = fingerprints(con, info, source=src)
+                        # The object holds exactly this partition, nothing else.
+                        alone = dataclasses.replace(entry, partitions=(part,))
+                        found = table_mismatches(con, manifest, alone, info=info, source=src)
                     except duckdb.Error as exc:
-                        problems.append(
-                            Problem(
-                                "data-mismatch",
-                                part.object.key,
-                                f"{entry.name} {part.year or '(global)'}: unreadable Parquet: "
-                                f"{str(exc).splitlines()[0]}",
-                                (sid,),
+                        found = [
+                            Mismatch(
+                                "unreadable",
+                                entry.name,
+                                part.year,
+                                detail=f"{part.year}: Parquet: {str(exc).splitlines()[0]}",
                             )
-                        )
-                        complete = False
-                        continue
-                got_s = {k: manifest.comparable(v.as_str()) for k, v in got.items()}
-                want = {part.year: manifest.comparable(part.fingerprint)}
-                if got_s != want:
-                    problems.append(
-                        Problem(
-                            "data-mismatch",
-                            part.object.key,
-                            f"{entry.name} {part.year or '(global)'}: rows/fingerprint "
-                            f"{got_s} differ from the manifest's {want}",
-                            (sid,),
-                        )
-                    )
-                    complete = False
+                        ]
+                problems += [_problem(manifest, part.object.key, m) for m in found]
+                complete = complete and not found
         if complete and (manifest.validation or manifest.checks):
-            for entry in manifest.tables:
-                _create_table_view(con, store, entry)
-            problems.extend(_deep_aggregates(con, manifest))
+            copy_tables(con, store, manifest.tables)
+            # Macros and views the SQL checks may use (best effort: a check that needs a
+            # missing one reports it).
+            create_views_and_macros(con, manifest, only_tables=True)
+            problems += [
+                _problem(manifest, layout.manifest_key(manifest.snapshot_id), m)
+                for m in aggregate_mismatches(con, manifest)
+            ]
     finally:
         con.close()
     return problems
-
-
-def _create_table_view(con: duckdb.DuckDBPyConnection, store: Store, entry: TableEntry) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
-    if not entry.partitions:
-        cols = ", ".join(f"{quote_ident(n)} {t}" for n, t, _nn in entry.columns)
-        con.execute(f"CREATE TABLE {qualified(entry.schema, entry.table)} ({cols})")
-        return
-    # The aggregates read whole tables: materialise them (objects may be remote temp copies).
-    keys = list(dict.fromkeys(p.object.key for p in entry.partitions))
-    first = True
-    for key in keys:
-        with store.local_copy(key) as local:
-            src = select_with_types(
-                entry.column_list(), f"read_parquet({parquet_list([str(local)])})"
-            )
-            if first:
-                con.execute(
-                    f"CREATE TABLE {qualified(entry.schema, entry.table)} AS SELECT * FROM {src}"
-                )
-                first = False
-            else:
-                con.execute(
-                    f"INSERT INTO {qualified(entry.schema, entry.table)} SELECT * FROM {src}"
-                )
-
-
-def _deep_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list[Problem]:
-    sid = manifest.snapshot_id
-    out: list[Problem] = []
-    if manifest.validation:
-        try:
-            got = compute_validation(con, year=manifest.year, builtin=True)
-        except duckdb.Error as exc:
-            return [
-                Problem(
-                    "validation-mismatch",
-                    layout.manifest_key(sid),
-                    f"validation aggregates could not be recomputed: {str(exc).splitlines()[0]}",
-                    (sid,),
-                )
-            ]
-        keys = sorted(
-            k
-            for k in set(got) | set(manifest.validation)
-            if got.get(k) != manifest.validation.get(k)
-        )
-        if keys:
-            out.append(
-                Problem(
-                    "validation-mismatch",
-                    layout.manifest_key(sid),
-                    "validation aggregates differ: " + ", ".join(keys),
-                    (sid,),
-                )
-            )
-    checks = manifest.config.get("values", {}).get("checks") or {}
-    if manifest.checks and checks:
-        _create_views(con, manifest)
-        try:
-            got_checks = compute_checks(con, checks, year=manifest.year)
-        except ConfigError as exc:
-            return [
-                *out,
-                Problem(
-                    "validation-mismatch",
-                    layout.manifest_key(sid),
-                    f"SQL checks could not be recomputed: {exc.one_line()}",
-                    (sid,),
-                ),
-            ]
-        keys = sorted(k for k in manifest.checks if got_checks.get(k) != manifest.checks.get(k))
-        if keys:
-            out.append(
-                Problem(
-                    "validation-mismatch",
-                    layout.manifest_key(sid),
-                    "SQL checks differ: " + ", ".join(keys),
-                    (sid,),
-                )
-            )
-    return out
-
-
-def _create_views(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
-    """Macros and views the SQL checks may use (best effort: a check that needs a missing
-    one reports it)."""
-    from navsnap.restore import create_views_and_macros
-
-    try:
-        create_views_and_macros(con, manifest, only_tables=True)
-    except RestoreError:
-        return
 
 
 def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
@@ -397,15 +283,12 @@ def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
             ]
         try:
             for entry in manifest.tables:
-                fps = fingerprints(con, entry.info())
-                got = {k: manifest.comparable(v.as_str()) for k, v in fps.items()}
-                want = {p.year: manifest.comparable(p.fingerprint) for p in entry.partitions}
-                if got != want:
-                    out.append(
-                        Problem("data-mismatch", key, f"{entry.name}: fingerprints differ", (sid,))
-                    )
+                out += [_problem(manifest, key, m) for m in table_mismatches(con, manifest, entry)]
             if not out:
-                out.extend(_deep_aggregates(con, manifest))
+                out += [
+                    _problem(manifest, layout.manifest_key(sid), m)
+                    for m in aggregate_mismatches(con, manifest)
+                ]
         finally:
             con.close()
     return out
@@ -499,15 +382,15 @@ def verify(
     for i, key in enumerate(todo):
         if progress is not None:
             progress("verify", i, len(todo))
-        kind, detail, nbytes = _check_object(store, refs[key])
-        hashed += nbytes
-        if kind is None:
+        result = check_object(store, refs[key])
+        hashed += result.bytes_hashed
+        if result.problem is None:
             checked_ok.add(key)
             state.objects[key] = {"xxh3": refs[key].xxh3, "at": _iso(now)}
         else:
             bad_keys.add(key)
             state.objects.pop(key, None)
-            problems.append(Problem(kind, key, detail, tuple(sorted(users[key]))))
+            problems.append(Problem(result.problem, key, result.detail, tuple(sorted(users[key]))))
     if progress is not None:
         progress("verify", len(todo), len(todo))
 

@@ -13,13 +13,26 @@ from navsnap.cli import main
 from navsnap.config import Config
 from navsnap.diff import ColumnChange, diff_manifests
 from navsnap.index import read_all
-from navsnap.manifest import Manifest, ObjectRef, Partition, TableEntry
+from navsnap.manifest import (
+    DdlEntry,
+    Fingerprint,
+    Manifest,
+    ObjectRef,
+    Partition,
+    PartitionKey,
+    TableEntry,
+)
 from navsnap.runner import run
 from navsnap.store import open_store
 
 
 def part(year: str | None, rows: int, fp: str) -> Partition:
-    return Partition(year=year, rows=rows, fingerprint=fp, object=ObjectRef(f"objects/{fp}", fp, 1))
+    return Partition(
+        year=PartitionKey.from_json(year),
+        rows=rows,
+        fingerprint=Fingerprint(1, fp),
+        object=ObjectRef(f"objects/{fp}", fp, 1),
+    )
 
 
 def entry(
@@ -86,7 +99,7 @@ def test_same_year_two_runs_with_schema_and_config_changes() -> None:
         2026,
         (entry("t", (part("2026", 5, "f1"),), cols_a), entry("gone", ())),
         validation={"headcount": 5, "pay": "100"},
-        ddl=({"kind": "view", "schema": "main", "name": "v", "sql": "CREATE VIEW v AS SELECT 1"},),
+        ddl=(DdlEntry("view", "main", "v", "CREATE VIEW v AS SELECT 1"),),
     )
     b = manifest(
         "r2-2026",
@@ -97,7 +110,7 @@ def test_same_year_two_runs_with_schema_and_config_changes() -> None:
         ),
         validation={"headcount": 5, "pay": "120"},
         config={"identity": {"run.seed": 7}, "inputs": {}, "hash": "h2"},
-        ddl=({"kind": "view", "schema": "main", "name": "v", "sql": "CREATE VIEW v AS SELECT 2"},),
+        ddl=(DdlEntry("view", "main", "v", "CREATE VIEW v AS SELECT 2"),),
     )
     d = diff_manifests(a, b)
     assert not d.same_run

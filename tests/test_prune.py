@@ -18,7 +18,15 @@ from navsnap.config import Config, load_config
 from navsnap.errors import UsageError
 from navsnap.index import read_all
 from navsnap.index import tags as read_tags
-from navsnap.manifest import Manifest, ObjectRef, Partition, TableEntry, manifest_key
+from navsnap.manifest import (
+    Fingerprint,
+    Manifest,
+    ObjectRef,
+    Partition,
+    PartitionKey,
+    TableEntry,
+    manifest_key,
+)
 from navsnap.resume import config_block
 from navsnap.retention import RetentionPolicy, decide, parse_size, prune
 from navsnap.runner import run
@@ -31,7 +39,12 @@ from navsnap.verify import verify
 
 
 def snap(run_id: str, year: int, minute: int, objs: tuple[tuple[str, int], ...] = ()) -> Manifest:
-    parts = tuple(Partition(str(year), 1, "f", ObjectRef(key, key, size)) for key, size in objs)
+    parts = tuple(
+        Partition(
+            PartitionKey.of_year(str(year)), 1, Fingerprint(1, "f"), ObjectRef(key, key, size)
+        )
+        for key, size in objs
+    )
     table = TableEntry("t", "main", "t", "", (), "simulation_year", (), parts)
     return Manifest(
         snapshot_id=f"{run_id}-{year}",

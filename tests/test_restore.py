@@ -101,7 +101,9 @@ def test_delta_restore_rewrites_only_what_differs(
     snap = resolve(store, year=2027)
     plan = navsnap.restore(store=store, db=db, year=2027, dry_run=True).plan
     assert plan.strategy == "delta"
-    assert [(a.table, a.year) for a in plan.actions if a.action == "load"] == [("yearly", "2025")]
+    assert [(a.table, str(a.year)) for a in plan.actions if a.action == "load"] == [
+        ("yearly", "2025")
+    ]
     report = navsnap.restore(store=store, db=db, snapshot=snap.snapshot_id)
     assert report.plan.strategy == "delta" and report.moved_aside == ()
     assert table_fingerprints(db) == reference(tmp_path, toy_config, 2027)
@@ -120,7 +122,7 @@ def test_delta_restore_of_damaged_partition_and_later_years(
     con.execute("INSERT INTO audit.log VALUES (2031, 'future')")
     con.close()
     report = navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027)
-    acts = {(a.table, a.year, a.action) for a in report.plan.actions if a.action != "keep"}
+    acts = {(a.table, str(a.year), a.action) for a in report.plan.actions if a.action != "keep"}
     assert acts == {("yearly", "2026", "load"), ("audit.log", "2031", "drop")}
     assert table_fingerprints(toy_run) == reference(tmp_path, toy_config, 2027)
 
@@ -295,7 +297,7 @@ def test_explicit_indexes_survive_a_full_restore(tmp_path: Path) -> None:
     )  # fmt: skip
     cfg = navsnap.load_config(search_cwd=False)
     m = navsnap.checkpoint(db=db, year=2025, store=tmp_path / "s", config=cfg)
-    assert ("index", "t_code") in [(d["kind"], d["name"]) for d in m.ddl]
+    assert ("index", "t_code") in [(d.kind, d.name) for d in m.ddl]
     out = tmp_path / "r.duckdb"
     navsnap.restore(store=tmp_path / "s", db=db, year=2025, to=out)
     con = duckdb.connect(str(out))

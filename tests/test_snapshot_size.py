@@ -31,5 +31,5 @@ def test_five_yearly_snapshots_take_at_most_1_25x_the_final_one(
     assert naive > 2.5 * final
     # each later snapshot wrote only its own year's partitions
     for m in manifests[1:]:
-        new = {(t.name, p.year) for t in m.tables for p in t.partitions if not p.reused}
+        new = {(t.name, str(p.year)) for t in m.tables for p in t.partitions if not p.reused}
         assert new and all(year == str(m.year) for _, year in new), new

@@ -15,7 +15,7 @@ from navsnap import api
 from navsnap.config import load_config
 from navsnap.errors import UsageError
 from navsnap.index import read_all
-from navsnap.manifest import manifest_key
+from navsnap.manifest import Fingerprint, manifest_key
 from navsnap.runner import run
 from navsnap.store import Store, open_store
 from navsnap.verify import last_verified, verify
@@ -125,7 +125,7 @@ def test_deep_finds_data_that_disagrees_with_its_manifest(tmp_path: Path) -> Non
     store, _db = make_store(tmp_path)
     m = read_all(store)[0][-1]
     yearly = m.table("yearly")
-    bad_part = dataclasses.replace(yearly.partitions[-1], fingerprint="200:12345")
+    bad_part = dataclasses.replace(yearly.partitions[-1], fingerprint=Fingerprint(200, "12345"))
     bad_table = dataclasses.replace(yearly, partitions=(*yearly.partitions[:-1], bad_part))
     tables = tuple(bad_table if t.name == "yearly" else t for t in m.tables)
     forged = dataclasses.replace(m, snapshot_id=m.snapshot_id + "-x", tables=tables)

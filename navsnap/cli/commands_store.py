@@ -115,7 +115,7 @@ def show_cmd(
             rows.append(
                 [
                     t.name,
-                    p.year or "(global)",
+                    str(p.year),
                     f"{p.rows:,}",
                     human_bytes(p.object.size),
                     "shared" if p.reused else "new",
@@ -126,7 +126,7 @@ def show_cmd(
     click.echo(table(rows, ["TABLE", "YEAR", "ROWS", "BYTES", "", "OBJECT"]))
     if m.ddl:
         click.echo()
-        click.echo("schema objects: " + ", ".join(f"{d['kind']} {d['name']}" for d in m.ddl))
+        click.echo("schema objects: " + ", ".join(f"{d.kind} {d.name}" for d in m.ddl))
     if m.validation or m.checks:
         click.echo()
         for k, v in sorted({**m.validation, **m.checks}.items()):

@@ -1,0 +1,189 @@
+"""Compare a database (or views over a snapshot's Parquet) with a manifest.
+
+The one place that decides whether data matches a snapshot: row counts and fingerprints per
+partition, and the validation aggregates and SQL checks. Differences come back as
+:class:`Mismatch` values; callers decide what they mean (restore raises, verify reports, the
+delta planner reloads or drops the partitions concerned).
+
+Fingerprints use DuckDB's ``hash()``, which changed between DuckDB versions. Under the version
+that wrote the manifest the comparison is at full strength; under another one only the row
+counts are compared (:func:`full_strength`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from navsnap.catalog import (
+    TableInfo,
+    column_signature,
+    entry_columns,
+    fingerprints,
+    partition_filter,
+    table_info,
+)
+from navsnap.errors import ConfigError
+from navsnap.manifest import DdlEntry, Fingerprint, Manifest, PartitionKey, TableEntry
+from navsnap.validation import compute_checks, compute_validation
+
+__all__ = [
+    "Mismatch",
+    "aggregate_mismatches",
+    "compare_fingerprints",
+    "full_strength",
+    "partition_mismatches",
+    "same_fingerprint",
+    "schema_objects_differ",
+    "shape_difference",
+    "table_mismatches",
+]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One difference between data and a manifest.
+
+    ``kind`` is ``"partition"`` (``want`` None: a partition the manifest does not have;
+    ``got`` None: a partition missing from the data), ``"unreadable"`` (the data could not be
+    read), ``"validation"`` or ``"checks"`` (``keys`` names the aggregates that differ).
+    """
+
+    kind: str
+    table: str | None = None
+    partition: PartitionKey | None = None
+    want: Fingerprint | None = None
+    got: Fingerprint | None = None
+    keys: tuple[str, ...] = ()
+    detail: str = ""
+
+    def describe(self) -> str:
+        """One line for a message or a report."""
+        if self.kind == "partition":
+            if self.want is None:
+                what = "is not in the snapshot"
+            elif self.got is None:
+                what = "is missing"
+            else:
+                what = f"has rows/fingerprint {self.got.as_str()}, expected {self.want.as_str()}"
+            return f"{self.table} {self.partition}: {what}"
+        if self.kind == "unreadable":
+            return f"{self.table}: unreadable: {self.detail}"
+        label = "validation aggregates" if self.kind == "validation" else "SQL checks"
+        if self.detail:
+            return f"{label} could not be recomputed: {self.detail}"
+        return f"{label} differ: {', '.join(self.keys)}"
+
+
+def full_strength(manifest: Manifest) -> bool:
+    """Whether fingerprints computed here compare with the manifest's at full strength."""
+    return manifest.duckdb_version == duckdb.__version__
+
+
+def same_fingerprint(a: Fingerprint, b: Fingerprint, *, full: bool) -> bool:
+    """Equal fingerprints; only equal row counts when ``full`` is false."""
+    return a == b if full else a.rows == b.rows
+
+
+def compare_fingerprints(
+    entry: TableEntry,
+    got: Mapping[PartitionKey, Fingerprint],
+    *,
+    full: bool,
+    keys: Collection[PartitionKey] | None = None,
+) -> list[Mismatch]:
+    """Partitions of ``entry`` whose fingerprint in ``got`` differs (pure).
+
+    ``keys`` limits the comparison to those partitions (each of which the data must hold
+    exactly as the manifest does, or not at all when the manifest does not list it).
+    """
+    want = {p.year: p.fingerprint for p in entry.partitions}
+    scope = set(want) | set(got) if keys is None else set(keys)
+    out: list[Mismatch] = []
+    for key in sorted(scope):
+        w, g = want.get(key), got.get(key)
+        if w is None and g is None:
+            continue
+        if w is not None and g is not None and same_fingerprint(w, g, full=full):
+            continue
+        out.append(Mismatch("partition", entry.name, key, w, g))
+    return out
+
+
+def table_mismatches(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    entry: TableEntry,
+    *,
+    info: TableInfo | None = None,
+    source: str | None = None,
+    keys: Collection[PartitionKey] | None = None,
+) -> list[Mismatch]:
+    """Fingerprint the table (``info``, by default as the manifest describes it; or
+    ``source`` read as that table) and compare it with ``entry``."""
+    got = fingerprints(con, info or table_info(entry), source=source)
+    return compare_fingerprints(entry, got, full=full_strength(manifest), keys=keys)
+
+
+def partition_mismatches(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    entry: TableEntry,
+    keys: Collection[PartitionKey],
+) -> list[Mismatch]:
+    """Compare only the rows of partitions ``keys`` of the live table with ``entry``."""
+    info = table_info(entry)
+    out: list[Mismatch] = []
+    for key in sorted(keys):
+        source = f"(SELECT * FROM {info.ref}{partition_filter(info, key)})"
+        out += table_mismatches(con, manifest, entry, info=info, source=source, keys=[key])
+    return out
+
+
+def _differing(got: Mapping[str, Any], want: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k)))
+
+
+def aggregate_mismatches(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list[Mismatch]:
+    """Recompute the manifest's validation aggregates and SQL checks over ``con``'s tables."""
+    out: list[Mismatch] = []
+    if manifest.validation:
+        try:
+            got = compute_validation(con, year=manifest.year, builtin=True)
+        except duckdb.Error as exc:
+            return [Mismatch("validation", detail=str(exc).splitlines()[0])]
+        keys = _differing(got, manifest.validation)
+        if keys:
+            out.append(Mismatch("validation", keys=keys))
+    checks = manifest.config.get("values", {}).get("checks") or {}
+    if manifest.checks and checks:
+        try:
+            got_checks = compute_checks(con, checks, year=manifest.year)
+        except ConfigError as exc:
+            return [*out, Mismatch("checks", detail=exc.one_line())]
+        keys = tuple(k for k in sorted(manifest.checks) if got_checks.get(k) != manifest.checks[k])
+        if keys:
+            out.append(Mismatch("checks", keys=keys))
+    return out
+
+
+def shape_difference(live: TableInfo, entry: TableEntry) -> str | None:
+    """Why a live table cannot be rewritten partition by partition to ``entry``, or None."""
+    if column_signature(live.columns) != column_signature(entry_columns(entry)):
+        return f"table {entry.name} has another schema"
+    if live.sql != entry.ddl:
+        return f"table {entry.name} has other constraints"
+    return None
+
+
+def schema_objects_differ(live: Iterable[DdlEntry], manifest: Manifest) -> bool:
+    """Whether the live schemas, sequences, macros, views and indexes differ from the
+    manifest's ``ddl[]`` (order aside)."""
+
+    def key(d: DdlEntry) -> tuple[str, str, str, str]:
+        return (d.kind, d.schema, d.name, d.sql)
+
+    return sorted(map(key, live)) != sorted(map(key, manifest.ddl))

@@ -1,0 +1,261 @@
+"""Build DuckDB tables, views and macros from a manifest and its Parquet objects.
+
+The one place that turns a snapshot back into DuckDB objects, in three ways:
+
+* :func:`build_database` — real tables from the manifest's DDL (constraints included), rows
+  inserted from Parquet, then indexes, macros and views: what a full restore writes;
+* :func:`copy_tables` — plain tables created from the Parquet (``CREATE TABLE AS``, cast to
+  the recorded column types): what ``verify --deep`` recomputes aggregates over;
+* :func:`create_parquet_views` — views over the Parquet objects, nothing copied: what
+  ``navsnap sql`` and ``navsnap attach`` give analysts.
+
+:func:`reload_partition` rewrites one partition of a live table (a delta restore). Macros and
+views come last, retried until DuckDB has found their dependency order
+(:func:`create_views_and_macros`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import duckdb
+
+from navsnap.catalog import (
+    entry_columns,
+    parquet_list,
+    partition_filter,
+    qualified,
+    quote_ident,
+    select_with_types,
+    table_info,
+)
+from navsnap.errors import RestoreError
+from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
+from navsnap.store import Store
+
+__all__ = [
+    "build_database",
+    "copy_tables",
+    "create_parquet_views",
+    "create_views_and_macros",
+    "load_parquet",
+    "local_files",
+    "reload_partition",
+    "strip_catalog",
+    "view_sql",
+]
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@contextlib.contextmanager
+def local_files(store: Store, objects: Sequence[ObjectRef]) -> Iterator[list[str]]:
+    """Local paths of ``objects`` (the objects themselves on a local store, else copies)."""
+    with contextlib.ExitStack() as stack:
+        yield [str(stack.enter_context(store.local_copy(o.key))) for o in objects]
+
+
+def load_parquet(con: duckdb.DuckDBPyConnection, target_ref: str, files: Sequence[str]) -> None:
+    """Append the rows of Parquet ``files`` to a table, matching columns by name."""
+    if not files:
+        return
+    con.execute(
+        f"INSERT INTO {target_ref} BY NAME SELECT * FROM read_parquet({parquet_list(files)})"
+    )
+
+
+def _typed_parquet(entry: TableEntry, files: Sequence[str]) -> str:
+    """A subquery reading ``files`` cast to the table's recorded column types."""
+    return select_with_types(entry_columns(entry), f"read_parquet({parquet_list(files)})")
+
+
+# --------------------------------------------------------------------------- full build
+
+
+def build_database(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    manifest: Manifest,
+    entries: Sequence[TableEntry],
+    *,
+    catalog: str,
+    progress: ProgressFn | None = None,
+    after_load: Callable[[], None] | None = None,
+) -> None:
+    """Create ``entries`` in ``con``'s current database as the snapshot had them.
+
+    Schemas and sequences, the tables with their constraints, their rows, indexes, then
+    macros and views. When ``entries`` is not every table (a partial restore), objects that
+    need a table left out are skipped. ``catalog`` is the name the database will be opened
+    under (see :func:`create_views_and_macros`).
+    """
+    partial = len(entries) != len(manifest.tables)
+    for d in manifest.ddl:
+        if d.kind in ("schema", "type", "sequence"):
+            con.execute(d.sql)
+    for entry in entries:
+        con.execute(entry.ddl)
+    for i, entry in enumerate(entries):
+        if progress is not None:
+            progress("load", i, len(entries))
+        with local_files(store, [p.object for p in entry.partitions]) as files:
+            load_parquet(con, qualified(entry.schema, entry.table), files)
+    if progress is not None:
+        progress("load", len(entries), len(entries))
+    if after_load is not None:
+        after_load()
+    for d in manifest.ddl:
+        if d.kind == "index":
+            try:
+                con.execute(d.sql)
+            except duckdb.Error:
+                if not partial:  # a partial restore may lack the index's table
+                    raise
+    create_views_and_macros(con, manifest, only_tables=partial, catalog=catalog)
+
+
+def reload_partition(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    entry: TableEntry,
+    key: PartitionKey,
+    *,
+    load: bool,
+) -> None:
+    """Delete partition ``key`` of a live table, then (``load``) insert the snapshot's rows."""
+    info = table_info(entry)
+    con.execute(f"DELETE FROM {info.ref}{partition_filter(info, key)}")
+    part = entry.partition(key)
+    if load and part is not None:
+        with local_files(store, [part.object]) as files:
+            load_parquet(con, info.ref, files)
+
+
+# --------------------------------------------------------------------------- copies and views
+
+
+def copy_tables(
+    con: duckdb.DuckDBPyConnection, store: Store, entries: Sequence[TableEntry]
+) -> None:
+    """Plain tables named like the snapshot's, created from its Parquet (no constraints)."""
+    for entry in entries:
+        ref = qualified(entry.schema, entry.table)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
+        if not entry.partitions:
+            cols = ", ".join(f"{quote_ident(n)} {t}" for n, t, _nn in entry.columns)
+            con.execute(f"CREATE TABLE {ref} ({cols})")
+            continue
+        # One object at a time: on a remote store each is a temporary local copy.
+        keys = list(dict.fromkeys(p.object for p in entry.partitions))
+        for i, obj in enumerate(keys):
+            with local_files(store, [obj]) as files:
+                verb = f"CREATE TABLE {ref} AS" if i == 0 else f"INSERT INTO {ref}"
+                con.execute(f"{verb} SELECT * FROM {_typed_parquet(entry, files)}")
+
+
+def view_sql(entry: TableEntry, files: Sequence[str]) -> str:
+    """``CREATE VIEW schema.table AS ...`` over ``files``, cast to the table's column types."""
+    if files:
+        body = "SELECT * FROM " + _typed_parquet(entry, files)
+    else:
+        cols = ", ".join(
+            f"CAST(NULL AS {c.type}) AS {quote_ident(c.name)}" for c in entry_columns(entry)
+        )
+        body = f"SELECT {cols} WHERE false"
+    return f"CREATE OR REPLACE VIEW {qualified(entry.schema, entry.table)} AS {body}"
+
+
+def create_parquet_views(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    files: Mapping[str, Sequence[str]],
+) -> list[str]:
+    """One view per table over its Parquet ``files`` (paths or URLs by table name), then
+    the snapshot's own macros and views (best effort). Returns the table names."""
+    names = []
+    for entry in manifest.tables:
+        if entry.schema != "main":
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
+        con.execute(view_sql(entry, files[entry.name]))
+        names.append(entry.name)
+    create_views_and_macros(con, manifest, only_tables=True)
+    return names
+
+
+# --------------------------------------------------------------------------- macros and views
+
+
+def strip_catalog(sql: str, dbname: str, relations: set[str]) -> str:
+    """Rewrite explicit references to the original catalog ``dbname`` in view/macro SQL.
+
+    ``dbname.schema.x`` loses its catalog part; ``dbname.x`` becomes ``main.x`` when ``x`` is
+    one of the snapshot's ``relations`` (so ``census.id``, a column of table ``census``, is
+    left alone). String literals and quoted identifiers that merely contain the name are
+    never touched.
+    """
+    if not dbname:
+        return sql
+    names = {n.lower() for n in relations}
+    ident = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
+    pattern = re.compile(
+        rf"""(?P<lit>'(?:[^']|'')*')"""
+        rf"""|(?<![\w"$.])(?P<cat>{re.escape(quote_ident(dbname))}|{re.escape(dbname)})\."""
+        rf"""(?P<first>{ident})(?P<more>\.{ident})?""",
+        re.IGNORECASE,
+    )
+
+    def fix(m: re.Match[str]) -> str:
+        if m.group("lit") is not None:
+            return m.group(0)
+        first, more = m.group("first"), m.group("more")
+        if more:
+            return f"{first}{more}"
+        if first.strip('"').lower() in names:
+            return f"main.{first}"
+        return m.group(0)
+
+    return pattern.sub(fix, sql)
+
+
+def create_views_and_macros(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    *,
+    only_tables: bool,
+    catalog: str | None = None,
+) -> None:
+    """Macros and views: retried until no progress, so dependency order is found by DuckDB.
+
+    ``catalog`` is the name the database will be opened under; when it is not the original
+    one, SQL naming the original catalog is rewritten (:func:`strip_catalog`). With
+    ``only_tables`` (not every table exists), the ones that cannot be created are left out;
+    otherwise that is a :class:`RestoreError`.
+    """
+    relations = {t.table for t in manifest.tables} | {
+        d.name for d in manifest.ddl if d.kind == "view"
+    }
+    rename = catalog is None or catalog.lower() != manifest.database_name.lower()
+    pending = [
+        strip_catalog(d.sql, manifest.database_name, relations) if rename else d.sql
+        for d in manifest.ddl
+        if d.kind in ("macro", "view")
+    ]
+    while pending:
+        failed: list[str] = []
+        last_error = ""
+        for sql in pending:
+            try:
+                con.execute(sql)
+            except duckdb.Error as exc:
+                failed.append(sql)
+                last_error = str(exc).splitlines()[0]
+        if len(failed) == len(pending):
+            if only_tables:
+                return  # a partial restore may lack what a view needs
+            raise RestoreError(
+                f"could not recreate {len(failed)} view(s)/macro(s): {last_error}",
+                hint="nothing was changed",
+            )
+        pending = failed

@@ -1,0 +1,27 @@
+"""Restore: bring a database back to a snapshot, from the store alone.
+
+A pipeline of steps, one module each:
+
+1. **plan** (:mod:`~navsnap.restore.plan`) — full, delta, file or none, changing nothing.
+   *Full* rebuilds the database from the store alone (the old file may be missing, truncated
+   or garbage); *delta*, when the live database opens and its schema matches, rewrites only
+   the partitions whose fingerprint differs and deletes partitions the snapshot does not have.
+2. **fetch** (:mod:`~navsnap.restore.fetch`) — every object the plan reads is verified
+   (xxh3-128 and size) before anything is changed.
+3. **build** (:mod:`~navsnap.restore.build`) — a new file beside the target
+   (:mod:`navsnap.materialize`), or the delta in one transaction.
+4. **check** (:mod:`~navsnap.restore.check`) — row counts, fingerprints and validation
+   aggregates against the manifest (:mod:`navsnap.compare`), before the swap or the commit.
+5. **swap** (:func:`navsnap.dbfile.swap_into_place`) — the old file and its ``.wal`` are kept
+   aside under a name that says when and why, and the new file is renamed into place.
+
+:func:`restore` (:mod:`~navsnap.restore.pipeline`) runs them; a delta that fails falls back
+to a full restore.
+"""
+
+from __future__ import annotations
+
+from navsnap.restore.pipeline import RestoreReport, restore
+from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
+
+__all__ = ["PartitionAction", "RestorePlan", "RestoreReport", "plan_restore", "restore"]

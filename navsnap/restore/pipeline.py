@@ -1,0 +1,133 @@
+"""The restore pipeline: plan -> fetch -> build -> check -> swap (see the package docstring)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.dbfile import (
+    dead_temps,
+    raise_if_in_use,
+    remove_with_wal,
+    swap_into_place,
+    temp_beside,
+)
+from navsnap.errors import DatabaseError, DiskFullError, RestoreError
+from navsnap.manifest import Manifest
+from navsnap.restore.build import apply_delta, build_file, build_full
+from navsnap.restore.fetch import fetch
+from navsnap.restore.plan import RestorePlan, plan_restore
+from navsnap.store import Store
+
+__all__ = ["RestoreReport", "restore"]
+
+ProgressFn = Callable[[str, int, int], None]
+
+#: The temporary files of a full restore: ``.<name>.navsnap-restore-<pid>.tmp``.
+_TEMP_PURPOSE = "restore"
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    plan: RestorePlan
+    moved_aside: tuple[str, ...] = ()
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.plan.to_dict(),
+            "moved_aside": list(self.moved_aside),
+            "seconds": round(self.seconds, 3),
+            "timings": self.timings,
+        }
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC from the OS, or DuckDB's wording of it (its errors carry no errno)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, duckdb.Error) and "No space left on device" in str(exc)
+
+
+def restore(
+    store: Store,
+    manifest: Manifest,
+    *,
+    db_path: str | os.PathLike[str],
+    to: str | os.PathLike[str] | None = None,
+    tables: Sequence[str] | None = None,
+    dry_run: bool = False,
+    allow_delta: bool = True,
+    progress: ProgressFn | None = None,
+) -> RestoreReport:
+    """Restore ``manifest`` into ``db_path`` (or ``to``). See :mod:`navsnap.restore`."""
+    t0 = time.perf_counter()
+    plan = plan_restore(
+        store, manifest, db_path=db_path, to=to, tables=tables, allow_delta=allow_delta
+    )
+    if dry_run or plan.strategy == "none":
+        return RestoreReport(plan=plan, seconds=time.perf_counter() - t0)
+    target = Path(plan.target)
+    if not target.parent.exists():
+        raise DatabaseError(
+            f"directory {str(target.parent)!r} does not exist", hint="create it first"
+        )
+    t1 = time.perf_counter()
+    fetch(store, manifest, plan, progress=progress)
+    timings: dict[str, float] = {"verify_s": time.perf_counter() - t1}
+
+    if plan.strategy == "delta":
+        try:
+            apply_delta(store, manifest, plan, target)
+        except (duckdb.Error, RestoreError) as exc:
+            # The live file opened but fails while being rewritten (damaged blocks), or the
+            # rewrite did not check out: the transaction rolled back; rebuild it whole.
+            if isinstance(exc, duckdb.Error):
+                raise_if_in_use(exc, target)
+            if tables:
+                raise RestoreError(
+                    f"could not rewrite tables in {str(target)!r}: {str(exc).splitlines()[0]}",
+                    hint="nothing was changed; restore --to another path instead",
+                ) from None
+            full = plan_restore(store, manifest, db_path=db_path, to=to, allow_delta=False)
+            plan = replace(full, reason=f"delta failed: {str(exc).splitlines()[0][:80]}")
+        else:
+            timings["total_s"] = time.perf_counter() - t0
+            return RestoreReport(plan=plan, seconds=time.perf_counter() - t0, timings=timings)
+
+    tmp = temp_beside(target, _TEMP_PURPOSE)
+    remove_with_wal(tmp)
+    for leftover in dead_temps(target, _TEMP_PURPOSE):
+        leftover.unlink(missing_ok=True)
+    try:
+        if plan.strategy == "file":
+            build_file(store, manifest, tmp)
+        else:
+            timings.update(build_full(store, manifest, plan, tmp, progress=progress))
+        moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
+    except BaseException as exc:
+        remove_with_wal(tmp)
+        if _is_disk_full(exc):
+            raise DiskFullError(
+                f"no space left while restoring {manifest.snapshot_id} into {str(target)!r}",
+                hint="free disk space and run the command again; nothing was changed",
+            ) from None
+        if isinstance(exc, duckdb.Error):
+            raise RestoreError(
+                f"restoring {manifest.snapshot_id} into {str(target)!r} failed: "
+                f"{str(exc).splitlines()[0]}",
+                hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
+            ) from exc
+        raise
+    timings["total_s"] = time.perf_counter() - t0
+    return RestoreReport(
+        plan=plan, moved_aside=moved, seconds=time.perf_counter() - t0, timings=timings
+    )

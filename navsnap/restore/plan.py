@@ -1,0 +1,228 @@
+"""Restore, step 1: plan. What a restore would do, changing nothing.
+
+A **full** restore rebuilds the database from the store alone; a **delta** restore rewrites
+only the partitions of a live database that differ from the snapshot (decided by
+:mod:`navsnap.compare`); **none** when the database already matches; **file** for a
+whole-file snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.catalog import list_objects, list_tables
+from navsnap.compare import schema_objects_differ, shape_difference, table_mismatches
+from navsnap.dbfile import raise_if_in_use
+from navsnap.errors import DatabaseError, RestoreError, UsageError
+from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
+from navsnap.store import Store
+
+__all__ = ["PartitionAction", "RestorePlan", "plan_restore"]
+
+
+@dataclass(frozen=True)
+class PartitionAction:
+    table: str
+    year: PartitionKey | None  # None: the whole database file (whole-file snapshots)
+    action: str  # "load" | "drop" | "keep"
+    rows: int
+    bytes: int
+
+
+def _year_json(key: PartitionKey | None) -> str | None:
+    return key.to_json() if key is not None else None
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    snapshot_id: str
+    year: int
+    target: str
+    strategy: str  # "full" | "delta" | "file" | "none"
+    reason: str
+    actions: tuple[PartitionAction, ...] = ()
+    drop_tables: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    @property
+    def bytes_to_read(self) -> int:
+        return sum(a.bytes for a in self.actions if a.action == "load")
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions if a.action == action)
+
+    def objects(self, manifest: Manifest) -> list[ObjectRef]:
+        """The objects this plan reads (unique, in manifest order)."""
+        if manifest.mode == "file":
+            return [manifest.file.object] if manifest.file else []
+        want = {(a.table, a.year) for a in self.actions if a.action == "load"}
+        seen: dict[str, ObjectRef] = {}
+        for t in manifest.tables:
+            for p in t.partitions:
+                if (t.name, p.year) in want:
+                    seen.setdefault(p.object.key, p.object)
+        return list(seen.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "year": self.year,
+            "target": self.target,
+            "strategy": self.strategy,
+            "reason": self.reason,
+            "bytes_to_read": self.bytes_to_read,
+            "load": [
+                {"table": a.table, "year": _year_json(a.year), "rows": a.rows, "bytes": a.bytes}
+                for a in self.actions
+                if a.action == "load"
+            ],
+            "drop": [
+                {"table": a.table, "year": _year_json(a.year), "rows": a.rows}
+                for a in self.actions
+                if a.action == "drop"
+            ],
+            "keep": [
+                {"table": a.table, "year": _year_json(a.year)}
+                for a in self.actions
+                if a.action == "keep"
+            ],
+            "drop_tables": list(self.drop_tables),
+        }
+
+
+def _selected(manifest: Manifest, tables: Sequence[str] | None) -> list[TableEntry]:
+    if not tables:
+        return list(manifest.tables)
+    names = {t.name for t in manifest.tables}
+    unknown = [t for t in tables if t not in names]
+    if unknown:
+        raise UsageError(
+            f"table(s) {', '.join(unknown)} are not in snapshot {manifest.snapshot_id}",
+            hint="tables in it: " + ", ".join(sorted(names)),
+        )
+    return [t for t in manifest.tables if t.name in set(tables)]
+
+
+def plan_restore(
+    store: Store,
+    manifest: Manifest,
+    *,
+    db_path: str | os.PathLike[str],
+    to: str | os.PathLike[str] | None = None,
+    tables: Sequence[str] | None = None,
+    allow_delta: bool = True,
+) -> RestorePlan:
+    """What a restore would do, changing nothing."""
+    target = Path(to if to is not None else db_path)
+    entries = _selected(manifest, tables)
+    names = tuple(e.name for e in entries)
+    if target.is_dir():
+        raise DatabaseError(
+            f"database path {str(target)!r} is a directory", hint="pass a file path"
+        )
+
+    def full(reason: str) -> RestorePlan:
+        if tables and to is None and target.exists():
+            # A full restore of some tables would swap in a file holding only those.
+            raise RestoreError(
+                f"cannot restore only {', '.join(tables)} in place: {reason}",
+                hint="restore them --to another path, or restore every table",
+            )
+        strategy = "file" if manifest.mode == "file" else "full"
+        if manifest.mode == "file":
+            size = manifest.file.object.size if manifest.file else 0
+            acts: tuple[PartitionAction, ...] = (
+                PartitionAction("<database file>", None, "load", 0, size),
+            )
+        else:
+            acts = tuple(
+                PartitionAction(e.name, p.year, "load", p.rows, p.object.size)
+                for e in entries
+                for p in e.partitions
+            )
+        return RestorePlan(
+            manifest.snapshot_id, manifest.year, str(target), strategy, reason, acts, (), names
+        )
+
+    if manifest.mode == "file":
+        if tables:
+            raise UsageError(
+                "--tables needs a parquet-mode snapshot; this one is a whole-file copy",
+                hint="restore it --to another path and copy the tables with SQL",
+            )
+        return full("whole-file snapshot")
+    if not target.exists():
+        return full("target is missing")
+    if to is not None and not tables:
+        return full("restoring to another path")
+    if not allow_delta:
+        return full("delta restore disabled")
+    try:
+        analysed = _analyse_live(target, manifest, entries, partial=bool(tables))
+    except duckdb.Error as exc:
+        raise_if_in_use(exc, target)
+        return full(f"target is broken ({str(exc).splitlines()[0][:80]})")
+    if isinstance(analysed, str):
+        return full(analysed)
+    actions, drop_tables = analysed
+    changed = any(a.action != "keep" for a in actions) or bool(drop_tables)
+    return RestorePlan(
+        manifest.snapshot_id,
+        manifest.year,
+        str(target),
+        "delta" if changed else "none",
+        "live database opens with a matching schema",
+        tuple(actions),
+        drop_tables,
+        names,
+    )
+
+
+def _analyse_live(
+    target: Path, manifest: Manifest, entries: Sequence[TableEntry], *, partial: bool
+) -> str | tuple[list[PartitionAction], tuple[str, ...]]:
+    """Per-partition actions for a delta restore, or the reason a full restore is needed."""
+    con = duckdb.connect(str(target), read_only=True)
+    try:
+        live = {t.key: t for t in list_tables(con, year_column=manifest.year_column)}
+        actions: list[PartitionAction] = []
+        for entry in entries:
+            info = live.get(entry.name)
+            if info is None:
+                return f"table {entry.name} is missing"
+            reason = shape_difference(info, entry)
+            if reason is not None:
+                return reason
+            differ = {
+                m.partition: m
+                for m in table_mismatches(con, manifest, entry, info=info)
+                if m.partition is not None
+            }
+            for part in entry.partitions:
+                same = part.year not in differ
+                actions.append(
+                    PartitionAction(
+                        entry.name,
+                        part.year,
+                        "keep" if same else "load",
+                        part.rows,
+                        0 if same else part.object.size,
+                    )
+                )
+            for key, m in sorted(differ.items()):
+                if m.want is None and m.got is not None:
+                    actions.append(PartitionAction(entry.name, key, "drop", m.got.rows, 0))
+        drop_tables: tuple[str, ...] = ()
+        if not partial:
+            if schema_objects_differ(list_objects(con), manifest):
+                return "views, macros or sequences differ"
+            drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
+    finally:
+        con.close()
+    return actions, drop_tables
