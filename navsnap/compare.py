@@ -158,7 +158,7 @@ def aggregate_mismatches(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> 
         keys = _differing(got, manifest.validation)
         if keys:
             out.append(Mismatch("validation", keys=keys))
-    checks = manifest.config.get("values", {}).get("checks") or {}
+    checks = manifest.config.checks
     if manifest.checks and checks:
         try:
             got_checks = compute_checks(con, checks, year=manifest.year)

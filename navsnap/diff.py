@@ -225,10 +225,10 @@ def diff_manifests(a: Manifest, b: Manifest) -> ManifestDiff:
     tb = {t.name: t for t in b.tables}
     order = [t.name for t in a.tables] + [t.name for t in b.tables if t.name not in ta]
     keys, inputs = config_diff(
-        a.config.get("identity", {}),
-        b.config.get("identity", {}),
-        a.config.get("inputs", {}),
-        b.config.get("inputs", {}),
+        a.config.identity,
+        b.config.identity,
+        a.config.inputs,
+        b.config.inputs,
     )
     return ManifestDiff(
         a=a.snapshot_id,

@@ -20,6 +20,7 @@ from navsnap.store.layout import manifest_key
 
 __all__ = [
     "FORMAT_VERSION",
+    "ConfigBlock",
     "DdlEntry",
     "FileCopy",
     "Fingerprint",
@@ -181,6 +182,62 @@ class DdlEntry:
 
 
 @dataclass(frozen=True)
+class ConfigBlock:
+    """The manifest's ``config``: the run's configuration and lineage identity.
+
+    ``values`` is the effective configuration (every section), ``identity`` the flat keys
+    that define lineage, ``inputs`` the xxh3-128 of declared input files, ``hash`` the lineage
+    hash. ``extra`` keeps every other key exactly as written (``origin_year``, and keys a
+    later navsnap may add), so a manifest re-serialises byte for byte.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    hash: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _TYPED = ("values", "identity", "inputs", "hash")
+
+    @property
+    def origin_year(self) -> int | None:
+        """The first year of the chain of runs this snapshot continues (None: unknown)."""
+        value = self.extra.get("origin_year")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def checks(self) -> dict[str, str]:
+        """The named SQL checks of the configuration (``[checks]``)."""
+        checks = self.values.get("checks")
+        return {str(k): str(v) for k, v in checks.items()} if isinstance(checks, dict) else {}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfigBlock:
+        if not isinstance(data, Mapping):
+            raise ValueError("config is not an object")
+        parts = {k: data.get(k, {}) for k in ("values", "identity", "inputs")}
+        for name, value in parts.items():
+            if not isinstance(value, dict):
+                raise ValueError(f"config.{name} is not an object")
+        return cls(
+            values=dict(parts["values"]),
+            identity=dict(parts["identity"]),
+            inputs=dict(parts["inputs"]),
+            hash=str(data.get("hash", "")),
+            extra={k: v for k, v in data.items() if k not in cls._TYPED},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "values": dict(self.values),
+            "identity": dict(self.identity),
+            "inputs": dict(self.inputs),
+            "hash": self.hash,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
 class FileCopy:
     """Whole-file mode: the copied ``.duckdb`` file."""
 
@@ -203,7 +260,7 @@ class Manifest:
     database_name: str
     storage_version: str | None
     year_column: str
-    config: dict[str, Any]
+    config: ConfigBlock
     tables: tuple[TableEntry, ...] = ()
     ddl: tuple[DdlEntry, ...] = ()
     file: FileCopy | None = None
@@ -217,7 +274,7 @@ class Manifest:
 
     @property
     def config_hash(self) -> str:
-        return str(self.config.get("hash", ""))
+        return self.config.hash
 
     def table(self, name: str) -> TableEntry:
         for t in self.tables:
@@ -260,7 +317,7 @@ class Manifest:
         data["tables"] = [_table_to_dict(t) for t in self.tables]
         data["ddl"] = [asdict(d) for d in self.ddl]
         data["file"] = asdict(self.file) if self.file is not None else None
-        data["config"] = dict(self.config)
+        data["config"] = self.config.to_dict()
         data["validation"] = dict(self.validation)
         data["checks"] = dict(self.checks)
         data["timings"] = dict(self.timings)
@@ -316,12 +373,15 @@ class Manifest:
         )
         known = {f.name for f in fields(cls)}
         simple = {
-            k: v for k, v in data.items() if k in known and k not in ("tables", "file", "ddl")
+            k: v
+            for k, v in data.items()
+            if k in known and k not in ("tables", "file", "ddl", "config")
         }
         return cls(
             **simple,
             tables=tuple(_table_from_dict(t) for t in data.get("tables", [])),
             file=file_copy,
+            config=ConfigBlock.from_dict(data["config"]),
             ddl=tuple(
                 DdlEntry(
                     kind=str(d["kind"]),

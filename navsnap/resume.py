@@ -38,9 +38,7 @@ def _fmt(value: object) -> str:
 
 def drift_error(snapshot: Manifest, block: dict[str, Any]) -> DriftError:
     old = snapshot.config
-    keys, inputs = config_diff(
-        old.get("identity", {}), block["identity"], old.get("inputs", {}), block["inputs"]
-    )
+    keys, inputs = config_diff(old.identity, block["identity"], old.inputs, block["inputs"])
     parts = [f"{k.key}: {_fmt(k.old)} -> {_fmt(k.new)}" for k in keys]
     parts += [f"input {i.path} changed" for i in inputs]
     return DriftError(
@@ -114,7 +112,7 @@ def plan_resume(
         m
         for m in manifests
         if first - 1 <= m.year <= last
-        and not (isinstance(m.config.get("origin_year"), int) and m.config["origin_year"] > first)
+        and not (m.config.origin_year is not None and m.config.origin_year > first)
     ]
     mine = [m for m in in_range if m.config_hash == block["hash"]]
     if not mine:

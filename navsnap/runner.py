@@ -239,7 +239,7 @@ def run(
         continued = decision.snapshot if decision is not None else None
         if from_snapshot is not None:
             continued = snap
-        origin = continued.config.get("origin_year") if continued is not None else first
+        origin = continued.config.origin_year if continued is not None else first
         block = {**block, "origin_year": origin}
 
         run_id = new_run_id()

@@ -45,6 +45,7 @@ from navsnap.hashing import hash_file
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
 from navsnap.manifest import (
+    ConfigBlock,
     FileCopy,
     Fingerprint,
     Manifest,
@@ -403,7 +404,7 @@ class SnapshotJob:
             database_name=self.dbname,
             storage_version=self.storage_version,
             year_column=options.year_column,
-            config=self.config,
+            config=ConfigBlock.from_dict(self.config),
             tables=entries,
             ddl=self.ddl,
             file=file_copy,

@@ -14,6 +14,7 @@ from navsnap.config import Config
 from navsnap.diff import ColumnChange, diff_manifests
 from navsnap.index import read_all
 from navsnap.manifest import (
+    ConfigBlock,
     DdlEntry,
     Fingerprint,
     Manifest,
@@ -65,7 +66,7 @@ def manifest(sid: str, year: int, tables: tuple[TableEntry, ...], **kw: object) 
         database_name="db",
         storage_version=None,
         year_column="simulation_year",
-        config={"identity": {"run.seed": 42}, "inputs": {}, "hash": "h"},
+        config=ConfigBlock(identity={"run.seed": 42}, hash="h"),
         tables=tables,
     )
     base.update(kw)
@@ -109,7 +110,7 @@ def test_same_year_two_runs_with_schema_and_config_changes() -> None:
             entry("new", ()),
         ),
         validation={"headcount": 5, "pay": "120"},
-        config={"identity": {"run.seed": 7}, "inputs": {}, "hash": "h2"},
+        config=ConfigBlock(identity={"run.seed": 7}, hash="h2"),
         ddl=(DdlEntry("view", "main", "v", "CREATE VIEW v AS SELECT 2"),),
     )
     d = diff_manifests(a, b)

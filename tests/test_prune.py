@@ -19,6 +19,7 @@ from navsnap.errors import UsageError
 from navsnap.index import read_all
 from navsnap.index import tags as read_tags
 from navsnap.manifest import (
+    ConfigBlock,
     Fingerprint,
     Manifest,
     ObjectRef,
@@ -57,7 +58,7 @@ def snap(run_id: str, year: int, minute: int, objs: tuple[tuple[str, int], ...] 
         database_name="db",
         storage_version=None,
         year_column="simulation_year",
-        config={},
+        config=ConfigBlock(),
         tables=(table,),
     )
 

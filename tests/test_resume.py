@@ -200,7 +200,7 @@ def test_resume_of_the_following_years_continues_from_the_year_before(
     assert report.moved_aside == () and [y.year for y in report.years_run] == [2027, 2028, 2029]
     assert table_fingerprints(db) == reference(tmp_path, toy_config)
     last = navsnap.list_snapshots(store)[0][-1]
-    assert navsnap.show(store, last.snapshot_id).config["origin_year"] == 2025
+    assert navsnap.show(store, last.snapshot_id).config.origin_year == 2025
 
 
 def test_resume_ignores_a_run_of_the_same_config_that_began_later(

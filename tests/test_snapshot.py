@@ -52,8 +52,8 @@ def test_every_table_partition_and_schema_object_is_in_the_manifest(
     kinds = [(d.kind, d.name) for d in last.ddl]
     assert ("sequence", "seq_event") in kinds and ("view", "v_pay2") in kinds
     assert kinds.index(("view", "v_pay")) < kinds.index(("view", "v_pay2"))
-    assert last.config["hash"] == toy_config.config_hash()
-    assert last.config["identity"]["run.step"] == "toy_pipeline:step"
+    assert last.config.hash == toy_config.config_hash()
+    assert last.config.identity["run.step"] == "toy_pipeline:step"
     assert last.duckdb_version == duckdb.__version__ and last.format_version == FORMAT_VERSION
     # the recorded fingerprints are those of the live rows
     con = duckdb.connect(str(tmp_path / "sim.duckdb"), read_only=True)

@@ -140,10 +140,13 @@ def test_deep_finds_data_that_disagrees_with_its_manifest(tmp_path: Path) -> Non
 def test_deep_recomputes_sql_checks(tmp_path: Path) -> None:
     store, _db = make_store(tmp_path, (2025, 2025))
     m = read_all(store)[0][0]
-    values = dict(m.config.get("values", {}))
+    values = dict(m.config.values)
     values["checks"] = {"n_yearly": "SELECT count(*) FROM yearly WHERE simulation_year = $year"}
     good = dataclasses.replace(
-        m, snapshot_id="chk-good", config={**m.config, "values": values}, checks={"n_yearly": 200}
+        m,
+        snapshot_id="chk-good",
+        config=dataclasses.replace(m.config, values=values),
+        checks={"n_yearly": 200},
     )
     bad = dataclasses.replace(good, snapshot_id="chk-bad", checks={"n_yearly": 199})
     for x in (good, bad):
