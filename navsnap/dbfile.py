@@ -9,8 +9,10 @@ and a ``.wal`` must never stay at the path without the file it belongs to.
 
 1. the ``.wal``, then the file, get their kept names ``<name>.<UTC time>.<reason>`` and that
    name + ``.wal`` (so opening the kept file replays its last commits). Both are hard links:
-   the path still holds the complete old database. Where links fail the files are renamed,
-   the ``.wal`` first, so the path never holds a ``.wal`` without its file;
+   the path still holds the complete old database. Where links fail (some network and FUSE
+   filesystems) the ``.wal`` is renamed first, so the path never holds a ``.wal`` without
+   its file; then the file is copied (a swap: the path keeps a file until the rename) or
+   renamed (moving aside);
 2. fsync the directory;
 3. the ``.wal`` is removed from the path; fsync the directory;
 4. the new file is renamed over the path (atomic), or, when moving aside, the old file is
@@ -28,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +38,7 @@ import duckdb
 
 from navsnap.errors import DatabaseError
 from navsnap.faults import fault_point
-from navsnap.fsutil import fsync_dir, pid_alive
+from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
 
 __all__ = [
     "dead_temps",
@@ -86,12 +89,17 @@ def raise_if_in_use(exc: duckdb.Error, path: Path) -> None:
         ) from None
 
 
-def _keep(old: Path, kept: Path) -> None:
-    """Give ``old`` the name ``kept`` too (a hard link), or rename it where links fail."""
+def _keep(old: Path, kept: Path, *, copy: bool) -> None:
+    """Give ``old`` the name ``kept`` too (a hard link). Where links fail: a copy (``copy``,
+    so the path keeps its file until it is replaced), else a rename."""
     try:
         os.link(old, kept)
     except OSError:
-        os.replace(old, kept)
+        if not copy:
+            os.replace(old, kept)
+            return
+        shutil.copyfile(old, kept)
+        fsync_file(kept)
 
 
 def _no_fault(_point: str) -> None:
@@ -112,7 +120,8 @@ def _replace(
     fault("before-swap")
     for old, kept in ((wal_path(target), wal_path(kept_db)), (target, kept_db)):
         if old.exists():
-            _keep(old, kept)
+            # A swap keeps the file at the path until the rename replaces it.
+            _keep(old, kept, copy=new is not None and old == target)
             moved.append(str(kept))
     if moved:
         fsync_dir(directory)
