@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_file
 from navsnap.hashing import hash_file
 from navsnap.manifest import FileCopy, ObjectRef
 from navsnap.store import Store, layout
 
-__all__ = ["copy_database_file", "reflink", "restore_file_copy"]
+__all__ = ["copy_database_file", "reflink", "restore_file_copy", "unpack_verified"]
 
 _FICLONE = 0x40049409
 _BUF = 8 << 20
@@ -103,3 +104,15 @@ def restore_file_copy(copy: FileCopy, *, store: Store, dest: Path) -> str:
             fout.flush()
             os.fsync(fout.fileno())
         return "copy"
+
+
+def unpack_verified(copy: FileCopy, *, store: Store, dest: Path, snapshot_id: str) -> None:
+    """:func:`restore_file_copy`, then check the unpacked file against its recorded hash."""
+    restore_file_copy(copy, store=store, dest=dest)
+    digest, size = hash_file(dest)
+    if digest != copy.raw_xxh3 or size != copy.raw_size:
+        raise IntegrityError(
+            f"unpacked database file of snapshot {snapshot_id} does not match its hash",
+            path=copy.object.key,
+            snapshot_id=snapshot_id,
+        )

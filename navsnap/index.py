@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
-
 from navsnap.catalog import column_signature, entry_columns
+from navsnap.compare import full_strength
 from navsnap.errors import SnapshotNotFound
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store
@@ -98,7 +97,7 @@ class ReuseIndex:
 
     def add_manifest(self, manifest: Manifest) -> None:
         # Fingerprints are only comparable under the DuckDB version that computed them.
-        if manifest.mode != "parquet" or manifest.duckdb_version != duckdb.__version__:
+        if manifest.mode != "parquet" or not full_strength(manifest):
             return
         for t in manifest.tables:
             sig = column_signature(entry_columns(t), dict(t.encodings))

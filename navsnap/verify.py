@@ -35,6 +35,7 @@ import duckdb
 from navsnap.catalog import parquet_list, select_with_types, table_info
 from navsnap.compare import Mismatch, aggregate_mismatches, table_mismatches
 from navsnap.errors import IntegrityError, NavsnapError, StoreError
+from navsnap.filecopy import unpack_verified
 from navsnap.index import manifest_ids, read_all, resolve, tags
 from navsnap.integrity import check_object
 from navsnap.manifest import Manifest, ObjectRef
@@ -258,18 +259,15 @@ def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[
 
 def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
     """Whole-file snapshots: unpack the copy, open it read-only, recompute fingerprints."""
-    from navsnap.filecopy import restore_file_copy
-    from navsnap.hashing import hash_file
-
     assert manifest.file is not None
     sid = manifest.snapshot_id
     key = manifest.file.object.key
     out: list[Problem] = []
     with tempfile.TemporaryDirectory(prefix="navsnap-verify-") as tmp:
         dest = Path(tmp) / "copy.duckdb"
-        restore_file_copy(manifest.file, store=store, dest=dest)
-        digest, size = hash_file(dest)
-        if digest != manifest.file.raw_xxh3 or size != manifest.file.raw_size:
+        try:
+            unpack_verified(manifest.file, store=store, dest=dest, snapshot_id=sid)
+        except IntegrityError:
             return [
                 Problem("data-mismatch", key, "unpacked database file has the wrong hash", (sid,))
             ]

@@ -18,11 +18,10 @@ import duckdb
 
 from navsnap.catalog import qualified, quote_ident
 from navsnap.dbfile import wal_path
-from navsnap.errors import IntegrityError, RestoreError
+from navsnap.errors import RestoreError
 from navsnap.faults import fault_point
-from navsnap.filecopy import restore_file_copy
+from navsnap.filecopy import unpack_verified
 from navsnap.fsutil import fsync_file
-from navsnap.hashing import hash_file
 from navsnap.manifest import Manifest
 from navsnap.materialize import build_database, reload_partition
 from navsnap.restore.check import check_aggregates, check_partitions, check_tables
@@ -99,13 +98,7 @@ def build_full(
 def build_file(store: Store, manifest: Manifest, tmp: Path) -> None:
     """Unpack a whole-file snapshot into ``tmp`` and check it against its recorded hash."""
     assert manifest.file is not None
-    restore_file_copy(manifest.file, store=store, dest=tmp)
-    digest, size = hash_file(tmp)
-    if digest != manifest.file.raw_xxh3 or size != manifest.file.raw_size:
-        raise IntegrityError(
-            f"restored file of snapshot {manifest.snapshot_id} does not match its hash",
-            snapshot_id=manifest.snapshot_id,
-        )
+    unpack_verified(manifest.file, store=store, dest=tmp, snapshot_id=manifest.snapshot_id)
 
 
 def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Path) -> None:
