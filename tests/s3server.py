@@ -125,3 +125,56 @@ def environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class MotoProcess(MotoS3):
+    """A moto server in its own process, so a test can SIGSTOP it (a server that stops
+    answering) without stopping itself. Always used through :func:`running_process`."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("moto server did not start")
+
+    def pause(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def running_process() -> Iterator[MotoProcess]:
+    """A moto server process; in the end it is continued (if stopped) and killed."""
+    server = MotoProcess()
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.resume()
+        server.proc.kill()
+        server.proc.wait(timeout=30)

@@ -153,8 +153,9 @@ def test_each_storage_layer_only_calls_the_layers_below() -> None:
     below = {
         "layout": set(),
         "backend": set(),
+        "deadline": set(),
         "local": {"layout", "backend"},
-        "remote": {"backend"},
+        "remote": {"backend", "deadline"},
         "cache": {"layout", "backend"},
         "repository": {"layout", "backend", "local", "remote", "cache"},
     }

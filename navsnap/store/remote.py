@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from navsnap.errors import DiskFullError, NavsnapError, StoreError
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
+from navsnap.store.deadline import Deadline, DeadlineReader, Progress, timeout_from_env
 
 __all__ = [
     "KNOWN_SCHEMES",
@@ -44,10 +45,13 @@ _S3_DEFAULTS: dict[str, Any] = {
     "use_listings_cache": False,
     "config_kwargs": {
         "connect_timeout": 5,
-        "read_timeout": 60,
-        "retries": {"max_attempts": 4, "mode": "standard"},
+        "read_timeout": 20,
+        "retries": {"max_attempts": 3, "mode": "standard"},
     },
 }
+#: s3fs retries some errors (read timeouts among them) on top of botocore's own attempts;
+#: its default of 5 multiplied the wait of a server that stopped answering.
+_S3FS_RETRIES = 2
 
 
 class RemoteBackend(Backend):
@@ -57,7 +61,9 @@ class RemoteBackend(Backend):
     own credentials, options, caching): ``RemoteBackend(fs, "bucket/prefix")``.
     """
 
-    def __init__(self, fs: Any, root: str, *, url: str | None = None) -> None:
+    def __init__(
+        self, fs: Any, root: str, *, url: str | None = None, timeout: float | None = None
+    ) -> None:
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         self.fs = fs
         self.protocol = str(protocol)
@@ -75,9 +81,17 @@ class RemoteBackend(Backend):
             conditional_create=self.protocol in _CONDITIONAL,
             parallel_reads=_PARALLEL_READS,
         )
+        #: Every operation runs under this deadline (see :mod:`navsnap.store.deadline`).
+        self.deadline = Deadline(timeout if timeout is not None else timeout_from_env(), self.url)
 
     @classmethod
-    def from_url(cls, url: str, *, storage_options: dict[str, Any] | None = None) -> RemoteBackend:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> RemoteBackend:
         shown = redact(url)
         protocol = url.split("://", 1)[0].lower()
         if protocol not in KNOWN_SCHEMES:
@@ -100,7 +114,9 @@ class RemoteBackend(Backend):
                 f"store URL {shown!r} cannot be used: {type(exc).__name__}",
                 hint="use s3://bucket/prefix",
             ) from None
-        return cls(fs, root, url=url)
+        if protocol in ("s3", "s3a") and "retries" not in options:
+            fs.retries = _S3FS_RETRIES
+        return cls(fs, root, url=url, timeout=timeout)
 
     def __repr__(self) -> str:
         return f"RemoteBackend({self.url!r})"
@@ -126,38 +142,45 @@ class RemoteBackend(Backend):
                 raise
             raise err from exc
 
+    def _call(
+        self, what: str, fn: Any, *args: Any, progress: Progress | None = None, **kwargs: Any
+    ) -> Any:
+        """``fn(*args, **kwargs)`` under the deadline, its errors translated."""
+        with self._errors(what):
+            return self.deadline.run(what, fn, *args, progress=progress, **kwargs)
+
     # ------------------------------------------------------------------ reading
 
     def read_bytes(self, key: str) -> bytes:
-        with self._errors(f"reading {key}"):
-            return bytes(self.fs.cat_file(self._full(key)))
+        return bytes(self._call(f"reading {key}", self.fs.cat_file, self._full(key)))
 
     def download(self, key: str, dest: Path) -> int:
-        with self._errors(f"downloading {key}"):
-            self.fs.get_file(self._full(key), str(dest))
+        progress = Progress()
+        self._call(f"downloading {key}", self.fs.get_file, self._full(key), str(dest),
+                   callback=progress, progress=progress)  # fmt: skip
         return dest.stat().st_size
 
     @contextlib.contextmanager
     def open_input(self, key: str) -> Iterator[BinaryIO]:
-        with (
-            self._errors(f"reading {key}"),
-            self.fs.open(self._full(key), "rb", block_size=8 << 20) as fh,
-        ):
-            yield fh
+        what = f"reading {key}"
+        fh = self._call(what, self.fs.open, self._full(key), "rb", block_size=8 << 20)
+        try:
+            with self._errors(what):
+                yield DeadlineReader(fh, self.deadline, what)  # type: ignore[misc]
+        finally:
+            fh.close()
 
     def info(self, key: str) -> ObjectInfo:
-        with self._errors(f"reading {key}"):
-            inf = self.fs.info(self._full(key))
+        inf = self._call(f"reading {key}", self.fs.info, self._full(key))
         if inf.get("type") == "directory":
             raise FileNotFoundError(errno.ENOENT, "not a file", key)
         return ObjectInfo(key=key, size=int(inf.get("size") or 0), mtime=_mtime(inf))
 
     def list_files(self, prefix: str) -> list[ObjectInfo]:
-        with self._errors(f"listing {prefix}"):
-            try:
-                found = self.fs.find(self._full(prefix), detail=True)
-            except FileNotFoundError:
-                found = {}
+        try:
+            found = self._call(f"listing {prefix}", self.fs.find, self._full(prefix), detail=True)
+        except FileNotFoundError:
+            found = {}
         root = self.root.lstrip("/")
         out: list[ObjectInfo] = []
         for path, inf in found.items():
@@ -168,29 +191,26 @@ class RemoteBackend(Backend):
         return sorted(out, key=lambda o: o.key)
 
     def top_level_names(self) -> list[str]:
-        with self._errors("listing the store"):
-            try:
-                found = self.fs.ls(self.root, detail=False)
-            except FileNotFoundError:
-                return []
+        try:
+            found = self._call("listing the store", self.fs.ls, self.root, detail=False)
+        except FileNotFoundError:
+            return []
         return sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in found)
 
     # ------------------------------------------------------------------ writing
 
     def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
-        with self._errors(f"writing {key}"):
-            self.fs.pipe_file(self._full(key), data, mode="overwrite" if overwrite else "create")
+        mode = "overwrite" if overwrite else "create"
+        self._call(f"writing {key}", self.fs.pipe_file, self._full(key), data, mode=mode)
 
     def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
-        with self._errors(f"writing {key}"):
-            if overwrite:
-                self.fs.put_file(str(src), self._full(key))
-            else:
-                self.fs.put_file(str(src), self._full(key), mode="create")
+        progress = Progress()
+        extra: dict[str, Any] = {} if overwrite else {"mode": "create"}
+        self._call(f"writing {key}", self.fs.put_file, str(src), self._full(key),
+                   callback=progress, progress=progress, **extra)  # fmt: skip
 
     def delete(self, key: str) -> None:
-        with self._errors(f"deleting {key}"):
-            self.fs.rm_file(self._full(key))
+        self._call(f"deleting {key}", self.fs.rm_file, self._full(key))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -100,11 +100,12 @@ class Store:
         *,
         storage_options: dict[str, Any] | None = None,
         cache: ObjectCache | None = None,
+        timeout: float | None = None,
     ) -> None:
         if isinstance(location, Backend):
             self.backend = location
         else:
-            self.backend = _backend_for(os.fspath(location), storage_options, cache)
+            self.backend = _backend_for(os.fspath(location), storage_options, cache, timeout)
         self.url = self.backend.url
 
     def __repr__(self) -> str:
@@ -424,11 +425,14 @@ class Store:
 
 
 def _backend_for(
-    url: str, storage_options: dict[str, Any] | None, cache: ObjectCache | None
+    url: str,
+    storage_options: dict[str, Any] | None,
+    cache: ObjectCache | None,
+    timeout: float | None,
 ) -> Backend:
     backend: Backend
     if "://" in url and url.split("://", 1)[0].lower() != "file":
-        remote = RemoteBackend.from_url(url, storage_options=storage_options)
+        remote = RemoteBackend.from_url(url, storage_options=storage_options, timeout=timeout)
         # memory:// is in this process already: a cache would only copy it.
         return remote if remote.protocol == "memory" else CachedBackend(remote, cache)
     backend = LocalBackend(url.split("://", 1)[1] if "://" in url else url)
@@ -446,9 +450,12 @@ def open_store(
     *,
     storage_options: dict[str, Any] | None = None,
     cache: ObjectCache | None = None,
+    timeout: float | None = None,
 ) -> Store:
     """A :class:`Store` for a local path, an fsspec URL (``memory://``, ``s3://bucket/prefix``)
     or a ready backend (e.g. ``RemoteBackend(fs, "bucket/prefix")`` for an fsspec
     filesystem instance). Remote stores other than ``memory://`` read objects through the
-    local object cache (``cache``, else the default one)."""
-    return Store(location, storage_options=storage_options, cache=cache)
+    local object cache (``cache``, else the default one). Every operation on a remote store
+    fails after ``timeout`` seconds without progress (default: ``NAVSNAP_STORE_TIMEOUT``,
+    else 60; see :mod:`navsnap.store.deadline`)."""
+    return Store(location, storage_options=storage_options, cache=cache, timeout=timeout)
