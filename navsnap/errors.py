@@ -25,7 +25,7 @@ Exit code 1 is kept for unexpected internal errors (a bug); 130 for an interrupt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 
 __all__ = [
     "ChangedInput",
@@ -45,6 +45,7 @@ __all__ = [
     "UsageError",
     "VerifyFailed",
     "all_error_classes",
+    "cause",
 ]
 
 
@@ -70,6 +71,15 @@ class NavsnapError(Exception):
         if self.hint:
             text = f"{text} ({' '.join(self.hint.split())})"
         return text
+
+    def fields(self) -> dict[str, object]:
+        """The structured fields set besides message and hint (``changed_keys``, ``year``,
+        ``holder``...), as plain JSON-ready values: ``--json`` prints them with the error."""
+        return {
+            name: _plain(value)
+            for name, value in vars(self).items()
+            if not name.startswith("_") and name != "hint"
+        }
 
 
 class UsageError(NavsnapError, ValueError):
@@ -207,6 +217,35 @@ class VerifyFailed(NavsnapError):
     """verify found at least one problem."""
 
     exit_code = 14
+
+
+def _plain(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in asdict(value).items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def cause(error: BaseException | str, *, width: int = 120) -> str:
+    """The first line of an error, for quoting inside another message: whitespace folded, and
+    when longer than ``width`` cut at a word boundary with an ellipsis (never mid-word)."""
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__ if isinstance(error, BaseException) else ""
+    text = " ".join(text.splitlines()[0].split())
+    if len(text) <= width:
+        return text
+    limit = width - 3
+    if text[limit] == " ":
+        cut = text[:limit]
+    elif " " in text[:limit]:
+        cut = text[:limit].rsplit(" ", 1)[0]  # the last whole word that fits
+    else:
+        cut = text.split(" ", 1)[0]  # a single over-long word is kept whole
+    return cut.rstrip(" ,;:(") + "..."
 
 
 def all_error_classes() -> list[type[NavsnapError]]:

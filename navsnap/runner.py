@@ -76,9 +76,11 @@ class YearResult:
 class RunEvent:
     """What the loop reports as it goes (the CLI prints these; the library never prints)."""
 
-    kind: str  # "plan" | "year" | "warning"
+    kind: str  # "plan" | "start" | "year" | "warning"
     message: str
     year: YearResult | None = None
+    #: "start" events: the year whose step is about to run.
+    started: int | None = None
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,7 @@ def run(
                 step.check_fresh(con, db_path=db)
             for year in range(start, last + 1):
                 t0 = time.perf_counter()
+                emit(RunEvent("start", f"year {year} started", started=year))
                 if step.holds_connection:
                     if con is None:
                         con = _connect(db, config)

@@ -2,33 +2,33 @@
 
 Each command parses its options, calls one library function and renders the result. Errors
 derived from :class:`navsnap.errors.NavsnapError` become one line on stderr and the class's
-exit code; a traceback is shown only with ``--debug``.
+exit code (under ``--json`` also one JSON object on stdout); ``--debug`` adds the traceback.
+Ctrl-C exits 130 wherever it lands (:mod:`navsnap.cli.interrupt`).
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import Any
 
 import click
 
 from navsnap._version import __version__
-from navsnap.cli.common import State
-from navsnap.errors import NavsnapError
+from navsnap.cli.common import State, global_options, json_flag
+from navsnap.cli.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED, describe
 
-__all__ = ["cli", "main"]
-
-EXIT_INTERNAL = 1
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="navsnap")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors (and --json output).")
+@json_flag("Print JSON for scripts (errors too).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, as_json: bool) -> None:
     """Recoverable multi-year DuckDB simulations: snapshot every year, restore, resume.
+
+    --json, --debug, -q and -v may also follow the subcommand (navsnap list -q).
 
     \b
     Example:
@@ -36,65 +36,56 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
       navsnap list
       navsnap restore --year 2027
     """
-    ctx.obj = State(debug=debug, quiet=quiet)
+    ctx.ensure_object(State)
 
 
 def _register() -> None:
     from navsnap.cli import commands_run, commands_store
 
-    for module in (commands_run, commands_store):
-        for command in module.COMMANDS:
-            cli.add_command(command)
+    modules: list[Any] = [commands_run, commands_store]
     for name in ("commands_maintain", "commands_analyst"):
         try:
-            module = __import__(f"navsnap.cli.{name}", fromlist=["COMMANDS"])
+            modules.append(__import__(f"navsnap.cli.{name}", fromlist=["COMMANDS"]))
         except ModuleNotFoundError as exc:
             if exc.name != f"navsnap.cli.{name}":
                 raise
-            continue
+    for module in modules:
         for command in module.COMMANDS:
+            command.params.extend(global_options())
             cli.add_command(command)
+    cli.params.extend(global_options())
 
 
 _register()
 
 
-def _debug_requested(argv: list[str]) -> bool:
-    return "--debug" in argv
+def _json_requested(args: list[str]) -> bool:
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI and map errors to exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = _debug_requested(args)
+    st = State(argv=tuple(args), debug="--debug" in args)
     try:
-        return cli.main(args=args, prog_name="navsnap", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("navsnap: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as exc:
-        # One line like every other error (click's own form spans four).
-        ctx = getattr(exc, "ctx", None)
-        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        click.echo(f"navsnap: error: {' '.join(exc.format_message().split())}{where}", err=True)
-        sys.exit(exc.exit_code)
-    except NavsnapError as exc:
-        if debug:
-            raise
-        click.echo(f"navsnap: error: {exc.one_line()}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("navsnap: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:
-        if debug:
-            raise
-        first = " ".join(str(exc).split()) or type(exc).__name__
-        click.echo(
-            f"navsnap: internal error: {type(exc).__name__}: {first} "
-            "(run again with --debug and report it)",
-            err=True,
-        )
-        sys.exit(EXIT_INTERNAL)
+        with st.interrupts.installed():
+            try:
+                return cli.main(args=args, prog_name="navsnap", standalone_mode=False, obj=st)
+            except click.exceptions.Exit as exc:
+                sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # every outcome, Ctrl-C included, ends as one line
+        where = None
+        if st.where is not None:
+            try:
+                where = st.where()
+            except Exception:  # the interrupt line must be printed whatever happens
+                where = None
+        failure = describe(exc, interrupted=st.interrupts.received, where=where)
+        if st.debug and not isinstance(exc, click.ClickException):
+            traceback.print_exception(exc, file=sys.stderr)
+        if st.json or _json_requested(args):
+            click.echo(failure.to_json())
+        click.echo(f"navsnap: {failure.line}", err=True)
+        sys.exit(failure.code)

@@ -10,7 +10,16 @@ from typing import Any
 import click
 
 from navsnap import api
-from navsnap.cli.common import config_option, db_option, say, store_option, store_url, table
+from navsnap.cli.common import (
+    config_option,
+    db_option,
+    json_flag,
+    json_option,
+    say,
+    store_option,
+    store_url,
+    table,
+)
 
 
 def _cell(value: Any) -> str:
@@ -23,7 +32,7 @@ def _cell(value: Any) -> str:
 @config_option
 @db_option
 @store_option
-@click.option("--json", "as_json", is_flag=True, help="Print rows as a JSON list of objects.")
+@json_flag("Print rows as a JSON list of objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print rows as CSV with a header.")
 def sql_cmd(
     snapshot: str,
@@ -73,7 +82,7 @@ def sql_cmd(
 @config_option
 @db_option
 @store_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def attach_cmd(
     snapshot: str,
     out: str,

@@ -9,6 +9,7 @@ import click
 
 from navsnap import api
 from navsnap.cli.common import (
+    check_interrupt,
     config_option,
     db_option,
     emit_json,
@@ -17,14 +18,41 @@ from navsnap.cli.common import (
     progress_bars,
     progress_bars_obj,
     say,
+    state,
     store_option,
     store_url,
     wait_lock_option,
     warn,
 )
+from navsnap.cli.interrupt import continue_command
 from navsnap.config import load_config
 from navsnap.runner import RunEvent, parse_years
 from navsnap.runner import run as run_years
+
+
+class _Where:
+    """Which years a run started and finished, to say where Ctrl-C stopped it."""
+
+    def __init__(self, argv: tuple[str, ...]) -> None:
+        self.argv = argv
+        self.started: set[int] = set()
+        self.done: set[int] = set()
+
+    def note(self, event: RunEvent) -> None:
+        if event.kind == "start" and event.started is not None:
+            self.started.add(event.started)
+        elif event.kind == "year" and event.year is not None:
+            self.done.add(event.year.year)
+
+    def describe(self) -> str:
+        unfinished = sorted(self.started - self.done)
+        if unfinished:
+            at = f"during {unfinished[0]}"
+        elif self.done:
+            at = f"after {max(self.done)}"
+        else:
+            at = "before its first year"
+        return f"{at}; continue with: {continue_command(self.argv)}"
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -112,15 +140,19 @@ def run_cmd(
         span = parse_years(config.run.years)
     started = time.perf_counter()
     bars = progress_bars_obj()
+    stopped_at = _Where(state().argv)
+    state().where = stopped_at.describe
 
     def on_event(event: RunEvent) -> None:
+        check_interrupt()
+        stopped_at.note(event)
         if as_json:
             return
         if event.kind == "warning":
             warn(event.message)
         elif event.kind == "plan":
             say(event.message)
-        elif event.year is not None:
+        elif event.kind == "year" and event.year is not None:
             y = event.year
             rows = "  ".join(f"{k} {v:,}" for k, v in sorted(y.rows.items()))
             snap = (

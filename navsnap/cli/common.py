@@ -6,12 +6,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from navsnap.cli.interrupt import Interrupts
 from navsnap.config import Config, load_config
 from navsnap.runner import default_store_url
 
@@ -22,14 +23,76 @@ DEFAULT_DB = "simulation.duckdb"
 
 @dataclass
 class State:
+    """What the global options and the entry point hand to every command."""
+
     debug: bool = False
     quiet: bool = False
+    verbose: int = 0
+    json: bool = False
+    #: The arguments as given (after ``navsnap``), for the line that continues a run.
+    argv: tuple[str, ...] = ()
+    interrupts: Interrupts = field(default_factory=Interrupts)
+    #: Set by a command that can say where it stopped: "during 2028; continue with: ...".
+    where: Callable[[], str | None] | None = None
 
 
 def state() -> State:
-    ctx = click.get_current_context()
-    obj = ctx.find_object(State)
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(State) if ctx is not None else None
     return obj if obj is not None else State()
+
+
+def check_interrupt() -> None:
+    """Raise ``KeyboardInterrupt`` if Ctrl-C was pressed and swallowed below us."""
+    state().interrupts.check()
+
+
+# ------------------------------------------------------------------ global options
+
+
+def _global_flag(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        st = ctx.ensure_object(State)
+        if name == "verbose":
+            st.verbose += int(value or 0)
+        elif value:
+            setattr(st, name, True)
+        return value
+
+    return callback
+
+
+def global_options() -> list[click.Option]:
+    """``--debug``, ``-q``, ``-v``: accepted before the subcommand and after it."""
+    return [
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            callback=_global_flag("debug"),
+            help="Show tracebacks for errors.",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_global_flag("quiet"),
+            help="Print only errors (and --json output).",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_global_flag("verbose"),
+            help="Say more (repeat for more detail).",
+        ),
+    ]
+
+
+def _json_callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    st = ctx.ensure_object(State)
+    st.json = st.json or bool(value)
+    return st.json
 
 
 def say(message: str = "", *, err: bool = False) -> None:
@@ -100,8 +163,19 @@ def config_option(f: F) -> F:
     )(f)
 
 
+def json_flag(help: str) -> Callable[[F], F]:
+    """``--json`` (also given before the subcommand); errors become JSON on stdout too."""
+
+    def decorate(f: F) -> F:
+        return click.option("--json", "as_json", is_flag=True, callback=_json_callback, help=help)(
+            f
+        )
+
+    return decorate
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+    return json_flag("Print JSON for scripts.")(f)
 
 
 def wait_lock_option(f: F) -> F:
@@ -138,6 +212,7 @@ class _Bars:
         self._done = 0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
+        check_interrupt()
         if not self.enabled or total <= 0:
             return
         if phase != self._phase or self._bar is None:

@@ -1,0 +1,76 @@
+"""Ctrl-C: one SIGINT handler for the whole command, and the line that says how to go on.
+
+Python turns SIGINT into ``KeyboardInterrupt``, but DuckDB catches it inside a query and
+raises ``RuntimeError("Query interrupted")`` instead, and a step may wrap that again in a
+:class:`~navsnap.errors.StepError`. So the CLI records that SIGINT arrived: whatever
+exception then ends the command, the outcome is an interrupt (exit 130), never an internal
+error. The state left behind is what the library's ``finally`` blocks leave, which is never
+worse than a kill at the same moment (no manifest is half-written; locks are released).
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+__all__ = ["Interrupts", "continue_command"]
+
+
+class Interrupts:
+    """Records SIGINT while installed, and raises ``KeyboardInterrupt`` as Python does."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise ``KeyboardInterrupt`` again if SIGINT arrived and was swallowed below us
+        (a fallback path that caught DuckDB's "Query interrupted"). Never while an exception
+        is propagating: the library's ``finally`` blocks must run to the end."""
+        if self.received and sys.exc_info()[1] is None:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        """Install the handler for the block (main thread only; an ignored SIGINT, as in a
+        background job started with ``&``, stays ignored)."""
+        previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            current = signal.getsignal(signal.SIGINT)
+            if current is not signal.SIG_IGN:
+                previous = current
+                signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield self
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+
+def continue_command(argv: Sequence[str]) -> str:
+    """The command line that continues an interrupted ``run``: the same arguments, without
+    ``--force-restart`` and ``--from-snapshot``, with ``--resume``."""
+    out: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+            continue
+        if arg == "--force-restart" or arg.startswith("--from-snapshot="):
+            continue
+        if arg == "--from-snapshot":
+            skip_value = True
+            continue
+        out.append(arg)
+    if "--resume" not in out:
+        out.append("--resume")
+    return shlex.join(["navsnap", *out])

@@ -1,0 +1,169 @@
+"""Ctrl-C anywhere in ``navsnap run``: exit 130, one line that names the year and the exact
+command that continues, and a state that the command then continues from, like a kill.
+
+Each case sends a real SIGINT to a real ``python -m navsnap`` process group (what a terminal
+does on Ctrl-C) once the run has observably reached the point under test: inside a DuckDB
+query (the step's marker file exists and the query has burnt CPU since), inside a shell step
+(its marker exists), or between a step and its snapshot / between two years (the run stopped
+itself there with ``NAVSNAP_FAULT=<point>:stall``; SIGINT is sent, then SIGCONT). No case
+depends on a delay, so a slow machine cannot make one miss.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import TESTS, TOY_STEP, run_cli, table_fingerprints
+
+import navsnap
+from navsnap.config import load_config
+
+YEARS = "2025-2029"
+WHERE = ("--db", "sim.duckdb", "--store", "store")
+LINE = re.compile(
+    r"^navsnap: interrupted (during|after) (\d{4}); continue with: (navsnap run .* --resume)$"
+)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    """The tables of an uninterrupted toy run of 2025-2029."""
+    root = tmp_path_factory.mktemp("reference")
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    navsnap.run(cfg, db_path=root / "sim.duckdb", years=(2025, 2029), snapshots=False)
+    return table_fingerprints(root / "sim.duckdb")
+
+
+def start(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``navsnap ARGS`` as the leader of its own process group, SIGINT at its default (a
+    child of a non-interactive shell may inherit it ignored)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "navsnap", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(TESTS), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_until(proc: subprocess.Popen[str], what: str, ready: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 300
+    while not ready():
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            pytest.fail(f"the run ended (exit {proc.returncode}) before {what}:\n{err}")
+        assert time.monotonic() < deadline, f"the run never reached {what}"
+        time.sleep(0.05)
+
+
+def ctrl_c(proc: subprocess.Popen[str], *, stopped: bool = False) -> tuple[int, str, str]:
+    """SIGINT to the run's process group (as a terminal sends it); SIGCONT if it stalled."""
+    os.killpg(proc.pid, signal.SIGINT)
+    if stopped:
+        os.killpg(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def check_interrupted(
+    cwd: Path, code: int, err: str, reference: dict[str, tuple[int, str]]
+) -> tuple[str, int]:
+    """Exit 130, one line naming the year and the command; that command then completes the
+    run with exactly the tables of an uninterrupted one, and the store verifies."""
+    assert code == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    match = LINE.match(lines[0])
+    assert match, lines[0]
+    command = shlex.split(match.group(3))
+    assert command[:2] == ["navsnap", "run"] and "--force-restart" not in command
+    # The state is one a kill could leave: the store verifies as it is...
+    assert run_cli("verify", "--all", *WHERE, cwd=cwd).returncode == 0
+    # ...and the printed command, typed as is, continues the run to its end.
+    res = run_cli(*command[1:], cwd=cwd, env={"NAVSNAP_TEST_MARKER": str(cwd / "marker")})
+    assert res.returncode == 0, res.stderr
+    assert table_fingerprints(cwd / "sim.duckdb") == reference
+    assert run_cli("verify", "--all", *WHERE, cwd=cwd).returncode == 0
+    return match.group(1), int(match.group(2))
+
+
+def test_ctrl_c_inside_a_duckdb_query(
+    tmp_path: Path, reference: dict[str, tuple[int, str]]
+) -> None:
+    marker = tmp_path / "marker"
+    step = ("--step", "interrupt_pipeline:query_step")
+    proc = start(
+        ("run", "--years", YEARS, *step, *WHERE), tmp_path, {"NAVSNAP_TEST_MARKER": str(marker)}
+    )
+    wait_until(proc, "the long query", marker.exists)
+    # The step's only work after writing the marker is the query: once the process has
+    # spent CPU since, the query is running (whatever the machine's speed).
+    cpu = psutil.Process(proc.pid)
+    spent = sum(cpu.cpu_times()[:2])
+    wait_until(proc, "CPU spent in the query", lambda: sum(cpu.cpu_times()[:2]) > spent + 0.3)
+    code, _, err = ctrl_c(proc)
+    assert "raised in the query" in marker.read_text(), marker.read_text()
+    assert check_interrupted(tmp_path, code, err, reference) == ("during", 2027)
+
+
+def test_ctrl_c_inside_a_shell_step(tmp_path: Path, reference: dict[str, tuple[int, str]]) -> None:
+    marker = tmp_path / "marker"
+    script = TESTS / "interrupt_pipeline.py"
+    step = ("--step", f"{sys.executable} {script} {{db}} {{year}}")
+    proc = start(
+        ("run", "--years", YEARS, *step, *WHERE), tmp_path, {"NAVSNAP_TEST_MARKER": str(marker)}
+    )
+    wait_until(proc, "the sleeping shell step", marker.exists)
+    code, _, err = ctrl_c(proc)
+    assert check_interrupted(tmp_path, code, err, reference) == ("during", 2027)
+
+
+@pytest.mark.parametrize(
+    ("stall", "year"),
+    [
+        ("after-step@3", 2027),  # the step of 2027 ran, its snapshot not yet taken
+        ("after-manifest@2", None),  # 2026 committed; 2027 may be running alongside
+    ],
+)
+def test_ctrl_c_between_steps_and_years(
+    tmp_path: Path, reference: dict[str, tuple[int, str]], stall: str, year: int | None
+) -> None:
+    args = ("run", "--years", YEARS, "--step", TOY_STEP, *WHERE)
+    proc = start(args, tmp_path, {"NAVSNAP_FAULT": f"{stall}:stall"})
+    status = psutil.Process(proc.pid)
+    wait_until(proc, stall, lambda: status.status() == psutil.STATUS_STOPPED)
+    code, _, err = ctrl_c(proc, stopped=True)
+    when, at = check_interrupted(tmp_path, code, err, reference)
+    if year is not None:
+        assert (when, at) == ("during", year)
+    else:
+        assert 2026 <= at <= 2027
+
+
+def test_the_printed_command_keeps_the_options_and_drops_restart_flags() -> None:
+    from navsnap.cli.interrupt import continue_command
+
+    assert continue_command(["-q", "run", "--years", "2025-2029", "--force-restart"]) == (
+        "navsnap -q run --years 2025-2029 --resume"
+    )
+    assert (
+        continue_command(
+            ["run", "--years", "2027-2029", "--from-snapshot", "2026", "--step", "dbt run"]
+        )
+        == "navsnap run --years 2027-2029 --step 'dbt run' --resume"
+    )
+    assert continue_command(["run", "--from-snapshot=2026", "--resume"]) == ("navsnap run --resume")
