@@ -37,6 +37,18 @@ def cli_md() -> str:
         "# CLI reference\n",
         "Generated from `--help` by `scripts/gen_docs.py`; `tests/test_docs.py` fails when "
         "this page is stale.\n",
+        "**Global options** (`--debug`, `-q/--quiet`, `-v/--verbose`, `--json`) may be given "
+        "before the subcommand or after it: `navsnap --debug restore --year 2027` and "
+        "`navsnap restore --year 2027 --debug` are the same.\n",
+        "**Environment variables.** `NAVSNAP_STORE`, `NAVSNAP_DB` and `NAVSNAP_CONFIG` are "
+        "the defaults of `--store`, `--db` and `--config`. Precedence, highest first: the "
+        "flag, the environment variable, the config file (`[snapshot] store`), the built-in "
+        "default (`snapshots/` beside the database; `simulation.duckdb`; `navsnap.toml` in "
+        "the working directory if present).\n",
+        "**Ctrl-C** exits 130 with one line that says where the run stopped and the command "
+        "that continues it, e.g. `navsnap: interrupted during 2028; continue with: navsnap "
+        "run --years 2025-2029 --resume`. The store and database are left as a kill at that "
+        "moment would leave them.\n",
         "```text\n" + _help(cli, "navsnap") + "\n```\n",
     ]
     assert isinstance(cli, click.Group)
@@ -59,7 +71,9 @@ def exit_codes_md() -> str:
         "| 1 | (internal) | an unexpected error: a bug; run again with `--debug` and report it |"
     )
     rows.append("| 2 | (click) | also: an unknown option or a missing argument |")
-    rows.append("| 130 | | interrupted (Ctrl-C) |")
+    rows.append(
+        "| 130 | | interrupted (Ctrl-C); `run` says where and prints the `--resume` command |"
+    )
     return (
         "# Exit codes\n\n"
         "Generated from `navsnap/errors.py` by `scripts/gen_docs.py`. Every error is one line on "

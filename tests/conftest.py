@@ -51,6 +51,16 @@ def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:
         con.close()
 
 
+#: Environment variables the CLI reads; a developer's own settings must not leak into tests.
+CLI_ENV = ("NAVSNAP_STORE", "NAVSNAP_DB", "NAVSNAP_CONFIG")
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CLI_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def toy_config() -> Config:
     """Config whose step is the small test pipeline in tests/toy_pipeline.py."""

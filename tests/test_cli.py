@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TOY_STEP, run_cli, tree_bytes
+from conftest import TOY_STEP, invoke, run_cli, tree_bytes
 
 from navsnap.cli import cli
 
@@ -130,8 +132,6 @@ def test_shell_step_gets_year_and_db(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "2027" in res.stdout
     listing = run_cli("list", "--json", cwd=tmp_path)
-    import json
-
     years = [s["year"] for s in json.loads(listing.stdout)["snapshots"]]
     assert years == [2025, 2026, 2027]
 
@@ -178,3 +178,96 @@ def test_every_command_has_a_python_api_function() -> None:
     assert callable(navsnap.resume) and navsnap.resume.__module__ == "navsnap.api"
     for fn in api_for.values():
         assert fn in navsnap.__all__ and callable(getattr(navsnap, fn)), fn
+
+
+# --------------------------------------------------------------------------- global options
+
+GLOBAL_FLAGS = ["--debug", "-q", "--quiet", "-v", "-vv", "--verbose", "--json"]
+
+
+@pytest.mark.parametrize("flag", GLOBAL_FLAGS)
+def test_global_options_are_accepted_before_and_after_every_subcommand(flag: str) -> None:
+    for name in cli.commands:
+        for args in ([flag, name, "--help"], [name, flag, "--help"]):
+            code, out, err = invoke(*args)
+            assert code == 0 and "Usage: navsnap" in out, (args, err)
+
+
+def test_debug_after_the_subcommand_is_not_mistaken_for_another_option(tmp_path: Path) -> None:
+    res = run_cli("restore", "--year", "2035", "--debug", cwd=tmp_path)
+    assert res.returncode == 7, res.stderr  # SnapshotNotFound, not a usage error
+    assert "Did you mean" not in res.stderr and "Traceback" in res.stderr
+    # --debug adds the traceback; the last line and the exit code stay the documented ones.
+    assert res.stderr.splitlines()[-1].startswith("navsnap: error: no navsnap store")
+
+
+def test_debug_keeps_the_exit_code(tmp_path: Path) -> None:
+    res = run_cli("run", "--years", "abc", "--debug", cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" in res.stderr
+
+
+def test_quiet_after_the_subcommand_prints_nothing_on_success(tmp_path: Path) -> None:
+    res = run_cli("run", "--years", "2025-2026", "--step", TOY_STEP, "--quiet", cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
+    before = run_cli("--json", "list", cwd=tmp_path)
+    after = run_cli("list", "--json", cwd=tmp_path)
+    assert before.returncode == after.returncode == 0
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def resolved_store(*args: str) -> str:
+    """The store a command resolved: ``list`` on a store that does not exist names it."""
+    code, _, err = invoke("list", *args)
+    assert code == 7, err
+    match = re.search(r"no navsnap store at '([^']*)'", err)
+    assert match, err
+    return match.group(1)
+
+
+def test_store_precedence_flag_env_config_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolved_store() == str(tmp_path / "snapshots")  # default: beside the database
+    assert resolved_store("--db", "sub/x.duckdb") == str(tmp_path / "sub" / "snapshots")
+    (tmp_path / "navsnap.toml").write_text('[snapshot]\nstore = "from-config"\n')
+    assert resolved_store() == "from-config"
+    monkeypatch.setenv("NAVSNAP_STORE", "from-env")
+    assert resolved_store() == "from-env"
+    assert resolved_store("--store", "from-flag") == "from-flag"
+
+
+def test_db_precedence_flag_env_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def missing_db(*args: str) -> str:
+        code, _, err = invoke("checkpoint", "--year", "2025", *args)
+        assert code == 4, err
+        match = re.search(r"database '([^']*)' does not exist", err)
+        assert match, err
+        return match.group(1)
+
+    assert missing_db() == "simulation.duckdb"
+    monkeypatch.setenv("NAVSNAP_DB", "env.duckdb")
+    assert missing_db() == "env.duckdb"
+    assert resolved_store() == str(tmp_path / "snapshots")  # the store follows the database
+    assert missing_db("--db", "flag.duckdb") == "flag.duckdb"
+
+
+def test_config_precedence_flag_env_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "navsnap.toml").write_text('[snapshot]\nstore = "cwd-config"\n')
+    (tmp_path / "env.toml").write_text('[snapshot]\nstore = "env-config"\n')
+    (tmp_path / "flag.toml").write_text('[snapshot]\nstore = "flag-config"\n')
+    assert resolved_store() == "cwd-config"
+    monkeypatch.setenv("NAVSNAP_CONFIG", "env.toml")
+    assert resolved_store() == "env-config"
+    assert resolved_store("--config", "flag.toml") == "flag-config"
+    monkeypatch.setenv("NAVSNAP_CONFIG", "missing.toml")
+    code, _, err = invoke("run")
+    assert code == 3 and "missing.toml" in err

@@ -132,12 +132,20 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
 # ------------------------------------------------------------------ options
 
 
+#: The environment variables the CLI reads, each the default of one option.
+ENV_STORE = "NAVSNAP_STORE"
+ENV_DB = "NAVSNAP_DB"
+ENV_CONFIG = "NAVSNAP_CONFIG"
+
+
 def db_option(f: F) -> F:
     return click.option(
         "--db",
         "db",
         default=DEFAULT_DB,
         show_default=True,
+        envvar=ENV_DB,
+        show_envvar=True,
         type=click.Path(dir_okay=True, path_type=str),
         help="Database file.",
     )(f)
@@ -148,8 +156,10 @@ def store_option(f: F) -> F:
         "--store",
         "store",
         default=None,
-        help="Store path or fsspec URL (memory://, s3://bucket/prefix). "
-        "Default: [snapshot] store in the config, else snapshots/ beside the database.",
+        envvar=ENV_STORE,
+        show_envvar=True,
+        help="Store path or fsspec URL (memory://, s3://bucket/prefix). Unset: [snapshot] "
+        "store in the config, else snapshots/ beside the database.",
     )(f)
 
 
@@ -158,6 +168,8 @@ def config_option(f: F) -> F:
         "--config",
         "config_path",
         default=None,
+        envvar=ENV_CONFIG,
+        show_envvar=True,
         type=click.Path(path_type=str),
         help="Config file (TOML). Default: navsnap.toml in the working directory, if any.",
     )(f)
