@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from navsnap._version import __version__
-from navsnap.cli.common import State, global_options, json_flag
+from navsnap.cli.common import State, global_options, json_flag, plain_json_option
 from navsnap.cli.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED, describe
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main"]
@@ -40,9 +40,9 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
 
 def _register() -> None:
-    from navsnap.cli import commands_run, commands_store
+    from navsnap.cli import commands_run, commands_shell, commands_store
 
-    modules: list[Any] = [commands_run, commands_store]
+    modules: list[Any] = [commands_run, commands_store, commands_shell]
     for name in ("commands_maintain", "commands_analyst"):
         try:
             modules.append(__import__(f"navsnap.cli.{name}", fromlist=["COMMANDS"]))
@@ -51,6 +51,8 @@ def _register() -> None:
                 raise
     for module in modules:
         for command in module.COMMANDS:
+            if not any("--json" in getattr(p, "opts", ()) for p in command.params):
+                command.params.append(plain_json_option())
             command.params.extend(global_options())
             cli.add_command(command)
     cli.params.extend(global_options())
@@ -70,9 +72,12 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         with st.interrupts.installed():
             try:
-                return cli.main(args=args, prog_name="navsnap", standalone_mode=False, obj=st)
+                rv = cli.main(args=args, prog_name="navsnap", standalone_mode=False, obj=st)
             except click.exceptions.Exit as exc:
                 sys.exit(exc.exit_code)
+            if isinstance(rv, int) and rv:
+                sys.exit(rv)  # a command's ctx.exit(N): diff --exit-code
+            return rv
     except SystemExit:
         raise
     except BaseException as exc:  # every outcome, Ctrl-C included, ends as one line
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> Any:
         failure = describe(exc, interrupted=st.interrupts.received, where=where)
         if st.debug and not isinstance(exc, click.ClickException):
             traceback.print_exception(exc, file=sys.stderr)
-        if st.json or _json_requested(args):
+        if (st.json or _json_requested(args)) and not st.json_emitted:
             click.echo(failure.to_json())
         click.echo(f"navsnap: {failure.line}", err=True)
         sys.exit(failure.code)

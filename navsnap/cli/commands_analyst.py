@@ -13,6 +13,7 @@ from navsnap import api
 from navsnap.cli.common import (
     config_option,
     db_option,
+    emit_json,
     json_flag,
     json_option,
     say,
@@ -43,7 +44,7 @@ def sql_cmd(
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Run a SQL query over a snapshot's tables, without restoring it.
+    """Run SQL over a snapshot's tables, without restoring it.
 
     Every table of the snapshot is a view of the same name over exactly the Parquet
     objects its manifest lists (local paths, or s3:// URLs read with the store's
@@ -92,7 +93,7 @@ def attach_cmd(
     store: str | None,
     as_json: bool,
 ) -> None:
-    """Write a small DuckDB file of views over a snapshot's Parquet objects.
+    """Write a DuckDB file of views over a snapshot's objects.
 
     Open it with any DuckDB client. For a local store the views read absolute paths.
     For an s3:// store they read s3:// URLs: at read time DuckDB needs either navsnap's
@@ -105,16 +106,13 @@ def attach_cmd(
     """
     report = api.attach(store_url(store, config_path, db), snapshot, out, overwrite=force)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "path": report.path,
-                    "snapshot_id": report.snapshot_id,
-                    "views": list(report.views),
-                    "remote": report.remote,
-                },
-                indent=2,
-            )
+        emit_json(
+            {
+                "path": report.path,
+                "snapshot_id": report.snapshot_id,
+                "views": list(report.views),
+                "remote": report.remote,
+            }
         )
         return
     say(f"wrote {report.path}: {len(report.views)} view(s) of snapshot {report.snapshot_id}")

@@ -55,6 +55,24 @@ class _Where:
         return f"{at}; continue with: {continue_command(self.argv)}"
 
 
+def decision_json(data: dict[str, Any]) -> dict[str, Any]:
+    """A resume decision with the contract's name for its snapshot (``snapshot`` stays as a
+    deprecated alias, docs/json.md)."""
+    return {**data, "snapshot_id": data.get("snapshot")}
+
+
+def run_json(data: dict[str, Any]) -> dict[str, Any]:
+    """A run report with the contract's names: ``bytes_new`` per year (``snapshot_new_bytes``
+    stays as a deprecated alias) and the decision's ``snapshot_id``."""
+    years = [{**y, "bytes_new": y.get("snapshot_new_bytes", 0)} for y in data.get("years", [])]
+    decision = data.get("decision")
+    return {
+        **data,
+        "years": years,
+        "decision": decision_json(decision) if isinstance(decision, dict) else decision,
+    }
+
+
 def _overrides(**values: Any) -> dict[str, Any]:
     keys = {
         "employees": "simulation.employees",
@@ -178,7 +196,7 @@ def run_cmd(
             progress=bars,
         )
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(run_json(report.to_dict()))
         return
     n = len(report.years_run)
     where = f"; snapshots in {report.store} (run {report.run_id})" if report.store else ""
@@ -215,7 +233,7 @@ def status_cmd(
         config, db=db, years=years, store=store_url(store, config_path, db, config=config)
     )
     if as_json:
-        emit_json(decision.to_dict())
+        emit_json(decision_json(decision.to_dict()))
         return
     for line in decision.skipped:
         warn(line)
@@ -241,7 +259,7 @@ def checkpoint_cmd(
     wait_lock: float,
     as_json: bool,
 ) -> None:
-    """Snapshot an existing database by hand (a dbt post-hook, a scheduler).
+    """Snapshot an existing database by hand (dbt hook, scheduler).
 
     \b
     Example:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from navsnap.cli.interrupt import Interrupts
+from navsnap.cli.outcome import SCHEMA_VERSION
 from navsnap.config import Config, load_config
 from navsnap.runner import default_store_url
 
@@ -32,6 +33,8 @@ class State:
     #: The arguments as given (after ``navsnap``), for the line that continues a run.
     argv: tuple[str, ...] = ()
     interrupts: Interrupts = field(default_factory=Interrupts)
+    #: A command printed its JSON result (an error after it adds no second object).
+    json_emitted: bool = False
     #: Set by a command that can say where it stopped: "during 2028; continue with: ...".
     where: Callable[[], str | None] | None = None
 
@@ -89,6 +92,17 @@ def global_options() -> list[click.Option]:
     ]
 
 
+def plain_json_option() -> click.Option:
+    """``--json`` for a command with no JSON output of its own: errors become JSON."""
+    return click.Option(
+        ["--json"],
+        is_flag=True,
+        expose_value=False,
+        callback=_json_callback,
+        help="Print errors as JSON for scripts.",
+    )
+
+
 def _json_callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     st = ctx.ensure_object(State)
     st.json = st.json or bool(value)
@@ -106,8 +120,33 @@ def warn(message: str) -> None:
         click.secho(f"navsnap: warning: {message}", err=True, fg="yellow")
 
 
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+#: Subtrees that hold the user's own keys and values, printed as they are.
+_VERBATIM = frozenset({"config", "validation", "checks", "rows"})
+
+
+def _years_as_int(data: Any) -> Any:
+    """``year`` (and ``*_year``) values as integers everywhere: the manifest format keeps a
+    partition's year as a string, the JSON contract never does."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in _VERBATIM:
+                out[key] = value
+            elif (key == "year" or key.endswith("_year")) and isinstance(value, str):
+                out[key] = int(value) if value.lstrip("-").isdigit() else value
+            else:
+                out[key] = _years_as_int(value)
+        return out
+    if isinstance(data, list | tuple):
+        return [_years_as_int(v) for v in data]
+    return data
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    """One JSON object on stdout, with ``schema_version`` (docs/json.md)."""
+    body = {**_years_as_int(data), "schema_version": SCHEMA_VERSION}
+    click.echo(json.dumps(body, indent=2, sort_keys=True, default=str))
+    state().json_emitted = True
 
 
 def human_bytes(n: int | float) -> str:
