@@ -11,6 +11,7 @@ from navsnap.api import (
     SnapshotSummary,
     attach,
     checkpoint,
+    info,
     list_snapshots,
     prune,
     restore,
@@ -46,6 +47,7 @@ from navsnap.resume import ResumeDecision
 from navsnap.retention import PruneReport, RetentionPolicy
 from navsnap.runner import RunEvent, RunReport, YearResult, parse_years, run
 from navsnap.store import Store, open_store
+from navsnap.summary import StoreInfo
 from navsnap.tags import TagChange
 from navsnap.verify import VerifyReport
 
@@ -76,6 +78,7 @@ __all__ = [
     "StepError",
     "Store",
     "StoreError",
+    "StoreInfo",
     "TagChange",
     "UsageError",
     "VerifyFailed",
@@ -85,6 +88,7 @@ __all__ = [
     "attach",
     "checkpoint",
     "diff_snapshots",
+    "info",
     "list_snapshots",
     "load_config",
     "open_store",

@@ -28,6 +28,7 @@ from navsnap.store import Store, open_store
 if TYPE_CHECKING:
     from navsnap.diff import ManifestDiff
     from navsnap.retention import PruneReport, RetentionPolicy
+    from navsnap.summary import StoreInfo
     from navsnap.tags import TagChange
     from navsnap.verify import VerifyReport
 
@@ -36,6 +37,7 @@ __all__ = [
     "attach",
     "checkpoint",
     "diff",
+    "info",
     "list_snapshots",
     "prune",
     "restore",
@@ -181,6 +183,12 @@ class SnapshotSummary:
     config_hash: str
     tags: tuple[str, ...]
     verified_at: str | None
+    #: The database the snapshot was taken of (the manifest's ``database_name``).
+    database: str = ""
+    #: The snapshot this one continues (None: the first of its chain).
+    parent: str | None = None
+    #: When the last verify that found this snapshot damaged ran (None: never damaged).
+    damaged_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__, tags=list(self.tags))
@@ -197,6 +205,7 @@ def list_snapshots(store: Store | PathLike) -> tuple[list[SnapshotSummary], list
     for name, sid in read_tags(st).items():
         by_snapshot.setdefault(sid, []).append(name)
     verified = _verified_times(st)
+    damaged = _damaged_times(st)
     out = [
         SnapshotSummary(
             snapshot_id=m.snapshot_id,
@@ -212,6 +221,9 @@ def list_snapshots(store: Store | PathLike) -> tuple[list[SnapshotSummary], list
             config_hash=m.config_hash,
             tags=tuple(sorted(by_snapshot.get(m.snapshot_id, []))),
             verified_at=verified.get(m.snapshot_id),
+            database=m.database_name,
+            parent=m.parent,
+            damaged_at=damaged.get(m.snapshot_id),
         )
         for m in manifests
     ]
@@ -224,6 +236,14 @@ def _verified_times(st: Store) -> dict[str, str]:
     except ImportError:
         return {}
     return dict(last_verified(st))
+
+
+def _damaged_times(st: Store) -> dict[str, str]:
+    try:
+        from navsnap.verify import last_damaged
+    except ImportError:
+        return {}
+    return dict(last_damaged(st))
 
 
 def show(store: Store | PathLike, ref: str) -> Manifest:
@@ -340,6 +360,14 @@ def prune(
         wait_lock=wait_lock,
         progress=progress,
     )
+
+
+def info(store: Store | PathLike) -> StoreInfo:
+    """The store at a glance, per database: runs, snapshots, newest year, stored and logical
+    bytes (the dedup ratio), the last verify and the snapshots it found damaged."""
+    from navsnap.summary import store_info
+
+    return store_info(_open(store))
 
 
 def tag(store: Store | PathLike, snapshot: str, name: str, *, force: bool = False) -> TagChange:

@@ -46,6 +46,7 @@ __all__ = [
     "STATE_KEY",
     "Problem",
     "VerifyReport",
+    "last_damaged",
     "last_verified",
     "verify",
 ]
@@ -164,6 +165,9 @@ def _parse_iso(text: str) -> dt.datetime | None:
 class _State:
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Snapshots the last verify found damaged (a key of their own: a reader that does not
+    #: know it must not take them for verified).
+    damaged: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _read_state(store: Store) -> _State:
@@ -172,15 +176,23 @@ def _read_state(store: Store) -> _State:
         return _State()
     snaps = data.get("snapshots")
     objs = data.get("objects")
+    damaged = data.get("damaged")
     return _State(
         snapshots=dict(snaps) if isinstance(snaps, dict) else {},
         objects=dict(objs) if isinstance(objs, dict) else {},
+        damaged=dict(damaged) if isinstance(damaged, dict) else {},
     )
 
 
 def _write_state(store: Store, state: _State) -> None:
     store.write_state(
-        _STATE, {"version": 1, "snapshots": state.snapshots, "objects": state.objects}
+        _STATE,
+        {
+            "version": 1,
+            "snapshots": state.snapshots,
+            "objects": state.objects,
+            "damaged": state.damaged,
+        },
     )
 
 
@@ -193,15 +205,25 @@ def last_verified(store: Store) -> dict[str, str]:
     return out
 
 
+def last_damaged(store: Store) -> dict[str, str]:
+    """Snapshot id -> time (ISO, UTC) of its last verify, for snapshots it found damaged."""
+    out: dict[str, str] = {}
+    for sid, rec in _read_state(store).damaged.items():
+        if isinstance(rec, dict) and isinstance(rec.get("at"), str):
+            out[sid] = rec["at"]
+    return out
+
+
 def forget(store: Store, *, snapshots: Iterable[str] = (), objects: Iterable[str] = ()) -> None:
     """Drop state records of removed snapshots and objects (used by prune)."""
     snaps, objs = set(snapshots), set(objects)
     if not snaps and not objs:
         return
     state = _read_state(store)
-    if not (snaps & set(state.snapshots) or objs & set(state.objects)):
+    if not (snaps & (set(state.snapshots) | set(state.damaged)) or objs & set(state.objects)):
         return
     state.snapshots = {k: v for k, v in state.snapshots.items() if k not in snaps}
+    state.damaged = {k: v for k, v in state.damaged.items() if k not in snaps}
     state.objects = {k: v for k, v in state.objects.items() if k not in objs}
     _write_state(store, state)
 
@@ -426,10 +448,13 @@ def verify(
     for m in manifests:
         if m.snapshot_id in broken:
             state.snapshots.pop(m.snapshot_id, None)
+            kinds = sorted({p.kind for p in problems if m.snapshot_id in p.snapshots})
+            state.damaged[m.snapshot_id] = {"at": _iso(now), "problems": kinds}
             continue
         if all(o.key in checked_ok or o.key in skipped for o in m.objects()):
             verified.append(m.snapshot_id)
             state.snapshots[m.snapshot_id] = {"at": _iso(now), "deep": deep}
+            state.damaged.pop(m.snapshot_id, None)
     if record:
         # The record is advisory: a store that cannot be written (read-only mount, read-only
         # credentials) can still be verified.

@@ -23,6 +23,13 @@ from navsnap.cli.common import (
 )
 
 
+def _verified_cell(s: api.SnapshotSummary) -> str:
+    """When it was last found intact; DAMAGED when the last verify found damage; - never."""
+    if s.damaged_at is not None:
+        return "DAMAGED"
+    return (s.verified_at or "-")[:19].replace("T", " ")
+
+
 @click.command("list")
 @config_option
 @db_option
@@ -30,6 +37,9 @@ from navsnap.cli.common import (
 @json_option
 def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool) -> None:
     """List the snapshots in the store, oldest first.
+
+    VERIFIED is when verify last found a snapshot intact, DAMAGED when the last verify found
+    it damaged, - when it was never verified.
 
     \b
     Example:
@@ -54,7 +64,7 @@ def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
             f"{s.rows:,}",
             human_bytes(s.bytes_new),
             human_bytes(s.bytes_total - s.bytes_new),
-            (s.verified_at or "-")[:19].replace("T", " "),
+            _verified_cell(s),
             ",".join(s.tags),
         ]
         for s in snaps
@@ -95,7 +105,7 @@ def show_cmd(
     """
     m = api.show(store_url(store, config_path, db), snapshot)
     if as_json:
-        click.echo(json.dumps(m.to_dict(), indent=2, sort_keys=True))
+        emit_json(m.to_dict())
         return
     click.echo(f"snapshot   {m.snapshot_id}")
     click.echo(f"run        {m.run_id}")
@@ -164,7 +174,7 @@ def restore_cmd(
     wait_lock: float,
     as_json: bool,
 ) -> None:
-    """Bring a database back to a year boundary, from the snapshot alone.
+    """Bring a database back to a year boundary from the store.
 
     \b
     Example:
@@ -213,4 +223,55 @@ def restore_cmd(
     say(f"  done in {report.seconds:.2f}s")
 
 
-COMMANDS = [list_cmd, show_cmd, restore_cmd]
+@click.command("info")
+@config_option
+@db_option
+@store_option
+@json_option
+def info_cmd(config_path: str | None, db: str, store: str | None, as_json: bool) -> None:
+    """Summarize the store per database: size, dedup, last verify.
+
+    STORED counts every object once; DEDUP is what the snapshots would take stored apart
+    divided by STORED. VERIFIED is the newest verify that found one of the database's
+    snapshots intact; DAMAGED counts snapshots the last verify found damaged.
+
+    \b
+    Example:
+      navsnap info
+      navsnap info --json
+    """
+    report = api.info(store_url(store, config_path, db))
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    for line in report.damaged_manifests:
+        warn(f"damaged manifest {line}")
+    click.echo(
+        f"{report.store}: {report.snapshots} snapshot(s), {human_bytes(report.stored_bytes)} "
+        f"stored, {human_bytes(report.logical_bytes)} without dedup ({report.dedup_ratio:.1f}x)"
+    )
+    if not report.databases:
+        return
+    rows = [
+        [
+            d.database,
+            str(len(d.runs)),
+            str(d.snapshots),
+            str(d.newest_year),
+            human_bytes(d.stored_bytes),
+            f"{d.dedup_ratio:.1f}x",
+            (d.last_verified_at or "-")[:16].replace("T", " "),
+            str(len(d.damaged)) if d.damaged else "-",
+        ]
+        for d in report.databases
+    ]
+    click.echo()
+    click.echo(
+        table(
+            rows,
+            ["DATABASE", "RUNS", "SNAPSHOTS", "NEWEST", "STORED", "DEDUP", "VERIFIED", "DAMAGED"],
+        )
+    )
+
+
+COMMANDS = [list_cmd, show_cmd, restore_cmd, info_cmd]
