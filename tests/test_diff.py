@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from conftest import invoke
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -188,7 +189,21 @@ def test_cli_diff_over_a_real_store(tmp_path: Path, toy_config: Config) -> None:
         data = json.loads(out.getvalue())
     yearly = next(t for t in data["tables"] if t["name"] == "yearly")
     assert [(p["year"], p["status"]) for p in yearly["partitions"]] == [
-        ("2025", "same"),
-        ("2026", "added"),
+        (2025, "same"),  # years are integers in every JSON output (docs/json.md)
+        (2026, "added"),
     ]
     assert data["identical"] is False
+
+
+def test_diff_exit_code_is_1_when_the_snapshots_differ(tmp_path: Path, toy_config: Config) -> None:
+    store = open_store(tmp_path / "store")
+    run(toy_config, db_path=tmp_path / "a.duckdb", years=(2025, 2026), store=store)
+    run(toy_config, db_path=tmp_path / "b.duckdb", years=(2025, 2025), store=store)
+    a2025, a2026, b2025 = (m.snapshot_id for m in read_all(store)[0])
+    where = ("--store", store.url)
+    assert invoke("diff", "--exit-code", a2025, b2025, *where)[0] == 0
+    code, out, _ = invoke("diff", "--exit-code", a2025, a2026, *where)
+    assert code == 1 and out.rstrip().endswith("different")
+    code, out, _ = invoke("diff", a2025, a2026, "--exit-code", "--json", *where)
+    assert code == 1 and json.loads(out)["identical"] is False
+    assert invoke("diff", a2025, a2026, *where)[0] == 0  # without the flag: 0, as before

@@ -22,8 +22,12 @@ from navsnap.cli.common import (
     warn,
 )
 from navsnap.config import load_config
+from navsnap.diff import ManifestDiff
 from navsnap.errors import VerifyFailed
 from navsnap.retention import RetentionPolicy, parse_size
+
+#: diff --exit-code: the snapshots differ (git's convention).
+EXIT_DIFFERENT = 1
 
 
 @click.command("verify")
@@ -59,7 +63,7 @@ def verify_cmd(
     store: str | None,
     as_json: bool,
 ) -> None:
-    """Check manifests and objects (size and xxh3); exit 14 on any damage.
+    """Check manifests and objects (size, xxh3); exit 14 on damage.
 
     Without SNAPSHOT (or with --all) the whole store is checked, including objects no
     manifest references and tags that name no snapshot.
@@ -106,7 +110,8 @@ def verify_cmd(
         raise VerifyFailed(
             f"verify found {len(report.problems)} problem(s) ({', '.join(kinds)})"
             + (f"; damaged snapshots: {', '.join(broken)}" if broken else ""),
-            hint="see docs/maintenance.md, 'verify found damage: what now'",
+            hint="snapshots not named are intact: 'navsnap run --resume' skips damaged ones; "
+            "'navsnap list' marks them DAMAGED",
         )
     if not as_json:
         say("ok")
@@ -115,21 +120,41 @@ def verify_cmd(
 @click.command("diff")
 @click.argument("a")
 @click.argument("b")
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when the snapshots differ, 0 when they are identical (like git diff).",
+)
 @config_option
 @db_option
 @store_option
 @json_option
 def diff_cmd(
-    a: str, b: str, config_path: str | None, db: str, store: str | None, as_json: bool
+    a: str,
+    b: str,
+    exit_code: bool,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    as_json: bool,
 ) -> None:
-    """Compare two snapshots: rows, fingerprints, schema, aggregates, configuration.
+    """Compare two snapshots: rows, schema, aggregates, config.
+
+    Rows are compared by count and fingerprint, per table and year.
 
     \b
     Example:
       navsnap diff 20261127T103500Z-3f2a-2027 20261128T090000Z-77c1-2027
       navsnap diff RUN-2026 RUN-2027 --json
+      navsnap diff --exit-code baseline-2027 20261128T090000Z-77c1-2027
     """
     d = api.diff(store_url(store, config_path, db), a, b)
+    _render_diff(d, as_json=as_json)
+    if exit_code and not d.identical:
+        click.get_current_context().exit(EXIT_DIFFERENT)
+
+
+def _render_diff(d: ManifestDiff, *, as_json: bool) -> None:
     if as_json:
         emit_json(d.to_dict())
         return
@@ -220,7 +245,9 @@ def prune_cmd(
     wait_lock: float,
     as_json: bool,
 ) -> None:
-    """Remove snapshots a retention policy drops, then objects nothing references.
+    """Remove snapshots a retention policy drops, and unused objects.
+
+    Snapshots go first, then the objects no remaining manifest references.
 
     Tagged snapshots and the newest verified snapshot of the newest run are never removed.
     Without keep options the [retention] policy of the config applies; without either, only
@@ -293,7 +320,7 @@ def tag_cmd(
     store: str | None,
     as_json: bool,
 ) -> None:
-    """Pin a snapshot under a name; tagged snapshots are never pruned.
+    """Pin a snapshot under a name; tagged ones are never pruned.
 
     \b
     Example:
