@@ -19,7 +19,7 @@ from navsnap.dbfile import (
     swap_into_place,
     temp_beside,
 )
-from navsnap.errors import DatabaseError, DiskFullError, RestoreError
+from navsnap.errors import DatabaseError, DiskFullError, RestoreError, cause
 from navsnap.manifest import Manifest
 from navsnap.restore.build import apply_delta, build_file, build_full
 from navsnap.restore.fetch import fetch
@@ -98,7 +98,7 @@ def restore(
                     hint="nothing was changed; restore --to another path instead",
                 ) from None
             full = plan_restore(store, manifest, db_path=db_path, to=to, allow_delta=False)
-            plan = replace(full, reason=f"delta failed: {str(exc).splitlines()[0][:80]}")
+            plan = replace(full, reason=f"delta failed: {cause(exc, width=100)}")
         else:
             timings["total_s"] = time.perf_counter() - t0
             return RestoreReport(plan=plan, seconds=time.perf_counter() - t0, timings=timings)

@@ -19,7 +19,7 @@ import duckdb
 from navsnap.catalog import list_objects, list_tables
 from navsnap.compare import schema_objects_differ, shape_difference, table_mismatches
 from navsnap.dbfile import raise_if_in_use
-from navsnap.errors import DatabaseError, RestoreError, UsageError
+from navsnap.errors import DatabaseError, RestoreError, UsageError, cause
 from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
 from navsnap.store import Store
 
@@ -167,7 +167,7 @@ def plan_restore(
         analysed = _analyse_live(target, manifest, entries, partial=bool(tables))
     except duckdb.Error as exc:
         raise_if_in_use(exc, target)
-        return full(f"target is broken ({str(exc).splitlines()[0][:80]})")
+        return full(f"target is broken ({cause(exc, width=100)})")
     if isinstance(analysed, str):
         return full(analysed)
     actions, drop_tables = analysed
