@@ -26,17 +26,41 @@ from navsnap.cli import cli  # noqa: E402
 from navsnap.config import Config  # noqa: E402
 from navsnap.errors import all_error_classes  # noqa: E402
 
+#: The terminal width the reference is written for (tests/test_docs.py compares at it).
+HELP_COLUMNS = 80
 
-def _help(command: click.Command, name: str) -> str:
-    ctx = click.Context(command, info_name=name, terminal_width=100, max_content_width=100)
-    return command.get_help(ctx)
+
+def real_help(*args: str) -> str:
+    """What ``navsnap ARGS --help`` prints in an 80-column terminal, through the real entry
+    point (so inherited settings such as ``-h`` appear exactly as users see them)."""
+    import os
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from navsnap.cli import main
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(HELP_COLUMNS)
+    out = StringIO()
+    try:
+        with redirect_stdout(out):
+            main([*args, "--help"])
+    except SystemExit as exc:
+        assert not exc.code, (args, exc.code)
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+    return out.getvalue().rstrip("\n")
 
 
 def cli_md() -> str:
     parts = [
         "# CLI reference\n",
         "Generated from `--help` by `scripts/gen_docs.py`; `tests/test_docs.py` fails when "
-        "this page is stale.\n",
+        "this page is stale, or when a block differs by one byte from what `navsnap ... --help` "
+        "prints in an 80-column terminal.\n",
         "**Global options** (`--debug`, `-q/--quiet`, `-v/--verbose`, `--json`) may be given "
         "before the subcommand or after it: `navsnap --debug restore --year 2027` and "
         "`navsnap restore --year 2027 --debug` are the same.\n",
@@ -49,12 +73,12 @@ def cli_md() -> str:
         "that continues it, e.g. `navsnap: interrupted during 2028; continue with: navsnap "
         "run --years 2025-2029 --resume`. The store and database are left as a kill at that "
         "moment would leave them.\n",
-        "```text\n" + _help(cli, "navsnap") + "\n```\n",
+        "```text\n" + real_help() + "\n```\n",
     ]
     assert isinstance(cli, click.Group)
     for name in sorted(cli.commands):
         parts.append(f"## navsnap {name}\n")
-        parts.append("```text\n" + _help(cli.commands[name], f"navsnap {name}") + "\n```\n")
+        parts.append("```text\n" + real_help(name) + "\n```\n")
     return "\n".join(parts)
 
 

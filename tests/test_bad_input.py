@@ -203,6 +203,22 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "Read-only file system",
     ),
     ("untag-unknown", ("untag", "nosuch"), "SnapshotNotFound", "no tag"),
+    (
+        "diff-exit-code-unknown",
+        ("diff", "--exit-code", "nosuch", "{run}-2025"),
+        "SnapshotNotFound",
+        "nosuch",
+    ),
+    # info, completion
+    ("info-store-scheme", ("info", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),
+    ("info-foreign-store", ("info", "--store", "notastore"), "StoreError", "not a navsnap"),
+    ("info-future-store", ("info", "--store", "future-store"), "FormatVersionError", "version"),
+    ("completion-unknown-shell", ("completion", "tcsh"), "click", "tcsh"),
+    ("completion-no-shell", ("completion",), "click", "Missing argument"),
+    # global options after the subcommand; errors under --json (stderr keeps its one line)
+    ("global-option-typo-after", ("restore", "--year", "2026", "--debgu"), "click", "--debgu"),
+    ("restore-unknown-json", ("restore", "nosuch", "--json"), "SnapshotNotFound", "nosuch"),
+    ("list-store-scheme-json", ("--json", "list", "--store", "ftp2://x"), "StoreError", "ftp2"),
     ("command-unknown", ("nosuch",), "click", "No such command"),
 ]
 

@@ -150,8 +150,14 @@ def test_every_command_has_help_with_an_example() -> None:
         assert command.help, name
 
 
+#: Commands that never touch a store or database (shell completion).
+NO_STORE = {"completion"}
+
+
 def test_every_command_takes_the_common_options() -> None:
     for name, command in cli.commands.items():
+        if name in NO_STORE:
+            continue
         opts = {o for p in command.params for o in getattr(p, "opts", [])}
         assert {"--json", "--store", "--db", "--config"} <= opts, name
 
@@ -168,13 +174,14 @@ def test_every_command_has_a_python_api_function() -> None:
         "restore": "restore",
         "verify": "verify_store",
         "diff": "diff_snapshots",
+        "info": "info",
         "prune": "prune",
         "tag": "tag",
         "untag": "untag",
         "sql": "sql",
         "attach": "attach",
     }
-    assert set(api_for) == set(cli.commands)
+    assert set(api_for) == set(cli.commands) - NO_STORE
     assert callable(navsnap.resume) and navsnap.resume.__module__ == "navsnap.api"
     for fn in api_for.values():
         assert fn in navsnap.__all__ and callable(getattr(navsnap, fn)), fn
@@ -271,3 +278,17 @@ def test_config_precedence_flag_env_working_directory(
     monkeypatch.setenv("NAVSNAP_CONFIG", "missing.toml")
     code, _, err = invoke("run")
     assert code == 3 and "missing.toml" in err
+
+
+def test_error_causes_are_never_cut_mid_word() -> None:
+    from navsnap.errors import cause
+
+    text = "Catalog Error: the table fct_workforce_snapshot does not match store manifest entry"
+    for width in range(20, len(text) + 5):
+        short = cause(RuntimeError(text + "\nsecond line"), width=width)
+        assert len(short) <= max(width, len(short.split(" ")[0]) + 3)
+        body = short.removesuffix("...")
+        assert text.startswith(body) and body.split(" ")[-1] in text.split(" ")
+        assert short == text if width >= len(text) else short.endswith("...")
+    assert cause(RuntimeError("")) == "RuntimeError"
+    assert cause(RuntimeError("x" * 300), width=50) == "x" * 300 + "..."  # one word: whole

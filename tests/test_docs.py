@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -54,3 +55,44 @@ def test_public_api_all_is_explicit_and_importable() -> None:
     public = {n for n in dir(navsnap) if not n.startswith("_") and n[0].islower()}
     modules = {n for n in public if type(getattr(navsnap, n)).__name__ == "module"}
     assert public - modules <= set(navsnap.__all__), public - modules - set(navsnap.__all__)
+
+
+def test_cli_reference_is_byte_for_byte_the_real_help() -> None:
+    """Each block of docs/cli.md is what ``navsnap ... --help`` prints at 80 columns."""
+    from navsnap.cli import cli
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)\n```", text, flags=re.S)
+    names = ["", *sorted(cli.commands)]  # type: ignore[attr-defined]
+    assert len(blocks) == len(names)
+    env = {**os.environ, "COLUMNS": "80"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "navsnap", *([name] if name else []), "--help"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in names
+    ]
+    for name, block, proc in zip(names, blocks, procs, strict=True):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out == block + "\n", f"docs/cli.md differs from 'navsnap {name} --help'"
+        assert "-h, --help" in out
+
+
+def test_hints_name_commands_not_repository_paths() -> None:
+    """A pip-installed user has no docs/ folder: a hint must name a command or option."""
+    import ast
+
+    bad = []
+    for path in sorted((ROOT / "navsnap").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "hint":
+                for const in ast.walk(node.value):
+                    value = const.value if isinstance(const, ast.Constant) else None
+                    if isinstance(value, str) and (".md" in value or "docs/" in value):
+                        bad.append(f"{path.relative_to(ROOT)}: {value}")
+    assert bad == []
