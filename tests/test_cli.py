@@ -226,25 +226,29 @@ def test_quiet_after_the_subcommand_prints_nothing_on_success(tmp_path: Path) ->
 
 
 def resolved_store(*args: str) -> str:
-    """The store a command resolved: ``list`` on a store that does not exist names it."""
+    """The store a command resolved (absolute): ``list`` on a missing store names it."""
     code, _, err = invoke("list", *args)
     assert code == 7, err
     match = re.search(r"no navsnap store at '([^']*)'", err)
     assert match, err
-    return match.group(1)
+    return str((Path.cwd() / match.group(1)).resolve())
+
+
+def here(name: str) -> str:
+    return str((Path.cwd() / name).resolve())
 
 
 def test_store_precedence_flag_env_config_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert resolved_store() == str(tmp_path / "snapshots")  # default: beside the database
-    assert resolved_store("--db", "sub/x.duckdb") == str(tmp_path / "sub" / "snapshots")
+    assert resolved_store() == here("snapshots")  # default: beside the database
+    assert resolved_store("--db", "sub/x.duckdb") == here("sub/snapshots")
     (tmp_path / "navsnap.toml").write_text('[snapshot]\nstore = "from-config"\n')
-    assert resolved_store() == "from-config"
+    assert resolved_store() == here("from-config")
     monkeypatch.setenv("NAVSNAP_STORE", "from-env")
-    assert resolved_store() == "from-env"
-    assert resolved_store("--store", "from-flag") == "from-flag"
+    assert resolved_store() == here("from-env")
+    assert resolved_store("--store", "from-flag") == here("from-flag")
 
 
 def test_db_precedence_flag_env_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -260,7 +264,7 @@ def test_db_precedence_flag_env_default(tmp_path: Path, monkeypatch: pytest.Monk
     assert missing_db() == "simulation.duckdb"
     monkeypatch.setenv("NAVSNAP_DB", "env.duckdb")
     assert missing_db() == "env.duckdb"
-    assert resolved_store() == str(tmp_path / "snapshots")  # the store follows the database
+    assert resolved_store() == here("snapshots")  # the store follows the database
     assert missing_db("--db", "flag.duckdb") == "flag.duckdb"
 
 
@@ -271,10 +275,10 @@ def test_config_precedence_flag_env_working_directory(
     (tmp_path / "navsnap.toml").write_text('[snapshot]\nstore = "cwd-config"\n')
     (tmp_path / "env.toml").write_text('[snapshot]\nstore = "env-config"\n')
     (tmp_path / "flag.toml").write_text('[snapshot]\nstore = "flag-config"\n')
-    assert resolved_store() == "cwd-config"
+    assert resolved_store() == here("cwd-config")
     monkeypatch.setenv("NAVSNAP_CONFIG", "env.toml")
-    assert resolved_store() == "env-config"
-    assert resolved_store("--config", "flag.toml") == "flag-config"
+    assert resolved_store() == here("env-config")
+    assert resolved_store("--config", "flag.toml") == here("flag-config")
     monkeypatch.setenv("NAVSNAP_CONFIG", "missing.toml")
     code, _, err = invoke("run")
     assert code == 3 and "missing.toml" in err
@@ -288,7 +292,8 @@ def test_error_causes_are_never_cut_mid_word() -> None:
         short = cause(RuntimeError(text + "\nsecond line"), width=width)
         assert len(short) <= max(width, len(short.split(" ")[0]) + 3)
         body = short.removesuffix("...")
-        assert text.startswith(body) and body.split(" ")[-1] in text.split(" ")
+        rest = text[len(body) :]
+        assert text.startswith(body) and (rest == "" or not rest[0].isalnum())
         assert short == text if width >= len(text) else short.endswith("...")
     assert cause(RuntimeError("")) == "RuntimeError"
     assert cause(RuntimeError("x" * 300), width=50) == "x" * 300 + "..."  # one word: whole
