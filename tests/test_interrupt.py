@@ -109,9 +109,15 @@ def test_ctrl_c_inside_a_duckdb_query(
     proc = start(
         ("run", "--years", YEARS, *step, *WHERE), tmp_path, {"NAVSNAP_TEST_MARKER": str(marker)}
     )
-    wait_until(proc, "the long query", marker.exists)
-    # The step's only work after writing the marker is the query: once the process has
-    # spent CPU since, the query is running (whatever the machine's speed).
+    # The 2026 snapshot exports in the background while 2027's step runs: wait until it is
+    # committed, so that the process's only work left is the query.
+    manifests = tmp_path / "store" / "manifests"
+    wait_until(
+        proc,
+        "the long query",
+        lambda: marker.exists() and any(manifests.glob("*-2026.json")),
+    )
+    # Once the process has spent CPU since, the query is running (whatever the speed).
     cpu = psutil.Process(proc.pid)
     spent = sum(cpu.cpu_times()[:2])
     wait_until(proc, "CPU spent in the query", lambda: sum(cpu.cpu_times()[:2]) > spent + 0.3)
