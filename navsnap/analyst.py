@@ -24,7 +24,7 @@ import duckdb
 from navsnap.dbfile import remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest
-from navsnap.materialize import create_parquet_views, view_sql
+from navsnap.materialize import create_parquet_views
 from navsnap.store import Store
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "QueryResult",
     "connect",
     "table_files",
-    "view_sql",
     "write_attach_file",
 ]
 

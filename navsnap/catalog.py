@@ -25,7 +25,6 @@ from navsnap.manifest import (
 __all__ = [
     "Column",
     "Fingerprint",
-    "SchemaObject",
     "TableInfo",
     "column_encoding",
     "database_name",
@@ -78,10 +77,6 @@ class TableInfo:
     @property
     def ref(self) -> str:
         return qualified(self.schema, self.name)
-
-
-#: Non-table catalog objects are the manifest's ``ddl[]`` entries.
-SchemaObject = DdlEntry
 
 
 def entry_columns(entry: TableEntry) -> tuple[Column, ...]:
@@ -209,15 +204,15 @@ def sequence_ddl(
     )
 
 
-def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
+def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
     """Schemas, user-defined types, sequences, macros and views in creation order, then
     explicit indexes."""
-    out: list[SchemaObject] = []
+    out: list[DdlEntry] = []
     for (schema,) in con.execute(
         "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
         "AND NOT internal AND schema_name <> 'main' ORDER BY oid"
     ).fetchall():
-        out.append(SchemaObject("schema", schema, schema, f"CREATE SCHEMA {quote_ident(schema)};"))
+        out.append(DdlEntry("schema", schema, schema, f"CREATE SCHEMA {quote_ident(schema)};"))
     for schema, name in con.execute(
         "SELECT schema_name, type_name FROM duckdb_types() "
         "WHERE database_name = current_database() AND NOT internal ORDER BY type_oid"
@@ -227,7 +222,7 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
         row = con.execute(f"SELECT typeof(CAST(NULL AS {qualified(schema, name)}))").fetchone()
         assert row is not None
         ddl = f"CREATE TYPE {qualified(schema, name)} AS {row[0]};"
-        out.append(SchemaObject("type", schema, name, ddl))
+        out.append(DdlEntry("type", schema, name, ddl))
     for row in con.execute(
         "SELECT schema_name, sequence_name, start_value, min_value, max_value, increment_by, "
         "cycle, last_value FROM duckdb_sequences() WHERE database_name = current_database() "
@@ -244,8 +239,8 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
             cycle=cycle,
             last_value=last,
         )
-        out.append(SchemaObject("sequence", schema, name, ddl))
-    late: list[tuple[int, SchemaObject]] = []
+        out.append(DdlEntry("sequence", schema, name, ddl))
+    late: list[tuple[int, DdlEntry]] = []
     for schema, name, ftype, params, definition, oid in con.execute(
         "SELECT schema_name, function_name, function_type, parameters, macro_definition, "
         "function_oid FROM duckdb_functions() WHERE database_name = current_database() "
@@ -254,18 +249,18 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[SchemaObject]:
         args = ", ".join(quote_ident(p) for p in params)
         body = f"TABLE {definition}" if ftype == "table_macro" else f"({definition})"
         ddl = f"CREATE MACRO {qualified(schema, name)}({args}) AS {body};"
-        late.append((int(oid), SchemaObject("macro", schema, name, ddl)))
+        late.append((int(oid), DdlEntry("macro", schema, name, ddl)))
     for schema, name, sql, oid in con.execute(
         "SELECT schema_name, view_name, sql, view_oid FROM duckdb_views() "
         "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
     ).fetchall():
-        late.append((int(oid), SchemaObject("view", schema, name, sql)))
+        late.append((int(oid), DdlEntry("view", schema, name, sql)))
     out.extend(obj for _oid, obj in sorted(late, key=lambda t: t[0]))
     for schema, name, sql in con.execute(
         "SELECT schema_name, index_name, sql FROM duckdb_indexes() "
         "WHERE database_name = current_database() AND sql IS NOT NULL ORDER BY index_oid"
     ).fetchall():
-        out.append(SchemaObject("index", schema, name, sql))
+        out.append(DdlEntry("index", schema, name, sql))
     return out
 
 

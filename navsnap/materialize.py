@@ -44,6 +44,7 @@ __all__ = [
     "local_files",
     "reload_partition",
     "strip_catalog",
+    "typed_parquet",
     "view_sql",
 ]
 
@@ -66,7 +67,7 @@ def load_parquet(con: duckdb.DuckDBPyConnection, target_ref: str, files: Sequenc
     )
 
 
-def _typed_parquet(entry: TableEntry, files: Sequence[str]) -> str:
+def typed_parquet(entry: TableEntry, files: Sequence[str]) -> str:
     """A subquery reading ``files`` cast to the table's recorded column types."""
     return select_with_types(entry_columns(entry), f"read_parquet({parquet_list(files)})")
 
@@ -152,13 +153,13 @@ def copy_tables(
         for i, obj in enumerate(keys):
             with local_files(store, [obj]) as files:
                 verb = f"CREATE TABLE {ref} AS" if i == 0 else f"INSERT INTO {ref}"
-                con.execute(f"{verb} SELECT * FROM {_typed_parquet(entry, files)}")
+                con.execute(f"{verb} SELECT * FROM {typed_parquet(entry, files)}")
 
 
 def view_sql(entry: TableEntry, files: Sequence[str]) -> str:
     """``CREATE VIEW schema.table AS ...`` over ``files``, cast to the table's column types."""
     if files:
-        body = "SELECT * FROM " + _typed_parquet(entry, files)
+        body = "SELECT * FROM " + typed_parquet(entry, files)
     else:
         cols = ", ".join(
             f"CAST(NULL AS {c.type}) AS {quote_ident(c.name)}" for c in entry_columns(entry)

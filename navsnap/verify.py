@@ -32,14 +32,19 @@ from typing import Any
 
 import duckdb
 
-from navsnap.catalog import parquet_list, select_with_types, table_info
+from navsnap.catalog import table_info
 from navsnap.compare import Mismatch, aggregate_mismatches, table_mismatches
 from navsnap.errors import IntegrityError, NavsnapError, StoreError
 from navsnap.filecopy import unpack_verified
 from navsnap.index import manifest_ids, read_all, resolve, tags
 from navsnap.integrity import check_object
 from navsnap.manifest import Manifest, ObjectRef
-from navsnap.materialize import copy_tables, create_views_and_macros, local_files
+from navsnap.materialize import (
+    copy_tables,
+    create_views_and_macros,
+    local_files,
+    typed_parquet,
+)
 from navsnap.store import Store, layout, referenced_objects
 
 __all__ = [
@@ -249,7 +254,7 @@ def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[
                     complete = False
                     continue
                 with local_files(store, [part.object]) as files:
-                    src = select_with_types(info.columns, f"read_parquet({parquet_list(files)})")
+                    src = typed_parquet(entry, files)
                     try:
                         # The object holds exactly this partition, nothing else.
                         alone = dataclasses.replace(entry, partitions=(part,))
