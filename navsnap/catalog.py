@@ -35,6 +35,7 @@ __all__ = [
     "list_tables",
     "qualified",
     "quote_ident",
+    "quote_literal",
     "row_alias",
     "sequence_ddl",
     "storage_version",
@@ -46,6 +47,11 @@ __all__ = [
 def quote_ident(name: str) -> str:
     """Quote one SQL identifier for DuckDB."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """One SQL string literal (for statements that take no bound parameters: ATTACH, COPY)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def qualified(schema: str, table: str) -> str:
@@ -359,8 +365,7 @@ def partition_filter(table: TableInfo, key: PartitionKey) -> str:
     if key.kind is PartitionKind.NULL_YEAR:
         return f" WHERE {col} IS NULL"
     coltype = next(c.type for c in table.columns if c.name == table.year_column)
-    literal = "'" + key.year.replace("'", "''") + "'"
-    return f" WHERE {col} = CAST({literal} AS {coltype})"
+    return f" WHERE {col} = CAST({quote_literal(key.year)} AS {coltype})"
 
 
 def row_alias(columns: Iterable[Column]) -> str:
@@ -435,4 +440,4 @@ def column_signature(columns: Iterable[Column], encoded: Mapping[str, str] | Non
 
 def parquet_list(paths: Iterable[str]) -> str:
     """A DuckDB list literal of file paths, for read_parquet()."""
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(quote_literal(p) for p in paths) + "]"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from navsnap.catalog import qualified, quote_ident
+from navsnap.catalog import qualified, quote_ident, quote_literal
 from navsnap.dbfile import wal_path
 from navsnap.errors import RestoreError
 from navsnap.faults import fault_point
@@ -31,10 +31,6 @@ from navsnap.store import Store
 __all__ = ["apply_delta", "build_file", "build_full"]
 
 ProgressFn = Callable[[str, int, int], None]
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def build_full(
@@ -59,10 +55,10 @@ def build_full(
         # Row order is not part of a table's content (fingerprints ignore it); letting DuckDB
         # append in parallel makes loading and the final CHECKPOINT much faster.
         con.execute("SET preserve_insertion_order = false")
-        attach = f"ATTACH {_sql_string(tmp.as_posix())} AS {alias}"
+        attach = f"ATTACH {quote_literal(tmp.as_posix())} AS {alias}"
         if manifest.storage_version:
             try:
-                con.execute(f"{attach} (STORAGE_VERSION {_sql_string(manifest.storage_version)})")
+                con.execute(f"{attach} (STORAGE_VERSION {quote_literal(manifest.storage_version)})")
             except duckdb.Error:  # a storage version this DuckDB does not write
                 con.execute(attach)
         else:
