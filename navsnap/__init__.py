@@ -3,7 +3,13 @@
 Snapshots at every year boundary (content-addressed Parquet plus schema DDL and a verified
 manifest), restore to any boundary from the store alone, and resume that gives exactly the
 tables an uninterrupted run gives.
+
+The library never prints: it logs its decisions (resume start point, reused and new
+partitions, lock takeovers) to the ``navsnap`` logger, silent unless the application
+configures logging (the CLI's ``-v`` shows them).
 """
+
+import logging
 
 from navsnap._version import __version__
 from navsnap.analyst import AttachReport, QueryResult
@@ -107,3 +113,6 @@ __all__ = [
 
 # Bound last: importing the submodule navsnap.resume would otherwise shadow the function.
 from navsnap.api import resume
+
+# Silent by default: an application that configures logging sees the records.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

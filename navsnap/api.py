@@ -15,14 +15,17 @@ from navsnap.catalog import list_tables
 from navsnap.config import Config, load_config
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.fallback import damaged_manifest_error, with_fallback_hint
-from navsnap.index import load_manifest, read_all, resolve
+from navsnap.index import read_all, resolve
+from navsnap.lineage import config_block
+from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
 from navsnap.restore import RestoreReport
 from navsnap.restore import restore as _restore
-from navsnap.resume import ResumeDecision, config_block, plan_resume
-from navsnap.runner import RunEvent, RunReport, default_store_url, parse_years, run
+from navsnap.resume import ResumeDecision, plan_resume
+from navsnap.runner import RunEvent, RunReport, parse_years, run
 from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
+from navsnap.steps import parse_step
 from navsnap.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -53,10 +56,8 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 
 
-def _store(store: Store | PathLike | None, db: Path) -> Store:
-    if isinstance(store, Store):
-        return store
-    return open_store(os.fspath(store) if store is not None else default_store_url(db))
+def _store(store: Store | PathLike | None, db: Path, config: Config | None = None) -> Store:
+    return resolve_store(store, config=config, db_path=db)
 
 
 def checkpoint(
@@ -73,6 +74,7 @@ def checkpoint(
     """Snapshot an existing database as the end of ``year`` (for pipelines run outside navsnap).
 
     The database is opened read-only (whole-file mode opens it read-write for its CHECKPOINT).
+    ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside it.
     """
     cfg = config or load_config()
     db_path = Path(db)
@@ -82,8 +84,10 @@ def checkpoint(
         raise DatabaseError(
             f"database {str(db_path)!r} does not exist", hint="check the path given to --db"
         )
-    st = _store(store, db_path)
-    snap_mode = mode or cfg.snapshot.mode
+    st = _store(store, db_path, cfg)
+    step = parse_step(cfg.run.step)
+    opts = SnapshotOptions.from_config(cfg, step=step, mode=mode)
+    snap_mode = opts.mode
     with db_lock(db_path, purpose="navsnap checkpoint", wait=wait_lock):
         try:
             con = duckdb.connect(str(db_path), read_only=snap_mode != "file")
@@ -100,17 +104,7 @@ def checkpoint(
                     f"{cfg.run.year_column!r}",
                     hint="set [run] year_column in the config to your year column",
                 )
-            block = config_block(cfg)
-            opts = SnapshotOptions(
-                mode=snap_mode,
-                compression=cfg.snapshot.compression,
-                compression_level=cfg.snapshot.compression_level,
-                file_compression=cfg.snapshot.file_compression,
-                year_column=cfg.run.year_column,
-                builtin_validation=cfg.run.step == "builtin"
-                and {"fct_workforce_snapshot", "fct_yearly_events"} <= {t.key for t in tables},
-                checks=cfg.checks,
-            )
+            block = config_block(cfg, step=step)
             return take_snapshot(
                 con,
                 store=st,
@@ -268,7 +262,7 @@ def resume(
         config,
         db_path=db_path,
         years=years,
-        store=store if isinstance(store, Store) else (os.fspath(store) if store else None),
+        store=store if isinstance(store, Store) or store is None else os.fspath(store),
         resume=True,
         wait_lock=wait_lock,
         on_event=on_event,
@@ -283,15 +277,13 @@ def status(
     years: str | tuple[int, int] | None = None,
     store: Store | PathLike | None = None,
 ) -> ResumeDecision:
-    """What ``run --resume`` would do, and why, without doing it."""
+    """What ``run --resume`` would do, and why, without doing it (the same decision).
+
+    ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside ``db``.
+    """
     db_path = Path(db)
     span = parse_years(years) if isinstance(years, str) else years or parse_years(config.run.years)
-    return plan_resume(_store(store, db_path), config, db_path=db_path, years=span)
-
-
-def load(store: Store | PathLike, snapshot_id: str) -> Manifest:
-    st = store if isinstance(store, Store) else open_store(store)
-    return load_manifest(st, snapshot_id)
+    return plan_resume(_store(store, db_path, config), config, db_path=db_path, years=span)
 
 
 # --------------------------------------------------------------------------- maintenance

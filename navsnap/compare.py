@@ -28,7 +28,7 @@ from navsnap.catalog import (
 )
 from navsnap.errors import ConfigError
 from navsnap.manifest import DdlEntry, Fingerprint, Manifest, PartitionKey, TableEntry
-from navsnap.validation import compute_checks, compute_validation
+from navsnap.validation import compute_checks, recompute_validation
 
 __all__ = [
     "Mismatch",
@@ -152,7 +152,7 @@ def aggregate_mismatches(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> 
     out: list[Mismatch] = []
     if manifest.validation:
         try:
-            got = compute_validation(con, year=manifest.year, builtin=True)
+            got = recompute_validation(con, manifest)
         except duckdb.Error as exc:
             return [Mismatch("validation", detail=str(exc).splitlines()[0])]
         keys = _differing(got, manifest.validation)

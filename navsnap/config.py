@@ -8,17 +8,16 @@ Every section is a frozen dataclass. Field metadata carries the documentation, a
 inclusive ``min``/``max`` range; :func:`parse_section` rejects unknown keys, wrong types and
 out-of-range values with a message that names the dotted key.
 
-The **configuration hash** covers only what can change the simulated tables: the ``run``
-keys ``seed``, ``step`` and ``year_column``, the whole ``simulation`` section, and the xxh3 of
-every declared input file. Operational settings (years, threads, store, compression,
-retention, checks) are outside it, so extending a run to more years or restoring with more
-threads is not "drift".
+What enters the **configuration hash** is decided by the step (see :mod:`navsnap.lineage`):
+the ``run`` keys ``seed``, ``step`` and ``year_column``, the step's own keys (the whole
+``simulation`` section for the built-in simulation), and the xxh3 of every declared input
+file. Operational settings (years, threads, store, compression, retention, checks) are
+outside it, so extending a run to more years or restoring with more threads is not "drift".
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tomllib
 import types
@@ -40,7 +39,6 @@ __all__ = [
     "RunSection",
     "SnapshotSection",
     "config_diff",
-    "default_config",
     "flatten",
     "hash_inputs",
     "load_config",
@@ -139,38 +137,14 @@ class Config:
     #: Directory that relative input paths are resolved against.
     base_dir: str = field(default=".", metadata={"internal": True})
 
-    def identity(self) -> dict[str, Any]:
-        """The keys that define lineage, as a flat ``{dotted.key: value}`` mapping."""
-        out: dict[str, Any] = {
-            "run.seed": self.run.seed,
-            "run.step": self.run.step,
-            "run.year_column": self.run.year_column,
-        }
-        out.update(flatten(self.simulation, "simulation"))
-        return out
-
     def input_hashes(self) -> dict[str, str]:
         """xxh3-128 of every declared input, keyed by its path as written in the config."""
         return hash_inputs(self.inputs.files, base=Path(self.base_dir))
-
-    def config_hash(self, input_hashes: Mapping[str, str] | None = None) -> str:
-        hashes = self.input_hashes() if input_hashes is None else input_hashes
-        blob = json.dumps(
-            {"identity": self.identity(), "inputs": dict(hashes)},
-            sort_keys=True,
-            separators=(",", ":"),
-            default=str,
-        )
-        return xxhash.xxh3_128_hexdigest(blob.encode())
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("base_dir", None)
         return data
-
-
-def default_config() -> Config:
-    return Config()
 
 
 # --------------------------------------------------------------------------- parsing

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import socket
 import sys
@@ -39,6 +40,8 @@ __all__ = [
     "store_writer",
     "store_writers",
 ]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,15 +110,16 @@ def hold_lock(
             ) from None
     try:
         previous = _read_info(info_file)
-        if previous is not None and warnings is not None:
+        if previous is not None:
             state = (
                 "gone"
                 if previous.host == socket.gethostname() and not pid_alive(previous.pid)
                 else "no longer holding it"
             )
-            warnings.append(
-                f"took over a stale lock left by {previous.describe()}: process {state}"
-            )
+            line = f"took over a stale lock left by {previous.describe()}: process {state}"
+            log.info("%s: %s", lock_file, line)
+            if warnings is not None:
+                warnings.append(line)
         me = LockInfo(
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -295,8 +299,9 @@ def prune_lock(
             holder = _read_store_info(store, PRUNE_LOCK_OBJECT)
             reason = "unreadable lock" if holder is None else stale_reason(holder, ttl=ttl)
             if reason is not None:
+                who = holder.describe() if holder else "an unknown process"
+                log.info("took over a stale prune lock left by %s: %s", who, reason)
                 if warnings is not None:
-                    who = holder.describe() if holder else "an unknown process"
                     warnings.append(f"took over a stale prune lock left by {who}: {reason}")
                 with contextlib.suppress(FileNotFoundError):
                     store.delete(PRUNE_LOCK_OBJECT)

@@ -6,48 +6,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from navsnap.config import Config, config_diff
-from navsnap.errors import DriftError, NavsnapError
+from navsnap.config import Config
+from navsnap.errors import NavsnapError
 from navsnap.index import read_all
 from navsnap.integrity import verify_objects
+from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.manifest import Manifest
 from navsnap.restore import plan_restore
 from navsnap.store import Store
 
-__all__ = ["ResumeDecision", "config_block", "drift_error", "plan_resume"]
+__all__ = ["ResumeDecision", "plan_resume"]
 
-
-def config_block(config: Config) -> dict[str, Any]:
-    """The manifest's ``config`` field: values, lineage identity, hash, input hashes."""
-    inputs = config.input_hashes()
-    return {
-        "values": config.to_dict(),
-        "identity": config.identity(),
-        "inputs": inputs,
-        "hash": config.config_hash(inputs),
-    }
-
-
-def _fmt(value: object) -> str:
-    return repr(value)
-
-
-def drift_error(snapshot: Manifest, block: dict[str, Any]) -> DriftError:
-    old = snapshot.config
-    keys, inputs = config_diff(old.identity, block["identity"], old.inputs, block["inputs"])
-    parts = [f"{k.key}: {_fmt(k.old)} -> {_fmt(k.new)}" for k in keys]
-    parts += [f"input {i.path} changed" for i in inputs]
-    return DriftError(
-        f"configuration changed since snapshot {snapshot.snapshot_id}: "
-        + ("; ".join(parts) if parts else "hash differs"),
-        changed_keys=keys,
-        changed_inputs=inputs,
-        hint="restore the old configuration, or start over with --force-restart",
-    )
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,10 +37,13 @@ class ResumeDecision:
     next_year: int | None = None
     restore_strategy: str | None = None
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    #: 'start' on an existing database: it is moved aside first.
+    moves_aside: bool = False
 
     def explain(self) -> str:
         if self.action == "start":
-            return f"no usable snapshot ({self.reason}); starting at {self.next_year}"
+            aside = "; the existing database is moved aside first" if self.moves_aside else ""
+            return f"no usable snapshot ({self.reason}); starting at {self.next_year}{aside}"
         assert self.snapshot is not None
         if self.action == "complete":
             return f"run already complete at {self.snapshot.year} ({self.snapshot.snapshot_id})"
@@ -86,6 +66,7 @@ class ResumeDecision:
             "next_year": self.next_year,
             "restore_strategy": self.restore_strategy,
             "skipped": list(self.skipped),
+            "moves_aside": self.moves_aside,
             "message": self.explain(),
         }
 
@@ -96,7 +77,27 @@ def plan_resume(
     *,
     db_path: Path,
     years: tuple[int, int],
-    block: dict[str, Any] | None = None,
+    block: Mapping[str, Any] | None = None,
+) -> ResumeDecision:
+    """Where ``run --resume`` starts, and why: the one decision ``status`` prints and ``run``
+    carries out. Changes nothing; raises DriftError when only other lineages' snapshots exist.
+    """
+    decision = _decide(store, config, db_path=db_path, years=years, block=block)
+    if decision.action == "start" and db_path.exists():
+        decision = dataclasses.replace(decision, moves_aside=True)
+    log.info("resume: %s", decision.explain())
+    for line in decision.skipped:
+        log.info("resume: %s", line)
+    return decision
+
+
+def _decide(
+    store: Store,
+    config: Config,
+    *,
+    db_path: Path,
+    years: tuple[int, int],
+    block: Mapping[str, Any] | None,
 ) -> ResumeDecision:
     """Find the newest verified snapshot of this lineage and decide what to do with it."""
     first, last = years
@@ -114,7 +115,7 @@ def plan_resume(
         if first - 1 <= m.year <= last
         and not (m.config.origin_year is not None and m.config.origin_year > first)
     ]
-    mine = [m for m in in_range if m.config_hash == block["hash"]]
+    mine = [m for m in in_range if same_lineage(m.config, block)]
     if not mine:
         if in_range:
             raise drift_error(max(in_range, key=lambda m: (m.year, m.created_at)), block)

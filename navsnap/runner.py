@@ -1,6 +1,9 @@
 """The year loop: one step per year, a snapshot at every year boundary, resume.
 
-``run`` drives years A..B. Before the loop it decides where to start:
+``run`` drives years A..B as a pipeline: resolve the store and the start point, then for each
+year *step* (the configured :class:`~navsnap.steps.Step`), *check* (count the year's rows),
+*snapshot* (exported in the background while the next year's step runs, when the step holds
+the connection) and apply *retention*. The start point is one of:
 
 * a new run: the database must be new (for the built-in simulation) and starts at A;
 * ``resume``: :func:`navsnap.resume.plan_resume` finds the newest verified snapshot of this
@@ -12,9 +15,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,18 +28,22 @@ import duckdb
 
 from navsnap.config import Config
 from navsnap.dbfile import move_aside, raise_if_in_use
-from navsnap.errors import DatabaseError, NavsnapError, UsageError
+from navsnap.errors import DatabaseError, NavsnapError, SnapshotNotFound, UsageError
 from navsnap.faults import fault_point
-from navsnap.index import ReuseIndex
+from navsnap.index import ReuseIndex, read_all
+from navsnap.lineage import config_block, drift_error, same_lineage
+from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
 from navsnap.restore import restore
-from navsnap.resume import ResumeDecision, config_block, plan_resume
+from navsnap.resume import ResumeDecision, plan_resume
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
-from navsnap.store import Store, layout, open_store
+from navsnap.store import Store, layout
 
-__all__ = ["RunEvent", "RunReport", "YearResult", "default_store_url", "parse_years", "run"]
+__all__ = ["RunEvent", "RunReport", "StartPoint", "YearResult", "parse_years", "run"]
+
+log = logging.getLogger(__name__)
 
 
 def parse_years(text: str) -> tuple[int, int]:
@@ -56,10 +64,6 @@ def parse_years(text: str) -> tuple[int, int]:
             f"years {text!r} run backwards", hint=f"write them in order: --years {b}-{a}"
         )
     return a, b
-
-
-def default_store_url(db_path: Path) -> str:
-    return str(db_path.absolute().parent / "snapshots")
 
 
 @dataclass(frozen=True)
@@ -160,23 +164,9 @@ def _connect(db_path: Path, config: Config) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def run(
-    config: Config,
-    *,
-    db_path: str | os.PathLike[str],
-    years: tuple[int, int] | None = None,
-    store: Store | str | None = None,
-    snapshots: bool | None = None,
-    resume: bool = False,
-    force_restart: bool = False,
-    from_snapshot: int | None = None,
-    wait_lock: float = 0.0,
-    on_event: Callable[[RunEvent], None] | None = None,
-    progress: ProgressFn | None = None,
-) -> RunReport:
-    """Run the configured step for each year, snapshotting every year boundary."""
-    db = Path(db_path)
-    first, last = years if years is not None else parse_years(config.run.years)
+def _check_options(
+    first: int, last: int, *, resume: bool, force_restart: bool, from_snapshot: int | None
+) -> None:
     if resume and force_restart:
         raise UsageError(
             "--resume and --force-restart contradict each other", hint="choose one of them"
@@ -191,181 +181,342 @@ def run(
             f"--from-snapshot {from_snapshot} must be the year before the first year {first}",
             hint=f"use --years {from_snapshot + 1}-{last}",
         )
+
+
+def _open_store(
+    store: Store | str | None, *, config: Config, db: Path, take: bool, needed: bool
+) -> Store | None:
+    """The run's store (None when neither snapshots nor a restore need one), checked early."""
+    if not needed:
+        return None
+    st = resolve_store(store, config=config, db_path=db)
+    if take:
+        st.ensure_writable()
+        _probe_writable(st)
+    elif st.has_marker():
+        st.check_readable()
+    return st
+
+
+def run(
+    config: Config,
+    *,
+    db_path: str | os.PathLike[str],
+    years: tuple[int, int] | None = None,
+    store: Store | str | None = None,
+    snapshots: bool | None = None,
+    resume: bool = False,
+    force_restart: bool = False,
+    from_snapshot: int | None = None,
+    wait_lock: float = 0.0,
+    on_event: Callable[[RunEvent], None] | None = None,
+    progress: ProgressFn | None = None,
+) -> RunReport:
+    """Run the configured step for each year, snapshotting every year boundary.
+
+    ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside the
+    database (:mod:`navsnap.locate`).
+    """
+    db = Path(db_path)
+    first, last = years if years is not None else parse_years(config.run.years)
+    _check_options(
+        first, last, resume=resume, force_restart=force_restart, from_snapshot=from_snapshot
+    )
     _check_db_path(db)
-    step: Step = make_step(config.run.step)
+    step = make_step(config.run.step)
     take = config.snapshot.enabled if snapshots is None else snapshots
-    st: Store | None = None
-    if take or resume or from_snapshot is not None:
-        st = store if isinstance(store, Store) else open_store(store or default_store_url(db))
-        if take:
-            st.ensure_writable()
-            _probe_writable(st)
-        elif st.has_marker():
-            st.check_readable()
-    block = config_block(config)
+    needed = take or resume or from_snapshot is not None
+    st = _open_store(store, config=config, db=db, take=take, needed=needed)
+    block = config_block(config, step=step)
     emit = on_event or (lambda _e: None)
     warnings: list[str] = []
-
     with db_lock(db, purpose="navsnap run", wait=wait_lock, warnings=warnings):
         for w in warnings:
             emit(RunEvent("warning", w))
-        moved: tuple[str, ...] = ()
-        decision: ResumeDecision | None = None
-        parent: str | None = None
-        start = first
-        if force_restart:
-            moved = move_aside(db, "before-force-restart")
-            if moved:
-                emit(RunEvent("plan", f"moved the old database aside: {moved[0]}"))
-        elif resume:
-            assert st is not None
-            decision = plan_resume(st, config, db_path=db, years=(first, last), block=block)
-            emit(RunEvent("plan", decision.explain()))
-            for w in decision.skipped:
-                emit(RunEvent("warning", w))
-            if decision.action in ("restore", "continue", "complete"):
-                assert decision.snapshot is not None
-                if decision.action == "restore":
-                    restore(st, decision.snapshot, db_path=db, progress=progress)
-                start = decision.snapshot.year + 1
-                parent = decision.snapshot.snapshot_id
-            elif decision.action == "start" and db.exists():
-                moved = move_aside(db, "before-resume-from-start")
-        elif from_snapshot is not None:
-            assert st is not None
-            snap = _lineage_snapshot(st, from_snapshot, block)
-            emit(RunEvent("plan", f"restoring {snap.snapshot_id} (end of {from_snapshot})"))
-            restore(st, snap, db_path=db, progress=progress)
-            parent = snap.snapshot_id
-        # The first year of this lineage of runs: a continued run keeps its parent's.
-        continued = decision.snapshot if decision is not None else None
-        if from_snapshot is not None:
-            continued = snap
-        origin = continued.config.origin_year if continued is not None else first
-        block = {**block, "origin_year": origin}
-
-        run_id = new_run_id()
-        results: list[YearResult] = []
-        reuse = (
-            ReuseIndex.from_store(st)
-            if (take and st is not None and st.has_marker())
-            else ReuseIndex()
+        loop = YearLoop(
+            config, step=step, db=db, store=st if take else None, emit=emit, progress=progress
         )
-        opts = SnapshotOptions(
-            mode=config.snapshot.mode,
-            compression=config.snapshot.compression,
-            compression_level=config.snapshot.compression_level,
-            file_compression=config.snapshot.file_compression,
-            year_column=config.run.year_column,
-            builtin_validation=step.builtin,
-            checks=config.checks,
+        start = loop.start_point(
+            st,
+            block,
+            years=(first, last),
+            resume=resume,
+            force_restart=force_restart,
+            from_snapshot=from_snapshot,
         )
-        con: duckdb.DuckDBPyConnection | None = None
-        # The year-Y snapshot still exporting in the background, with its year's figures.
-        pending: tuple[Future[Manifest], int, float, dict[str, int], float] | None = None
-        overlap = step.holds_connection and opts.mode == "parquet"
-
-        def settle() -> None:
-            """Wait for the pending snapshot to commit, then report its year."""
-            nonlocal pending
-            if pending is None:
-                return
-            future, year_, secs_, rows_, t1_ = pending
-            pending = None
-            manifest_ = future.result()
-            _year_done(year_, secs_, rows_, manifest_, time.perf_counter() - t1_)
-
-        def _year_done(
-            year_: int,
-            secs_: float,
-            rows_: dict[str, int],
-            manifest_: Manifest | None,
-            snap_secs: float,
-        ) -> None:
-            if manifest_ is not None and st is not None:
-                _auto_prune(st, config, emit)
-            result = YearResult(
-                year=year_,
-                seconds=round(secs_, 3),
-                rows=rows_,
-                snapshot_id=manifest_.snapshot_id if manifest_ else None,
-                snapshot_seconds=round(snap_secs, 3),
-                snapshot_new_bytes=manifest_.new_bytes if manifest_ else 0,
-            )
-            results.append(result)
-            emit(RunEvent("year", f"year {year_} done", result))
-            if progress is not None:
-                progress("years", len(results), last - start + 1)
-
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
-        try:
-            if start == first and not resume and from_snapshot is None and db.exists():
-                con = _connect(db, config)
-                step.check_fresh(con, db_path=db)
-            for year in range(start, last + 1):
-                t0 = time.perf_counter()
-                emit(RunEvent("start", f"year {year} started", started=year))
-                if step.holds_connection:
-                    if con is None:
-                        con = _connect(db, config)
-                elif con is not None:
-                    con.close()
-                    con = None
-                log = db.absolute().parent / "navsnap-logs" / f"{run_id}-{year}.log"
-                step.run(year=year, con=con, db_path=db, config=config, log_path=log)
-                fault_point("after-step")
-                if con is None:
-                    con = _connect(db, config)
-                rows = _row_counts(con, year, config.run.year_column)
-                secs = time.perf_counter() - t0
-                settle()
-                if not (take and st is not None):
-                    _year_done(year, secs, rows, None, 0.0)
-                else:
-                    t1 = time.perf_counter()
-                    job = SnapshotJob.start(
-                        con,
-                        store=st,
-                        year=year,
-                        run_id=run_id,
-                        config=block,
-                        options=opts,
-                        db_path=db,
-                        reuse=reuse,
-                        parent=parent,
-                        progress=None,
-                    )
-                    parent = job.snapshot_id
-                    if overlap and year < last:
-                        # Year Y's partitions no longer change: export them while Y+1 runs.
-                        pending = (executor.submit(job.finish), year, secs, rows, t1)
-                    else:
-                        _year_done(year, secs, rows, job.finish(), time.perf_counter() - t1)
-                if not step.holds_connection:
-                    con.close()
-                    con = None
-            settle()
-        finally:
-            if pending is not None:
-                # A step failed while the previous year's snapshot was exporting: let that
-                # snapshot commit (or fail) before the error propagates.
-                try:
-                    settle()
-                except Exception as exc:  # the step's error is the one to raise
-                    detail = exc.one_line() if isinstance(exc, NavsnapError) else str(exc)
-                    emit(RunEvent("warning", f"the previous year's snapshot failed too: {detail}"))
-            executor.shutdown(wait=True)
-            if con is not None:
-                con.close()
+        results = loop.run(start, last=last)
     return RunReport(
-        run_id=run_id,
+        run_id=loop.run_id,
         db_path=str(db),
         store=st.url if st else None,
-        years_run=tuple(results),
-        decision=decision,
-        moved_aside=moved,
+        years_run=results,
+        decision=start.decision,
+        moved_aside=start.moved_aside,
         warnings=tuple(warnings),
     )
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where the loop starts, decided before any year runs."""
+
+    year: int
+    #: The config block manifests record, with the lineage's first year (``origin_year``).
+    block: Mapping[str, Any]
+    #: The snapshot the first new snapshot continues (None: a new chain).
+    parent: str | None = None
+    #: A new run on a database that may exist: the step may refuse it.
+    fresh: bool = False
+    decision: ResumeDecision | None = None
+    moved_aside: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A snapshot still exporting in the background, with its year's figures."""
+
+    future: Future[Manifest]
+    year: int
+    seconds: float
+    rows: dict[str, int]
+    started: float
+
+
+class YearLoop:
+    """One run's years: step -> check -> snapshot (overlapped) -> retention.
+
+    ``store`` None runs without snapshots. Use :meth:`start_point`, then :meth:`run` once.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        step: Step,
+        db: Path,
+        store: Store | None,
+        emit: Callable[[RunEvent], None],
+        progress: ProgressFn | None,
+    ) -> None:
+        self.config = config
+        self.step = step
+        self.db = db
+        self.store = store
+        self.emit = emit
+        self.progress = progress
+        self.run_id = new_run_id()
+        self.options = SnapshotOptions.from_config(config, step=step)
+        # Overlap the export with the next step only when the step keeps our connection.
+        self.overlap = step.holds_connection and self.options.mode == "parquet"
+        self.results: list[YearResult] = []
+        self.pending: _Pending | None = None
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.years_total = 0
+
+    # ------------------------------------------------------------------ start point
+
+    def start_point(
+        self,
+        store: Store | None,
+        block: Mapping[str, Any],
+        *,
+        years: tuple[int, int],
+        resume: bool,
+        force_restart: bool,
+        from_snapshot: int | None,
+    ) -> StartPoint:
+        """Carry out the start decision: move aside or restore; say what was done."""
+        first = years[0]
+        if force_restart:
+            moved = move_aside(self.db, "before-force-restart")
+            if moved:
+                self.emit(RunEvent("plan", f"moved the old database aside: {moved[0]}"))
+            log.info("force restart: starting at %d", first)
+            return StartPoint(first, {**block, "origin_year": first}, moved_aside=moved)
+        if resume:
+            assert store is not None
+            return self._resume(store, block, years)
+        if from_snapshot is not None:
+            assert store is not None
+            snap = _lineage_snapshot(store, from_snapshot, block)
+            self.emit(RunEvent("plan", f"restoring {snap.snapshot_id} (end of {from_snapshot})"))
+            restore(store, snap, db_path=self.db, progress=self.progress)
+            origin = snap.config.origin_year
+            return StartPoint(first, {**block, "origin_year": origin}, parent=snap.snapshot_id)
+        log.info("new run: starting at %d", first)
+        return StartPoint(first, {**block, "origin_year": first}, fresh=True)
+
+    def _resume(self, store: Store, block: Mapping[str, Any], years: tuple[int, int]) -> StartPoint:
+        decision = plan_resume(store, self.config, db_path=self.db, years=years, block=block)
+        self.emit(RunEvent("plan", decision.explain()))
+        for w in decision.skipped:
+            self.emit(RunEvent("warning", w))
+        snap = decision.snapshot
+        if decision.action == "start" or snap is None:
+            moved = move_aside(self.db, "before-resume-from-start") if decision.moves_aside else ()
+            origin = years[0]
+            return StartPoint(
+                years[0], {**block, "origin_year": origin}, decision=decision, moved_aside=moved
+            )
+        if decision.action == "restore":
+            restore(store, snap, db_path=self.db, progress=self.progress)
+        return StartPoint(
+            snap.year + 1,
+            {**block, "origin_year": snap.config.origin_year},
+            parent=snap.snapshot_id,
+            decision=decision,
+        )
+
+    # ------------------------------------------------------------------ the years
+
+    def run(self, start: StartPoint, *, last: int) -> tuple[YearResult, ...]:
+        """Run years ``start.year``..``last``; the last snapshot has committed on return."""
+        self.years_total = last - start.year + 1
+        reuse = (
+            ReuseIndex.from_store(self.store)
+            if self.store is not None and self.store.has_marker()
+            else ReuseIndex()
+        )
+        parent = start.parent
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
+        try:
+            if start.fresh and self.db.exists():
+                self.con = _connect(self.db, self.config)
+                self.step.check_fresh(self.con, db_path=self.db)
+            for year in range(start.year, last + 1):
+                t0 = time.perf_counter()
+                self.emit(RunEvent("start", f"year {year} started", started=year))
+                rows = self._step(year)
+                seconds = time.perf_counter() - t0
+                self._settle()
+                if self.store is None:
+                    self._year_done(year, seconds, rows, None, 0.0)
+                else:
+                    parent = self._snapshot(
+                        executor,
+                        start,
+                        reuse,
+                        parent=parent,
+                        year=year,
+                        seconds=seconds,
+                        rows=rows,
+                        last=last,
+                    )
+                if not self.step.holds_connection:
+                    self._close()
+            self._settle()
+        finally:
+            self._abandon()
+            executor.shutdown(wait=True)
+            self._close()
+        return tuple(self.results)
+
+    def _step(self, year: int) -> dict[str, int]:
+        """Run the step for ``year``, then count that year's rows per year-scoped table."""
+        if self.step.holds_connection:
+            if self.con is None:
+                self.con = _connect(self.db, self.config)
+        else:
+            self._close()
+        log_path = self.db.absolute().parent / "navsnap-logs" / f"{self.run_id}-{year}.log"
+        log.info("year %d: running step %s", year, self.step.name)
+        self.step.run(
+            year=year, con=self.con, db_path=self.db, config=self.config, log_path=log_path
+        )
+        fault_point("after-step")
+        if self.con is None:
+            self.con = _connect(self.db, self.config)
+        return _row_counts(self.con, year, self.config.run.year_column)
+
+    def _snapshot(
+        self,
+        executor: ThreadPoolExecutor,
+        start: StartPoint,
+        reuse: ReuseIndex,
+        *,
+        parent: str | None,
+        year: int,
+        seconds: float,
+        rows: dict[str, int],
+        last: int,
+    ) -> str:
+        """Snapshot ``year``: now, or (overlap) exported while the next year's step runs.
+
+        Returns the new snapshot's id, the parent of the next one.
+        """
+        assert self.store is not None and self.con is not None
+        started = time.perf_counter()
+        job = SnapshotJob.start(
+            self.con,
+            store=self.store,
+            year=year,
+            run_id=self.run_id,
+            config=dict(start.block),
+            options=self.options,
+            db_path=self.db,
+            reuse=reuse,
+            parent=parent,
+            progress=None,
+        )
+        if self.overlap and year < last:
+            # Year Y's partitions no longer change: export them while Y+1 runs.
+            self.pending = _Pending(executor.submit(job.finish), year, seconds, rows, started)
+        else:
+            manifest = job.finish()
+            self._year_done(year, seconds, rows, manifest, time.perf_counter() - started)
+        return job.snapshot_id
+
+    def _settle(self) -> None:
+        """Wait for the pending snapshot to commit, then report its year."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return
+        manifest = pending.future.result()
+        self._year_done(
+            pending.year,
+            pending.seconds,
+            pending.rows,
+            manifest,
+            time.perf_counter() - pending.started,
+        )
+
+    def _abandon(self) -> None:
+        """After a failure: let a pending snapshot commit (or fail) before the error rises."""
+        if self.pending is None:
+            return
+        try:
+            self._settle()
+        except Exception as exc:  # the step's error is the one to raise
+            detail = exc.one_line() if isinstance(exc, NavsnapError) else str(exc)
+            self.emit(RunEvent("warning", f"the previous year's snapshot failed too: {detail}"))
+
+    def _year_done(
+        self,
+        year: int,
+        seconds: float,
+        rows: dict[str, int],
+        manifest: Manifest | None,
+        snap_seconds: float,
+    ) -> None:
+        if manifest is not None and self.store is not None:
+            _auto_prune(self.store, self.config, self.emit)
+        result = YearResult(
+            year=year,
+            seconds=round(seconds, 3),
+            rows=rows,
+            snapshot_id=manifest.snapshot_id if manifest else None,
+            snapshot_seconds=round(snap_seconds, 3),
+            snapshot_new_bytes=manifest.new_bytes if manifest else 0,
+        )
+        self.results.append(result)
+        self.emit(RunEvent("year", f"year {year} done", result))
+        if self.progress is not None:
+            self.progress("years", len(self.results), self.years_total)
+
+    def _close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
 
 
 def _auto_prune(store: Store, config: Config, emit: Callable[[RunEvent], None]) -> None:
@@ -384,6 +535,11 @@ def _auto_prune(store: Store, config: Config, emit: Callable[[RunEvent], None]) 
     for w in report.warnings:
         emit(RunEvent("warning", w))
     if report.removed_manifests or report.removed_objects:
+        log.info(
+            "retention removed %d snapshot(s), %d object(s)",
+            len(report.removed_manifests),
+            len(report.removed_objects),
+        )
         emit(
             RunEvent(
                 "plan",
@@ -394,16 +550,12 @@ def _auto_prune(store: Store, config: Config, emit: Callable[[RunEvent], None]) 
         )
 
 
-def _lineage_snapshot(store: Store, year: int, block: dict[str, Any]) -> Manifest:
-    from navsnap.errors import SnapshotNotFound
-    from navsnap.index import read_all
-
+def _lineage_snapshot(store: Store, year: int, block: Mapping[str, Any]) -> Manifest:
+    """This lineage's newest snapshot of ``year`` (``--from-snapshot``)."""
     manifests = [m for m in read_all(store)[0] if m.year == year]
-    mine = [m for m in manifests if m.config_hash == block["hash"]]
+    mine = [m for m in manifests if same_lineage(m.config, block)]
     if not mine:
         if manifests:
-            from navsnap.resume import drift_error
-
             raise drift_error(max(manifests, key=lambda m: m.created_at), block)
         raise SnapshotNotFound(
             f"no snapshot of year {year} in {store.url!r}", hint="see 'navsnap list'"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import secrets
 import shutil
@@ -38,6 +39,7 @@ from navsnap.catalog import (
     storage_version,
     text_unsafe_columns,
 )
+from navsnap.config import Config
 from navsnap.errors import DatabaseError, DiskFullError, NavsnapError, StoreError
 from navsnap.faults import fault_point
 from navsnap.filecopy import copy_database_file
@@ -54,10 +56,13 @@ from navsnap.manifest import (
     PartitionKey,
     TableEntry,
 )
+from navsnap.steps import Step
 from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import compute_checks, compute_validation
 
 __all__ = ["ProgressFn", "SnapshotOptions", "new_run_id", "take_snapshot"]
+
+log = logging.getLogger(__name__)
 
 #: Progress callback: (phase, done, total). The library never prints; the CLI renders this.
 ProgressFn = Callable[[str, int, int], None]
@@ -76,15 +81,31 @@ def _now_iso() -> str:
 
 @dataclass(frozen=True)
 class SnapshotOptions:
-    """How to take a snapshot (from the ``[snapshot]`` config section)."""
+    """How to take a snapshot (from the ``[snapshot]`` config section).
+
+    ``step`` supplies the validation aggregates (None: none).
+    """
 
     mode: str = "parquet"
     compression: str = "zstd"
     compression_level: int = 1
     file_compression: bool = False
     year_column: str = "simulation_year"
-    builtin_validation: bool = False
+    step: Step | None = None
     checks: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config, *, step: Step, mode: str | None = None) -> SnapshotOptions:
+        """The options of ``config`` for ``step``; ``mode`` overrides ``[snapshot] mode``."""
+        return cls(
+            mode=mode or config.snapshot.mode,
+            compression=config.snapshot.compression,
+            compression_level=config.snapshot.compression_level,
+            file_compression=config.snapshot.file_compression,
+            year_column=config.run.year_column,
+            step=step,
+            checks=config.checks,
+        )
 
 
 def _stored_size(store: Store, key: str) -> int | None:
@@ -388,8 +409,19 @@ class SnapshotJob:
             )
             for table in self.tables
         )
+        parts = [p for ps in parts_by_table.values() for p in ps]
+        reused = sum(1 for p in parts if p.reused)
+        log.info(
+            "snapshot %s (year %d): %d partition(s) reused, %d new",
+            self.snapshot_id,
+            self.year,
+            reused,
+            len(parts) - reused,
+        )
         t4 = time.perf_counter()
-        validation = compute_validation(cur, year=self.year, builtin=options.builtin_validation)
+        validation = (
+            compute_validation(cur, year=self.year, step=options.step) if options.step else {}
+        )
         checks = compute_checks(cur, options.checks, year=self.year)
         self.timings["validation_s"] = time.perf_counter() - t4
         self.timings["total_s"] = time.perf_counter() - self.t0

@@ -1,15 +1,26 @@
-"""Year steps: what builds one simulated year.
+"""Year steps: what builds one simulated year, and what a step contributes to a snapshot.
 
-* ``builtin`` — navsnap's own workforce simulation (:mod:`navsnap.sim`);
-* ``shell:<template>`` — a command such as ``dbt run --vars '{simulation_year: {year}}'``;
+A step is the extension point of the year loop. Besides running a year it supplies:
+
+* ``section``: the config section it reads (the built-in simulation reads ``[simulation]``);
+* :meth:`Step.identity`: the keys that define its lineage, hashed into the configuration hash
+  and compared on ``--resume`` (a change is drift);
+* :meth:`Step.validation`: the aggregates recorded in each manifest and re-checked after a
+  restore.
+
+The steps:
+
+* ``builtin``: navsnap's own workforce simulation (:class:`navsnap.sim.step.SimulationStep`);
+* ``shell:<template>``: a command such as ``dbt run --vars '{simulation_year: {year}}'``;
   ``{year}`` and ``{db}`` are substituted, navsnap holds no connection while it runs, and its
   output goes to a per-year log file;
-* ``python:<package.module>:<function>`` — called as ``function(con, year, config)``.
+* ``python:<package.module>:<function>``: called as ``function(con, year, config)``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import shlex
@@ -20,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import xxhash
 
-from navsnap.config import Config
+from navsnap.config import Config, flatten
 from navsnap.errors import ConfigError, StepError
 
-__all__ = ["BuiltinStep", "PythonStep", "ShellStep", "Step", "make_step"]
+__all__ = ["PythonStep", "ShellStep", "Step", "make_step", "parse_step"]
 
 
 class Step:
@@ -32,7 +44,8 @@ class Step:
 
     name: str = "step"
     holds_connection: bool = True
-    builtin: bool = False
+    #: The config section this step reads, if any (``"simulation"`` for the built-in one).
+    section: str | None = None
 
     def run(
         self,
@@ -45,54 +58,28 @@ class Step:
     ) -> None:
         raise NotImplementedError
 
+    def identity(self, config: Config) -> dict[str, Any]:
+        """The lineage keys, flat ``{dotted.key: value}``: what can change the step's tables.
+
+        The ``run`` keys ``seed``, ``step`` and ``year_column``, and every key of the step's
+        ``section``. Declared input files (``[inputs] files``) are hashed beside these by
+        :func:`navsnap.lineage.config_block`; operational settings stay outside.
+        """
+        out: dict[str, Any] = {
+            "run.seed": config.run.seed,
+            "run.step": config.run.step,
+            "run.year_column": config.run.year_column,
+        }
+        if self.section is not None:
+            out.update(flatten(getattr(config, self.section), self.section))
+        return out
+
+    def validation(self, con: duckdb.DuckDBPyConnection, *, year: int) -> dict[str, Any]:
+        """Aggregates of ``year`` recorded in the manifest and re-checked on restore."""
+        return {}
+
     def check_fresh(self, con: duckdb.DuckDBPyConnection, *, db_path: Path) -> None:
         """Raise when a new run must not start on this database (default: no check)."""
-
-
-@dataclass
-class BuiltinStep(Step):
-    name: str = "builtin"
-    holds_connection: bool = True
-    builtin: bool = True
-
-    def run(
-        self,
-        *,
-        year: int,
-        con: duckdb.DuckDBPyConnection | None,
-        db_path: Path,
-        config: Config,
-        log_path: Path,
-    ) -> None:
-        from navsnap.sim import run_year
-
-        assert con is not None
-        try:
-            run_year(con, year=year, params=config.simulation, seed=config.run.seed)
-        except ValueError as exc:
-            raise StepError(
-                f"year {year}: {exc}",
-                year=year,
-                hint="use --resume to continue a run or --force-restart to start over",
-            ) from None
-        except duckdb.Error as exc:
-            raise StepError(
-                f"year {year}: the simulation failed: {str(exc).splitlines()[0]}", year=year
-            ) from exc
-
-    def check_fresh(self, con: duckdb.DuckDBPyConnection, *, db_path: Path) -> None:
-        from navsnap.errors import UsageError
-
-        row = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND NOT internal"
-        ).fetchone()
-        if row and row[0]:
-            raise UsageError(
-                f"database {str(db_path)!r} already holds a simulation",
-                hint="use --resume to continue it, --force-restart to start over, "
-                "or --db for a new file",
-            )
 
 
 @dataclass
@@ -150,13 +137,17 @@ class PythonStep(Step):
     name: str = "python"
     holds_connection: bool = True
 
-    def resolve(self) -> Callable[..., Any]:
+    def _names(self) -> tuple[str, str]:
         module_name, _, func_name = self.target.rpartition(":")
         if not module_name or not func_name:
             raise ConfigError(
                 f"step 'python:{self.target}' must be 'python:package.module:function'",
                 key="run.step",
             )
+        return module_name, func_name
+
+    def resolve(self) -> Callable[..., Any]:
+        module_name, func_name = self._names()
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -173,6 +164,32 @@ class PythonStep(Step):
                 hint="check the function name after the colon",
             )
         return func  # type: ignore[no-any-return]
+
+    def code_hash(self) -> str | None:
+        """xxh3-128 of the step module's source file (None: no file, e.g. a built-in module)."""
+        module_name, _ = self._names()
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"step module {module_name!r} cannot be found: {exc}",
+                key="run.step",
+                hint="check the name and that it is on PYTHONPATH",
+            ) from None
+        if spec is None:
+            raise ConfigError(
+                f"step module {module_name!r} cannot be found",
+                key="run.step",
+                hint="check the name and that it is on PYTHONPATH",
+            )
+        origin = spec.origin
+        if not origin or not os.path.isfile(origin):
+            return None
+        return xxhash.xxh3_128_hexdigest(Path(origin).read_bytes())
+
+    def identity(self, config: Config) -> dict[str, Any]:
+        """``run.*`` keys plus ``step.code``, the hash of the step's module file."""
+        return {**super().identity(config), "step.code": self.code_hash()}
 
     def run(
         self,
@@ -197,26 +214,35 @@ class PythonStep(Step):
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def make_step(spec: str) -> Step:
-    """Build the step named by ``spec`` (the ``run.step`` config key or ``--step``).
+def parse_step(spec: str) -> Step:
+    """The step named by ``spec`` (the ``run.step`` config key or ``--step``), unresolved.
 
     ``builtin``; ``python:pkg.mod:func`` or plainly ``pkg.mod:func``; ``shell:<command>``
-    or any other string, which is taken as a shell command template.
+    or any other string, which is taken as a shell command template. A Python step's module
+    is not imported here (see :func:`make_step`).
     """
     spec = spec.strip()
     if spec == "builtin":
-        return BuiltinStep()
+        from navsnap.sim.step import SimulationStep
+
+        return SimulationStep()
     if spec.startswith("shell:"):
         template = spec[len("shell:") :].strip()
         if not template:
             raise ConfigError("step 'shell:' has an empty command", key="run.step")
         return ShellStep(template=template)
     if spec.startswith("python:"):
-        step = PythonStep(target=spec[len("python:") :].strip())
-        step.resolve()
-        return step
+        return PythonStep(target=spec[len("python:") :].strip())
     if _CALLABLE.match(spec):
-        return make_step("python:" + spec)
+        return PythonStep(target=spec)
     if not spec:
         raise ConfigError("the step is empty", key="run.step")
     return ShellStep(template=spec)
+
+
+def make_step(spec: str) -> Step:
+    """:func:`parse_step`, then import a Python step's function so a bad name fails now."""
+    step = parse_step(spec)
+    if isinstance(step, PythonStep):
+        step.resolve()
+    return step

@@ -1,9 +1,10 @@
 """Validation aggregates recorded in every manifest and re-checked after a restore.
 
-For the built-in simulation they come from :func:`navsnap.sim.validation_aggregates`; users
-add named SQL checks in the config (``[checks] name = "SELECT ..."``, ``$year`` bound to the
-snapshot's year). Values are made JSON-safe (decimals and dates as strings) so that a
-manifest compares equal to a recomputation exactly.
+Each step supplies its own (:meth:`navsnap.steps.Step.validation`; the built-in simulation's
+are its counts and sums); users add named SQL checks in the config
+(``[checks] name = "SELECT ..."``, ``$year`` bound to the snapshot's year). Values are made
+JSON-safe (decimals and dates as strings) so that a manifest compares equal to a
+recomputation exactly.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from navsnap.errors import ConfigError
+from navsnap.steps import Step, parse_step
 
-__all__ = ["compute_checks", "compute_validation", "json_safe"]
+if TYPE_CHECKING:
+    from navsnap.manifest import Manifest
+
+__all__ = ["compute_checks", "compute_validation", "json_safe", "recompute_validation"]
 
 
 def json_safe(value: Any) -> Any:
@@ -54,12 +59,17 @@ def compute_checks(
     return out
 
 
-def compute_validation(
-    con: duckdb.DuckDBPyConnection, *, year: int, builtin: bool
-) -> dict[str, Any]:
-    """The built-in simulation's aggregates when it is the step, else nothing."""
-    if not builtin:
-        return {}
-    from navsnap.sim import validation_aggregates
+def compute_validation(con: duckdb.DuckDBPyConnection, *, year: int, step: Step) -> dict[str, Any]:
+    """``step``'s aggregates of ``year``, JSON-safe."""
+    return json_safe(step.validation(con, year=year))  # type: ignore[no-any-return]
 
-    return json_safe(validation_aggregates(con, year=year))  # type: ignore[no-any-return]
+
+def recompute_validation(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> dict[str, Any]:
+    """The aggregates of the step that took ``manifest``, recomputed over ``con``.
+
+    The step is only parsed from the manifest's ``run.step``, never run or imported.
+    """
+    run = manifest.config.values.get("run")
+    spec = run.get("step") if isinstance(run, dict) else None
+    step = parse_step(spec if isinstance(spec, str) and spec.strip() else "builtin")
+    return compute_validation(con, year=manifest.year, step=step)

@@ -145,9 +145,12 @@ def configuration_md() -> str:
         "the key (exit 3). TOML was chosen because Python 3.11 reads it with the standard "
         "library and it has real integers, floats and booleans.\n\n"
         "The **configuration hash** (lineage) covers `run.seed`, `run.step`, "
-        "`run.year_column`, every `simulation.*` key and the content of every file in "
-        "`inputs.files`. Everything else (years, threads, snapshot, retention, checks) can "
-        "change between a run and its resume.\n\n"
+        "`run.year_column`, the step's own keys and the content of every file in "
+        "`inputs.files`. The step's own keys are every `simulation.*` key for the built-in "
+        "simulation, and `step.code` (the hash of the step's module file) for a Python step; "
+        "a shell or Python step ignores `[simulation]`, so editing it is not drift for them "
+        "(see [steps](steps.md)). Everything else (years, threads, snapshot, retention, "
+        "checks) can change between a run and its resume.\n\n"
         'Example:\n\n```toml\n[run]\nyears = "2025-2029"\nseed = 42\n\n[simulation]\n'
         "employees = 100000\n\n[snapshot]\ncompression_level = 3\n\n[checks]\n"
         'active = "SELECT count(*) FROM fct_workforce_snapshot '

@@ -81,7 +81,7 @@ def test_whole_file_snapshot_includes_commits_still_in_the_wal(tmp_path: Path) -
     con.execute("SET checkpoint_threshold = '1GB'")
     con.execute("INSERT INTO t SELECT 2025, range FROM range(1000, 1500)")
     # keep the connection open (WAL not checkpointed), snapshot through navsnap's API
-    from navsnap.resume import config_block
+    from navsnap.lineage import config_block
     from navsnap.snapshot import SnapshotOptions, take_snapshot
 
     cfg = navsnap.load_config(search_cwd=False)

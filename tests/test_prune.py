@@ -18,6 +18,7 @@ from navsnap.config import Config, load_config
 from navsnap.errors import UsageError
 from navsnap.index import read_all
 from navsnap.index import tags as read_tags
+from navsnap.lineage import config_block
 from navsnap.manifest import (
     ConfigBlock,
     Fingerprint,
@@ -28,7 +29,6 @@ from navsnap.manifest import (
     TableEntry,
     manifest_key,
 )
-from navsnap.resume import config_block
 from navsnap.retention import RetentionPolicy, decide, parse_size, prune
 from navsnap.runner import run
 from navsnap.snapshot import SnapshotOptions, take_snapshot

@@ -16,6 +16,7 @@ from navsnap.errors import (
     StoreError,
 )
 from navsnap.index import read_all
+from navsnap.lineage import config_block
 from navsnap.manifest import FORMAT_VERSION, Manifest
 from navsnap.store import open_store
 
@@ -52,7 +53,7 @@ def test_every_table_partition_and_schema_object_is_in_the_manifest(
     kinds = [(d.kind, d.name) for d in last.ddl]
     assert ("sequence", "seq_event") in kinds and ("view", "v_pay2") in kinds
     assert kinds.index(("view", "v_pay")) < kinds.index(("view", "v_pay2"))
-    assert last.config.hash == toy_config.config_hash()
+    assert last.config.hash == config_block(toy_config)["hash"]
     assert last.config.identity["run.step"] == "toy_pipeline:step"
     assert last.duckdb_version == duckdb.__version__ and last.format_version == FORMAT_VERSION
     # the recorded fingerprints are those of the live rows
@@ -190,7 +191,7 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     tmp_path: Path, toy_config: Config
 ) -> None:
     """start() pins the state; writes made before finish() are not in the snapshot."""
-    from navsnap.resume import config_block
+    from navsnap.lineage import config_block
     from navsnap.snapshot import SnapshotJob, SnapshotOptions
 
     db = tmp_path / "sim.duckdb"

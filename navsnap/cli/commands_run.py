@@ -20,7 +20,6 @@ from navsnap.cli.common import (
     say,
     state,
     store_option,
-    store_url,
     wait_lock_option,
     warn,
 )
@@ -186,7 +185,7 @@ def run_cmd(
             config,
             db_path=db,
             years=span,
-            store=store_url(store, config_path, db, config=config),
+            store=store,
             snapshots=False if no_snapshots else None,
             resume=resume,
             force_restart=force_restart,
@@ -229,9 +228,7 @@ def status_cmd(
     config = load_config(
         config_path, overrides=_overrides(employees=employees, seed=seed, step=step)
     )
-    decision = api.status(
-        config, db=db, years=years, store=store_url(store, config_path, db, config=config)
-    )
+    decision = api.status(config, db=db, years=years, store=store)
     if as_json:
         emit_json(decision_json(decision.to_dict()))
         return
@@ -270,7 +267,7 @@ def checkpoint_cmd(
         manifest = api.checkpoint(
             db=db,
             year=year,
-            store=store_url(store, config_path, db, config=config),
+            store=store,
             config=config,
             run_id=run_id,
             mode=mode,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -15,7 +15,7 @@ import click
 from navsnap.cli.interrupt import Interrupts
 from navsnap.cli.outcome import SCHEMA_VERSION
 from navsnap.config import Config, load_config
-from navsnap.runner import default_store_url
+from navsnap.locate import store_url as _store_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +58,8 @@ def _global_flag(name: str) -> Callable[[click.Context, click.Parameter, Any], A
         st = ctx.ensure_object(State)
         if name == "verbose":
             st.verbose += int(value or 0)
+            if value:
+                show_log(ctx.find_root())
         elif value:
             setattr(st, name, True)
         return value
@@ -107,6 +109,30 @@ def _json_callback(ctx: click.Context, param: click.Parameter, value: bool) -> b
     st = ctx.ensure_object(State)
     st.json = st.json or bool(value)
     return st.json
+
+
+class _ClickHandler(logging.Handler):
+    """Log records as 'navsnap: <message>' lines on stderr (through click, so tests see them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"navsnap: {record.getMessage()}", err=True)
+
+
+def show_log(ctx: click.Context) -> None:
+    """Show the library's INFO log on stderr until the command ends (``-v``)."""
+    logger = logging.getLogger("navsnap")
+    if any(isinstance(h, _ClickHandler) for h in logger.handlers):
+        return
+    handler = _ClickHandler(logging.INFO)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    ctx.call_on_close(restore)
 
 
 def say(message: str = "", *, err: bool = False) -> None:
@@ -247,7 +273,7 @@ def store_url(
     if store:
         return store
     cfg = config if config is not None else load_config(config_path)
-    return cfg.snapshot.store or default_store_url(Path(db))
+    return _store_url(None, config=cfg, db_path=db)
 
 
 # ------------------------------------------------------------------ progress

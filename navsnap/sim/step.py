@@ -1,0 +1,80 @@
+"""The built-in simulation as a year step: its config section, lineage identity and aggregates.
+
+This module is the only place the year loop meets the simulation; the core knows it only as
+the step named ``builtin``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from navsnap.config import Config
+from navsnap.errors import StepError, UsageError
+from navsnap.sim.model import run_year
+from navsnap.sim.validation import validation_aggregates
+from navsnap.steps import Step
+
+__all__ = ["SimulationStep"]
+
+# The tables validation_aggregates reads: a database without them has no aggregates.
+_AGGREGATED = frozenset(
+    {"fct_workforce_snapshot", "fct_yearly_events", "int_employee_contributions"}
+)
+
+
+class SimulationStep(Step):
+    """``builtin``: one year of :func:`navsnap.sim.run_year`, holding the connection."""
+
+    name = "builtin"
+    holds_connection = True
+    #: Its identity is then every ``simulation.*`` key, as in the hash of existing stores.
+    section = "simulation"
+
+    def run(
+        self,
+        *,
+        year: int,
+        con: duckdb.DuckDBPyConnection | None,
+        db_path: Path,
+        config: Config,
+        log_path: Path,
+    ) -> None:
+        assert con is not None
+        try:
+            run_year(con, year=year, params=config.simulation, seed=config.run.seed)
+        except ValueError as exc:
+            raise StepError(
+                f"year {year}: {exc}",
+                year=year,
+                hint="use --resume to continue a run or --force-restart to start over",
+            ) from None
+        except duckdb.Error as exc:
+            raise StepError(
+                f"year {year}: the simulation failed: {str(exc).splitlines()[0]}", year=year
+            ) from exc
+
+    def validation(self, con: duckdb.DuckDBPyConnection, *, year: int) -> dict[str, Any]:
+        """The simulation's aggregates; none for a database without its year tables."""
+        rows = con.execute(
+            # Tables or views: verify recomputes the aggregates over views of a snapshot.
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = current_schema()"
+        ).fetchall()
+        if not {str(name) for (name,) in rows} >= _AGGREGATED:
+            return {}
+        return validation_aggregates(con, year=year)
+
+    def check_fresh(self, con: duckdb.DuckDBPyConnection, *, db_path: Path) -> None:
+        row = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND NOT internal"
+        ).fetchone()
+        if row and row[0]:
+            raise UsageError(
+                f"database {str(db_path)!r} already holds a simulation",
+                hint="use --resume to continue it, --force-restart to start over, "
+                "or --db for a new file",
+            )
