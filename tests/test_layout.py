@@ -114,6 +114,8 @@ def spelled_paths(source: str) -> list[str]:
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and node.func.attr in _KEY_METHODS
+            # log.info("...") is logging, not Store.info(key)
+            and not (isinstance(node.func.value, ast.Name) and node.func.value.id == "log")
             and node.args
             and isinstance(node.args[0], (ast.Constant, ast.JoinedStr))
         ):
@@ -124,6 +126,7 @@ def spelled_paths(source: str) -> list[str]:
 def test_the_detector_finds_spelled_paths() -> None:
     sample = 'k = f"objects/{h}.x"\nstore.list_files("manifests")\nm = "navsnap-store.json"\n'
     assert len(spelled_paths(sample)) == 3
+    assert spelled_paths('log.info("%s", k)\nstore.info("k")\n') == ["info('k')"]
     assert spelled_paths('"""A docstring about objects/ and tags/."""\nx = "objects"\n') == []
 
 
