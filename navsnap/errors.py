@@ -13,6 +13,7 @@ the process exit code the CLI uses for it, so the mapping lives in one place and
     │   ├── SnapshotNotFound (7)    no snapshot matches the request
     │   ├── IntegrityError (8)      an object or manifest does not match its recorded hash
     │   └── FormatVersionError (9)  written by a newer navsnap (unknown format version)
+    │       └── EngineVersionError (9)  taken with a newer DuckDB than the running one
     ├── DriftError (10)             --resume against a snapshot with another configuration hash
     ├── LockHeld (11)               another process holds the database or store lock
     ├── RestoreError (12)           a restored database did not match its manifest
@@ -34,6 +35,7 @@ __all__ = [
     "DatabaseError",
     "DiskFullError",
     "DriftError",
+    "EngineVersionError",
     "FormatVersionError",
     "IntegrityError",
     "LockHeld",
@@ -153,6 +155,17 @@ class FormatVersionError(StoreError):
     exit_code = 9
 
 
+class EngineVersionError(FormatVersionError):
+    """A snapshot was taken with a newer DuckDB than the one navsnap runs on."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, *, needed: str, running: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.needed = needed
+        self.running = running
+
+
 @dataclass(frozen=True)
 class ChangedKey:
     """One configuration key whose value differs between a snapshot and the current config."""
@@ -260,6 +273,7 @@ def all_error_classes() -> list[type[NavsnapError]]:
         SnapshotNotFound,
         IntegrityError,
         FormatVersionError,
+        EngineVersionError,
         DriftError,
         LockHeld,
         RestoreError,

@@ -1,0 +1,207 @@
+"""The running DuckDB engine, and every difference between the releases navsnap supports.
+
+navsnap runs inside its user's environment, on the DuckDB their pipeline pins: any release
+from 1.0.0 through 2.x. Whatever differs between those releases is decided here, once, from
+the running engine's version; other modules use the names below and never test a version
+themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1.4, 1.5 and
+2.0 and keep this list honest):
+
+- ``duckdb_constraints()`` names a foreign key's table in ``referenced_table`` from 1.1; 1.0
+  has only the constraint's text (:data:`FK_REFERENCED_TABLE`).
+- ``ATTACH ... (STORAGE_VERSION 'vX.Y.Z')`` exists from 1.2. 1.0 and 1.1 write every new file
+  in the storage every release from 1.0 opens, so they need no option (:func:`attach_options`).
+- ``duckdb_databases().tags['storage_version']`` is empty before 1.2, a range
+  (``'v1.0.0 - v1.1.3'``) in 1.2 and a lower bound (``'v1.0.0+'``) from 1.3
+  (:func:`storage_tag`).
+- Releases before 2.0 create files in 1.0-compatible storage by default; 2.0 in its own.
+- Before 1.2 a transaction cannot delete keyed rows and insert the same keys again
+  (:func:`cannot_rewrite`); 1.0 lists the system schemas of a reopened file as user
+  schemas (:data:`USER_SCHEMAS`); before 2.0 a reopened file's sequence reports its next value
+  as its last (:func:`sequence_last_value`).
+- ``hash()`` differs between 1.0, 1.2 and 1.4, so fingerprints compare only under one release.
+
+A file written by a newer engine, or in a newer storage version, cannot be written by an older
+one: :func:`check_restorable` refuses such a snapshot before anything changes and names the
+release to install where navsnap runs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from typing import Final, Protocol
+
+import duckdb
+
+from navsnap.errors import EngineVersionError
+
+__all__ = [
+    "ATTACH_STORAGE_VERSION",
+    "FK_REFERENCED_TABLE",
+    "MINIMUM",
+    "OLDEST_FILE_CONFIG",
+    "REINSERTS_DELETED_KEYS",
+    "RUNNING",
+    "USER_SCHEMAS",
+    "VERSION",
+    "Taken",
+    "attach_options",
+    "cannot_rewrite",
+    "check_restorable",
+    "parse_version",
+    "restore_storage",
+    "sequence_last_value",
+    "storage_tag",
+]
+
+_VERSION_RE = re.compile(r"v?(\d{1,4})\.(\d{1,4})\.(\d{1,4})")
+
+
+def parse_version(text: object) -> tuple[int, int, int] | None:
+    """``(major, minor, patch)`` of a DuckDB release or storage version string
+    (``'1.1.3'``, ``'v1.0.0'``, ``'1.5.0.dev42'``); None when ``text`` names none."""
+    if not isinstance(text, str):
+        return None
+    m = _VERSION_RE.match(text.strip())
+    if m is None:
+        return None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+#: The running DuckDB's version string, as a manifest records it.
+VERSION: Final[str] = duckdb.__version__
+#: The oldest DuckDB release navsnap supports (pyproject.toml: ``duckdb>=1.0,<3``).
+MINIMUM: Final = (1, 0, 0)
+RUNNING: Final[tuple[int, int, int]] = parse_version(VERSION) or MINIMUM
+
+# What releases before 2.0 write by default, and what 1.0 and 1.1 write always.
+_OLD_DEFAULT_STORAGE = "v1.0.0"
+
+#: SQL over ``duckdb_constraints()`` naming the table a FOREIGN KEY row references.
+FK_REFERENCED_TABLE: Final[str] = (
+    "referenced_table"
+    if RUNNING >= (1, 1, 0)
+    else "replace(regexp_replace(regexp_extract(constraint_text, "
+    r"""'REFERENCES\s+(?:(?:"(?:[^"]|"")*"|[^."(\s]+)\.)?("(?:[^"]|"")*"|[^."(\s]+)\s*\(', 1), """
+    r"""'^"(.*)"$', '\1'), '""', '"')"""
+)
+
+#: Whether ATTACH takes a STORAGE_VERSION option.
+ATTACH_STORAGE_VERSION: Final[bool] = RUNNING >= (1, 2, 0)
+
+#: ``duckdb.connect(config=...)`` for a new file every supported release opens (while it has
+#: no PRIMARY KEY or UNIQUE index): 1.0 storage. 2.0 writes its own storage by default.
+OLDEST_FILE_CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = (
+    {"storage_compatibility_version": _OLD_DEFAULT_STORAGE} if RUNNING >= (1, 1, 0) else {}
+)
+
+#: A condition on ``duckdb_schemas()`` leaving out the system schemas, which 1.0 lists as
+#: not internal in a file it has reopened.
+USER_SCHEMAS: Final[str] = (
+    "" if RUNNING >= (1, 1, 0) else " AND schema_name NOT IN ('information_schema', 'pg_catalog')"
+)
+
+#: Whether a transaction can delete rows of a table with PRIMARY KEY or UNIQUE and insert
+#: rows with the same keys again (1.0 and 1.1 report a duplicate key until it commits).
+REINSERTS_DELETED_KEYS: Final[bool] = RUNNING >= (1, 2, 0)
+
+_KEYS = re.compile(r"\b(PRIMARY\s+KEY|UNIQUE)\b", re.IGNORECASE)
+
+
+def cannot_rewrite(ddl: Iterable[str]) -> bool:
+    """Whether the running engine cannot delete and reinsert, in one transaction, the rows of
+    a table created by ``ddl`` (its CREATE TABLE and index statements; any key counts)."""
+    return not REINSERTS_DELETED_KEYS and any(_KEYS.search(sql) for sql in ddl)
+
+
+_SEQUENCE_START = re.compile(r"\bSTART (?:WITH )?(-?\d+)")
+
+
+def sequence_last_value(last_value: int | None, sql: str | None, increment: int) -> int | None:
+    """The value a sequence handed out last, from a ``duckdb_sequences()`` row.
+
+    Before 2.0, a sequence of a reopened file reports its next value as ``last_value``; the
+    ``sql`` column's START is the next value under every release.
+    """
+    if last_value is None or RUNNING >= (2, 0, 0) or sql is None:
+        return last_value
+    m = _SEQUENCE_START.search(sql)
+    return last_value if m is None else int(m.group(1)) - increment
+
+
+def storage_tag(value: object) -> str | None:
+    """The storage version in a ``duckdb_databases().tags['storage_version']`` value, as
+    ``'vX.Y.Z'`` (the oldest release that opens the file), whatever the release's spelling."""
+    if isinstance(value, list):  # map lookups returned a list before 1.1
+        value = value[0] if value else None
+    version = parse_version(value)
+    return None if version is None else "v{}.{}.{}".format(*version)
+
+
+def restore_storage(storage_version: str | None, writer: str) -> str | None:
+    """The storage version a restored file is written in: the original file's.
+
+    Manifests written under 1.0 and 1.1 record none; their files were in 1.0 storage, as
+    every file made by a release before 2.0 with default settings is.
+    """
+    tag = storage_tag(storage_version)
+    if tag is not None:
+        return tag
+    version = parse_version(writer)
+    if version is not None and version < (2, 0, 0):
+        return _OLD_DEFAULT_STORAGE
+    return None
+
+
+def attach_options(storage_version: str | None) -> str:
+    """`` (STORAGE_VERSION 'vX.Y.Z')`` for ATTACH where the running engine takes it, else ''.
+
+    ``storage_version`` comes from a manifest: only a well-formed version reaches the SQL.
+    """
+    tag = storage_tag(storage_version)
+    if tag is None or not ATTACH_STORAGE_VERSION:
+        return ""
+    return f" (STORAGE_VERSION '{tag}')"
+
+
+def _release(version: tuple[int, int, int]) -> tuple[int, int]:
+    return version[:2]
+
+
+class Taken(Protocol):
+    """What a manifest says about the engine a snapshot was taken with."""
+
+    @property
+    def snapshot_id(self) -> str: ...
+    @property
+    def duckdb_version(self) -> str: ...
+    @property
+    def storage_version(self) -> str | None: ...
+
+
+def check_restorable(snapshot: Taken) -> None:
+    """Refuse a snapshot this engine cannot restore faithfully, before anything changes.
+
+    A snapshot taken under a newer DuckDB release (major.minor) than the running one, or of a
+    file in a newer storage version, may hold types, SQL and storage this engine cannot write;
+    restoring it needs that release (or a newer one) where navsnap runs.
+    """
+    writer, storage_version = snapshot.duckdb_version, snapshot.storage_version
+    wrote = parse_version(writer)
+    storage = parse_version(storage_version)
+    needed: str | None = None
+    if wrote is not None and _release(wrote) > _release(RUNNING):
+        needed = "{}.{}.{}".format(*wrote)
+    elif storage is not None and _release(storage) > _release(RUNNING):
+        needed = "{}.{}.{}".format(*storage)
+    if needed is None:
+        return
+    raise EngineVersionError(
+        f"snapshot {snapshot.snapshot_id} was taken with DuckDB {writer} "
+        f"(storage {storage_version or 'unknown'}); the running DuckDB {VERSION} cannot write "
+        "its file",
+        hint=f"install it where navsnap runs: {sys.executable} -m pip install 'duckdb=={needed}'",
+        needed=needed,
+        running=VERSION,
+    )
