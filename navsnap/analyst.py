@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap import engine
 from navsnap.dbfile import remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest
@@ -128,7 +129,7 @@ def write_attach_file(
     tmp = temp_beside(target, "attach")
     remove_with_wal(tmp)
     try:
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
         try:
             views = _create_views(con, store, manifest)
             con.execute(

@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap import engine
 from navsnap.manifest import (
     GLOBAL,
     NULL_YEAR,
@@ -117,19 +118,14 @@ def storage_version(con: duckdb.DuckDBPyConnection) -> str | None:
         ).fetchone()
     except duckdb.Error:
         return None
-    if row is None or row[0] is None:
-        return None
-    value = row[0]
-    if isinstance(value, list):  # older DuckDB returned a list for map lookups
-        value = value[0] if value else None
-    return str(value).rstrip("+") if value else None
+    return None if row is None else engine.storage_tag(row[0])
 
 
 def _fk_dependencies(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], set[str]]:
     rows = con.execute(
-        "SELECT schema_name, table_name, referenced_table FROM duckdb_constraints() "
-        "WHERE database_name = current_database() AND constraint_type = 'FOREIGN KEY' "
-        "AND referenced_table IS NOT NULL"
+        f"SELECT * FROM (SELECT schema_name, table_name, {engine.FK_REFERENCED_TABLE} AS ref "
+        "FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND constraint_type = 'FOREIGN KEY') WHERE ref IS NOT NULL"
     ).fetchall()
     deps: dict[tuple[str, str], set[str]] = {}
     for schema, table, ref in rows:
@@ -216,7 +212,7 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
     out: list[DdlEntry] = []
     for (schema,) in con.execute(
         "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
-        "AND NOT internal AND schema_name <> 'main' ORDER BY oid"
+        f"AND NOT internal AND schema_name <> 'main'{engine.USER_SCHEMAS} ORDER BY oid"
     ).fetchall():
         out.append(DdlEntry("schema", schema, schema, f"CREATE SCHEMA {quote_ident(schema)};"))
     for schema, name in con.execute(
@@ -231,10 +227,11 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         out.append(DdlEntry("type", schema, name, ddl))
     for row in con.execute(
         "SELECT schema_name, sequence_name, start_value, min_value, max_value, increment_by, "
-        "cycle, last_value FROM duckdb_sequences() WHERE database_name = current_database() "
+        "cycle, last_value, sql FROM duckdb_sequences() WHERE database_name = current_database() "
         "AND NOT temporary ORDER BY sequence_oid"
     ).fetchall():
-        schema, name, start, lo, hi, inc, cycle, last = row
+        schema, name, start, lo, hi, inc, cycle, last, sql = row
+        last = engine.sequence_last_value(last, sql, inc)
         ddl = sequence_ddl(
             schema,
             name,

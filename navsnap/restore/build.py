@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from navsnap import engine
 from navsnap.catalog import qualified, quote_ident, quote_literal
 from navsnap.dbfile import wal_path
 from navsnap.errors import RestoreError
@@ -55,14 +56,9 @@ def build_full(
         # Row order is not part of a table's content (fingerprints ignore it); letting DuckDB
         # append in parallel makes loading and the final CHECKPOINT much faster.
         con.execute("SET preserve_insertion_order = false")
-        attach = f"ATTACH {quote_literal(tmp.as_posix())} AS {alias}"
-        if manifest.storage_version:
-            try:
-                con.execute(f"{attach} (STORAGE_VERSION {quote_literal(manifest.storage_version)})")
-            except duckdb.Error:  # a storage version this DuckDB does not write
-                con.execute(attach)
-        else:
-            con.execute(attach)
+        storage = engine.restore_storage(manifest.storage_version, manifest.duckdb_version)
+        options = engine.attach_options(storage)
+        con.execute(f"ATTACH {quote_literal(tmp.as_posix())} AS {alias}{options}")
         con.execute(f"USE {alias}")
         t0 = time.perf_counter()
         marks: dict[str, float] = {}

@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap import engine
 from navsnap.dbfile import (
     dead_temps,
     raise_if_in_use,
@@ -70,6 +71,7 @@ def restore(
 ) -> RestoreReport:
     """Restore ``manifest`` into ``db_path`` (or ``to``). See :mod:`navsnap.restore`."""
     t0 = time.perf_counter()
+    engine.check_restorable(manifest)
     plan = plan_restore(
         store, manifest, db_path=db_path, to=to, tables=tables, allow_delta=allow_delta
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap import engine
 from navsnap.catalog import list_objects, list_tables
 from navsnap.compare import schema_objects_differ, shape_difference, table_mismatches
 from navsnap.dbfile import raise_if_in_use
@@ -218,6 +219,10 @@ def _analyse_live(
             for key, m in sorted(differ.items()):
                 if m.want is None and m.got is not None:
                     actions.append(PartitionAction(entry.name, key, "drop", m.got.rows, 0))
+        rewritten = {a.table for a in actions if a.action != "keep"}
+        indexes = [d.sql for d in manifest.ddl if d.kind == "index"]
+        if any(engine.cannot_rewrite([e.ddl, *indexes]) for e in entries if e.name in rewritten):
+            return f"DuckDB {engine.VERSION} cannot reload keyed rows in place (1.2 can)"
         drop_tables: tuple[str, ...] = ()
         if not partial:
             if schema_objects_differ(list_objects(con), manifest):

@@ -108,7 +108,7 @@ hiring AS (
 ),
 hire_ids AS (
     SELECT h.max_id + s.n AS employee_id, (h.n_hires * h.nht_bp) // 10000 AS n_nh_terms
-    FROM hiring AS h, range(1, h.n_hires + 1) AS s(n)
+    FROM hiring AS h, unnest(range(1, h.n_hires + 1)) AS s(n)
 ),
 hire_draws AS (
     SELECT i.employee_id,
