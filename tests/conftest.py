@@ -79,11 +79,22 @@ def sim_config() -> Callable[..., Config]:
     return make
 
 
+# This process's PYTHONPATH made absolute now, before any test changes directory: the core
+# suite runs under another DuckDB by putting that release's folder there (.ci/run).
+_INHERITED = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+
+
+def pythonpath(*first: Path | str) -> str:
+    """PYTHONPATH for a subprocess: ``first``, then this process's own entries, so that a
+    subprocess imports the same DuckDB as the test."""
+    return os.pathsep.join([*(str(p) for p in first), *_INHERITED])
+
+
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m navsnap`` in a subprocess (so kill and exit codes are real)."""
-    full_env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": pythonpath(TESTS), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "navsnap", *args],
         cwd=cwd,

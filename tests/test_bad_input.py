@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from conftest import TOY_STEP, run_cli, tree_bytes
 
 import navsnap
 from navsnap.config import load_config
+from navsnap.manifest import Manifest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
 STEP = ("--step", TOY_STEP)
@@ -115,6 +117,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         ("restore", "future-2030", "--store", "future-manifest"),
         "FormatVersionError",
         "format version 2",
+    ),
+    (
+        "restore-newer-engine",
+        ("restore", "newer-2026", "--store", "newer-engine"),
+        "EngineVersionError",
+        "-m pip install 'duckdb==9.9.0'",
     ),
     (
         "restore-foreign-store",
@@ -249,6 +257,10 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (root / "future-manifest" / "manifests" / "future-2030.json").write_text(
         json.dumps(newest, indent=2, sort_keys=True)
     )
+    shutil.copytree(store, root / "newer-engine")
+    taken = Manifest.from_json(next((store / "manifests").glob("*-2026.json")).read_bytes())
+    newer = replace(taken, snapshot_id="newer-2026", run_id="newer", duckdb_version="9.9.0")
+    (root / "newer-engine" / "manifests" / "newer-2026.json").write_bytes(newer.to_json())
     return root, report.run_id
 
 

@@ -1,52 +1,29 @@
-"""A database restored by navsnap opens in the DuckDB release that wrote the original."""
+"""navsnap on the user's DuckDB: every release from 1.0.0 through 2.x.
+
+navsnap runs inside the pipeline's environment, so the file a restore writes is written by the
+pipeline's own engine. These tests run navsnap itself under old releases (installed by
+``.ci/run`` into ``.ci-cache/duckdb-X``, put first on PYTHONPATH) and open what it wrote with
+that release; a snapshot taken with a newer engine is refused before anything changes.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import table_fingerprints
+from conftest import TESTS, run_cli, table_fingerprints, tree_bytes
 
 import navsnap
+from navsnap import engine
+from navsnap.errors import EngineVersionError
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_old_format_db(path: Path) -> None:
-    con = duckdb.connect()
-    con.execute(f"ATTACH '{path}' AS src (STORAGE_VERSION 'v1.0.0')")
-    con.execute("CREATE TABLE src.t (simulation_year INTEGER NOT NULL, v DECIMAL(10,2))")
-    con.execute("INSERT INTO src.t SELECT 2025 + i % 2, i / 4 FROM range(1000) r(i)")
-    con.execute("CREATE VIEW src.v AS SELECT simulation_year, sum(v) AS s FROM src.t GROUP BY 1")
-    con.execute("DETACH src")
-    con.close()
-
-
-def storage_tag(path: Path) -> str:
-    con = duckdb.connect(str(path), read_only=True)
-    row = con.execute(
-        "SELECT tags['storage_version'] FROM duckdb_databases() "
-        "WHERE database_name = current_database()"
-    ).fetchone()
-    con.close()
-    assert row is not None
-    return str(row[0])
-
-
-def test_restore_keeps_the_original_storage_version(tmp_path: Path) -> None:
-    db = tmp_path / "old.duckdb"
-    make_old_format_db(db)
-    cfg = navsnap.load_config(search_cwd=False)
-    m = navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=cfg)
-    assert m.storage_version == "v1.0.0"
-    out = tmp_path / "restored.duckdb"
-    navsnap.restore(store=tmp_path / "store", db=db, year=2026, to=out)
-    assert storage_tag(out).startswith("v1.0.0")
-    assert table_fingerprints(out) == table_fingerprints(db)
+OLD = ("1.0.0", "1.1.3", "1.4.5", "1.5.6")
 
 
 def old_duckdb(version: str) -> Path:
@@ -56,63 +33,174 @@ def old_duckdb(version: str) -> Path:
     return path
 
 
-def write_with(version: str, db: Path, ddl: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(old_duckdb(version))}
-    script = (
-        f"import duckdb; assert duckdb.__version__ == {version!r}, duckdb.__version__;"
-        f"c = duckdb.connect({str(db)!r});"
-        f"c.execute({ddl!r});"
-        "c.execute(\"INSERT INTO t VALUES (2025, 'a'), (2026, 'b')\");"
-        "c.execute('CREATE VIEW v AS SELECT count(*) AS n FROM t'); c.close()"
-    )
-    subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=db.parent)
+def under(version: str) -> dict[str, str]:
+    """Environment whose ``import duckdb`` is ``version``; navsnap is this checkout's."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(old_duckdb(version)), str(TESTS)])}
 
 
-def read_with(version: str, db: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(old_duckdb(version))}
-    check = (
-        f"import duckdb; assert duckdb.__version__ == {version!r};"
-        f"c = duckdb.connect({str(db)!r});"
-        "print(c.execute('SELECT n FROM v').fetchall(), "
-        "c.execute('SELECT v FROM t ORDER BY 1').fetchall())"
-    )
+def python_under(version: str, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    code = f"import duckdb; assert duckdb.__version__ == {version!r}, duckdb.__version__\n{code}"
     return subprocess.run(
-        [sys.executable, "-c", check], env=env, capture_output=True, text=True, cwd=db.parent
+        [sys.executable, "-c", code], env=under(version), capture_output=True, text=True, cwd=cwd
     )
 
 
-def round_trip(tmp_path: Path, version: str, ddl: str) -> subprocess.CompletedProcess[str]:
-    db = tmp_path / f"written_by_{version}.duckdb"
-    write_with(version, db, ddl)
-    cfg = navsnap.load_config(search_cwd=False)
-    navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=cfg)
-    out = tmp_path / "restored.duckdb"
-    navsnap.restore(store=tmp_path / "store", db=db, year=2026, to=out)
-    return read_with(version, out)
+def navsnap_under(version: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "navsnap", *args],
+        env=under(version),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 KEYED = "CREATE TABLE t (simulation_year INTEGER PRIMARY KEY, v VARCHAR NOT NULL UNIQUE)"
 PLAIN = "CREATE TABLE t (simulation_year INTEGER NOT NULL, v VARCHAR NOT NULL)"
-
-
-def test_file_restored_by_navsnap_opens_in_duckdb_1_1(tmp_path: Path) -> None:
-    """1.1.3 is the oldest release navsnap supports for every table kind."""
-    res = round_trip(tmp_path, "1.1.3", KEYED)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "[(2,)] [('a',), ('b',)]"
-
-
-def test_file_without_indexes_opens_in_duckdb_1_0(tmp_path: Path) -> None:
-    res = round_trip(tmp_path, "1.0.0", PLAIN)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "[(2,)] [('a',), ('b',)]"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="DuckDB 2.0 writes PRIMARY KEY/UNIQUE indexes with a field DuckDB 1.0.0 cannot "
-    "read even under STORAGE_VERSION 'v1.0.0' (docs/runbook.md, compatibility)",
+WRITE = (
+    "import sys; c = duckdb.connect(sys.argv[1] if len(sys.argv) > 1 else 'db.duckdb');"
+    "c.execute(open('ddl.sql').read());"
+    "c.execute(\"INSERT INTO t VALUES (2025, 'a'), (2026, 'b')\");"
+    "c.execute('CREATE VIEW v AS SELECT count(*) AS n FROM t'); c.close()"
 )
-def test_file_with_indexes_opens_in_duckdb_1_0(tmp_path: Path) -> None:
-    res = round_trip(tmp_path, "1.0.0", KEYED)
+READ = (
+    "c = duckdb.connect('db.duckdb');"
+    "print(c.execute('SELECT n FROM v').fetchall(), "
+    "c.execute('SELECT v FROM t ORDER BY 1').fetchall())"
+)
+
+
+@pytest.mark.parametrize("ddl", [KEYED, PLAIN], ids=["keyed", "plain"])
+@pytest.mark.parametrize("version", OLD)
+def test_navsnap_on_an_old_engine_restores_a_file_that_engine_opens(
+    tmp_path: Path, version: str, ddl: str
+) -> None:
+    """The pipeline's engine writes, navsnap under it snapshots, the file is lost, navsnap
+    restores it: the same engine opens the restored file (PRIMARY KEY/UNIQUE included)."""
+    (tmp_path / "ddl.sql").write_text(ddl)
+    res = python_under(version, WRITE, tmp_path)
     assert res.returncode == 0, res.stderr
+    where = ("--db", "db.duckdb", "--store", "snaps")
+    res = navsnap_under(version, "checkpoint", "--year", "2026", *where, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (tmp_path / "db.duckdb").write_bytes(b"\0corrupt" * 4096)
+    res = navsnap_under(version, "restore", "--year", "2026", *where, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = python_under(version, READ, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[(2,)] [('a',), ('b',)]"
+
+
+def older_than_running() -> str:
+    """An installed old release of an earlier major.minor than the running engine."""
+    for version in OLD:
+        parsed = engine.parse_version(version)
+        assert parsed is not None
+        if parsed[:2] < engine.RUNNING[:2] and (ROOT / ".ci-cache" / f"duckdb-{version}").is_dir():
+            return version
+    pytest.skip("no installed DuckDB release older than the running one")
+
+
+def test_snapshot_of_a_newer_engine_is_refused_naming_what_to_install(tmp_path: Path) -> None:
+    old = older_than_running()
+    (tmp_path / "ddl.sql").write_text(PLAIN)
+    res = python_under(old, WRITE, tmp_path)  # a file every engine opens
+    assert res.returncode == 0, res.stderr
+    where = ("--db", "db.duckdb", "--store", "snaps")
+    res = run_cli("checkpoint", "--year", "2026", *where, cwd=tmp_path)  # the running engine
+    assert res.returncode == 0, res.stderr
+    (tmp_path / "db.duckdb").write_bytes(b"\0corrupt" * 4096)
+    before = {k: v for k, v in tree_bytes(tmp_path).items() if not k.endswith(".lock.json")}
+
+    res = navsnap_under(old, "restore", "--year", "2026", *where, cwd=tmp_path)
+
+    assert res.returncode == EngineVersionError.exit_code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert f"taken with DuckDB {engine.VERSION}" in lines[0]
+    assert f"{sys.executable} -m pip install 'duckdb=={engine.VERSION}'" in lines[0]
+    after = {k: v for k, v in tree_bytes(tmp_path).items() if not k.endswith(".lock.json")}
+    assert after == before
+
+
+def test_attach_output_opens_in_the_oldest_release(tmp_path: Path) -> None:
+    oldest = old_duckdb(OLD[0]).name.removeprefix("duckdb-")
+    (tmp_path / "ddl.sql").write_text(KEYED)
+    res = python_under(oldest, WRITE, tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = navsnap.load_config(search_cwd=False)
+    m = navsnap.checkpoint(db=tmp_path / "db.duckdb", year=2026, store=tmp_path / "s", config=cfg)
+    out = tmp_path / "attach.duckdb"
+    navsnap.attach(tmp_path / "s", m.snapshot_id, out=out)
+    res = python_under(
+        oldest,
+        f"c = duckdb.connect({str(out)!r}, read_only=True);"
+        "print(c.execute('SELECT count(*), min(v) FROM t').fetchall())",
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[(2, 'a')]"
+
+
+@pytest.mark.skipif(not engine.ATTACH_STORAGE_VERSION, reason="ATTACH has no STORAGE_VERSION")
+def test_restore_keeps_the_original_storage_version(tmp_path: Path) -> None:
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{db}' AS src (STORAGE_VERSION 'v1.0.0')")
+    con.execute("CREATE TABLE src.t (simulation_year INTEGER NOT NULL, v DECIMAL(10,2))")
+    con.execute("INSERT INTO src.t SELECT 2025 + i % 2, i / 4 FROM range(1000) r(i)")
+    con.execute("CREATE VIEW src.v AS SELECT simulation_year, sum(v) AS s FROM src.t GROUP BY 1")
+    con.execute("DETACH src")
+    con.close()
+    cfg = navsnap.load_config(search_cwd=False)
+    m = navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=cfg)
+    assert m.storage_version == "v1.0.0"
+    out = tmp_path / "restored.duckdb"
+    navsnap.restore(store=tmp_path / "store", db=db, year=2026, to=out)
+    con = duckdb.connect(str(out), read_only=True)
+    row = con.execute(
+        "SELECT tags['storage_version'] FROM duckdb_databases() "
+        "WHERE database_name = current_database()"
+    ).fetchone()
+    con.close()
+    assert row is not None and engine.storage_tag(row[0]) == "v1.0.0"
+    assert table_fingerprints(out) == table_fingerprints(db)
+
+
+@dataclass(frozen=True)
+class Taken:
+    snapshot_id: str
+    duckdb_version: str
+    storage_version: str | None
+
+
+def refused(duckdb_version: str, storage_version: str | None = None) -> bool:
+    try:
+        engine.check_restorable(Taken("s-2026", duckdb_version, storage_version))
+    except EngineVersionError:
+        return True
+    return False
+
+
+def test_only_a_newer_release_or_storage_is_refused() -> None:
+    major, minor, patch = engine.RUNNING
+    assert not refused(engine.VERSION, None)
+    assert not refused("1.0.0", "v1.0.0")
+    assert not refused(f"{major}.{minor}.{patch + 1}")  # a patch release writes the same files
+    assert refused(f"{major}.{minor + 1}.0")
+    assert refused(f"{major + 1}.0.0")
+    assert refused(engine.VERSION, f"v{major}.{minor + 1}.0")
+    assert not refused("not a version", "nor this")  # nothing known to refuse on
+
+
+def test_storage_tags_of_every_release_and_no_sql_from_the_manifest() -> None:
+    assert engine.storage_tag("v1.0.0+") == "v1.0.0"  # 1.3 and later
+    assert engine.storage_tag("v1.0.0 - v1.1.3") == "v1.0.0"  # 1.2
+    assert engine.storage_tag(["v2.0.0+"]) == "v2.0.0"
+    assert engine.storage_tag([]) is None and engine.storage_tag(None) is None
+    assert engine.restore_storage(None, "1.1.3") == "v1.0.0"  # 1.0 and 1.1 record none
+    assert engine.restore_storage(None, "2.0.1") is None
+    options = engine.attach_options("v1.0.0'); DROP TABLE x; --")
+    assert "DROP" not in options
+    assert options in ("", " (STORAGE_VERSION 'v1.0.0')")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TESTS, TOY_STEP, run_cli, table_fingerprints
+from conftest import TESTS, TOY_STEP, pythonpath, run_cli, table_fingerprints
 
 import navsnap
 from navsnap.cli import main as cli_main
@@ -447,7 +447,7 @@ def kill_run_after(
     """Start a built-in simulation ``run`` (``--resume`` if asked) in ``cwd`` and SIGKILL it
     after ``delay`` s unless it ended first; its return code and stderr. With ``stall`` the
     run stops before its last manifest, so the kill always lands (at the latest there)."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = {**os.environ, "PYTHONPATH": pythonpath(TESTS)}
     if stall:
         env["NAVSNAP_FAULT"] = STALL
     args = ["run", "--years", SPAN, "--employees", str(employees), *WHERE]

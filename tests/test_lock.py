@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, run_cli
+from conftest import TESTS, pythonpath, run_cli
 
 from navsnap.errors import LockHeld
 from navsnap.lock import (
@@ -40,7 +40,7 @@ def start_slow_run(tmp_path: Path, seconds: float) -> subprocess.Popen[str]:
     (tmp_path / "slow_step.py").write_text(SLOW_STEP)
     env = {
         **os.environ,
-        "PYTHONPATH": f"{TESTS}{os.pathsep}{tmp_path}",
+        "PYTHONPATH": pythonpath(TESTS, tmp_path),
         "SLOW_SECONDS": str(seconds),
     }
     proc = subprocess.Popen(

@@ -8,8 +8,9 @@ import pytest
 from conftest import table_fingerprints, tree_bytes
 
 import navsnap
+from navsnap import engine
 from navsnap.config import Config
-from navsnap.errors import IntegrityError, UsageError
+from navsnap.errors import IntegrityError, RestoreError, UsageError
 from navsnap.index import read_all, resolve
 from navsnap.store import open_store
 
@@ -161,11 +162,21 @@ def test_restore_selected_tables(tmp_path: Path, toy_config: Config, toy_run: Pa
     con.execute("DELETE FROM people WHERE person_id > 100")
     con.execute("INSERT INTO audit.log VALUES (2027, 'extra')")
     con.close()
-    navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["people"])
-    fp = table_fingerprints(toy_run)
     ref = reference(tmp_path, toy_config, 2027)
-    assert fp["main.people"] == ref["main.people"]
-    assert fp["audit.log"] != ref["audit.log"]  # not named: left as it was
+    if engine.REINSERTS_DELETED_KEYS:
+        navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["people"])
+        fp = table_fingerprints(toy_run)
+        assert fp["main.people"] == ref["main.people"]
+        assert fp["audit.log"] != ref["audit.log"]  # not named: left as it was
+    else:  # people has a PRIMARY KEY: refused before anything changes
+        before = tree_bytes(toy_run)
+        with pytest.raises(RestoreError, match="cannot reload keyed rows in place"):
+            navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["people"])
+        assert tree_bytes(toy_run) == before
+        navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["audit.log"])
+        fp = table_fingerprints(toy_run)
+        assert fp["audit.log"] == ref["audit.log"]
+        assert fp["main.people"] != ref["main.people"]  # not named: left as it was
     only = tmp_path / "only.duckdb"
     navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["yearly"], to=only)
     assert set(table_fingerprints(only)) == {"main.yearly"}
