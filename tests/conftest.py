@@ -23,6 +23,24 @@ from navsnap.config import Config, load_config  # noqa: E402
 
 TOY_STEP = "toy_pipeline:step"
 
+# The core suite (``-m core``): what CI runs again under every older DuckDB release navsnap
+# supports (.ci/run). The whole suite runs under the newest.
+CORE_FILES = frozenset(
+    {
+        "test_snapshot.py",
+        "test_restore.py",
+        "test_resume.py",
+        "test_verify.py",
+        "test_fingerprint.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in CORE_FILES:
+            item.add_marker(pytest.mark.core)
+
 
 def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:
     """Order-independent fingerprint of every table: {schema.table: (rows, sum of hashes)}."""

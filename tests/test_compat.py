@@ -92,6 +92,29 @@ def test_navsnap_on_an_old_engine_restores_a_file_that_engine_opens(
     assert res.stdout.strip() == "[(2,)] [('a',), ('b',)]"
 
 
+@pytest.mark.parametrize("ddl", [KEYED, PLAIN], ids=["keyed", "plain"])
+def test_a_newer_engine_restores_a_file_for_itself(tmp_path: Path, ddl: str) -> None:
+    """Restored under the running engine, a 1.0.0 snapshot opens in the running engine; it
+    keeps 1.0 storage, which 1.0.0 opens unless a table has PRIMARY KEY/UNIQUE and the running
+    engine is 1.5 or newer (docs: run navsnap in the pipeline's environment)."""
+    oldest = OLD[0]
+    (tmp_path / "ddl.sql").write_text(ddl)
+    res = python_under(oldest, WRITE, tmp_path)
+    assert res.returncode == 0, res.stderr
+    cfg = navsnap.load_config(search_cwd=False)
+    db = tmp_path / "db.duckdb"
+    navsnap.checkpoint(db=db, year=2026, store=tmp_path / "s", config=cfg)
+    before = table_fingerprints(db)
+    db.write_bytes(b"\0corrupt" * 4096)
+    navsnap.restore(store=tmp_path / "s", db=db, year=2026)
+    assert table_fingerprints(db) == before
+    res = python_under(oldest, READ, tmp_path)
+    if ddl == KEYED and engine.RUNNING >= (1, 5, 0):
+        assert res.returncode != 0 and "Failed to deserialize" in res.stderr, res.stderr
+    else:
+        assert res.returncode == 0, res.stderr
+
+
 def older_than_running() -> str:
     """An installed old release of an earlier major.minor than the running engine."""
     for version in OLD:
