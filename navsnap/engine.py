@@ -197,10 +197,12 @@ def check_restorable(snapshot: Taken) -> None:
         needed = "{}.{}.{}".format(*storage)
     if needed is None:
         return
+    # Only the parsed numbers of the (untrusted) manifest reach the message.
+    taken = "unknown" if wrote is None else "{}.{}.{}".format(*wrote)
+    stored = storage_tag(storage_version) or "unknown"
     raise EngineVersionError(
-        f"snapshot {snapshot.snapshot_id} was taken with DuckDB {writer} "
-        f"(storage {storage_version or 'unknown'}); the running DuckDB {VERSION} cannot write "
-        "its file",
+        f"snapshot {snapshot.snapshot_id} was taken with DuckDB {taken} (storage {stored}); "
+        f"the running DuckDB {VERSION} cannot write its file",
         hint=f"install it where navsnap runs: {sys.executable} -m pip install 'duckdb=={needed}'",
         needed=needed,
         running=VERSION,
