@@ -179,11 +179,12 @@ def shape_difference(live: TableInfo, entry: TableEntry) -> str | None:
     return None
 
 
-def schema_objects_differ(live: Iterable[DdlEntry], manifest: Manifest) -> bool:
-    """Whether the live schemas, sequences, macros, views and indexes differ from the
-    manifest's ``ddl[]`` (order aside)."""
+def schema_objects_differ(live: Iterable[DdlEntry], want: Iterable[DdlEntry]) -> bool:
+    """Whether the live schemas, sequences, macros, views and indexes differ from ``want``
+    (a manifest's ``ddl[]`` as a restore under the live catalog name creates it:
+    :func:`navsnap.materialize.restored_ddl`), order aside."""
 
     def key(d: DdlEntry) -> tuple[str, str, str, str]:
         return (d.kind, d.schema, d.name, d.sql)
 
-    return sorted(map(key, live)) != sorted(map(key, manifest.ddl))
+    return sorted(map(key, live)) != sorted(map(key, want))

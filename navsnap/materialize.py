@@ -17,6 +17,7 @@ views come last, retried until DuckDB has found their dependency order
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -32,7 +33,7 @@ from navsnap.catalog import (
     table_info,
 )
 from navsnap.errors import RestoreError
-from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
+from navsnap.manifest import DdlEntry, Manifest, ObjectRef, PartitionKey, TableEntry
 from navsnap.store import Store
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "load_parquet",
     "local_files",
     "reload_partition",
+    "restored_ddl",
     "strip_catalog",
     "typed_parquet",
     "view_sql",
@@ -220,6 +222,28 @@ def strip_catalog(sql: str, dbname: str, relations: set[str]) -> str:
     return pattern.sub(fix, sql)
 
 
+def restored_ddl(manifest: Manifest, *, catalog: str | None) -> tuple[DdlEntry, ...]:
+    """The manifest's ``ddl[]`` as a restore under catalog name ``catalog`` creates it.
+
+    Byte for byte the recorded SQL when ``catalog`` is the original catalog name (an
+    in-place restore, or ``--to`` a file of the same stem); otherwise macro and view SQL
+    naming the original catalog is rewritten (:func:`strip_catalog`). ``None`` means an
+    unnamed catalog (views over Parquet), always rewritten. A restored database's own
+    catalog, compared with this, matches its snapshot.
+    """
+    if catalog is not None and catalog.lower() == manifest.database_name.lower():
+        return manifest.ddl
+    relations = {t.table for t in manifest.tables} | {
+        d.name for d in manifest.ddl if d.kind == "view"
+    }
+    return tuple(
+        dataclasses.replace(d, sql=strip_catalog(d.sql, manifest.database_name, relations))
+        if d.kind in ("macro", "view")
+        else d
+        for d in manifest.ddl
+    )
+
+
 def create_views_and_macros(
     con: duckdb.DuckDBPyConnection,
     manifest: Manifest,
@@ -230,18 +254,12 @@ def create_views_and_macros(
     """Macros and views: retried until no progress, so dependency order is found by DuckDB.
 
     ``catalog`` is the name the database will be opened under; when it is not the original
-    one, SQL naming the original catalog is rewritten (:func:`strip_catalog`). With
+    one, SQL naming the original catalog is rewritten (:func:`restored_ddl`). With
     ``only_tables`` (not every table exists), the ones that cannot be created are left out;
     otherwise that is a :class:`RestoreError`.
     """
-    relations = {t.table for t in manifest.tables} | {
-        d.name for d in manifest.ddl if d.kind == "view"
-    }
-    rename = catalog is None or catalog.lower() != manifest.database_name.lower()
     pending = [
-        strip_catalog(d.sql, manifest.database_name, relations) if rename else d.sql
-        for d in manifest.ddl
-        if d.kind in ("macro", "view")
+        d.sql for d in restored_ddl(manifest, catalog=catalog) if d.kind in ("macro", "view")
     ]
     while pending:
         failed: list[str] = []

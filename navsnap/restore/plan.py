@@ -17,11 +17,12 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import list_objects, list_tables
+from navsnap.catalog import database_name, list_objects, list_tables
 from navsnap.compare import schema_objects_differ, shape_difference, table_mismatches
 from navsnap.dbfile import raise_if_in_use
 from navsnap.errors import DatabaseError, RestoreError, UsageError, cause
 from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
+from navsnap.materialize import restored_ddl
 from navsnap.store import Store
 
 __all__ = ["PartitionAction", "RestorePlan", "plan_restore"]
@@ -225,7 +226,8 @@ def _analyse_live(
             return f"DuckDB {engine.VERSION} cannot reload keyed rows in place (1.2 can)"
         drop_tables: tuple[str, ...] = ()
         if not partial:
-            if schema_objects_differ(list_objects(con), manifest):
+            want = restored_ddl(manifest, catalog=database_name(con))
+            if schema_objects_differ(list_objects(con), want):
                 return "views, macros or sequences differ"
             drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
     finally:
