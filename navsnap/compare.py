@@ -6,14 +6,17 @@ partition, and the validation aggregates and SQL checks. Differences come back a
 delta planner reloads or drops the partitions concerned).
 
 Fingerprints use DuckDB's ``hash()``, which changed between DuckDB versions. Under the version
-that wrote the manifest the comparison is at full strength; under another one only the row
-counts are compared (:func:`full_strength`).
+that wrote the manifest, data is compared with the manifest's fingerprints at full strength;
+under another one those compare only by row count (:func:`full_strength`), so the restore
+check compares the data with the snapshot's own Parquet instead, both fingerprinted by the
+running engine (:func:`reference_mismatches`): full strength whatever engine wrote the
+snapshot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -23,7 +26,9 @@ from navsnap.catalog import (
     column_signature,
     entry_columns,
     fingerprints,
+    parquet_list,
     partition_filter,
+    select_with_types,
     table_info,
 )
 from navsnap.errors import ConfigError
@@ -35,7 +40,9 @@ __all__ = [
     "aggregate_mismatches",
     "compare_fingerprints",
     "full_strength",
+    "parquet_fingerprints",
     "partition_mismatches",
+    "reference_mismatches",
     "same_fingerprint",
     "schema_objects_differ",
     "shape_difference",
@@ -126,6 +133,48 @@ def table_mismatches(
     ``source`` read as that table) and compare it with ``entry``."""
     got = fingerprints(con, info or table_info(entry), source=source)
     return compare_fingerprints(entry, got, full=full_strength(manifest), keys=keys)
+
+
+def parquet_fingerprints(
+    con: duckdb.DuckDBPyConnection, entry: TableEntry, files: Sequence[str]
+) -> dict[PartitionKey, Fingerprint]:
+    """Fingerprints of a table's Parquet ``files`` under the running engine, read as the table:
+    the recorded column types, text-encoded columns cast back."""
+    if not files:
+        return {}
+    info = table_info(entry)
+    source = select_with_types(info.columns, f"read_parquet({parquet_list(files)})")
+    return fingerprints(con, info, source=source)
+
+
+def reference_mismatches(
+    con: duckdb.DuckDBPyConnection,
+    entry: TableEntry,
+    files: Sequence[str],
+    *,
+    info: TableInfo | None = None,
+    source: str | None = None,
+    keys: Collection[PartitionKey] | None = None,
+) -> list[Mismatch]:
+    """Compare a table with the snapshot's own Parquet ``files`` (verified objects), both
+    fingerprinted by the running engine: full strength whatever DuckDB wrote the manifest.
+
+    The Parquet must hold the manifest's row counts (all a fingerprint of another engine
+    still proves), and the table's fingerprints must be the Parquet's. ``files`` hold the
+    partitions ``keys`` (every partition when None).
+    """
+    ref = parquet_fingerprints(con, entry, files)
+    out = compare_fingerprints(entry, ref, full=False, keys=keys)
+    if out:
+        return out
+    rebased = replace(
+        entry,
+        partitions=tuple(
+            replace(p, fingerprint=ref[p.year]) for p in entry.partitions if p.year in ref
+        ),
+    )
+    got = fingerprints(con, info or table_info(entry), source=source)
+    return compare_fingerprints(rebased, got, full=True, keys=keys)
 
 
 def partition_mismatches(

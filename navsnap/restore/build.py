@@ -72,7 +72,7 @@ def build_full(
         timings["load_s"] = marks.get("loaded", time.perf_counter()) - t0
         fault_point("restore-after-load")
         t2 = time.perf_counter()
-        check_tables(con, manifest, entries)
+        check_tables(con, manifest, entries, store=store)
         if len(entries) == len(manifest.tables):
             check_aggregates(con, manifest)
         timings["check_s"] = time.perf_counter() - t2
@@ -115,7 +115,7 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
         fault_point("delta-mid-transaction")
         # Every kept partition already matched its fingerprint; check what was rewritten.
         # (The validation aggregates follow: every partition equals the manifest's.)
-        check_partitions(con, manifest, rewritten)
+        check_partitions(con, manifest, rewritten, store=store)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     except BaseException:
