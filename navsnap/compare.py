@@ -196,8 +196,18 @@ def _differing(got: Mapping[str, Any], want: Mapping[str, Any]) -> tuple[str, ..
     return tuple(sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k)))
 
 
-def aggregate_mismatches(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> list[Mismatch]:
-    """Recompute the manifest's validation aggregates and SQL checks over ``con``'s tables."""
+def aggregate_mismatches(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    *,
+    checks: Mapping[str, str] | None = None,
+) -> list[Mismatch]:
+    """Recompute the manifest's validation aggregates over ``con``'s tables, and the SQL
+    ``checks`` of the *local* configuration that the manifest recorded a value for.
+
+    Check SQL is never taken from a manifest (``config.values.checks`` is the writer's, and a
+    store is untrusted input): without local ``checks`` no SQL check is run.
+    """
     out: list[Mismatch] = []
     if manifest.validation:
         try:
@@ -207,13 +217,13 @@ def aggregate_mismatches(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> 
         keys = _differing(got, manifest.validation)
         if keys:
             out.append(Mismatch("validation", keys=keys))
-    checks = manifest.config.checks
-    if manifest.checks and checks:
+    local = {k: v for k, v in (checks or {}).items() if k in manifest.checks}
+    if local:
         try:
-            got_checks = compute_checks(con, checks, year=manifest.year)
+            got_checks = compute_checks(con, local, year=manifest.year)
         except ConfigError as exc:
             return [*out, Mismatch("checks", detail=exc.one_line())]
-        keys = tuple(k for k in sorted(manifest.checks) if got_checks.get(k) != manifest.checks[k])
+        keys = tuple(k for k in sorted(local) if got_checks.get(k) != manifest.checks[k])
         if keys:
             out.append(Mismatch("checks", keys=keys))
     return out

@@ -16,6 +16,7 @@ from typing import Any
 
 from navsnap.errors import FormatVersionError, IntegrityError
 from navsnap.hashing import hash_bytes
+from navsnap.manifest_check import check_manifest
 from navsnap.store.layout import manifest_key
 
 __all__ = [
@@ -331,21 +332,29 @@ class Manifest:
     def from_json(cls, raw: bytes, *, source: str = "manifest") -> Manifest:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise IntegrityError(
                 f"{source} is not valid JSON (damaged or truncated)", path=source
             ) from None
         if not isinstance(data, dict):
             raise IntegrityError(f"{source} is not a navsnap manifest", path=source)
         version = data.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise IntegrityError(
+                f"{source}: field format_version {str(version)[:40]!r} is not a version number",
+                path=source,
+            )
+        if version > FORMAT_VERSION:
             raise FormatVersionError(
                 f"{source} has format version {version!r}; this navsnap reads version "
                 f"{FORMAT_VERSION}",
                 hint="upgrade navsnap to read it",
             )
         claimed = data.pop("integrity", None)
-        actual = hash_bytes(canonical_json(data))
+        try:
+            actual = hash_bytes(canonical_json(data))
+        except (RecursionError, ValueError):
+            actual = ""
         if claimed != actual:
             raise IntegrityError(
                 f"{source} fails its integrity check (damaged or edited)",
@@ -353,19 +362,28 @@ class Manifest:
                 snapshot_id=str(data.get("snapshot_id")),
             )
         try:
-            return cls._from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IntegrityError(f"{source} is missing a field or malformed: {exc}") from None
+            manifest = cls._from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise IntegrityError(
+                f"{source} is missing a field or malformed: {type(exc).__name__} {exc}",
+                path=source,
+            ) from None
+        # Untrusted input: every field navsnap turns into SQL fits the format, or it is refused.
+        check_manifest(manifest, source=source)
+        return manifest
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> Manifest:
+        for name in ("tables", "ddl"):
+            if not isinstance(data.get(name, []), list):
+                raise TypeError(f"{name} is not a list")
         f = data.get("file")
         file_copy = (
             FileCopy(
                 object=_object(f["object"]),
                 method=str(f["method"]),
                 compressed=bool(f["compressed"]),
-                raw_size=int(f["raw_size"]),
+                raw_size=_int(f["raw_size"]),
                 raw_xxh3=str(f["raw_xxh3"]),
             )
             if f
@@ -394,8 +412,15 @@ class Manifest:
         )
 
 
+def _int(value: object) -> int:
+    """A JSON integer, exactly (never a float, a bool or a string of digits)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{str(value)[:40]!r} is not an integer")
+    return value
+
+
 def _object(data: Mapping[str, Any]) -> ObjectRef:
-    return ObjectRef(key=str(data["key"]), xxh3=str(data["xxh3"]), size=int(data["size"]))
+    return ObjectRef(key=str(data["key"]), xxh3=str(data["xxh3"]), size=_int(data["size"]))
 
 
 def _table_to_dict(t: TableEntry) -> dict[str, Any]:
@@ -436,7 +461,7 @@ def _table_from_dict(t: Mapping[str, Any]) -> TableEntry:
         partitions=tuple(
             Partition(
                 year=PartitionKey.from_json(p["year"]),
-                rows=int(p["rows"]),
+                rows=_int(p["rows"]),
                 fingerprint=Fingerprint.parse(p["fingerprint"]),
                 object=_object(p["object"]),
                 reused=bool(p.get("reused", False)),

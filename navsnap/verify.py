@@ -39,12 +39,7 @@ from navsnap.filecopy import unpack_verified
 from navsnap.index import manifest_ids, read_all, resolve, tags
 from navsnap.integrity import check_object
 from navsnap.manifest import Manifest, ObjectRef
-from navsnap.materialize import (
-    copy_tables,
-    create_views_and_macros,
-    local_files,
-    typed_parquet,
-)
+from navsnap.materialize import copy_tables, local_files, typed_parquet
 from navsnap.store import Store, layout, referenced_objects
 
 __all__ = [
@@ -270,11 +265,9 @@ def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[
                         ]
                 problems += [_problem(manifest, part.object.key, m) for m in found]
                 complete = complete and not found
-        if complete and (manifest.validation or manifest.checks):
+        if complete and manifest.validation:
+            # The built-in aggregates only: check SQL is never taken from a manifest.
             copy_tables(con, store, manifest.tables)
-            # Macros and views the SQL checks may use (best effort: a check that needs a
-            # missing one reports it).
-            create_views_and_macros(con, manifest, only_tables=True)
             problems += [
                 _problem(manifest, layout.manifest_key(manifest.snapshot_id), m)
                 for m in aggregate_mismatches(con, manifest)

@@ -137,23 +137,42 @@ def test_deep_finds_data_that_disagrees_with_its_manifest(tmp_path: Path) -> Non
     assert forged.snapshot_id not in last_verified(store)
 
 
-def test_deep_recomputes_sql_checks(tmp_path: Path) -> None:
+def test_deep_never_runs_check_sql_from_a_manifest(tmp_path: Path) -> None:
+    """Check SQL in a manifest is the writer's: verify --deep does not run it (issue 13)."""
     store, _db = make_store(tmp_path, (2025, 2025))
     m = read_all(store)[0][0]
+    canary = tmp_path / "canary.csv"
     values = dict(m.config.values)
-    values["checks"] = {"n_yearly": "SELECT count(*) FROM yearly WHERE simulation_year = $year"}
-    good = dataclasses.replace(
+    values["checks"] = {"n": f"COPY (SELECT 1) TO '{canary}'"}
+    forged = dataclasses.replace(
         m,
-        snapshot_id="chk-good",
+        snapshot_id="chk-forged",
         config=dataclasses.replace(m.config, values=values),
-        checks={"n_yearly": 200},
+        checks={"n": 199},
     )
-    bad = dataclasses.replace(good, snapshot_id="chk-bad", checks={"n_yearly": 199})
-    for x in (good, bad):
-        store.write_bytes_atomic(manifest_key(x.snapshot_id), x.to_json())
-    assert verify(store, ["chk-good"], deep=True).ok
-    [p] = verify(store, ["chk-bad"], deep=True).problems
-    assert p.kind == "validation-mismatch" and "n_yearly" in p.detail
+    store.write_bytes_atomic(manifest_key(forged.snapshot_id), forged.to_json())
+    assert verify(store, ["chk-forged"], deep=True).ok
+    assert not canary.exists()
+
+
+def test_deep_recomputes_local_sql_checks(tmp_path: Path) -> None:
+    """compare recomputes the checks of the local configuration the manifest has values for."""
+    import duckdb
+
+    from navsnap.compare import aggregate_mismatches
+
+    store, db = make_store(tmp_path, (2025, 2025))
+    m = dataclasses.replace(read_all(store)[0][0], checks={"n_yearly": 199})
+    local = {"n_yearly": "SELECT count(*) FROM yearly WHERE simulation_year = $year"}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert aggregate_mismatches(con, m) == []
+        [mm] = aggregate_mismatches(con, m, checks=local)
+        assert mm.kind == "checks" and mm.keys == ("n_yearly",)
+        ok = dataclasses.replace(m, checks={"n_yearly": 200})
+        assert aggregate_mismatches(con, ok, checks=local) == []
+    finally:
+        con.close()
 
 
 def test_sample_and_since_hours(tmp_path: Path) -> None:

@@ -1,0 +1,269 @@
+"""Manifests are untrusted input: check every field that navsnap turns into SQL.
+
+Whoever can write a store can write its manifests, and the integrity hash is an unkeyed xxh3
+that anyone can recompute. So a manifest that parsed is checked here before anything uses it
+(:func:`check_manifest`, called by :meth:`navsnap.manifest.Manifest.from_json`):
+
+* every DDL string (``tables[].ddl``, ``ddl[].sql``) is exactly one statement, as DuckDB's own
+  parser splits it, and a ``CREATE`` of its declared kind: a table entry is a ``CREATE TABLE``
+  with a column list and nothing after it (never ``AS SELECT``), a type's definition parses
+  as a type, a sequence's options are words and numbers;
+* every column type parses as a DuckDB type (or is a plain type name);
+* version strings match a pattern (``storage_version`` goes into ``ATTACH``);
+* names are strings (navsnap quotes them itself), the year column is one of the columns, every
+  count is a non-negative integer.
+
+A refused manifest is an :class:`~navsnap.errors.IntegrityError` naming the field.
+No SQL is ever run here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from navsnap.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from navsnap.manifest import DdlEntry, Manifest, TableEntry
+
+__all__ = ["DDL_KINDS", "check_ddl", "check_manifest", "check_type", "check_version"]
+
+#: The kinds of ``ddl[]`` entries and the object each one creates.
+DDL_KINDS = {
+    "schema": r"SCHEMA",
+    "type": r"TYPE",
+    "sequence": r"SEQUENCE",
+    "macro": r"(?:MACRO|FUNCTION)",
+    "view": r"VIEW",
+    "index": r"(?:UNIQUE\s+)?INDEX",
+}
+
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_QUALIFIED = rf"{_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}}"
+_HEAD = r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?"
+_VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+){0,3}(?:[-+.]?[A-Za-z0-9]+){0,4}\+?")
+_MAX_SQL = 1_000_000
+_MAX_DEPTH = 16
+
+
+class _Refused(ValueError):
+    """A field does not fit the format (the message names why)."""
+
+
+def _statement(sql: object) -> str:
+    """The one statement ``sql`` holds; refused unless it is exactly one CREATE."""
+    if not isinstance(sql, str):
+        raise _Refused("is not a string")
+    if len(sql) > _MAX_SQL:
+        raise _Refused("is too long")
+    if "\x00" in sql:
+        raise _Refused("holds a NUL character")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise _Refused(f"does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise _Refused(f"holds {len(statements)} statements, not one")
+    if statements[0].type != duckdb.StatementType.CREATE:
+        raise _Refused(f"is a {statements[0].type.name} statement, not a CREATE")
+    return sql
+
+
+def _close_paren(text: str, start: int) -> int:
+    """Index just after the parenthesis matching ``text[start] == '('`` (quotes skipped)."""
+    depth = 0
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if ch in "'\"":
+            end = text.find(ch, i + 1)
+            while end != -1 and text[end + 1 : end + 2] == ch:  # doubled quote
+                end = text.find(ch, end + 2)
+            if end == -1:
+                break
+            i = end + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise _Refused("has unbalanced parentheses")
+
+
+def check_table_ddl(sql: object) -> None:
+    """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``."""
+    text = _statement(sql)
+    m = re.match(rf"{_HEAD}TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}\s*(?=\()", text, re.I)
+    if m is None:
+        raise _Refused("is not CREATE TABLE with a column list")
+    rest = text[_close_paren(text, m.end()) :]
+    if not re.fullmatch(r"\s*;?\s*", rest):
+        raise _Refused("has more after its column list (CREATE TABLE ... AS is refused)")
+
+
+def check_ddl(kind: object, sql: object) -> None:
+    """One ``ddl[]`` entry: exactly one CREATE of ``kind``; ValueError (naming why) if not."""
+    if not isinstance(kind, str) or kind not in DDL_KINDS:
+        raise _Refused(f"kind {kind!r} is not one of {', '.join(sorted(DDL_KINDS))}")
+    text = _statement(sql)
+    m = re.match(rf"{_HEAD}{DDL_KINDS[kind]}\s+", text, re.I)
+    if m is None:
+        raise _Refused(f"is not a CREATE {kind.upper()} statement")
+    rest = text[m.end() :]
+    if kind == "schema":
+        if not re.fullmatch(rf"(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}\s*;?\s*", rest, re.I):
+            raise _Refused("is not CREATE SCHEMA <name>")
+    elif kind == "sequence":
+        if not re.fullmatch(rf"{_QUALIFIED}(?:\s+(?:[A-Za-z]+|-?[0-9]+))*\s*;?\s*", rest, re.I):
+            raise _Refused("is not CREATE SEQUENCE <name> with numeric options")
+    elif kind == "type":
+        t = re.fullmatch(rf"{_QUALIFIED}\s+AS\s+(?P<body>.+?)\s*;?\s*", rest, re.I | re.S)
+        if t is None:
+            raise _Refused("is not CREATE TYPE <name> AS <type>")
+        check_type(t.group("body"))
+
+
+def check_type(text: object) -> None:
+    """A column type: parses as a DuckDB type, or is a plain (user) type name."""
+    if not isinstance(text, str) or not text or len(text) > 100_000 or "\x00" in text:
+        raise _Refused("is not a type")
+    try:
+        duckdb.sqltype(text)
+    except duckdb.CatalogException:  # a user type: its name alone parses
+        if not re.fullmatch(rf"{_QUALIFIED}(?:\[[0-9]*\])*", text):
+            raise _Refused(f"type {text[:80]!r} does not parse") from None
+    except (duckdb.Error, ValueError, TypeError, RuntimeError):
+        raise _Refused(f"type {text[:80]!r} does not parse") from None
+
+
+def check_version(value: object, *, optional: bool = False) -> None:
+    """A version string such as ``1.1.3``, ``v1.0.0`` or ``0.1.0.dev3+g1a2b``."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or len(value) > 64 or not _VERSION.fullmatch(value):
+        raise _Refused(f"{str(value)[:80]!r} is not a version string")
+
+
+def _str(value: object) -> None:
+    if not isinstance(value, str) or "\x00" in value or len(value) > 10_000:
+        raise _Refused("is not a string")
+
+
+def _count(value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise _Refused(f"{str(value)[:40]!r} is not a non-negative integer")
+
+
+def _shallow(value: object, depth: int = 0) -> None:
+    """Free-form JSON (aggregates, configuration) nests at most ``_MAX_DEPTH`` levels."""
+    if depth > _MAX_DEPTH:
+        raise _Refused(f"nests deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for v in value.values():
+            _shallow(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _shallow(v, depth + 1)
+
+
+def _column(name: object, type_: object) -> None:
+    _str(name)
+    check_type(type_)
+
+
+def _encoding(column: str, encoding: str, names: list[str]) -> None:
+    if column not in names or encoding != "text":
+        raise _Refused(f"{column[:80]!r}: {encoding[:40]!r} is not a known column encoding")
+
+
+def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]]) -> None:
+    fields.append((f"{at}.name", partial(_str, t.name)))
+    fields.append((f"{at}.schema", partial(_str, t.schema)))
+    fields.append((f"{at}.table", partial(_str, t.table)))
+    fields.append((f"{at}.ddl", partial(check_table_ddl, t.ddl)))
+    names: list[str] = []
+    for i, (cname, ctype, _nn) in enumerate(t.columns):
+        fields.append((f"{at}.columns[{i}]", partial(_column, cname, ctype)))
+        names.append(cname)
+
+    def year_column() -> None:
+        if t.year_column is not None and t.year_column not in names:
+            raise _Refused(f"{str(t.year_column)[:80]!r} is not one of the table's columns")
+
+    fields.append((f"{at}.year_column", year_column))
+    for i, dep in enumerate(t.depends_on):
+        fields.append((f"{at}.depends_on[{i}]", partial(_str, dep)))
+    for i, (col, enc) in enumerate(t.encodings):
+        fields.append((f"{at}.encodings[{i}]", partial(_encoding, col, enc, names)))
+    for i, p in enumerate(t.partitions):
+
+        def partition(p: Any = p) -> None:
+            _count(p.rows)
+            _count(p.fingerprint.rows)
+            if not re.fullmatch(r"-?[0-9]{1,60}", p.fingerprint.hash_sum):
+                raise _Refused("fingerprint hash is not an integer")
+            _str(p.object.key)
+            _str(p.object.xxh3)
+            _count(p.object.size)
+
+        fields.append((f"{at}.partitions[{i}]", partition))
+
+
+def _check_entry(d: DdlEntry, at: str, fields: list[tuple[str, Any]]) -> None:
+    fields.append((f"{at}.schema", lambda: _str(d.schema)))
+    fields.append((f"{at}.name", lambda: _str(d.name)))
+    fields.append((f"{at}.sql", lambda: check_ddl(d.kind, d.sql)))
+
+
+def check_manifest(manifest: Manifest, *, source: str = "manifest") -> None:
+    """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits."""
+    m = manifest
+    fields: list[tuple[str, Any]] = [
+        ("navsnap_version", lambda: check_version(m.navsnap_version)),
+        ("duckdb_version", lambda: check_version(m.duckdb_version)),
+        ("storage_version", lambda: check_version(m.storage_version, optional=True)),
+        ("snapshot_id", lambda: _str(m.snapshot_id)),
+        ("run_id", lambda: _str(m.run_id)),
+        ("database_name", lambda: _str(m.database_name)),
+        ("year_column", lambda: _str(m.year_column)),
+        ("mode", lambda: _str(m.mode)),
+        ("created_at", lambda: _str(m.created_at)),
+    ]
+
+    def year() -> None:
+        if not isinstance(m.year, int) or isinstance(m.year, bool):
+            raise _Refused("is not an integer")
+
+    fields.append(("year", year))
+    for name in ("validation", "checks", "timings"):
+
+        def mapping(v: object = getattr(m, name)) -> None:
+            if not isinstance(v, dict):
+                raise _Refused("is not an object")
+            _shallow(v)
+
+        fields.append((name, mapping))
+    fields.append(("config", lambda: _shallow(m.config.to_dict())))
+    if m.parent is not None:
+        fields.append(("parent", lambda: _str(m.parent)))
+    for i, t in enumerate(m.tables):
+        _check_table(t, f"tables[{i}]", fields)
+    for i, d in enumerate(m.ddl):
+        _check_entry(d, f"ddl[{i}]", fields)
+    for name, check in fields:
+        try:
+            check()
+        except (_Refused, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise IntegrityError(
+                f"{source}: field {name} is refused: {exc}",
+                path=source,
+                snapshot_id=m.snapshot_id if isinstance(m.snapshot_id, str) else None,
+                hint="the manifest does not fit the snapshot format; it is not used",
+            ) from None

@@ -1,0 +1,108 @@
+"""Every reading command against a malicious store (issue 13): nothing outside the target is
+written, no internal error, a refused manifest is exit 8 (or reported by verify, exit 14).
+
+The corpus is ``tests/malicious``: forged manifests, sealed with a recomputed integrity hash.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import invoke
+from malicious import CASES, Case
+
+import navsnap
+from navsnap.config import load_config
+from navsnap.hashing import hash_bytes
+from navsnap.manifest import canonical_json
+
+TOY_STEP = "toy_pipeline:step"
+SECRET = "NAVSNAP-TOP-SECRET-7f3a"
+
+#: (name, argv, exit codes allowed for a refused manifest). {sid} is the forged snapshot.
+COMMANDS: list[tuple[str, tuple[str, ...], frozenset[int]]] = [
+    ("list", ("list",), frozenset({0})),
+    ("show", ("show", "{sid}"), frozenset({8})),
+    ("verify", ("verify",), frozenset({14})),
+    ("verify-deep", ("verify", "--deep"), frozenset({14})),
+    ("status", ("status", "--years", "2025-2027", "--step", TOY_STEP), frozenset({0, 8})),
+    ("diff", ("diff", "{old}", "{sid}"), frozenset({8})),
+    ("sql", ("sql", "{sid}", "SELECT count(*) FROM people"), frozenset({8})),
+    ("attach", ("attach", "{sid}", "--out", "{out}/attached.duckdb"), frozenset({8})),
+    ("restore-to", ("restore", "{sid}", "--to", "{out}/restored.duckdb"), frozenset({8})),
+    ("restore", ("restore", "{sid}"), frozenset({8})),
+    (
+        "run-resume",
+        ("run", "--resume", "--years", "2025-2027", "--step", TOY_STEP),
+        frozenset({0, 8}),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("malicious") / "w"
+    root.mkdir()
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    report = navsnap.run(cfg, db_path=root / "simulation.duckdb", years=(2025, 2026))
+    return root, report.run_id
+
+
+def forge(case: Case, manifest: Path, *, canary: Path, secret: Path) -> None:
+    data = json.loads(manifest.read_text())
+    raw = case.mutate(data)
+    if raw is None:
+        text = json.dumps(data)
+        text = text.replace("{canary}", canary.as_posix()).replace("{secret}", secret.as_posix())
+        data = json.loads(text)
+        data.pop("integrity", None)
+        data["integrity"] = hash_bytes(canonical_json(data))
+        raw = json.dumps(data, indent=2, sort_keys=True).encode()
+    manifest.write_bytes(raw)
+
+
+def outside(tmp: Path, work: Path) -> dict[str, int]:
+    return {
+        p.relative_to(tmp).as_posix(): p.stat().st_size
+        for p in tmp.rglob("*")
+        if p.is_file() and work not in p.parents
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_reading_commands_against_a_forged_manifest(
+    case: Case, prepared: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, run_id = prepared
+    work = tmp_path / "w"
+    shutil.copytree(root, work)
+    (work / "out").mkdir()
+    canary = tmp_path / "canary.csv"
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    sid, old = f"{run_id}-2026", f"{run_id}-2025"
+    forge(case, work / "snapshots" / "manifests" / f"{sid}.json", canary=canary, secret=secret)
+    monkeypatch.chdir(work)
+    before = outside(tmp_path, work)
+    where = ("--db", str(work / "simulation.duckdb"), "--store", str(work / "snapshots"))
+
+    for name, argv, refused_codes in COMMANDS:
+        args = [
+            a.replace("{sid}", sid).replace("{old}", old).replace("{out}", str(work / "out"))
+            for a in argv
+        ]
+        code, out, err = invoke(*args, *where)
+        said = f"{case.name} / {name}: exit {code}: {err.strip()[-400:]}"
+        assert code != 1 and "internal error" not in err and "Traceback" not in err, said
+        assert not canary.exists(), said
+        assert outside(tmp_path, work) == before, said
+        assert SECRET not in out, said
+        if case.refused:
+            assert code in refused_codes, said
+            if code == 8:
+                assert "field" in err or "manifest" in err, said
+        else:
+            assert code in {0, 10}, said
