@@ -42,7 +42,7 @@ DDL_KINDS = {
     "index": r"(?:UNIQUE\s+)?INDEX",
 }
 
-_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_IDENT = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'
 _QUALIFIED = rf"{_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}}"
 _HEAD = r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?"
 _VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+){0,3}(?:[-+.]?[A-Za-z0-9]+){0,4}\+?")

@@ -377,10 +377,8 @@ class SnapshotJob:
                 )
                 continue
             staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
-            sql = (
-                f"COPY ({export_select(table, part)}) "
-                f"TO '{staged.as_posix()}' ({_copy_options(options)})"
-            )
+            target = "'" + staged.as_posix().replace("'", "''") + "'"  # a quote in a path
+            sql = f"COPY ({export_select(table, part)}) TO {target} ({_copy_options(options)})"
             try:
                 cur.execute(sql)
             except duckdb.Error as exc:
