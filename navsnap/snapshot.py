@@ -36,6 +36,7 @@ from navsnap.catalog import (
     fingerprints,
     list_objects,
     list_tables,
+    quote_literal,
     storage_version,
     text_unsafe_columns,
 )
@@ -377,7 +378,7 @@ class SnapshotJob:
                 )
                 continue
             staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
-            target = "'" + staged.as_posix().replace("'", "''") + "'"  # a quote in a path
+            target = quote_literal(staged.as_posix())  # a quote in the path
             sql = f"COPY ({export_select(table, part)}) TO {target} ({_copy_options(options)})"
             try:
                 cur.execute(sql)
