@@ -11,6 +11,7 @@ depends on a delay, so a slow machine cannot make one miss.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -44,13 +45,29 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, 
     return table_fingerprints(root / "sim.duckdb")
 
 
+#: Process groups started by a test; any still alive when the test ends is SIGKILLed, so a
+#: missed interrupt fails the test instead of leaving a query running for hours.
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftovers() -> Iterator[None]:
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+
+
 def start(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     """``navsnap ARGS`` as the leader of its own process group, SIGINT at its default (a
     child of a non-interactive shell may inherit it ignored)."""
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "navsnap", *args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(TESTS), **env},
+        env={**os.environ, "PYTHONPATH": str(TESTS), "PYTHONFAULTHANDLER": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -58,6 +75,8 @@ def start(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.P
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    _STARTED.append(proc)
+    return proc
 
 
 def wait_until(proc: subprocess.Popen[str], what: str, ready: Callable[[], bool]) -> None:
@@ -75,7 +94,16 @@ def ctrl_c(proc: subprocess.Popen[str], *, stopped: bool = False) -> tuple[int, 
     os.killpg(proc.pid, signal.SIGINT)
     if stopped:
         os.killpg(proc.pid, signal.SIGCONT)
-    out, err = proc.communicate(timeout=300)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGABRT)  # faulthandler prints every thread's stack
+        try:
+            _, err = proc.communicate(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"no exit within 180 s of SIGINT; stderr:\n{err}")
     return proc.returncode, out, err
 
 
