@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap.cancel import cancellable
 from navsnap.config import Config
 from navsnap.dbfile import move_aside, raise_if_in_use
 from navsnap.errors import DatabaseError, NavsnapError, SnapshotNotFound, UsageError
@@ -420,9 +421,10 @@ class YearLoop:
             self._close()
         log_path = self.db.absolute().parent / "navsnap-logs" / f"{self.run_id}-{year}.log"
         log.info("year %d: running step %s", year, self.step.name)
-        self.step.run(
-            year=year, con=self.con, db_path=self.db, config=self.config, log_path=log_path
-        )
+        with cancellable(self.con):
+            self.step.run(
+                year=year, con=self.con, db_path=self.db, config=self.config, log_path=log_path
+            )
         fault_point("after-step")
         if self.con is None:
             self.con = _connect(self.db, self.config)

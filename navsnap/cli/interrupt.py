@@ -6,10 +6,16 @@ raises ``RuntimeError("Query interrupted")`` instead, and a step may wrap that a
 exception then ends the command, the outcome is an interrupt (exit 130), never an internal
 error. The state left behind is what the library's ``finally`` blocks leave, which is never
 worse than a kill at the same moment (no manifest is half-written; locks are released).
+
+A main thread inside a long DuckDB query may not look at the signal for minutes, so the
+signal is also seen at C level: ``signal.set_wakeup_fd`` writes it to a pipe that a watcher
+thread reads, and the watcher interrupts the running query (:func:`navsnap.cancel.cancel_all`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -32,6 +38,21 @@ class Interrupts:
         self.received = True
         raise KeyboardInterrupt
 
+    def _watch(self, fd: int) -> None:
+        """Watcher thread: on SIGINT, interrupt the query the main thread may be stuck in."""
+        from navsnap.cancel import cancel_all
+
+        while True:
+            try:
+                data = os.read(fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            if signal.SIGINT in data:
+                self.received = True
+                cancel_all()
+
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` again if SIGINT arrived and was swallowed below us
         (a fallback path that caught DuckDB's "Query interrupted"). Never while an exception
@@ -44,14 +65,29 @@ class Interrupts:
         """Install the handler for the block (main thread only; an ignored SIGINT, as in a
         background job started with ``&``, stays ignored)."""
         previous: Any = None
+        wakeup: tuple[int, int, int] | None = None  # (read end, write end, previous fd)
         if threading.current_thread() is threading.main_thread():
             current = signal.getsignal(signal.SIGINT)
             if current is not signal.SIG_IGN:
                 previous = current
                 signal.signal(signal.SIGINT, self._handle)
+                r, w = os.pipe()
+                os.set_blocking(w, False)
+                wakeup = (r, w, signal.set_wakeup_fd(w, warn_on_full_buffer=False))
+                watcher = threading.Thread(
+                    target=self._watch, args=(r,), name="navsnap-sigint", daemon=True
+                )
+                watcher.start()
         try:
             yield self
         finally:
+            if wakeup is not None:
+                r, w, old_fd = wakeup
+                signal.set_wakeup_fd(old_fd)
+                os.close(w)  # the watcher reads end-of-file and returns
+                watcher.join(timeout=5)
+                with contextlib.suppress(OSError):
+                    os.close(r)
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
 
