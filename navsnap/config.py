@@ -142,8 +142,12 @@ class Config:
         return hash_inputs(self.inputs.files, base=Path(self.base_dir))
 
     def to_dict(self) -> dict[str, Any]:
+        from navsnap.store.remote import redact
+
         data = dataclasses.asdict(self)
         data.pop("base_dir", None)
+        # Recorded in manifests: never the credentials of a store URL.
+        data["snapshot"]["store"] = redact(data["snapshot"]["store"])
         return data
 
 

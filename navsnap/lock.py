@@ -26,6 +26,7 @@ import filelock
 from navsnap.errors import DatabaseError, LockHeld, NavsnapError, StoreError
 from navsnap.fsutil import pid_alive
 from navsnap.store import Store, layout
+from navsnap.store.remote import redact
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
@@ -127,7 +128,8 @@ def hold_lock(
             purpose=purpose,
         )
         tmp = info_file.with_name(info_file.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**me.__dict__, "argv": sys.argv[:8]}))
+        argv = [redact(a) for a in sys.argv[:8]]  # never a store URL's credentials
+        tmp.write_text(json.dumps({**me.__dict__, "argv": argv}))
         os.replace(tmp, info_file)
         try:
             yield me

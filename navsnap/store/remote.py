@@ -32,6 +32,7 @@ __all__ = [
     "RemoteBackend",
     "clear_filesystem_cache",
     "redact",
+    "split_credentials",
     "translate_remote_error",
 ]
 
@@ -102,6 +103,14 @@ class RemoteBackend(Backend):
         options = dict(storage_options or {})
         if protocol in ("s3", "s3a"):
             options = {**_S3_DEFAULTS, **options}
+        url, credentials = split_credentials(url)
+        if credentials is not None:
+            if protocol not in ("s3", "s3a"):
+                raise StoreError(
+                    f"credentials in the URL {shown!r} are understood for s3:// only",
+                    hint="give them through the environment or storage options",
+                )
+            options["key"], options["secret"] = credentials
         try:
             fs, root = _url_to_fs(url, options)
         except ImportError as exc:
@@ -245,6 +254,21 @@ def clear_filesystem_cache() -> None:
     """Forget reused remote filesystem instances (the next store creates a new client)."""
     with _FS_LOCK:
         _FS_INSTANCES.clear()
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and the (percent-decoded) user and
+    password when there was one: they go to the filesystem's options, never into a path, so
+    no error message of the layer below can quote them."""
+    from urllib.parse import unquote
+
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url, None
+    userinfo, host = netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    return f"{scheme}://{host}{slash}{path}", (unquote(user), unquote(password))
 
 
 def redact(url: str) -> str:
