@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from navsnap.catalog import column_signature, entry_columns
 from navsnap.compare import full_strength
-from navsnap.errors import SnapshotNotFound
+from navsnap.errors import IntegrityError, SnapshotNotFound
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store
 
@@ -48,9 +48,14 @@ def resolve(
         ids = manifest_ids(store)
         if ref in ids:
             return load_manifest(store, ref)
-        tagged = tags(store)
+        tagged, broken = store.read_tags()
         if ref in tagged:
             return load_manifest(store, tagged[ref])
+        for bad in broken:
+            if bad.name == ref:  # a damaged tag is named, not reported as missing
+                raise IntegrityError(
+                    bad.error, path=bad.key, hint="re-create it with 'navsnap tag'"
+                )
         matches = [i for i in ids if i.startswith(ref)]
         if len(matches) == 1:
             return load_manifest(store, matches[0])

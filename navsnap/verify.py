@@ -36,7 +36,7 @@ from navsnap.catalog import table_info
 from navsnap.compare import Mismatch, aggregate_mismatches, table_mismatches
 from navsnap.errors import IntegrityError, NavsnapError, StoreError
 from navsnap.filecopy import unpack_verified
-from navsnap.index import manifest_ids, read_all, resolve, tags
+from navsnap.index import manifest_ids, read_all, resolve
 from navsnap.integrity import check_object
 from navsnap.manifest import Manifest, ObjectRef
 from navsnap.materialize import copy_tables, local_files, typed_parquet
@@ -64,6 +64,7 @@ KINDS = (
     "corrupt",
     "data-mismatch",
     "validation-mismatch",
+    "damaged-tag",
     "dangling-tag",
     "orphaned",
 )
@@ -433,7 +434,10 @@ def verify(
                 Problem("orphaned", found.key, f"no manifest references it ({found.size} B)")
             )
         known = {m.snapshot_id for m in manifests} | set(manifest_ids(store))
-        for name, sid in sorted(tags(store).items()):
+        good_tags, broken_tags = store.read_tags()
+        for bad_tag in broken_tags:
+            problems.append(Problem("damaged-tag", bad_tag.key, bad_tag.error))
+        for name, sid in sorted(good_tags.items()):
             if sid not in known:
                 problems.append(
                     Problem(

@@ -142,6 +142,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "DatabaseError",
         "Read-only file system",
     ),
+    (
+        "restore-damaged-tag",
+        ("restore", "gold", "--store", "damaged-tag", "--to", "x.duckdb"),
+        "IntegrityError",
+        "tags/gold.json",
+    ),
     # checkpoint
     ("checkpoint-no-year", ("checkpoint",), "click", "--year"),
     (
@@ -252,6 +258,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         json.dumps({"format": "navsnap-store", "version": 99})
     )
     shutil.copytree(store, root / "future-manifest")
+    shutil.copytree(store, root / "damaged-tag")
+    (root / "damaged-tag" / "tags").mkdir(exist_ok=True)
+    (root / "damaged-tag" / "tags" / "gold.json").write_text('{"snapshot_id": ')
     newest = json.loads(next((store / "manifests").glob("*-2026.json")).read_text())
     newest.update(format_version=2, snapshot_id="future-2030", run_id="future", year=2030)
     (root / "future-manifest" / "manifests" / "future-2030.json").write_text(

@@ -157,10 +157,11 @@ def test_each_storage_layer_only_calls_the_layers_below() -> None:
         "layout": set(),
         "backend": set(),
         "deadline": set(),
+        "trust": set(),
         "local": {"layout", "backend"},
         "remote": {"backend", "deadline"},
         "cache": {"layout", "backend"},
-        "repository": {"layout", "backend", "local", "remote", "cache"},
+        "repository": {"layout", "backend", "local", "remote", "cache", "trust"},
     }
     for name, allowed in below.items():
         used = {m.rsplit(".", 1)[1] for m in _store_imports(PACKAGE / "store" / f"{name}.py")}

@@ -6,6 +6,8 @@
 * :mod:`~navsnap.store.local` and :mod:`~navsnap.store.remote` (fsspec): the backends;
 * :mod:`~navsnap.store.cache`: the local object cache and :class:`CachedBackend`, which wraps
   a backend with it;
+* :mod:`~navsnap.store.deadline`: the wall-clock deadline of every remote operation;
+* :mod:`~navsnap.store.trust`: the keyed MAC of a signed store's manifests, tags and marker;
 * :mod:`~navsnap.store.repository`: :class:`Store`, the navsnap store on top (marker and
   version, manifests, tags, state, referenced and collectable objects).
 
@@ -22,6 +24,7 @@ from navsnap.store.remote import RemoteBackend, clear_filesystem_cache
 from navsnap.store.repository import (
     STORE_FORMAT_VERSION,
     BrokenManifest,
+    BrokenTag,
     Store,
     Unreferenced,
     open_store,
@@ -32,6 +35,7 @@ __all__ = [
     "STORE_FORMAT_VERSION",
     "Backend",
     "BrokenManifest",
+    "BrokenTag",
     "CacheStats",
     "CachedBackend",
     "Capabilities",

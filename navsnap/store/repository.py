@@ -36,6 +36,7 @@ from navsnap.store.backend import Backend, Capabilities, ObjectInfo
 from navsnap.store.cache import CachedBackend, ObjectCache
 from navsnap.store.local import LocalBackend
 from navsnap.store.remote import RemoteBackend
+from navsnap.store.trust import Signer, key_from_env, missing_key_hint
 
 if TYPE_CHECKING:
     from navsnap.manifest import Manifest
@@ -43,13 +44,18 @@ if TYPE_CHECKING:
 __all__ = [
     "STORE_FORMAT_VERSION",
     "BrokenManifest",
+    "BrokenTag",
     "Store",
     "Unreferenced",
     "open_store",
     "referenced_objects",
 ]
 
-STORE_FORMAT_VERSION = 1
+#: The newest store format this navsnap reads: 1, or 2 for a signed store (its marker says
+#: ``"signed": true``; a navsnap that cannot check signatures refuses it as too new).
+STORE_FORMAT_VERSION = 2
+_UNSIGNED_VERSION = 1
+_SIGNED_VERSION = 2
 _MARKER_FORMAT = "navsnap-store"
 
 
@@ -58,6 +64,15 @@ class BrokenManifest:
     """A manifest that exists but cannot be read (damaged, or of a newer format)."""
 
     snapshot_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class BrokenTag:
+    """A tag file that exists but cannot be used (damaged, or not signed as its store)."""
+
+    name: str
+    key: str
     error: str
 
 
@@ -101,12 +116,15 @@ class Store:
         storage_options: dict[str, Any] | None = None,
         cache: ObjectCache | None = None,
         timeout: float | None = None,
+        key: bytes | None = None,
     ) -> None:
         if isinstance(location, Backend):
             self.backend = location
         else:
             self.backend = _backend_for(os.fspath(location), storage_options, cache, timeout)
         self.url = self.backend.url
+        self._key = key if key is not None else key_from_env()
+        self._trust: tuple[Signer | None] | None = None  # (signer,) once the marker was read
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -261,6 +279,43 @@ class Store:
             raise StoreError(f"{self.url!r} is not a navsnap store (bad {layout.MARKER})")
         return data
 
+    def _signer(self) -> Signer | None:
+        """The signer of a signed store (its marker's MAC checked), None for an unsigned one.
+
+        IntegrityError (exit 8) when the store is signed and no key is set, when the marker's
+        MAC is wrong, or when a key is set for an unsigned store (it could be a signed
+        store whose marker was replaced by someone without the key).
+        """
+        if self._trust is not None:
+            return self._trust[0]
+        marker = self._marker()
+        if marker is None:
+            return Signer(self._key) if self._key is not None else None
+        signer: Signer | None = None
+        if marker.get("signed") is True:
+            if self._key is None:
+                raise IntegrityError(
+                    f"store {self.url!r} is signed: reading or writing it needs its key",
+                    path=layout.MARKER,
+                    hint=missing_key_hint(),
+                )
+            signer = Signer(self._key)
+            signer.open(layout.MARKER, marker, what="store marker")
+        elif self._key is not None:
+            raise IntegrityError(
+                f"store {self.url!r} is not signed, but a store key is set",
+                path=layout.MARKER,
+                hint="its marker may have been replaced by someone without the key; unset "
+                "NAVSNAP_STORE_KEY and NAVSNAP_STORE_KEY_FILE to read an unsigned store",
+            )
+        self._trust = (signer,)
+        return signer
+
+    @property
+    def signed(self) -> bool:
+        """Whether manifests and tags of this store carry a checked MAC."""
+        return self._signer() is not None
+
     def _check_version(self, marker: dict[str, Any]) -> None:
         version = marker.get("version")
         if not isinstance(version, int) or version > STORE_FORMAT_VERSION:
@@ -269,6 +324,7 @@ class Store:
                 f"up to {STORE_FORMAT_VERSION}",
                 hint="upgrade navsnap",
             )
+        self._signer()
 
     def _is_empty(self) -> bool:
         """No files but, possibly, the ``tmp/`` of a writer that died while creating the
@@ -300,7 +356,12 @@ class Store:
         if marker is not None:
             self._check_version(marker)
             return
-        body = json.dumps({"format": _MARKER_FORMAT, "version": STORE_FORMAT_VERSION}).encode()
+        doc: dict[str, Any] = {"format": _MARKER_FORMAT, "version": _UNSIGNED_VERSION}
+        if self._key is not None:
+            doc = Signer(self._key).seal(
+                layout.MARKER, {**doc, "version": _SIGNED_VERSION, "signed": True}
+            )
+        body = json.dumps(doc, sort_keys=True).encode()
         try:
             self.write_bytes_atomic(layout.MARKER, body)
         except FileExistsError:
@@ -329,15 +390,37 @@ class Store:
                 f"no snapshot {snapshot_id!r} in {self.url!r}", hint="see 'navsnap list'"
             ) from None
         try:
+            signer = self._signer()
+            if signer is not None:
+                raw = self._open_signed(signer, layout.manifest_key(snapshot_id), raw, "manifest")
             return Manifest.from_json(raw, source=f"manifest {snapshot_id}")
         except IntegrityError as exc:
             exc.snapshot_id = snapshot_id
             raise
 
+    @staticmethod
+    def _open_signed(signer: Signer, key: str, raw: bytes, what: str) -> bytes:
+        """The document at ``key`` without its MAC, after checking it (IntegrityError)."""
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise IntegrityError(f"{what} {key} is not valid JSON (damaged)", path=key) from None
+        if not isinstance(doc, dict):
+            raise IntegrityError(f"{what} {key} is not a JSON object (damaged)", path=key)
+        return json.dumps(signer.open(key, doc, what=what), ensure_ascii=False).encode()
+
+    def _sealed(self, key: str, body: bytes) -> bytes:
+        signer = self._signer()
+        if signer is None:
+            return body
+        doc = signer.seal(key, json.loads(body))
+        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode()
+
     def read_manifests(self) -> tuple[list[Manifest], list[BrokenManifest]]:
         """Every manifest, sorted by (created_at, snapshot_id); unreadable ones listed apart."""
         good: list[Manifest] = []
         bad: list[BrokenManifest] = []
+        self._signer()  # a signed store without its key: one error, not one per manifest
         for sid in self.manifest_ids():
             try:
                 good.append(self.load_manifest(sid))
@@ -351,38 +434,62 @@ class Store:
     def write_manifest(self, manifest: Manifest) -> None:
         """Publish ``manifest``: the snapshot's commit point. FileExistsError when a
         manifest of that snapshot id exists (never overwritten)."""
-        self.write_bytes_atomic(layout.manifest_key(manifest.snapshot_id), manifest.to_json())
+        key = layout.manifest_key(manifest.snapshot_id)
+        self.write_bytes_atomic(key, self._sealed(key, manifest.to_json()))
 
     def delete_manifest(self, snapshot_id: str) -> None:
         self.delete(layout.manifest_key(snapshot_id))
 
     # ------------------------------------------------------------------ tags
 
-    def tags(self, *, strict: bool = False) -> dict[str, str]:
-        """Tag name -> snapshot id. Unreadable tag files are skipped, or with ``strict`` an
-        error (prune must not lose a pin because its file is damaged)."""
-        out: dict[str, str] = {}
+    def read_tags(self) -> tuple[dict[str, str], list[BrokenTag]]:
+        """Tag name -> snapshot id, and the tag files that cannot be used (damaged, or
+        unsigned or wrongly signed in a signed store)."""
+        signer = self._signer()
+        good: dict[str, str] = {}
+        bad: list[BrokenTag] = []
         for info in self.list_files(layout.TAGS):
             name = layout.tag_name(info.key)
             if name is None:
                 continue
             try:
-                data = json.loads(self.read_bytes(info.key))
-                out[name] = str(data["snapshot_id"])
+                raw = self.read_bytes(info.key)
             except FileNotFoundError:
-                continue
-            except (ValueError, KeyError, TypeError):
-                if strict:
-                    raise StoreError(
-                        f"tag file {info.key} in {self.url!r} is damaged",
-                        hint="re-create it with 'navsnap tag' or delete it; nothing was pruned",
-                    ) from None
-        return out
+                continue  # deleted since the listing
+            try:
+                if signer is not None:
+                    raw = self._open_signed(signer, info.key, raw, "tag file")
+                data = json.loads(raw)
+                sid = data["snapshot_id"]
+                if not isinstance(sid, str) or not sid:
+                    raise TypeError("snapshot_id is not a string")
+                good[name] = sid
+            except IntegrityError as exc:
+                bad.append(BrokenTag(name, info.key, exc.one_line()))
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                bad.append(
+                    BrokenTag(name, info.key, f"tag file {info.key} in {self.url!r} is damaged")
+                )
+        return good, bad
+
+    def tags(self, *, strict: bool = False) -> dict[str, str]:
+        """Tag name -> snapshot id. Unusable tag files are skipped, or with ``strict`` an
+        IntegrityError naming the first (prune must not lose a pin because its file is
+        damaged)."""
+        good, bad = self.read_tags()
+        if strict and bad:
+            raise IntegrityError(
+                bad[0].error,
+                path=bad[0].key,
+                hint="re-create it with 'navsnap tag' or delete it; nothing was pruned",
+            )
+        return good
 
     def write_tag(self, name: str, snapshot_id: str) -> None:
         """Point tag ``name`` at ``snapshot_id`` (ValueError for a name not allowed)."""
+        key = layout.tag_key(name)
         body = json.dumps({"snapshot_id": snapshot_id}, sort_keys=True).encode()
-        self.write_bytes_atomic(layout.tag_key(name), body, overwrite=True)
+        self.write_bytes_atomic(key, self._sealed(key, body), overwrite=True)
 
     def has_tag_file(self, name: str) -> bool:
         return self.exists(layout.tag_key(name))
@@ -451,11 +558,14 @@ def open_store(
     storage_options: dict[str, Any] | None = None,
     cache: ObjectCache | None = None,
     timeout: float | None = None,
+    key: bytes | None = None,
 ) -> Store:
     """A :class:`Store` for a local path, an fsspec URL (``memory://``, ``s3://bucket/prefix``)
     or a ready backend (e.g. ``RemoteBackend(fs, "bucket/prefix")`` for an fsspec
     filesystem instance). Remote stores other than ``memory://`` read objects through the
     local object cache (``cache``, else the default one). Every operation on a remote store
     fails after ``timeout`` seconds without progress (default: ``NAVSNAP_STORE_TIMEOUT``,
-    else 60; see :mod:`navsnap.store.deadline`)."""
-    return Store(location, storage_options=storage_options, cache=cache, timeout=timeout)
+    else 60; see :mod:`navsnap.store.deadline`). ``key``: the store key of a signed store
+    (default: ``NAVSNAP_STORE_KEY`` or ``NAVSNAP_STORE_KEY_FILE``; see
+    :mod:`navsnap.store.trust`)."""
+    return Store(location, storage_options=storage_options, cache=cache, timeout=timeout, key=key)
