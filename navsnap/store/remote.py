@@ -103,14 +103,10 @@ class RemoteBackend(Backend):
         options = dict(storage_options or {})
         if protocol in ("s3", "s3a"):
             options = {**_S3_DEFAULTS, **options}
-        url, credentials = split_credentials(url)
-        if credentials is not None:
-            if protocol not in ("s3", "s3a"):
-                raise StoreError(
-                    f"credentials in the URL {shown!r} are understood for s3:// only",
-                    hint="give them through the environment or storage options",
-                )
-            options["key"], options["secret"] = credentials
+        if protocol in ("s3", "s3a"):
+            url, credentials = split_credentials(url)
+            if credentials is not None:
+                options["key"], options["secret"] = credentials
         try:
             fs, root = _url_to_fs(url, options)
         except ImportError as exc:
