@@ -36,6 +36,8 @@ def check_object(store: Store, obj: ObjectRef) -> ObjectCheck:
         digest, size = store.hash_object(obj.key)
     except FileNotFoundError:
         return ObjectCheck(obj, "missing", "object is missing")
+    except IntegrityError as exc:  # not a regular file inside the store: never opened
+        return ObjectCheck(obj, "corrupt", exc.message)
     if size != obj.size:
         return ObjectCheck(obj, "corrupt", f"size {size}, expected {obj.size}", size)
     if digest != obj.xxh3:

@@ -21,7 +21,8 @@ from conftest import TOY_STEP, run_cli, tree_bytes
 
 import navsnap
 from navsnap.config import load_config
-from navsnap.manifest import Manifest
+from navsnap.hashing import hash_bytes
+from navsnap.manifest import Manifest, canonical_json
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
 STEP = ("--step", TOY_STEP)
@@ -148,6 +149,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "IntegrityError",
         "tags/gold.json",
     ),
+    (
+        "restore-hostile-object-key",
+        ("restore", "{run}-2026", "--store", "hostile-key", "--to", "x.duckdb"),
+        "IntegrityError",
+        "partitions[0].object.key",
+    ),
     # checkpoint
     ("checkpoint-no-year", ("checkpoint",), "click", "--year"),
     (
@@ -261,6 +268,13 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shutil.copytree(store, root / "damaged-tag")
     (root / "damaged-tag" / "tags").mkdir(exist_ok=True)
     (root / "damaged-tag" / "tags" / "gold.json").write_text('{"snapshot_id": ')
+    shutil.copytree(store, root / "hostile-key")
+    hostile = next((root / "hostile-key" / "manifests").glob("*-2026.json"))
+    doc = json.loads(hostile.read_text())
+    doc["tables"][0]["partitions"][0]["object"]["key"] = "objects/../../../outside.parquet"
+    doc.pop("integrity")
+    doc["integrity"] = hash_bytes(canonical_json(doc))  # what any writer can recompute
+    hostile.write_text(json.dumps(doc, indent=2, sort_keys=True))
     newest = json.loads(next((store / "manifests").glob("*-2026.json")).read_text())
     newest.update(format_version=2, snapshot_id="future-2030", run_id="future", year=2030)
     (root / "future-manifest" / "manifests" / "future-2030.json").write_text(

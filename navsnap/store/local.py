@@ -12,12 +12,14 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from navsnap.errors import IntegrityError
 from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
 from navsnap.hashing import hash_file
 from navsnap.store import layout
@@ -45,22 +47,47 @@ class LocalBackend(Backend):
         return self.root / path
 
     def full_url(self, key: str) -> str:
+        """The absolute path; an object's is checked like every read (DuckDB opens it)."""
+        if layout.object_digest(key) is not None:
+            with contextlib.suppress(FileNotFoundError):
+                return str(self.regular_file(key))
         return str(self.local_path(key))
+
+    def regular_file(self, key: str) -> Path:
+        """The file of ``key``, checked before it is opened: a regular file (a FIFO or a
+        device would hang or feed a reader) inside the store root once symlinks are resolved.
+        FileNotFoundError when absent; IntegrityError naming ``key`` otherwise."""
+        path = self.local_path(key)
+        st = path.stat()  # follows symlinks; FileNotFoundError when absent or dangling
+        if not stat.S_ISREG(st.st_mode):
+            raise IntegrityError(
+                f"{key} in {self.url!r} is not a regular file; refusing to open it",
+                path=key,
+                hint="something replaced a store file by a FIFO, device or directory",
+            )
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise IntegrityError(
+                f"{key} in {self.url!r} is a symlink leading outside the store; refusing to "
+                "open it",
+                path=key,
+                hint="store files must be files inside the store",
+            )
+        return path
 
     # ------------------------------------------------------------------ reading
 
     def read_bytes(self, key: str) -> bytes:
-        return self.local_path(key).read_bytes()
+        return self.regular_file(key).read_bytes()
 
     def download(self, key: str, dest: Path) -> int:
-        shutil.copyfile(self.local_path(key), dest)
+        shutil.copyfile(self.regular_file(key), dest)
         return dest.stat().st_size
 
     def open_input(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
-        return self.local_path(key).open("rb")
+        return self.regular_file(key).open("rb")
 
     def hash_object(self, key: str) -> tuple[str, int]:
-        return hash_file(self.local_path(key))
+        return hash_file(self.regular_file(key))
 
     def info(self, key: str) -> ObjectInfo:
         st = self.local_path(key).stat()
@@ -91,7 +118,7 @@ class LocalBackend(Backend):
 
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
-        yield self.local_path(key)
+        yield self.regular_file(key)
 
     # ------------------------------------------------------------------ writing
 

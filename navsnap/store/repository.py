@@ -94,6 +94,29 @@ def referenced_objects(manifests: Iterable[Manifest]) -> frozenset[str]:
     return frozenset(o.key for m in manifests for o in m.objects())
 
 
+def _check_object_keys(manifest: Manifest, source: str) -> None:
+    """Every object key of ``manifest`` is ``objects/<h[:2]>/<h>.<ext>`` with ``h`` its
+    recorded xxh3-128, before anything opens it: IntegrityError naming the field otherwise
+    (a key with ``..``, an absolute path or another folder would read outside ``objects/``)."""
+    refs = [("file.object.key", manifest.file.object)] if manifest.file is not None else []
+    for ti, table in enumerate(manifest.tables):
+        for pi, part in enumerate(table.partitions):
+            refs.append((f"tables[{ti}].partitions[{pi}].object.key", part.object))
+    for field_name, ref in refs:
+        try:
+            parsed = layout.parse_object_key(ref.key)
+        except (ValueError, TypeError, AttributeError):
+            parsed = None
+        if parsed is None or parsed.digest != ref.xxh3:
+            shown = repr(ref.key)[:80]
+            raise IntegrityError(
+                f"{source}: field {field_name} ({shown}) is not the object key of its "
+                "recorded hash",
+                path=source,
+                hint="object keys must be objects/<h[:2]>/<h>.<ext>; the manifest was altered",
+            )
+
+
 def _translate_os_error(exc: OSError, what: str) -> OSError:
     if isinstance(exc, NavsnapError):
         return exc
@@ -393,7 +416,9 @@ class Store:
             signer = self._signer()
             if signer is not None:
                 raw = self._open_signed(signer, layout.manifest_key(snapshot_id), raw, "manifest")
-            return Manifest.from_json(raw, source=f"manifest {snapshot_id}")
+            manifest = Manifest.from_json(raw, source=f"manifest {snapshot_id}")
+            _check_object_keys(manifest, layout.manifest_key(snapshot_id))
+            return manifest
         except IntegrityError as exc:
             exc.snapshot_id = snapshot_id
             raise
