@@ -6,6 +6,7 @@ bound parameters.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,12 @@ class TableInfo:
     @property
     def ref(self) -> str:
         return qualified(self.schema, self.name)
+
+    @functools.cached_property
+    def encodings(self) -> dict[str, str]:
+        """The columns stored in another form than their type (see :func:`encodings`),
+        derived once per table from its column types."""
+        return encodings(self.columns)
 
 
 def entry_columns(entry: TableEntry) -> tuple[Column, ...]:
@@ -323,7 +330,7 @@ def text_unsafe_columns(con: duckdb.DuckDBPyConnection, table: TableInfo) -> lis
     of them may not (DuckDB 1.0 does not escape quotes inside nested strings). Those
     columns are checked value by value; a failing cast counts as not exact.
     """
-    enc = encodings(table.columns)
+    enc = table.encodings
     bad: list[Column] = []
     for c in table.columns:
         if c.name not in enc or not is_nested_type(c.type):
@@ -344,7 +351,7 @@ def text_unsafe_columns(con: duckdb.DuckDBPyConnection, table: TableInfo) -> lis
 
 def export_select(table: TableInfo, key: PartitionKey) -> str:
     """The SELECT a partition is exported with: text-encoded columns cast to VARCHAR."""
-    enc = encodings(table.columns)
+    enc = table.encodings
     cols = ", ".join(
         f"CAST({quote_ident(c.name)} AS VARCHAR) AS {quote_ident(c.name)}"
         if c.name in enc

@@ -31,7 +31,6 @@ from navsnap._version import __version__
 from navsnap.catalog import (
     TableInfo,
     column_signature,
-    encodings,
     export_select,
     fingerprints,
     list_objects,
@@ -369,7 +368,7 @@ class SnapshotJob:
                     Partition(year=part, rows=rows, fingerprint=fp, object=file_copy.object)
                 )
                 continue
-            sig = column_signature(table.columns, encodings(table.columns))
+            sig = column_signature(table.columns, table.encodings)
             hit = self.reuse.get(ReuseIndex.key(table.key, part, sig, fp))
             if hit is not None and _stored_size(store, hit[0]) == hit[2]:
                 ref = ObjectRef(key=hit[0], xxh3=hit[1], size=hit[2])
@@ -404,7 +403,7 @@ class SnapshotJob:
                 year_column=table.year_column,
                 depends_on=table.depends_on,
                 partitions=tuple(parts_by_table[table.key]),
-                encodings=tuple(sorted(encodings(table.columns).items())),
+                encodings=tuple(sorted(table.encodings.items())),
             )
             for table in self.tables
         )
