@@ -6,7 +6,8 @@ test owns. Each snapshot is restored once per session into a session temporary d
 every test gets its own copy of that file in its ``tmp_path``, so a test may change it freely.
 
 The store is the ``store=`` argument, else ``--navsnap-store``, else the ``navsnap_store`` ini
-option, else the ``NAVSNAP_STORE`` environment variable. See ``docs/ci-fixtures.md``.
+option (a relative path there is relative to the ini file), else the ``NAVSNAP_STORE``
+environment variable. See ``docs/ci-fixtures.md``.
 """
 
 from __future__ import annotations
@@ -90,11 +91,20 @@ def navsnap_fixtures(
     config = request.config
     store = (
         config.getoption("navsnap_store", default=None)
-        or str(config.getini("navsnap_store") or "")
+        or _ini_store(config)
         or os.environ.get(STORE_ENV)
         or None
     )
     return NavsnapFixtures(tmp_path_factory.mktemp("navsnap-fixtures"), store)
+
+
+def _ini_store(config: pytest.Config) -> str:
+    """The ``navsnap_store`` ini option; a relative path is relative to the ini file's folder
+    (as pytest's own ``testpaths``), so the suite finds its store from any working directory."""
+    value = str(config.getini("navsnap_store") or "")
+    if not value or "://" in value or os.path.isabs(value) or config.inipath is None:
+        return value
+    return os.path.join(config.inipath.parent, value)
 
 
 @pytest.fixture

@@ -85,3 +85,20 @@ def test_command_line_option(pytester: pytest.Pytester, tagged_store: Path) -> N
     )
     result = pytester.runpytest("-q", f"--navsnap-store={tagged_store}")
     result.assert_outcomes(passed=1)
+
+
+def test_ini_store_is_relative_to_the_ini_file(
+    pytester: pytest.Pytester, tagged_store: Path
+) -> None:
+    """A relative ``navsnap_store`` in pytest.ini works when pytest starts in another folder."""
+    project = pytester.mkdir("project")
+    (project / "ci-snapshots").symlink_to(tagged_store)
+    (project / "pytest.ini").write_text("[pytest]\nnavsnap_store = ci-snapshots\n")
+    (project / "test_it.py").write_text(
+        "def test_it(navsnap_restore):\n    assert navsnap_restore('fixture-small').exists()\n"
+    )
+    elsewhere = pytester.mkdir("elsewhere")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(elsewhere)
+        result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", str(project))
+    result.assert_outcomes(passed=1)
