@@ -14,6 +14,7 @@ import logging
 from navsnap._version import __version__
 from navsnap.analyst import AttachReport, QueryResult
 from navsnap.api import (
+    SnapshotListing,
     SnapshotSummary,
     attach,
     checkpoint,
@@ -81,6 +82,7 @@ __all__ = [
     "RetentionPolicy",
     "RunEvent",
     "RunReport",
+    "SnapshotListing",
     "SnapshotNotFound",
     "SnapshotSummary",
     "StepError",

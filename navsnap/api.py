@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
 
@@ -23,7 +23,7 @@ from navsnap.manifest import Manifest
 from navsnap.restore import RestoreReport
 from navsnap.restore import restore as _restore
 from navsnap.resume import ResumeDecision, plan_resume
-from navsnap.runner import RunEvent, RunReport, parse_years, run
+from navsnap.runner import RunEvent, RunReport, db_argument, run, year_span
 from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
 from navsnap.steps import parse_step
 from navsnap.store import Store, open_store
@@ -188,7 +188,16 @@ class SnapshotSummary:
         return dict(self.__dict__, tags=list(self.tags))
 
 
-def list_snapshots(store: Store | PathLike) -> tuple[list[SnapshotSummary], list[str]]:
+class SnapshotListing(NamedTuple):
+    """What :func:`list_snapshots` returns; unpacks as ``snapshots, damaged`` as before."""
+
+    #: Every readable snapshot, oldest first.
+    snapshots: list[SnapshotSummary]
+    #: One line per manifest that could not be read (``<id>: <why>``).
+    damaged: list[str]
+
+
+def list_snapshots(store: Store | PathLike) -> SnapshotListing:
     """Every snapshot (oldest first) and one line per damaged manifest."""
     st = store if isinstance(store, Store) else open_store(store)
     st.check_readable()
@@ -221,7 +230,7 @@ def list_snapshots(store: Store | PathLike) -> tuple[list[SnapshotSummary], list
         )
         for m in manifests
     ]
-    return out, [f"{b.snapshot_id}: {b.error}" for b in broken]
+    return SnapshotListing(out, [f"{b.snapshot_id}: {b.error}" for b in broken])
 
 
 def _verified_times(st: Store) -> dict[str, str]:
@@ -250,17 +259,21 @@ def show(store: Store | PathLike, ref: str) -> Manifest:
 def resume(
     config: Config,
     *,
-    db_path: PathLike,
-    years: tuple[int, int] | None = None,
+    db: PathLike | None = None,
+    years: str | tuple[int, int] | None = None,
     store: Store | PathLike | None = None,
     wait_lock: float = 0.0,
     on_event: Callable[[RunEvent], None] | None = None,
     progress: ProgressFn | None = None,
+    db_path: PathLike | None = None,
 ) -> RunReport:
-    """``run(..., resume=True)``: continue from the newest verified snapshot of this config."""
+    """``run(..., resume=True)``: continue from the newest verified snapshot of this config.
+
+    ``db_path`` is the deprecated name of ``db``.
+    """
     return run(
         config,
-        db_path=db_path,
+        db=db_argument(db, db_path, caller="resume"),
         years=years,
         store=store if isinstance(store, Store) or store is None else os.fspath(store),
         resume=True,
@@ -282,7 +295,7 @@ def status(
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside ``db``.
     """
     db_path = Path(db)
-    span = parse_years(years) if isinstance(years, str) else years or parse_years(config.run.years)
+    span = year_span(years, config)
     return plan_resume(_store(store, db_path, config), config, db_path=db_path, years=span)
 
 

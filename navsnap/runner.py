@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from warnings import warn
 
 import duckdb
 
@@ -45,6 +46,34 @@ from navsnap.store import Store, layout
 __all__ = ["RunEvent", "RunReport", "StartPoint", "YearResult", "parse_years", "run"]
 
 log = logging.getLogger(__name__)
+
+
+def year_span(years: str | tuple[int, int] | None, config: Config) -> tuple[int, int]:
+    """``years`` as the API takes it (text, a pair or None for the config's) -> (first, last)."""
+    if years is None:
+        return parse_years(config.run.years)
+    if isinstance(years, str):
+        return parse_years(years)
+    first, last = years
+    return parse_years(f"{int(first)}-{int(last)}")
+
+
+def db_argument(
+    db: str | os.PathLike[str] | None, db_path: str | os.PathLike[str] | None, *, caller: str
+) -> str | os.PathLike[str]:
+    """The database path of an API call that takes ``db`` (``db_path`` is its deprecated name)."""
+    if db_path is not None:
+        if db is not None:
+            raise UsageError(f"{caller}() got both db and db_path", hint="pass db only")
+        warn(
+            f"navsnap.{caller}(db_path=...) is deprecated; use db=...",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return db_path
+    if db is None:
+        raise UsageError(f"{caller}() needs db", hint=f"call {caller}(config, db='sim.duckdb')")
+    return db
 
 
 def parse_years(text: str) -> tuple[int, int]:
@@ -202,8 +231,8 @@ def _open_store(
 def run(
     config: Config,
     *,
-    db_path: str | os.PathLike[str],
-    years: tuple[int, int] | None = None,
+    db: str | os.PathLike[str] | None = None,
+    years: str | tuple[int, int] | None = None,
     store: Store | str | None = None,
     snapshots: bool | None = None,
     resume: bool = False,
@@ -212,14 +241,16 @@ def run(
     wait_lock: float = 0.0,
     on_event: Callable[[RunEvent], None] | None = None,
     progress: ProgressFn | None = None,
+    db_path: str | os.PathLike[str] | None = None,
 ) -> RunReport:
     """Run the configured step for each year, snapshotting every year boundary.
 
+    ``years`` is ``"2025-2029"`` or ``(2025, 2029)``; None means the config's ``[run] years``.
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside the
-    database (:mod:`navsnap.locate`).
+    database (:mod:`navsnap.locate`). ``db_path`` is the deprecated name of ``db``.
     """
-    db = Path(db_path)
-    first, last = years if years is not None else parse_years(config.run.years)
+    db = Path(db_argument(db, db_path, caller="run"))
+    first, last = year_span(years, config)
     _check_options(
         first, last, resume=resume, force_restart=force_restart, from_snapshot=from_snapshot
     )

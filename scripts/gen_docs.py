@@ -171,9 +171,13 @@ def api_md() -> str:
         "Generated from `navsnap.__all__` and its docstrings by `scripts/gen_docs.py`. The CLI is "
         "a thin layer over these functions: each command calls one of them. Options are "
         "keyword-only; errors are the classes in [exit codes](exit-codes.md), all subclasses of "
-        "`navsnap.NavsnapError` (and of the matching builtin, e.g. `UsageError(ValueError)`).\n",
-        '```python\nimport navsnap\n\ncfg = navsnap.load_config("navsnap.toml")\n'
-        'report = navsnap.run(cfg, db_path="simulation.duckdb", years=(2025, 2029))\n'
+        "`navsnap.NavsnapError` (and of the matching builtin, e.g. `UsageError(ValueError)`). "
+        'Every function that takes a database calls it `db`, and `years` is `"2025-2029"` or '
+        "`(2025, 2029)` everywhere; `db_path=` (the old name in `run` and `resume`) still works "
+        "with a `DeprecationWarning` and goes away in the next release.\n",
+        "```python\nimport navsnap\n\n"
+        "cfg = navsnap.load_config()  # ./navsnap.toml if present, else the defaults\n"
+        'report = navsnap.run(cfg, db="simulation.duckdb", years="2025-2029")\n'
         'snaps, damaged = navsnap.list_snapshots("snapshots")\n'
         'navsnap.restore(db="simulation.duckdb", year=2027, to="copy.duckdb")\n```\n',
     ]

@@ -6,7 +6,10 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import pytest
 
 import navsnap
 
@@ -96,3 +99,46 @@ def test_hints_name_commands_not_repository_paths() -> None:
                     if isinstance(value, str) and (".md" in value or "docs/" in value):
                         bad.append(f"{path.relative_to(ROOT)}: {value}")
     assert bad == []
+
+
+def python_examples(page: Path) -> list[str]:
+    """The ``python`` blocks of ``page`` that use the navsnap API (``import navsnap``)."""
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    return [b for b in blocks if b.startswith("import navsnap\n")]
+
+
+def test_python_api_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API examples of README.md and docs/api.md run as written in a fresh folder.
+
+    The one substitution: a navsnap.toml that makes the simulation small (the examples read
+    ./navsnap.toml when present), so the test is fast.
+    """
+    examples = python_examples(ROOT / "README.md") + python_examples(ROOT / "docs" / "api.md")
+    assert len(examples) == 2
+    for i, code in enumerate(examples):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        (folder / "navsnap.toml").write_text("[simulation]\nemployees = 200\n")
+        monkeypatch.chdir(folder)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            exec(compile(code, f"example-{i}", "exec"), {})
+        assert (folder / "simulation.duckdb").is_file()
+        assert navsnap.list_snapshots("snapshots").snapshots
+
+
+def test_api_parameter_names_are_consistent(tmp_path: Path) -> None:
+    """Every function taking a database calls it ``db``; ``db_path`` still works, warning."""
+    import inspect
+
+    for fn in (navsnap.run, navsnap.restore, navsnap.status, navsnap.checkpoint):
+        assert "db" in inspect.signature(fn).parameters, fn.__name__
+    cfg = navsnap.load_config(overrides={"simulation.employees": 50}, search_cwd=False)
+    db = tmp_path / "old.duckdb"
+    with pytest.warns(DeprecationWarning, match=r"db_path=\.\.\.\) is deprecated"):
+        report = navsnap.run(cfg, db_path=db, years="2025-2025", snapshots=False)
+    assert report.db_path == str(db)
+    with pytest.raises(navsnap.UsageError, match="both db and db_path"):
+        navsnap.run(cfg, db=db, db_path=db, years=(2025, 2025))
+    decision = navsnap.status(cfg, db=db, years=(2025, 2026))
+    assert decision == navsnap.status(cfg, db=db, years="2025-2026")

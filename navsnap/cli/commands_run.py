@@ -183,7 +183,7 @@ def run_cmd(
     with bars:
         report = run_years(
             config,
-            db_path=db,
+            db=db,
             years=span,
             store=store,
             snapshots=False if no_snapshots else None,
