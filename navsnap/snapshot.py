@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import secrets
@@ -121,6 +122,21 @@ def _copy_options(opts: SnapshotOptions) -> str:
     if opts.compression == "zstd":
         parts.append(f"COMPRESSION_LEVEL {opts.compression_level}")
     return ", ".join(parts)
+
+
+def _kv_metadata(table: TableInfo, part: PartitionKey) -> str:
+    """Parquet key-value metadata naming what an object holds, for readers without navsnap:
+    the table, its schema, and for a year partition the year column and the year (``null``
+    for the rows whose year is NULL); ``navsnap_encodings`` names the columns stored in another
+    form than their type (``{"column": "text"}``: the exact type is in the manifest)."""
+    meta = {"navsnap_schema": table.schema, "navsnap_table": table.name}
+    if not part.is_global and table.year_column is not None:
+        meta["navsnap_year_column"] = table.year_column
+        meta["navsnap_year"] = str(part.to_json())
+    if table.encodings:
+        meta["navsnap_encodings"] = json.dumps(dict(sorted(table.encodings.items())))
+    body = ", ".join(f"{k}: {quote_literal(v)}" for k, v in meta.items())
+    return f"KV_METADATA {{{body}}}"
 
 
 def _publish(store: Store, staged: Path, ext: str) -> tuple[ObjectRef, bool]:
@@ -378,7 +394,8 @@ class SnapshotJob:
                 continue
             staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
             target = quote_literal(staged.as_posix())  # a quote in the path
-            sql = f"COPY ({export_select(table, part)}) TO {target} ({_copy_options(options)})"
+            copy_options = f"{_copy_options(options)}, {_kv_metadata(table, part)}"
+            sql = f"COPY ({export_select(table, part)}) TO {target} ({copy_options})"
             try:
                 cur.execute(sql)
             except duckdb.Error as exc:

@@ -250,7 +250,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("bad-input") / "w"
     root.mkdir()
     cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    report = navsnap.run(cfg, db_path=root / "simulation.duckdb", years=(2025, 2026))
+    report = navsnap.run(cfg, db=root / "simulation.duckdb", years=(2025, 2026))
     store = root / "snapshots"
     (root / "bad.toml").write_text("[run\n")
     (root / "binary.toml").write_bytes(b"\xff\xfe\x00[run]\x80\x81")

@@ -54,7 +54,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("corruption-golden")
     complete = root / "complete"
     complete.mkdir()
-    navsnap.run(toy(), db_path=complete / "sim.duckdb", years=YEARS, store=str(complete / "store"))
+    navsnap.run(toy(), db=complete / "sim.duckdb", years=YEARS, store=str(complete / "store"))
     # A run killed right after 2027's step: its .wal holds the unsnapshotted year.
     interrupted = root / "interrupted"
     interrupted.mkdir()
@@ -65,7 +65,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert res.returncode == -signal.SIGKILL, res.stderr
     assert (interrupted / "sim.duckdb.wal").stat().st_size > 0
     ref = root / "ref.duckdb"
-    navsnap.run(toy(), db_path=ref, years=YEARS, snapshots=False)
+    navsnap.run(toy(), db=ref, years=YEARS, snapshots=False)
     return {"complete": complete, "interrupted": interrupted, "ref": table_fingerprints(ref)}
 
 
@@ -127,9 +127,7 @@ def test_damaged_store_file(
     assert not list(cwd.glob(".sim.duckdb.navsnap-restore-*"))
 
     # resume falls back to it and ends like an uninterrupted run.
-    report = navsnap.run(
-        toy(), db_path=cwd / "sim.duckdb", years=YEARS, store=str(store), resume=True
-    )
+    report = navsnap.run(toy(), db=cwd / "sim.duckdb", years=YEARS, store=str(store), resume=True)
     assert report.decision is not None and report.decision.snapshot is not None
     assert report.decision.snapshot.snapshot_id == older.snapshot_id
     assert [y.year for y in report.years_run] == [newest.year]
@@ -150,9 +148,7 @@ def test_damage_shared_by_every_snapshot(golden: dict[str, object], tmp_path: Pa
     res = run_cli("restore", "--year", "2029", *WHERE, cwd=cwd)
     assert res.returncode == 8
     assert "no older intact snapshot" in one_line(res)
-    report = navsnap.run(
-        toy(), db_path=cwd / "sim.duckdb", years=YEARS, store=str(store), resume=True
-    )
+    report = navsnap.run(toy(), db=cwd / "sim.duckdb", years=YEARS, store=str(store), resume=True)
     assert report.decision is not None and report.decision.action == "start"
     assert table_fingerprints(cwd / "sim.duckdb") == golden["ref"]
     # The new run wrote its own intact copy of the object; the damage is still reported.
@@ -189,7 +185,7 @@ def test_damaged_database_file(
         assert decision["message"].startswith("restoring"), decision
 
     report = navsnap.run(
-        toy(), db_path=cwd / "sim.duckdb", years=YEARS, store=str(cwd / "store"), resume=True
+        toy(), db=cwd / "sim.duckdb", years=YEARS, store=str(cwd / "store"), resume=True
     )
     assert table_fingerprints(cwd / "sim.duckdb") == golden["ref"]
     # A damaged file that had to be replaced is kept beside the new one, never deleted.

@@ -207,7 +207,7 @@ def build_golden(root: Path) -> dict[str, Path]:
 
     complete = root / "complete"
     complete.mkdir()
-    navsnap.run(cfg, db_path=complete / DB, years=YEARS, store=str(complete / STORE))
+    navsnap.run(cfg, db=complete / DB, years=YEARS, store=str(complete / STORE))
     states["complete"] = complete
 
     interrupted = root / "interrupted"
@@ -225,7 +225,7 @@ def build_golden(root: Path) -> dict[str, Path]:
 
     lost = root / "lost"
     lost.mkdir()
-    navsnap.run(cfg, db_path=lost / DB, years=(2025, 2027), store=str(lost / STORE))
+    navsnap.run(cfg, db=lost / DB, years=(2025, 2027), store=str(lost / STORE))
     (lost / DB).write_bytes(b"this is not a duckdb file\n" * 100)
     states["lost"] = lost
 
@@ -247,14 +247,14 @@ def build_golden(root: Path) -> dict[str, Path]:
     prune = root / "prune"
     prune.mkdir()
     old = root / "old.duckdb"
-    navsnap.run(cfg, db_path=old, years=YEARS, snapshots=False)
+    navsnap.run(cfg, db=old, years=YEARS, snapshots=False)
     con = duckdb.connect(str(old))
     con.execute("UPDATE yearly SET pay = pay + 1")
     con.execute("UPDATE audit.log SET msg = 'old'")
     con.close()
     navsnap.checkpoint(db=old, year=2029, store=prune / STORE, config=cfg, run_id="older")
     time.sleep(0.01)
-    navsnap.run(cfg, db_path=prune / DB, years=YEARS, store=str(prune / STORE))
+    navsnap.run(cfg, db=prune / DB, years=YEARS, store=str(prune / STORE))
     states["prune"] = prune
     return states
 
@@ -264,7 +264,7 @@ def reference_fingerprints(root: Path, config: Config) -> dict[int, Fingerprints
     refs: dict[int, Fingerprints] = {}
     for last in range(YEARS[0], YEARS[1] + 1):
         db = root / f"ref-{last}.duckdb"
-        navsnap.run(config, db_path=db, years=(YEARS[0], last), snapshots=False)
+        navsnap.run(config, db=db, years=(YEARS[0], last), snapshots=False)
         refs[last] = table_fingerprints(db)
     return refs
 
@@ -322,7 +322,7 @@ def leftovers(cwd: Path) -> list[str]:
 
 
 def resume(cwd: Path, config: Config, refs: dict[int, Fingerprints]) -> str:
-    report = navsnap.run(config, db_path=cwd / DB, years=YEARS, store=str(cwd / STORE), resume=True)
+    report = navsnap.run(config, db=cwd / DB, years=YEARS, store=str(cwd / STORE), resume=True)
     assert table_fingerprints(cwd / DB) == refs[YEARS[1]], "resumed run differs"
     assert report.decision is not None
     return f"resume {report.decision.action}"
@@ -377,7 +377,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     def sim_ref() -> Fingerprints:
         if "ref" not in cache:
             db = root / "sim-ref.duckdb"
-            navsnap.run(sim_config(SIM_EMPLOYEES), db_path=db, years=YEARS, snapshots=False)
+            navsnap.run(sim_config(SIM_EMPLOYEES), db=db, years=YEARS, snapshots=False)
             cache["ref"] = table_fingerprints(db)
         return cache["ref"]  # type: ignore[return-value]
 
@@ -496,7 +496,7 @@ def run_timed_case(
             state += ", database unopenable"
     store = check_store(cwd)
     report = navsnap.run(
-        sim_config(employees), db_path=db, years=YEARS, store=str(cwd / STORE), resume=True
+        sim_config(employees), db=db, years=YEARS, store=str(cwd / STORE), resume=True
     )
     assert table_fingerprints(db) == ref, f"resume after a kill at {delay}s differs"
     assert not leftovers(cwd)

@@ -169,8 +169,8 @@ def test_diff_properties(
 
 def test_cli_diff_over_a_real_store(tmp_path: Path, toy_config: Config) -> None:
     store = open_store(tmp_path / "store")
-    run(toy_config, db_path=tmp_path / "a.duckdb", years=(2025, 2026), store=store)
-    run(toy_config, db_path=tmp_path / "b.duckdb", years=(2025, 2025), store=store)
+    run(toy_config, db=tmp_path / "a.duckdb", years=(2025, 2026), store=store)
+    run(toy_config, db=tmp_path / "b.duckdb", years=(2025, 2025), store=store)
     ms = read_all(store)[0]
     a2025, a2026, b2025 = ms
     runner = CliRunner()
@@ -197,8 +197,8 @@ def test_cli_diff_over_a_real_store(tmp_path: Path, toy_config: Config) -> None:
 
 def test_diff_exit_code_is_1_when_the_snapshots_differ(tmp_path: Path, toy_config: Config) -> None:
     store = open_store(tmp_path / "store")
-    run(toy_config, db_path=tmp_path / "a.duckdb", years=(2025, 2026), store=store)
-    run(toy_config, db_path=tmp_path / "b.duckdb", years=(2025, 2025), store=store)
+    run(toy_config, db=tmp_path / "a.duckdb", years=(2025, 2026), store=store)
+    run(toy_config, db=tmp_path / "b.duckdb", years=(2025, 2025), store=store)
     a2025, a2026, b2025 = (m.snapshot_id for m in read_all(store)[0])
     where = ("--store", store.url)
     assert invoke("diff", "--exit-code", a2025, b2025, *where)[0] == 0

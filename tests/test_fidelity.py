@@ -48,7 +48,7 @@ def test_builtin_simulation_matches_its_snapshot_after_a_full_restore(
     tmp_path: Path, sim_config: Callable[..., Config]
 ) -> None:
     db = tmp_path / "simulation.duckdb"
-    navsnap.run(sim_config(200), db_path=db, years=(2025, 2026), store=str(tmp_path / "store"))
+    navsnap.run(sim_config(200), db=db, years=(2025, 2026), store=str(tmp_path / "store"))
     before = view_sql(db)
     db.write_bytes(b"not a database" * 100)
     report = navsnap.restore(store=tmp_path / "store", db=db, year=2026)

@@ -49,7 +49,7 @@ def file_config() -> navsnap.Config:
 def test_reflink_path_on_xfs(xfs_dir: Path) -> None:
     db = xfs_dir / "sim.duckdb"
     store = xfs_dir / "store"
-    navsnap.run(file_config(), db_path=db, years=(2025, 2026), store=str(store))
+    navsnap.run(file_config(), db=db, years=(2025, 2026), store=str(store))
     manifests, _ = read_all(open_store(store))
     assert [m.file.method for m in manifests if m.file] == ["reflink", "reflink"]
     assert all(not m.file.compressed for m in manifests if m.file)
@@ -63,7 +63,7 @@ def test_reflink_path_on_xfs(xfs_dir: Path) -> None:
 
 def test_copy_path_when_store_is_elsewhere(tmp_path: Path) -> None:
     db = tmp_path / "sim.duckdb"
-    navsnap.run(file_config(), db_path=db, years=(2025, 2025), store=f"memory://fm-{tmp_path.name}")
+    navsnap.run(file_config(), db=db, years=(2025, 2025), store=f"memory://fm-{tmp_path.name}")
     snaps, _ = navsnap.list_snapshots(f"memory://fm-{tmp_path.name}")
     assert [s.copy_method for s in snaps] == ["copy"]
 

@@ -27,7 +27,7 @@ def test_a_column_named_t_does_not_hide_changes_in_other_columns(tmp_path: Path)
     """The regression: settings(t, v) with v changing every year must not reuse 2025's object."""
     config = load_config(overrides={"run.step": "hostile_pipeline:step"}, search_cwd=False)
     db, store = tmp_path / "h.duckdb", tmp_path / "store"
-    navsnap.run(config, db_path=db, years=(2025, 2027), store=str(store))
+    navsnap.run(config, db=db, years=(2025, 2027), store=str(store))
     manifests, broken = read_all(open_store(store))
     assert broken == []
     objects = [m.table("settings").partitions[0].object.key for m in manifests]

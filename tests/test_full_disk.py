@@ -70,7 +70,7 @@ def files(root: Path) -> dict[str, bytes]:
 
 def sim_db(path: Path, *, employees: int = 300, years: tuple[int, int] = (2025, 2027)) -> Path:
     cfg = load_config(overrides={"simulation.employees": employees}, search_cwd=False)
-    navsnap.run(cfg, db_path=path, years=years, snapshots=False)
+    navsnap.run(cfg, db=path, years=years, snapshots=False)
     return path
 
 
@@ -80,7 +80,7 @@ def test_checkpoint_into_a_full_store(tmp_path: Path, small_fs: Callable[[str, i
     # The store already holds a small snapshot (the toy pipeline's first year): it must
     # survive unchanged.
     toy = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    navsnap.run(toy, db_path=tmp_path / "toy.duckdb", years=(2025, 2025), store=str(store))
+    navsnap.run(toy, db=tmp_path / "toy.duckdb", years=(2025, 2025), store=str(store))
     before_store, before_db = files(store), tree_bytes(db)
     assert any(k.startswith("manifests/") for k in before_store)
 

@@ -26,7 +26,7 @@ from navsnap.manifest import canonical_json
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hostile")
     cfg = navsnap.load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    navsnap.run(cfg, db_path=root / "sim.duckdb", years=(2025, 2025), store=str(root / "store"))
+    navsnap.run(cfg, db=root / "sim.duckdb", years=(2025, 2025), store=str(root / "store"))
     return root
 
 

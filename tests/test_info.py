@@ -22,15 +22,15 @@ def info(store: Path) -> dict[str, object]:
 
 def test_info_per_database_bytes_dedup_and_verify(tmp_path: Path, toy_config: Config) -> None:
     store = tmp_path / "store"
-    run(toy_config, db_path=tmp_path / "a.duckdb", years=(2025, 2027), store=str(store))
+    run(toy_config, db=tmp_path / "a.duckdb", years=(2025, 2027), store=str(store))
     run(
         toy_config,
-        db_path=tmp_path / "a.duckdb",
+        db=tmp_path / "a.duckdb",
         years=(2025, 2026),
         store=str(store),
         force_restart=True,
     )
-    run(toy_config, db_path=tmp_path / "b.duckdb", years=(2025, 2025), store=str(store))
+    run(toy_config, db=tmp_path / "b.duckdb", years=(2025, 2025), store=str(store))
 
     data = info(store)
     on_disk = sum(p.stat().st_size for p in (store / "objects").rglob("*") if p.is_file())
@@ -59,7 +59,7 @@ def test_a_snapshot_whose_last_verify_failed_is_listed_damaged(
     tmp_path: Path, toy_config: Config
 ) -> None:
     store = tmp_path / "store"
-    run(toy_config, db_path=tmp_path / "a.duckdb", years=(2025, 2026), store=str(store))
+    run(toy_config, db=tmp_path / "a.duckdb", years=(2025, 2026), store=str(store))
     assert invoke("verify", "--store", str(store))[0] == 0
     manifest = json.loads(next((store / "manifests").glob("*-2026.json")).read_text())
     key = next(

@@ -41,7 +41,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, 
     """The tables of an uninterrupted toy run of 2025-2029."""
     root = tmp_path_factory.mktemp("reference")
     cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    navsnap.run(cfg, db_path=root / "sim.duckdb", years=(2025, 2029), snapshots=False)
+    navsnap.run(cfg, db=root / "sim.duckdb", years=(2025, 2029), snapshots=False)
     return table_fingerprints(root / "sim.duckdb")
 
 

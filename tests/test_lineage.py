@@ -79,15 +79,15 @@ def test_an_old_manifest_of_a_non_builtin_step_is_compared_on_the_steps_keys_onl
 
 def test_resume_of_a_python_step_ignores_an_edited_simulation_section(tmp_path: Path) -> None:
     db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
-    navsnap.run(_cfg(**{"run.step": TOY_STEP}), db_path=db, years=(2025, 2026), store=store)
+    navsnap.run(_cfg(**{"run.step": TOY_STEP}), db=db, years=(2025, 2026), store=store)
     edited = _cfg(**{"run.step": TOY_STEP, "simulation.employees": 123})
-    report = navsnap.run(edited, db_path=db, years=(2025, 2028), store=store, resume=True)
+    report = navsnap.run(edited, db=db, years=(2025, 2028), store=store, resume=True)
     assert report.decision is not None and report.decision.action == "continue"
     assert [y.year for y in report.years_run] == [2027, 2028]
     # The step's own command is its identity: changing it is still refused, naming it.
     other = _cfg(**{"run.step": "python:" + TOY_STEP})
     with pytest.raises(DriftError) as info:
-        navsnap.run(other, db_path=db, years=(2025, 2029), store=store, resume=True)
+        navsnap.run(other, db=db, years=(2025, 2029), store=store, resume=True)
     assert [k.key for k in info.value.changed_keys] == ["run.step"]
 
 
@@ -102,7 +102,7 @@ def test_resume_of_a_shell_step_ignores_an_edited_simulation_section(tmp_path: P
     )
     step = f"shell:{sys.executable} {script} {{db}} {{year}}"
     db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
-    navsnap.run(_cfg(**{"run.step": step}), db_path=db, years=(2025, 2026), store=store)
+    navsnap.run(_cfg(**{"run.step": step}), db=db, years=(2025, 2026), store=store)
     edited = _cfg(**{"run.step": step, "simulation.employees": 123})
     decision = navsnap.status(edited, db=db, years=(2025, 2027), store=store)
     assert decision.action == "continue" and decision.next_year == 2027
@@ -118,13 +118,13 @@ def test_an_old_store_of_a_python_step_resumes_after_an_edited_simulation_sectio
     """Manifests written before identities were per step carry simulation.* and no step.code."""
     db, store = tmp_path / "sim.duckdb", tmp_path / "store"
     config = _cfg(**{"run.step": TOY_STEP})
-    navsnap.run(config, db_path=db, years=(2025, 2026), store=str(store))
+    navsnap.run(config, db=db, years=(2025, 2026), store=str(store))
     for path in (store / "manifests").glob("*.json"):
         manifest = Manifest.from_json(path.read_bytes())
         old_config = _old_style(manifest.config.to_dict(), config)
         old = dataclasses.replace(manifest, config=old_config)
         path.write_bytes(old.to_json())
     edited = _cfg(**{"run.step": TOY_STEP, "simulation.employees": 123})
-    report = navsnap.run(edited, db_path=db, years=(2025, 2027), store=str(store), resume=True)
+    report = navsnap.run(edited, db=db, years=(2025, 2027), store=str(store), resume=True)
     assert report.decision is not None and report.decision.action == "continue"
     assert [y.year for y in report.years_run] == [2027]

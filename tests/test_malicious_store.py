@@ -47,7 +47,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("malicious") / "w"
     root.mkdir()
     cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    report = navsnap.run(cfg, db_path=root / "simulation.duckdb", years=(2025, 2026))
+    report = navsnap.run(cfg, db=root / "simulation.duckdb", years=(2025, 2026))
     return root, report.run_id
 
 

@@ -126,8 +126,8 @@ def test_parse_size() -> None:
 
 def make_runs(tmp_path: Path, config: Config) -> Store:
     store = open_store(tmp_path / "store")
-    run(config, db_path=tmp_path / "a.duckdb", years=(2025, 2027), store=store)
-    run(config, db_path=tmp_path / "b.duckdb", years=(2030, 2031), store=store)
+    run(config, db=tmp_path / "a.duckdb", years=(2025, 2027), store=store)
+    run(config, db=tmp_path / "b.duckdb", years=(2030, 2031), store=store)
     return store
 
 
@@ -215,7 +215,7 @@ def test_config_policy_runs_after_each_checkpoint(tmp_path: Path) -> None:
     events: list[str] = []
     run(
         config,
-        db_path=tmp_path / "a.duckdb",
+        db=tmp_path / "a.duckdb",
         years=(2025, 2028),
         store=store,
         on_event=lambda e: events.append(e.message),
@@ -230,11 +230,11 @@ def test_prune_during_a_checkpoint_deletes_nothing_referenced(
     tmp_path: Path, toy_config: Config
 ) -> None:
     store = open_store(tmp_path / "store")
-    run(toy_config, db_path=tmp_path / "a.duckdb", years=(2025, 2025), store=store)
-    run(toy_config, db_path=tmp_path / "c.duckdb", years=(2030, 2030), store=store)
+    run(toy_config, db=tmp_path / "a.duckdb", years=(2025, 2025), store=store)
+    run(toy_config, db=tmp_path / "c.duckdb", years=(2030, 2030), store=store)
     old = read_all(store)[0][0]  # a-2025: not protected, dropped by keep_last=1
     # database b holds the same rows as a at 2025: its checkpoint will reuse a's objects
-    run(toy_config, db_path=tmp_path / "b.duckdb", years=(2025, 2025), snapshots=False)
+    run(toy_config, db=tmp_path / "b.duckdb", years=(2025, 2025), snapshots=False)
 
     paused, resume = threading.Event(), threading.Event()
     result: list[Manifest] = []
@@ -325,7 +325,7 @@ def test_a_damaged_tag_file_stops_prune_from_deleting(tmp_path: Path) -> None:
 
     cfg = navsnap.load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
     store = tmp_path / "store"
-    navsnap.run(cfg, db_path=tmp_path / "sim.duckdb", years=(2025, 2027), store=str(store))
+    navsnap.run(cfg, db=tmp_path / "sim.duckdb", years=(2025, 2027), store=str(store))
     (store / "tags").mkdir(exist_ok=True)
     (store / "tags" / "golden.json").write_text("[1, 2")
 

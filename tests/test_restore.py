@@ -19,13 +19,13 @@ from navsnap.store import open_store
 def toy_run(tmp_path: Path, toy_config: Config) -> Path:
     """A 2025-2027 toy run with snapshots; returns the database path."""
     db = tmp_path / "sim.duckdb"
-    navsnap.run(toy_config, db_path=db, years=(2025, 2027), store=str(tmp_path / "store"))
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(tmp_path / "store"))
     return db
 
 
 def reference(tmp_path: Path, config: Config, last: int) -> dict[str, tuple[int, str]]:
     ref = tmp_path / f"ref-{last}.duckdb"
-    navsnap.run(config, db_path=ref, years=(2025, last), snapshots=False)
+    navsnap.run(config, db=ref, years=(2025, last), snapshots=False)
     return table_fingerprints(ref)
 
 
@@ -213,7 +213,7 @@ def test_whole_file_mode_round_trip(tmp_path: Path, toy_config: Config) -> None:
     cfg = navsnap.load_config(
         overrides={"run.step": "toy_pipeline:step", "snapshot.mode": "file"}, search_cwd=False
     )
-    navsnap.run(cfg, db_path=db, years=(2025, 2026), store=str(tmp_path / "store"))
+    navsnap.run(cfg, db=db, years=(2025, 2026), store=str(tmp_path / "store"))
     snaps, _ = navsnap.list_snapshots(tmp_path / "store")
     assert [s.mode for s in snaps] == ["file", "file"]
     assert all(s.copy_method in ("copy", "reflink") for s in snaps)
@@ -234,7 +234,7 @@ def test_whole_file_mode_compressed(tmp_path: Path, toy_config: Config) -> None:
         },
         search_cwd=False,
     )
-    navsnap.run(cfg, db_path=db, years=(2025, 2025), store=str(tmp_path / "store"))
+    navsnap.run(cfg, db=db, years=(2025, 2025), store=str(tmp_path / "store"))
     m = read_all(open_store(tmp_path / "store"))[0][0]
     assert m.file is not None and m.file.compressed and m.file.object.key.endswith(".zst")
     assert m.file.object.size < m.file.raw_size

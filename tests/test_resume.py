@@ -14,7 +14,7 @@ from navsnap.errors import DriftError, UsageError
 
 def reference(tmp_path: Path, config: Config, last: int = 2029) -> dict[str, tuple[int, str]]:
     ref = tmp_path / f"ref-{last}.duckdb"
-    navsnap.run(config, db_path=ref, years=(2025, last), snapshots=False)
+    navsnap.run(config, db=ref, years=(2025, last), snapshots=False)
     return table_fingerprints(ref)
 
 
@@ -55,13 +55,13 @@ def test_killed_during_2027_then_resumed_equals_uninterrupted(
 def test_resume_fast_path_continues_without_restoring(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
     store = str(tmp_path / "store")
-    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
+    navsnap.run(toy_config, db=db, years=(2025, 2026), store=store)
     decision = navsnap.status(toy_config, db=db, years=(2025, 2029), store=store)
     assert decision.action == "continue" and decision.next_year == 2027
     events: list[str] = []
     report = navsnap.run(
         toy_config,
-        db_path=db,
+        db=db,
         years=(2025, 2029),
         store=store,
         resume=True,
@@ -79,7 +79,7 @@ def test_resume_with_no_snapshot_starts_at_the_first_year(
 ) -> None:
     db = tmp_path / "sim.duckdb"
     report = navsnap.run(
-        toy_config, db_path=db, years=(2025, 2026), store=str(tmp_path / "s"), resume=True
+        toy_config, db=db, years=(2025, 2026), store=str(tmp_path / "s"), resume=True
     )
     assert report.decision is not None and report.decision.action == "start"
     assert [y.year for y in report.years_run] == [2025, 2026]
@@ -88,13 +88,13 @@ def test_resume_with_no_snapshot_starts_at_the_first_year(
 def test_resume_falls_back_past_a_corrupt_snapshot(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
     store = tmp_path / "store"
-    navsnap.run(toy_config, db_path=db, years=(2025, 2027), store=str(store))
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
     snaps, _ = navsnap.list_snapshots(store)
     m = navsnap.show(store, snaps[-1].snapshot_id)
     obj = store / m.table("yearly").partitions[-1].object.key
     obj.write_bytes(b"not parquet any more")
     db.unlink()
-    report = navsnap.run(toy_config, db_path=db, years=(2025, 2029), store=str(store), resume=True)
+    report = navsnap.run(toy_config, db=db, years=(2025, 2029), store=str(store), resume=True)
     assert report.decision is not None and report.decision.snapshot is not None
     assert report.decision.snapshot.year == 2026
     assert any("skipped snapshot" in s for s in report.decision.skipped)
@@ -125,12 +125,12 @@ def test_drift_in_declared_input_files(tmp_path: Path) -> None:
     cfg_path.write_text(f'[run]\nstep = "{TOY_STEP}"\n[inputs]\nfiles = ["model.sql"]\n')
     cfg = navsnap.load_config(cfg_path)
     db = tmp_path / "sim.duckdb"
-    navsnap.run(cfg, db_path=db, years=(2025, 2026), store=str(tmp_path / "store"))
+    navsnap.run(cfg, db=db, years=(2025, 2026), store=str(tmp_path / "store"))
     (tmp_path / "model.sql").write_text("select 2")
     with pytest.raises(DriftError) as info:
         navsnap.run(
             navsnap.load_config(cfg_path),
-            db_path=db,
+            db=db,
             years=(2025, 2029),
             store=str(tmp_path / "store"),
             resume=True,
@@ -142,49 +142,45 @@ def test_drift_in_declared_input_files(tmp_path: Path) -> None:
 def test_force_restart_moves_the_database_aside(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
     store = str(tmp_path / "store")
-    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
-    report = navsnap.run(
-        toy_config, db_path=db, years=(2025, 2027), store=store, force_restart=True
-    )
+    navsnap.run(toy_config, db=db, years=(2025, 2026), store=store)
+    report = navsnap.run(toy_config, db=db, years=(2025, 2027), store=store, force_restart=True)
     assert [y.year for y in report.years_run] == [2025, 2026, 2027]
     assert len(report.moved_aside) == 1 and "before-force-restart" in report.moved_aside[0]
     assert Path(report.moved_aside[0]).exists()
     assert table_fingerprints(db) == reference(tmp_path, toy_config, 2027)
     with pytest.raises(UsageError, match="contradict"):
-        navsnap.run(toy_config, db_path=db, years=(2025, 2027), resume=True, force_restart=True)
+        navsnap.run(toy_config, db=db, years=(2025, 2027), resume=True, force_restart=True)
 
 
 def test_partial_re_execution_from_a_snapshot(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
     store = str(tmp_path / "store")
-    navsnap.run(toy_config, db_path=db, years=(2025, 2029), store=store)
+    navsnap.run(toy_config, db=db, years=(2025, 2029), store=store)
     con = duckdb.connect(str(db))
     con.execute("UPDATE yearly SET pay = 0 WHERE simulation_year = 2027")
     con.close()
-    report = navsnap.run(
-        toy_config, db_path=db, years=(2027, 2028), store=store, from_snapshot=2026
-    )
+    report = navsnap.run(toy_config, db=db, years=(2027, 2028), store=store, from_snapshot=2026)
     assert [y.year for y in report.years_run] == [2027, 2028]
     assert table_fingerprints(db) == reference(tmp_path, toy_config, 2028)
     with pytest.raises(UsageError, match="year before"):
-        navsnap.run(toy_config, db_path=db, years=(2027, 2028), store=store, from_snapshot=2025)
+        navsnap.run(toy_config, db=db, years=(2027, 2028), store=store, from_snapshot=2025)
 
 
 def test_new_run_on_an_existing_simulation_is_refused(tmp_path: Path, sim_config) -> None:  # type: ignore[no-untyped-def]
     cfg = sim_config(employees=200)
     db = tmp_path / "sim.duckdb"
-    navsnap.run(cfg, db_path=db, years=(2025, 2025), snapshots=False)
+    navsnap.run(cfg, db=db, years=(2025, 2025), snapshots=False)
     before = db.read_bytes()
     with pytest.raises(UsageError, match="already holds a simulation"):
-        navsnap.run(cfg, db_path=db, years=(2025, 2026), snapshots=False)
+        navsnap.run(cfg, db=db, years=(2025, 2026), snapshots=False)
     assert db.read_bytes() == before
 
 
 def test_python_api_resume(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
     store = str(tmp_path / "store")
-    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
-    report = navsnap.resume(toy_config, db_path=db, years=(2025, 2028), store=store)
+    navsnap.run(toy_config, db=db, years=(2025, 2026), store=store)
+    report = navsnap.resume(toy_config, db=db, years=(2025, 2028), store=store)
     assert [y.year for y in report.years_run] == [2027, 2028]
     assert table_fingerprints(db) == reference(tmp_path, toy_config, 2028)
 
@@ -194,8 +190,8 @@ def test_resume_of_the_following_years_continues_from_the_year_before(
 ) -> None:
     db = tmp_path / "sim.duckdb"
     store = str(tmp_path / "store")
-    navsnap.run(toy_config, db_path=db, years=(2025, 2026), store=store)
-    report = navsnap.run(toy_config, db_path=db, years=(2027, 2029), store=store, resume=True)
+    navsnap.run(toy_config, db=db, years=(2025, 2026), store=store)
+    report = navsnap.run(toy_config, db=db, years=(2027, 2029), store=store, resume=True)
     assert report.decision is not None and report.decision.action == "continue"
     assert report.moved_aside == () and [y.year for y in report.years_run] == [2027, 2028, 2029]
     assert table_fingerprints(db) == reference(tmp_path, toy_config)
@@ -209,8 +205,8 @@ def test_resume_ignores_a_run_of_the_same_config_that_began_later(
     cfg = sim_config(employees=150)
     store = str(tmp_path / "store")
     early, late = tmp_path / "early.duckdb", tmp_path / "late.duckdb"
-    navsnap.run(cfg, db_path=early, years=(2025, 2026), store=store)
-    navsnap.run(cfg, db_path=late, years=(2027, 2029), store=store)  # its own census
+    navsnap.run(cfg, db=early, years=(2025, 2026), store=store)
+    navsnap.run(cfg, db=late, years=(2027, 2029), store=store)  # its own census
     decision = navsnap.status(cfg, db=early, years=(2025, 2029), store=store)
     assert decision.snapshot is not None and decision.snapshot.year == 2026
     assert decision.action == "continue"

@@ -26,7 +26,7 @@ def toy_run(
 ) -> navsnap.RunReport:
     return navsnap.run(
         config,
-        db_path=tmp_path / "sim.duckdb",
+        db=tmp_path / "sim.duckdb",
         years=navsnap.parse_years(years),
         store=str(tmp_path / "store"),
         **kw,  # type: ignore[arg-type]
@@ -112,7 +112,7 @@ def test_manifest_integrity_and_version_are_checked(tmp_path: Path, toy_config: 
 
 def test_checkpoint_never_changes_the_database(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
-    navsnap.run(toy_config, db_path=db, years=(2025, 2026), snapshots=False)
+    navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
     before = tree_bytes(db)
     m = navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=toy_config)
     assert tree_bytes(db) == before
@@ -142,7 +142,7 @@ def test_checkpoint_bad_inputs_write_nothing(tmp_path: Path, toy_config: Config)
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
     db = tmp_path / "sim.duckdb"
-    navsnap.run(toy_config, db_path=db, years=(2025, 2025), snapshots=False)
+    navsnap.run(toy_config, db=db, years=(2025, 2025), snapshots=False)
     with pytest.raises(StoreError, match="not a navsnap store"):
         navsnap.checkpoint(db=db, year=2025, store=foreign, config=toy_config)
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
@@ -155,7 +155,7 @@ def test_store_of_a_newer_format_is_refused(tmp_path: Path, toy_config: Config) 
     before = tree_bytes(store)
     db = tmp_path / "sim.duckdb"
     with pytest.raises(FormatVersionError, match="format version 99") as info:
-        navsnap.run(toy_config, db_path=db, years=(2025, 2025), store=str(store))
+        navsnap.run(toy_config, db=db, years=(2025, 2025), store=str(store))
     assert "upgrade navsnap" in info.value.one_line()
     assert tree_bytes(store) == before
     assert not db.exists()
@@ -164,7 +164,7 @@ def test_store_of_a_newer_format_is_refused(tmp_path: Path, toy_config: Config) 
 def test_memory_store(tmp_path: Path, toy_config: Config) -> None:
     url = f"memory://navsnap-test-{tmp_path.name}"
     toy_run_report = navsnap.run(
-        toy_config, db_path=tmp_path / "sim.duckdb", years=(2025, 2026), store=url
+        toy_config, db=tmp_path / "sim.duckdb", years=(2025, 2026), store=url
     )
     assert len(toy_run_report.years_run) == 2
     snaps, broken = navsnap.list_snapshots(url)
@@ -195,7 +195,7 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     from navsnap.snapshot import SnapshotJob, SnapshotOptions
 
     db = tmp_path / "sim.duckdb"
-    navsnap.run(toy_config, db_path=db, years=(2025, 2026), snapshots=False)
+    navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
     expected = table_fingerprints(db)
     con = duckdb.connect(str(db))
     job = SnapshotJob.start(

@@ -17,7 +17,7 @@ def test_five_yearly_snapshots_take_at_most_1_25x_the_final_one(
     store = tmp_path / "store"
     navsnap.run(
         sim_config(employees=3000),
-        db_path=tmp_path / "sim.duckdb",
+        db=tmp_path / "sim.duckdb",
         years=(2025, 2029),
         store=str(store),
     )

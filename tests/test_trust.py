@@ -31,7 +31,7 @@ def make_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, key: str | No
     monkeypatch.delenv(KEY_FILE_ENV, raising=False)
     cfg = navsnap.load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
     store = tmp_path / "store"
-    navsnap.run(cfg, db_path=tmp_path / "sim.duckdb", years=(2025, 2026), store=str(store))
+    navsnap.run(cfg, db=tmp_path / "sim.duckdb", years=(2025, 2026), store=str(store))
     return store
 
 

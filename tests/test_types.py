@@ -48,7 +48,7 @@ def typed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("types")
     config = load_config(overrides={"run.step": "types_pipeline:step"}, search_cwd=False)
     db, store = root / "typed.duckdb", root / "store"
-    navsnap.run(config, db_path=db, years=(2025, 2026), store=str(store))
+    navsnap.run(config, db=db, years=(2025, 2026), store=str(store))
     return db, store
 
 
@@ -76,6 +76,6 @@ def test_the_restored_database_goes_on_with_the_next_year(
     work = tmp_path / "w.duckdb"
     navsnap.restore(db=db, store=str(store), year=2025, to=work)
     config = load_config(overrides={"run.step": "types_pipeline:step"}, search_cwd=False)
-    navsnap.run(config, db_path=work, years=(2026, 2026), store=str(tmp_path / "s2"))
+    navsnap.run(config, db=work, years=(2026, 2026), store=str(tmp_path / "s2"))
     want = values(db)
     assert values(work)["moods"] == want["moods"]

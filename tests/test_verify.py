@@ -25,7 +25,7 @@ def make_store(tmp_path: Path, years: tuple[int, int] = (2025, 2026)) -> tuple[S
     config = load_config(overrides={"run.step": "toy_pipeline:step"}, search_cwd=False)
     db = tmp_path / "sim.duckdb"
     store = open_store(tmp_path / "store")
-    run(config, db_path=db, years=years, store=store)
+    run(config, db=db, years=years, store=store)
     return store, db
 
 

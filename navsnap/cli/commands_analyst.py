@@ -52,8 +52,8 @@ def sql_cmd(
 
     \b
     Example:
-      navsnap sql baseline "SELECT simulation_year, count(*) FROM yearly GROUP BY 1"
-      navsnap sql 20261127T103500Z-3f2a-2027 "SELECT * FROM people" --csv > people.csv
+      navsnap sql baseline "SELECT simulation_year, count(*) FROM fct_workforce_snapshot GROUP BY 1"
+      navsnap sql 20261127T103500Z-3f2a-2027 "SELECT * FROM census" --csv > census.csv
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be combined")
@@ -102,7 +102,7 @@ def attach_cmd(
     \b
     Example:
       navsnap attach baseline --out analysis.duckdb
-      duckdb analysis.duckdb -c "SELECT count(*) FROM yearly"
+      duckdb analysis.duckdb -c "SELECT count(*) FROM census"
     """
     report = api.attach(store_url(store, config_path, db), snapshot, out, overwrite=force)
     if as_json:

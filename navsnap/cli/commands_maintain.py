@@ -145,7 +145,7 @@ def diff_cmd(
     \b
     Example:
       navsnap diff 20261127T103500Z-3f2a-2027 20261128T090000Z-77c1-2027
-      navsnap diff RUN-2026 RUN-2027 --json
+      navsnap diff baseline 20261127T103500Z-3f2a-2027 --json
       navsnap diff --exit-code baseline-2027 20261128T090000Z-77c1-2027
     """
     d = api.diff(store_url(store, config_path, db), a, b)
