@@ -26,6 +26,7 @@ from navsnap.api import (
     sql,
     status,
     tag,
+    unlock,
     untag,
 )
 from navsnap.api import diff as diff_snapshots
@@ -49,6 +50,7 @@ from navsnap.errors import (
     UsageError,
     VerifyFailed,
 )
+from navsnap.lock import UnlockReport
 from navsnap.manifest import Manifest
 from navsnap.restore import RestorePlan, RestoreReport
 from navsnap.resume import ResumeDecision
@@ -90,6 +92,7 @@ __all__ = [
     "StoreError",
     "StoreInfo",
     "TagChange",
+    "UnlockReport",
     "UsageError",
     "VerifyFailed",
     "VerifyReport",
@@ -111,6 +114,7 @@ __all__ = [
     "sql",
     "status",
     "tag",
+    "unlock",
     "untag",
     "verify_store",
 ]

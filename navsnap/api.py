@@ -30,6 +30,7 @@ from navsnap.store import Store, open_store
 
 if TYPE_CHECKING:
     from navsnap.diff import ManifestDiff
+    from navsnap.lock import UnlockReport
     from navsnap.retention import PruneReport, RetentionPolicy
     from navsnap.summary import StoreInfo
     from navsnap.tags import TagChange
@@ -49,6 +50,7 @@ __all__ = [
     "sql",
     "status",
     "tag",
+    "unlock",
     "untag",
     "verify",
 ]
@@ -365,6 +367,16 @@ def prune(
         wait_lock=wait_lock,
         progress=progress,
     )
+
+
+def unlock(store: Store | PathLike, *, force: bool = False, dry_run: bool = False) -> UnlockReport:
+    """Remove the store's locks whose holder is gone (the automatic takeover's rule); a live
+    lock of another host only with ``force``; never a live process on this host."""
+    from navsnap.lock import unlock as _unlock
+
+    st = _open(store)
+    st.check_readable()
+    return _unlock(st, force=force, dry_run=dry_run)
 
 
 def info(store: Store | PathLike) -> StoreInfo:

@@ -30,7 +30,9 @@ from navsnap.store.remote import redact
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
+    "HeldLock",
     "LockInfo",
+    "UnlockReport",
     "WriterMarker",
     "db_lock",
     "hold_lock",
@@ -40,6 +42,7 @@ __all__ = [
     "stale_reason",
     "store_writer",
     "store_writers",
+    "unlock",
 ]
 
 log = logging.getLogger(__name__)
@@ -324,3 +327,95 @@ def prune_lock(
     finally:
         if _read_store_info(store, PRUNE_LOCK_OBJECT) == me:
             store.delete(PRUNE_LOCK_OBJECT)
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """One lock recorded in a store, and what ``unlock`` did with it."""
+
+    key: str
+    #: "prune" (the store's pruner lock) or "writer" (a checkpoint in progress).
+    kind: str
+    holder: LockInfo | None
+    #: Why the holder no longer counts (the automatic takeover's rule), or None: live.
+    stale: str | None
+    removed: bool
+    #: Why a live lock was kept.
+    kept_because: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "holder": describe(self.holder) if self.holder else None,
+            "stale": self.stale,
+            "removed": self.removed,
+            "kept_because": self.kept_because,
+        }
+
+
+@dataclass(frozen=True)
+class UnlockReport:
+    locks: tuple[HeldLock, ...]
+    dry_run: bool
+    #: Notes for the operator (e.g. a local store's pruner lock is the kernel's).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def kept_live(self) -> tuple[HeldLock, ...]:
+        return tuple(lk for lk in self.locks if not lk.removed and lk.stale is None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "locks": [lk.to_dict() for lk in self.locks],
+            "notes": list(self.notes),
+        }
+
+
+def unlock(
+    store: Store, *, force: bool = False, dry_run: bool = False, ttl: float = DEFAULT_LOCK_TTL
+) -> UnlockReport:
+    """Remove the store's locks whose holder is gone, by the automatic takeover's rule.
+
+    A stale lock (holder's process gone on this host; older than ``ttl`` from another host;
+    unreadable) is removed. A live holder on another host is removed only with ``force``
+    (the operator knows that machine is gone); a live process on this host never is.
+    A local store's pruner lock is an OS lock that dies with its process: nothing to remove.
+    """
+    found: list[tuple[str, str, LockInfo | None]] = []
+    notes: list[str] = []
+    if store.capabilities.local_paths:
+        notes.append(
+            "the pruner lock of a local store is released by the kernel when its process ends"
+        )
+    else:
+        found.append((PRUNE_LOCK_OBJECT, "prune", None))
+    found.extend((obj.key, "writer", None) for obj in store.list_files(WRITERS_PREFIX))
+    here = socket.gethostname()
+    out: list[HeldLock] = []
+    for key, kind, _ in found:
+        try:
+            raw = store.read_bytes(key)
+        except FileNotFoundError:
+            continue
+        info = _info_from_bytes(raw)
+        reason = "unreadable lock" if info is None else stale_reason(info, ttl=ttl)
+        kept: str | None = None
+        if reason is None:
+            assert info is not None
+            if info.host == here:
+                kept = f"process {info.pid} is running on this host: stop it first"
+            elif not force:
+                kept = f"live on {info.host} for up to {ttl:.0f}s: --force if that machine is gone"
+        remove = kept is None
+        if remove and not dry_run:
+            with contextlib.suppress(FileNotFoundError):
+                # Same check-then-delete as the automatic takeover: the holder only ever
+                # deletes a lock that still carries its own record.
+                if store.read_bytes(key) == raw:
+                    store.delete(key)
+            who = info.describe() if info else "an unknown holder"
+            log.info("removed the %s lock %s of %s (%s)", kind, key, who, reason or "forced")
+        out.append(HeldLock(key, kind, info, reason, remove, kept))
+    return UnlockReport(tuple(out), dry_run, tuple(notes))

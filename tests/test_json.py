@@ -150,6 +150,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[object]]
     out["tag"] = [j("tag", first, "t1"), j("untag", "t1")]
     out["attach"] = [j("attach", first, "--out", "views.duckdb")]
     out["verify"] = [j("verify")]
+    out["unlock"] = [j("unlock")]
     victim = sorted((cwd / "snapshots" / "objects").rglob("*.parquet"))[0]
     victim.write_bytes(b"x" + victim.read_bytes()[1:])
     out["verify"].append(j("verify", code=14))

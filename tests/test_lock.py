@@ -162,3 +162,57 @@ def test_stale_reason() -> None:
     assert stale_reason(me) is None
     old = LockInfo(os.getpid(), "other-host", "2000-01-01T00:00:00+00:00", "x")
     assert stale_reason(old, ttl=60) is not None and "TTL" in str(stale_reason(old, ttl=60))
+
+
+def _holder(host: str, pid: int, started: str) -> bytes:
+    info = {"pid": pid, "host": host, "started": started, "purpose": "navsnap prune"}
+    return json.dumps(info).encode()
+
+
+def test_unlock_removes_only_what_the_takeover_rule_allows(tmp_path: Path) -> None:
+    """``navsnap unlock``: stale locks go; a live one of another host only with --force;
+    a live process on this host never; --dry-run removes nothing."""
+    from conftest import invoke
+
+    url = f"memory://navsnap-unlock-{os.getpid()}-{tmp_path.name}"
+    store = open_store(url)
+    store.ensure_writable()
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    here = socket.gethostname()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    store.write_bytes_atomic("locks/prune.json", _holder("other-host", 7, now))
+    store.write_bytes_atomic("locks/writers/a.json", _holder(here, int(dead.stdout), now))
+    store.write_bytes_atomic("locks/writers/b.json", _holder(here, os.getpid(), now))
+    store.write_bytes_atomic("locks/writers/c.json", _holder("gone", 9, "2000-01-01T00:00:00"))
+
+    code, out, err = invoke("unlock", "--store", url, "--dry-run")
+    assert code == LockHeld.exit_code and len(err.splitlines()) == 1
+    assert "would remove writer lock locks/writers/a.json" in out
+    assert all(store.exists(k) for k in ("locks/prune.json", "locks/writers/a.json"))
+
+    code, out, err = invoke("unlock", "--store", url)
+    assert code == LockHeld.exit_code, err
+    assert "2 live lock(s) kept" in err and "--force" in err
+    assert not store.exists("locks/writers/a.json")  # process gone on this host
+    assert not store.exists("locks/writers/c.json")  # older than the TTL
+    assert store.exists("locks/prune.json") and store.exists("locks/writers/b.json")
+
+    code, out, err = invoke("unlock", "--store", url, "--force")
+    assert code == LockHeld.exit_code and "running on this host" in err
+    assert not store.exists("locks/prune.json")  # forced: the operator says it is gone
+    assert store.exists("locks/writers/b.json")  # this process: never
+
+    store.delete("locks/writers/b.json")
+    code, out, _ = invoke("--json", "unlock", "--store", url)
+    assert code == 0 and json.loads(out)["locks"] == []
+
+
+def test_unlock_local_store_says_the_kernel_holds_its_lock(tmp_path: Path) -> None:
+    from conftest import invoke
+
+    store = open_store(tmp_path / "snaps")
+    store.ensure_writable()
+    code, out, err = invoke("unlock", "--store", str(tmp_path / "snaps"))
+    assert code == 0, err
+    assert "released by the kernel" in out and "no locks held" in out

@@ -23,7 +23,7 @@ from navsnap.cli.common import (
 )
 from navsnap.config import load_config
 from navsnap.diff import ManifestDiff
-from navsnap.errors import VerifyFailed
+from navsnap.errors import LockHeld, VerifyFailed
 from navsnap.retention import RetentionPolicy, parse_size
 
 #: diff --exit-code: the snapshots differ (git's convention).
@@ -361,4 +361,60 @@ def untag_cmd(
     say(f"removed tag {change.name} (was {change.snapshot_id or '-'})")
 
 
-COMMANDS = [verify_cmd, diff_cmd, prune_cmd, tag_cmd, untag_cmd]
+@click.command("unlock")
+@click.option(
+    "--force", is_flag=True, help="Also remove live locks of other hosts (that machine is gone)."
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@config_option
+@db_option
+@store_option
+@json_option
+def unlock_cmd(
+    force: bool,
+    dry_run: bool,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    as_json: bool,
+) -> None:
+    """Remove store locks left by processes that are gone.
+
+    A remote store's pruner lock and the markers of checkpoints in progress are removed when
+    their holder is gone: its process has ended on this host, or the lock is older than its
+    TTL (6 h) on another. A live lock of another host goes only with --force; a live
+    process on this host is never unlocked. A database's own lock needs no unlock: the
+    kernel releases it when its process ends.
+
+    \b
+    Example:
+      navsnap unlock --store s3://bucket/sims --dry-run
+      navsnap unlock --store s3://bucket/sims --force
+    """
+    report = api.unlock(store_url(store, config_path, db), force=force, dry_run=dry_run)
+    kept = report.kept_live
+    if as_json and not kept:
+        emit_json(report.to_dict())
+        return
+    if not as_json:
+        verb = "would remove" if dry_run else "removed"
+        for lk in report.locks:
+            who = lk.holder.describe() if lk.holder else "an unknown holder"
+            if lk.removed:
+                say(f"{verb} {lk.kind} lock {lk.key} of {who} ({lk.stale or 'forced'})")
+            else:
+                say(f"kept {lk.kind} lock {lk.key} of {who}: {lk.kept_because}")
+        for note in report.notes:
+            say(f"note: {note}")
+        if not report.locks:
+            say("no locks held in the store")
+    if kept:
+        first = kept[0]
+        raise LockHeld(
+            f"{len(kept)} live lock(s) kept, first {first.key}: {first.kept_because}",
+            holder=first.holder.__dict__ if first.holder else {},
+            hint="wait for the holder to finish, or --force if its machine is gone",
+        )
+
+
+COMMANDS = [verify_cmd, diff_cmd, prune_cmd, tag_cmd, untag_cmd, unlock_cmd]
