@@ -452,10 +452,14 @@ class YearLoop:
             self._close()
         log_path = self.db.absolute().parent / "navsnap-logs" / f"{self.run_id}-{year}.log"
         log.info("year %d: running step %s", year, self.step.name)
+        if self.progress is not None:
+            self.progress(f"step {year}", 0, 1)
         with cancellable(self.con):
             self.step.run(
                 year=year, con=self.con, db_path=self.db, config=self.config, log_path=log_path
             )
+        if self.progress is not None:
+            self.progress(f"step {year}", 1, 1)
         fault_point("after-step")
         if self.con is None:
             self.con = _connect(self.db, self.config)
@@ -489,7 +493,7 @@ class YearLoop:
             db_path=self.db,
             reuse=reuse,
             parent=parent,
-            progress=None,
+            progress=_with_year(self.progress, year),
         )
         if self.overlap and year < last:
             # Year Y's partitions no longer change: export them while Y+1 runs.
@@ -550,6 +554,19 @@ class YearLoop:
         if self.con is not None:
             self.con.close()
             self.con = None
+
+
+def _with_year(progress: ProgressFn | None, year: int) -> ProgressFn | None:
+    """A snapshot's progress phases (``fingerprint``, ``export``) labelled with its year:
+    it may be exported while the next year's step runs."""
+    if progress is None:
+        return None
+    report = progress
+
+    def labelled(phase: str, done: int, total: int) -> None:
+        report(f"{phase} {year}", done, total)
+
+    return labelled
 
 
 def _auto_prune(store: Store, config: Config, emit: Callable[[RunEvent], None]) -> None:

@@ -370,9 +370,13 @@ class SnapshotJob:
             self.timings["copy_s"] = time.perf_counter() - t2
         t1 = time.perf_counter()
         plan: list[tuple[TableInfo, PartitionKey, Fingerprint, int]] = []
-        for table in self.tables:
+        for n, table in enumerate(self.tables):
+            if progress is not None:
+                progress("fingerprint", n, len(self.tables))
             for part, found in sorted(fingerprints(cur, table).items()):
                 plan.append((table, part, found, found.rows))
+        if progress is not None:
+            progress("fingerprint", len(self.tables), len(self.tables))
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}

@@ -180,6 +180,7 @@ def test_every_command_has_a_python_api_function() -> None:
         "untag": "untag",
         "sql": "sql",
         "attach": "attach",
+        "unlock": "unlock",
     }
     assert set(api_for) == set(cli.commands) - NO_STORE
     assert callable(navsnap.resume) and navsnap.resume.__module__ == "navsnap.api"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -16,7 +17,6 @@ from navsnap.cli.common import (
     human_bytes,
     json_option,
     progress_bars,
-    progress_bars_obj,
     say,
     state,
     store_option,
@@ -24,6 +24,7 @@ from navsnap.cli.common import (
     warn,
 )
 from navsnap.cli.interrupt import continue_command
+from navsnap.cli.progress import RunProgress, year_summary
 from navsnap.config import load_config
 from navsnap.runner import RunEvent, parse_years
 from navsnap.runner import run as run_years
@@ -156,7 +157,11 @@ def run_cmd(
     if span is None:
         span = parse_years(config.run.years)
     started = time.perf_counter()
-    bars = progress_bars_obj()
+    live = RunProgress(
+        enabled=sys.stderr.isatty() and not state().quiet and not as_json,
+        years_total=span[1] - span[0] + 1,
+    )
+    verbose = state().verbose > 0
     stopped_at = _Where(state().argv)
     state().where = stopped_at.describe
 
@@ -165,22 +170,21 @@ def run_cmd(
         stopped_at.note(event)
         if as_json:
             return
-        if event.kind == "warning":
-            warn(event.message)
+        if event.kind == "start" and event.started is not None:
+            live.year_started(event.started)
+        elif event.kind == "warning":
+            with live.above():
+                warn(event.message)
         elif event.kind == "plan":
-            say(event.message)
+            with live.above():
+                say(event.message)
         elif event.kind == "year" and event.year is not None:
-            y = event.year
-            rows = "  ".join(f"{k} {v:,}" for k, v in sorted(y.rows.items()))
-            snap = (
-                f"  snapshot {y.snapshot_seconds:.2f}s +{human_bytes(y.snapshot_new_bytes)}"
-                if y.snapshot_id
-                else ""
-            )
-            with bars.above():
-                say(f"{y.year}  {y.seconds:6.2f}s  {rows}{snap}")
+            live.year_done(event.year.year)
+            with live.above():
+                for line in year_summary(event.year, verbose=verbose):
+                    say(line)
 
-    with bars:
+    try:
         report = run_years(
             config,
             db=db,
@@ -192,14 +196,17 @@ def run_cmd(
             from_snapshot=from_snapshot,
             wait_lock=wait_lock,
             on_event=on_event,
-            progress=bars,
+            progress=live,
         )
+    finally:
+        live.close()
     if as_json:
         emit_json(run_json(report.to_dict()))
         return
     n = len(report.years_run)
-    where = f"; snapshots in {report.store} (run {report.run_id})" if report.store else ""
-    say(f"done: {n} year(s) in {time.perf_counter() - started:.1f}s; database {db}{where}")
+    run = f" (run {report.run_id})" if report.store else ""
+    say(f"done: {n} year(s) in {time.perf_counter() - started:.1f}s{run}")
+    say(f"database {db}" + (f"; snapshots in {report.store}" if report.store else ""))
 
 
 @click.command("status")
