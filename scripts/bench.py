@@ -32,6 +32,7 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -436,6 +437,14 @@ def fmt(x: float, unit: str) -> str:
     return f"{x:,.1f} {unit}"
 
 
+CAPTION = (
+    "Green: target met; red: missed. Left: time ratios on a log axis, the dashed line is "
+    "parity with DuckDB's own tool, the black tick the target. Right: storage, verify "
+    "throughput and memory as the share of their target used (at most 1 is met). "
+    "`python scripts/bench.py --redraw` redraws the chart from this table."
+)
+
+
 def render(rows: list[Row], reps: int, chart: str | None) -> str:
     lines = [
         "# Benchmarks",
@@ -459,7 +468,7 @@ def render(rows: list[Row], reps: int, chart: str | None) -> str:
             f"{ratio} | {r.target} | {r.verdict()} |"
         )
     if chart:
-        lines += ["", f"![navsnap / baseline ratios]({chart})", ""]
+        lines += ["", f"![navsnap / baseline ratios]({chart})", "", CAPTION, ""]
     lines += [
         "",
         "## What the pairs compare",
@@ -486,33 +495,117 @@ def render(rows: list[Row], reps: int, chart: str | None) -> str:
     return "\n".join(lines)
 
 
+MET, MISSED, NO_TARGET = "#2e8b57", "#d62728", "#9e9e9e"
+
+
+def _size(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def _colour(r: Row) -> str:
+    return {"met": MET, "missed": MISSED}.get(r.verdict(), NO_TARGET)
+
+
+def _target_share(r: Row) -> float | None:
+    """A row against its target as one number where <= 1 is met: value/target for an upper
+    bound, target/value for a lower bound (throughput)."""
+    if not r.target:
+        return None
+    op, value = r.target.split(" ", 1)
+    x = r.ratio if r.base else r.ours_med
+    if x is None or not x:
+        return None
+    return x / float(value) if op == "<=" else float(value) / x
+
+
 def draw(rows: list[Row], path: Path) -> bool:
+    """Two panels, each measure with its sizes side by side, green met / red missed / grey
+    no target. Left: time ratios navsnap / baseline on a log axis, a parity line at 1.0 and
+    each target as a black tick. Right: storage, throughput and memory as the share of their
+    target used (<= 1 is met)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
     except ImportError:
         return False
-    pairs = [r for r in rows if r.ratio is not None and r.target and r.unit == "s"]
-    if not pairs:
+    timed_rows = [r for r in rows if r.ratio is not None and r.unit == "s"]
+    other = [r for r in rows if r not in timed_rows and _target_share(r) is not None]
+    if not timed_rows:
         return False
-    labels = [f"{r.name}\nvs {r.base_name} ({r.size // 1000}k)" for r in pairs]
-    fig, ax = plt.subplots(figsize=(10, 0.55 * len(pairs) + 1.5))
-    ys = range(len(pairs))
-    ax.barh(list(ys), [r.ratio or 0 for r in pairs], color="#4c78a8", label="measured ratio")
-    for y, r in zip(ys, pairs, strict=True):
-        target = float(r.target.split(" ", 1)[1])
-        ax.plot([target, target], [y - 0.4, y + 0.4], color="#e45756", linewidth=2)
-    ax.set_yticks(list(ys))
-    ax.set_yticklabels(labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("time ratio navsnap / baseline (red: target)")
-    ax.set_title("navsnap vs DuckDB's own export/import and file copies")
-    fig.tight_layout()
+    sizes = sorted({r.size for r in rows})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13, 0.5 * max(len(timed_rows), 2 * len(other)) + 2),
+        gridspec_kw={"width_ratios": [3, 2]},
+    )  # fmt: skip
+
+    def panel(ax: object, items: list[Row], value: Callable[[Row], float]) -> None:
+        names = list(dict.fromkeys(f"{r.name}\nvs {r.base_name}" if r.base else r.name
+                                   for r in items))  # fmt: skip
+        height = 0.8 / len(sizes)
+        for r in items:
+            label = f"{r.name}\nvs {r.base_name}" if r.base else r.name
+            y = names.index(label) + (sizes.index(r.size) - (len(sizes) - 1) / 2) * height
+            v = value(r)
+            ax.barh(y, v, height=height * 0.9, color=_colour(r))  # type: ignore[attr-defined]
+            ax.text(v * 1.04, y, f"{v:.2f}x  {_size(r.size)}", va="center",  # type: ignore[attr-defined]
+                    fontsize=7)  # fmt: skip
+            if r.target and r.base and ax is left:
+                t = float(r.target.split(" ", 1)[1])
+                ax.plot([t, t], [y - height / 2, y + height / 2], color="black", linewidth=2)  # type: ignore[attr-defined]
+        ax.set_yticks(range(len(names)))  # type: ignore[attr-defined]
+        ax.set_yticklabels(names, fontsize=7)  # type: ignore[attr-defined]
+        ax.invert_yaxis()  # type: ignore[attr-defined]
+        ax.axvline(1.0, color="black", linestyle="--", linewidth=1)  # type: ignore[attr-defined]
+        ax.set_xscale("log")  # type: ignore[attr-defined]
+
+    panel(left, timed_rows, lambda r: r.ratio or 0.0)
+    left.set_xlabel("time, navsnap / baseline (log; dashed: parity; black tick: target)")
+    left.set_title("Time against DuckDB's own tools, same run")
+    if other:
+        panel(right, other, lambda r: _target_share(r) or 0.0)
+        right.set_xlabel("share of the target used (log; <= 1 is met)")
+        right.set_title("Storage, verify throughput, memory")
+    else:
+        right.axis("off")
+    fig.legend(
+        handles=[Patch(color=MET, label="target met"), Patch(color=MISSED, label="missed"),
+                 Patch(color=NO_TARGET, label="no target")],
+        loc="lower center", ncol=3, fontsize=8,
+    )  # fmt: skip
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+_QUANTITY = re.compile(r"^([\d,.]+) (ms|s|MB|GB/s|GB|KB)$")
+
+
+def rows_from_markdown(text: str) -> list[Row]:
+    """The rows of a docs/benchmarks.md table (to redraw its chart without measuring)."""
+    out: list[Row] = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 8 or not re.match(r"^[\d,]+$", cells[0]):
+            continue
+        size, name, ours, base_name, base, _ratio, target, _verdict = cells
+        m = _QUANTITY.match(ours)
+        if not m:
+            continue
+        unit = m.group(2)
+        scale = 0.001 if unit == "ms" else 1.0
+        row = Row(int(size.replace(",", "")), name.strip(), target=target,
+                  unit="s" if unit in ("s", "ms") else unit)  # fmt: skip
+        row.ours = [float(m.group(1).replace(",", "")) * scale]
+        b = _QUANTITY.match(base)
+        if b:
+            row.base_name = base_name
+            row.base = [float(b.group(1).replace(",", "")) * (0.001 if b.group(2) == "ms" else 1)]
+        out.append(row)
+    return out
 
 
 def main() -> int:
@@ -522,7 +615,13 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=0, help="repetitions per pair (default 3)")
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks.md and .png")
     ap.add_argument("--workdir", default="", help="where to build (default: a temp dir)")
+    ap.add_argument(
+        "--redraw", action="store_true", help="redraw docs/benchmarks.png from docs/benchmarks.md"
+    )
     args = ap.parse_args()
+    if args.redraw:
+        rows = rows_from_markdown((ROOT / "docs" / "benchmarks.md").read_text())
+        return 0 if draw(rows, ROOT / "docs" / "benchmarks.png") else 1
     sizes = (
         [int(s) for s in args.sizes.split(",") if s]
         if args.sizes
