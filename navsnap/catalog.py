@@ -283,15 +283,20 @@ LOSSY_TYPES = frozenset({"hugeint", "uhugeint", "interval", "time with time zone
 TEXT = "text"
 
 _NESTED = frozenset({"list", "array", "struct", "map", "union"})
-#: DuckDB's parsed-type class (its module moved between releases: duckdb.typing, sqltypes).
-_PyType: type = type(duckdb.sqltype("INTEGER"))
+
+
+@functools.cache
+def _py_type() -> type:
+    """DuckDB's parsed-type class (its module moved between releases: duckdb.typing, sqltypes).
+    Looked up on first use: ``duckdb.sqltype`` starts DuckDB's default instance (~0.2 s)."""
+    return type(duckdb.sqltype("INTEGER"))
 
 
 def _lossy_leaves(t: Any) -> set[str]:
     found = {str(t.id)} & LOSSY_TYPES
     for child in t.children if str(t.id) in _NESTED else ():
         value = child[1] if isinstance(child, tuple) else child
-        if isinstance(value, _PyType):
+        if isinstance(value, _py_type()):
             found |= _lossy_leaves(value)
     return found
 

@@ -224,6 +224,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "Read-only file system",
     ),
     ("untag-unknown", ("untag", "nosuch"), "SnapshotNotFound", "no tag"),
+    ("unlock-store-scheme", ("unlock", "--store", "ftp2://x"), "StoreError", "unknown store"),
     (
         "diff-exit-code-unknown",
         ("diff", "--exit-code", "nosuch", "{run}-2025"),

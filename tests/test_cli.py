@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,3 +299,33 @@ def test_error_causes_are_never_cut_mid_word() -> None:
         assert short == text if width >= len(text) else short.endswith("...")
     assert cause(RuntimeError("")) == "RuntimeError"
     assert cause(RuntimeError("x" * 300), width=50) == "x" * 300 + "..."  # one word: whole
+
+
+def test_lazy_command_table_names_every_command_where_it_is_defined() -> None:
+    """`navsnap --version` and `status` import only what they run: the table of commands to
+    modules must name every command of every commands_*.py module, and nothing else."""
+    import importlib
+    import pkgutil
+
+    import navsnap.cli as pkg
+    from navsnap.cli import COMMAND_MODULES
+
+    defined = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("commands_"):
+            module = importlib.import_module(f"navsnap.cli.{info.name}")
+            defined.update({c.name: info.name for c in module.COMMANDS})
+    assert defined == COMMAND_MODULES
+
+
+def test_version_imports_neither_duckdb_nor_pyarrow() -> None:
+    code = (
+        "import sys; from navsnap.cli import main\n"
+        "try: main(['--version'])\n"
+        "except SystemExit: pass\n"
+        "heavy = {'duckdb', 'pyarrow', 'fsspec', 'navsnap.api'} & set(sys.modules)\n"
+        "assert not heavy, heavy"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("navsnap, version")

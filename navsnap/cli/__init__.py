@@ -8,6 +8,7 @@ Ctrl-C exits 130 wherever it lands (:mod:`navsnap.cli.interrupt`).
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from typing import Any
@@ -21,7 +22,70 @@ from navsnap.cli.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED, describe
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+#: Each command and the module that defines it, imported only when that command runs (or
+#: for --help and completion): `navsnap --version` and `status` stay fast to start.
+COMMAND_MODULES = {
+    "run": "commands_run",
+    "status": "commands_run",
+    "checkpoint": "commands_run",
+    "list": "commands_store",
+    "show": "commands_store",
+    "restore": "commands_store",
+    "info": "commands_store",
+    "verify": "commands_maintain",
+    "diff": "commands_maintain",
+    "prune": "commands_maintain",
+    "tag": "commands_maintain",
+    "untag": "commands_maintain",
+    "unlock": "commands_maintain",
+    "sql": "commands_analyst",
+    "attach": "commands_analyst",
+    "completion": "commands_shell",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose commands are imported when used; ``.commands`` (help, docs, tests) has
+    them all."""
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        for module in sorted(set(COMMAND_MODULES.values())):
+            _load(module)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._commands[name or str(cmd.name)] = cmd
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self._commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self._commands and cmd_name in COMMAND_MODULES:
+            _load(COMMAND_MODULES[cmd_name])
+        return self._commands.get(cmd_name)
+
+
+def _load(module_name: str) -> None:
+    """Import one command module and add its commands, each with the global options."""
+    module = importlib.import_module(f"navsnap.cli.{module_name}")
+    for command in module.COMMANDS:
+        if command.name in cli._commands:
+            continue
+        if not any("--json" in getattr(p, "opts", ()) for p in command.params):
+            command.params.append(plain_json_option())
+        command.params.extend(global_options())
+        cli.add_command(command)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="navsnap")
 @json_flag("Print JSON for scripts (errors too).")
 @click.pass_context
@@ -39,26 +103,7 @@ def cli(ctx: click.Context, as_json: bool) -> None:
     ctx.ensure_object(State)
 
 
-def _register() -> None:
-    from navsnap.cli import commands_run, commands_shell, commands_store
-
-    modules: list[Any] = [commands_run, commands_store, commands_shell]
-    for name in ("commands_maintain", "commands_analyst"):
-        try:
-            modules.append(__import__(f"navsnap.cli.{name}", fromlist=["COMMANDS"]))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"navsnap.cli.{name}":
-                raise
-    for module in modules:
-        for command in module.COMMANDS:
-            if not any("--json" in getattr(p, "opts", ()) for p in command.params):
-                command.params.append(plain_json_option())
-            command.params.extend(global_options())
-            cli.add_command(command)
-    cli.params.extend(global_options())
-
-
-_register()
+cli.params.extend(global_options())
 
 
 def _json_requested(args: list[str]) -> bool:

@@ -40,8 +40,6 @@ class Interrupts:
 
     def _watch(self, fd: int) -> None:
         """Watcher thread: on SIGINT, interrupt the query the main thread may be stuck in."""
-        from navsnap.cancel import cancel_all
-
         while True:
             try:
                 data = os.read(fd, 64)
@@ -51,6 +49,10 @@ class Interrupts:
                 return
             if signal.SIGINT in data:
                 self.received = True
+                # Imported here, not at start: it imports DuckDB, which --version never needs
+                # (a query to cancel means DuckDB is loaded already).
+                from navsnap.cancel import cancel_all
+
                 cancel_all()
 
     def check(self) -> None:
