@@ -23,16 +23,19 @@ from navsnap.manifest import (
     PartitionKind,
     TableEntry,
 )
+from navsnap.manifest_check import COMMENT_ON
 
 __all__ = [
     "Column",
     "Fingerprint",
     "TableInfo",
     "column_encoding",
+    "comment_sql",
     "database_name",
     "encodings",
     "export_select",
     "fingerprints",
+    "list_comments",
     "list_objects",
     "list_tables",
     "qualified",
@@ -271,6 +274,80 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         "WHERE database_name = current_database() AND sql IS NOT NULL ORDER BY index_oid"
     ).fetchall():
         out.append(DdlEntry("index", schema, name, sql))
+    out.extend(list_comments(con))
+    return out
+
+
+def comment_sql(
+    on: str, schema: str, name: str, text: str | None, column: str | None = None
+) -> str:
+    """``COMMENT ON <on> "schema"."name"[."column"] IS '<text>';`` (``IS NULL`` removes it).
+
+    The one spelling of a comment in a manifest (``ddl[]`` kind ``comment``), which
+    :func:`navsnap.manifest_check.check_comment` accepts and nothing else.
+    """
+    assert on in COMMENT_ON and (on == "COLUMN") == (column is not None)
+    target = qualified(schema, name) + ("" if column is None else "." + quote_ident(column))
+    return f"COMMENT ON {on} {target} IS {'NULL' if text is None else quote_literal(text)};"
+
+
+#: Where each kind of object keeps its comment: (COMMENT ON kind, SQL of schema, name,
+#: comment). Every release from 1.0 has these columns (tests/test_catalog_fidelity.py).
+_COMMENTED = (
+    (
+        "TABLE",
+        "SELECT schema_name, table_name, comment FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND NOT internal AND NOT temporary "
+        "AND comment IS NOT NULL ORDER BY table_oid",
+    ),
+    (
+        "VIEW",
+        "SELECT schema_name, view_name, comment FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal AND NOT temporary "
+        "AND comment IS NOT NULL ORDER BY view_oid",
+    ),
+    (
+        "SEQUENCE",
+        "SELECT schema_name, sequence_name, comment FROM duckdb_sequences() "
+        "WHERE database_name = current_database() AND NOT temporary "
+        "AND comment IS NOT NULL ORDER BY sequence_oid",
+    ),
+    (
+        "TYPE",
+        "SELECT schema_name, type_name, comment FROM duckdb_types() "
+        "WHERE database_name = current_database() AND NOT internal "
+        "AND comment IS NOT NULL ORDER BY type_oid",
+    ),
+    (
+        "INDEX",
+        "SELECT schema_name, index_name, comment FROM duckdb_indexes() "
+        "WHERE database_name = current_database() AND comment IS NOT NULL ORDER BY index_oid",
+    ),
+)
+
+
+def list_comments(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
+    """Every comment of the current database, as ``ddl[]`` entries of kind ``comment``
+    (named after the object commented on; a column's after its table or view)."""
+    out: list[DdlEntry] = []
+    for on, sql in _COMMENTED:
+        for schema, name, text in con.execute(sql).fetchall():
+            out.append(DdlEntry("comment", schema, name, comment_sql(on, schema, name, text)))
+    # One pass over duckdb_functions(), which lists every built-in function too (slow).
+    for schema, name, ftype, text in con.execute(
+        "SELECT DISTINCT schema_name, function_name, function_type, comment "
+        "FROM duckdb_functions() WHERE database_name = current_database() AND NOT internal "
+        "AND function_type IN ('macro', 'table_macro') AND comment IS NOT NULL ORDER BY ALL"
+    ).fetchall():
+        on = "MACRO TABLE" if ftype == "table_macro" else "MACRO"
+        out.append(DdlEntry("comment", schema, name, comment_sql(on, schema, name, text)))
+    for schema, table, column, text in con.execute(
+        "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND NOT internal AND comment IS NOT NULL "
+        "ORDER BY schema_name, table_name, column_index"
+    ).fetchall():
+        ddl = comment_sql("COLUMN", schema, table, text, column)
+        out.append(DdlEntry("comment", schema, table, ddl))
     return out
 
 

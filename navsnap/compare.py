@@ -24,6 +24,7 @@ import duckdb
 from navsnap.catalog import (
     TableInfo,
     column_signature,
+    comment_sql,
     entry_columns,
     fingerprints,
     parquet_list,
@@ -33,11 +34,13 @@ from navsnap.catalog import (
 )
 from navsnap.errors import ConfigError
 from navsnap.manifest import DdlEntry, Fingerprint, Manifest, PartitionKey, TableEntry
+from navsnap.manifest_check import comment_target
 from navsnap.validation import compute_checks, recompute_validation
 
 __all__ = [
     "Mismatch",
     "aggregate_mismatches",
+    "comment_changes",
     "compare_fingerprints",
     "full_strength",
     "parquet_fingerprints",
@@ -241,9 +244,28 @@ def shape_difference(live: TableInfo, entry: TableEntry) -> str | None:
 def schema_objects_differ(live: Iterable[DdlEntry], want: Iterable[DdlEntry]) -> bool:
     """Whether the live schemas, sequences, macros, views and indexes differ from ``want``
     (a manifest's ``ddl[]`` as a restore under the live catalog name creates it:
-    :func:`navsnap.materialize.restored_ddl`), order aside."""
+    :func:`navsnap.materialize.restored_ddl`), order and comments aside."""
 
     def key(d: DdlEntry) -> tuple[str, str, str, str]:
         return (d.kind, d.schema, d.name, d.sql)
 
-    return sorted(map(key, live)) != sorted(map(key, want))
+    def objects(entries: Iterable[DdlEntry]) -> list[tuple[str, str, str, str]]:
+        return sorted(key(d) for d in entries if d.kind != "comment")
+
+    return objects(live) != objects(want)
+
+
+def comment_changes(live: Iterable[DdlEntry], want: Iterable[DdlEntry]) -> tuple[str, ...]:
+    """The COMMENT ON statements that make the live comments those of ``want`` (pure):
+    ``want``'s comments the live database lacks or has another text for, and ``IS NULL``
+    for live comments ``want`` does not have. Empty when the comments match."""
+    have = {d.sql for d in live if d.kind == "comment"}
+    wanted = {d.sql for d in want if d.kind == "comment"}
+    targets = {comment_target(sql) for sql in wanted}
+    out = sorted(wanted - have)
+    for sql in sorted(have - wanted):
+        target = comment_target(sql)
+        if target is not None and target not in targets:
+            on, schema, name, column = target
+            out.append(comment_sql(on, schema, name, None, column))
+    return tuple(out)

@@ -90,9 +90,9 @@ def build_database(
     """Create ``entries`` in ``con``'s current database as the snapshot had them.
 
     Schemas and sequences, the tables with their constraints, their rows, indexes, then
-    macros and views. When ``entries`` is not every table (a partial restore), objects that
-    need a table left out are skipped. ``catalog`` is the name the database will be opened
-    under (see :func:`create_views_and_macros`).
+    macros and views, then comments. When ``entries`` is not every table (a partial
+    restore), objects that need a table left out are skipped. ``catalog`` is the name the
+    database will be opened under (see :func:`create_views_and_macros`).
     """
     partial = len(entries) != len(manifest.tables)
     for d in manifest.ddl:
@@ -117,6 +117,13 @@ def build_database(
                 if not partial:  # a partial restore may lack the index's table
                     raise
     create_views_and_macros(con, manifest, only_tables=partial, catalog=catalog)
+    for d in manifest.ddl:
+        if d.kind == "comment":
+            try:
+                con.execute(d.sql)
+            except duckdb.Error:
+                if not partial:  # a partial restore may lack the object commented on
+                    raise
 
 
 def reload_partition(

@@ -212,6 +212,7 @@ def restore_cmd(
         f"  load {plan.count('load')} partition(s), {human_bytes(plan.bytes_to_read)} to read; "
         f"drop {plan.count('drop')}; keep {plan.count('keep')}"
         + (f"; drop tables {', '.join(plan.drop_tables)}" if plan.drop_tables else "")
+        + (f"; set {len(plan.comments)} comment(s)" if plan.comments else "")
     )
     if dry_run:
         for a in plan.actions:

@@ -25,7 +25,12 @@ from navsnap.filecopy import unpack_verified
 from navsnap.fsutil import fsync_file
 from navsnap.manifest import Manifest
 from navsnap.materialize import build_database, reload_partition
-from navsnap.restore.check import check_aggregates, check_partitions, check_tables
+from navsnap.restore.check import (
+    check_aggregates,
+    check_comments,
+    check_partitions,
+    check_tables,
+)
 from navsnap.restore.plan import RestorePlan
 from navsnap.store import Store
 
@@ -75,6 +80,7 @@ def build_full(
         check_tables(con, manifest, entries, store=store)
         if len(entries) == len(manifest.tables):
             check_aggregates(con, manifest)
+            check_comments(con, manifest)
         timings["check_s"] = time.perf_counter() - t2
         con.execute(f"CHECKPOINT {alias}")
         con.execute("USE memory")
@@ -112,10 +118,14 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
             con.execute(f"DROP TABLE {qualified(schema or 'main', table)}")
         for entry, key in rewritten:
             reload_partition(con, store, entry, key, load=(entry.name, key) in loads)
+        for sql in plan.comments:
+            con.execute(sql)
         fault_point("delta-mid-transaction")
         # Every kept partition already matched its fingerprint; check what was rewritten.
         # (The validation aggregates follow: every partition equals the manifest's.)
         check_partitions(con, manifest, rewritten, store=store)
+        if plan.comments:
+            check_comments(con, manifest)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     except BaseException:

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import duckdb
 
-from navsnap.catalog import partition_filter, table_info
+from navsnap.catalog import list_comments, partition_filter, table_info
 from navsnap.compare import (
     Mismatch,
     aggregate_mismatches,
+    comment_changes,
     full_strength,
     partition_mismatches,
     reference_mismatches,
@@ -25,7 +26,7 @@ from navsnap.manifest import Manifest, PartitionKey, TableEntry
 from navsnap.materialize import local_files
 from navsnap.store import Store
 
-__all__ = ["check_aggregates", "check_partitions", "check_tables"]
+__all__ = ["check_aggregates", "check_comments", "check_partitions", "check_tables"]
 
 _HINT = "nothing was changed; run 'navsnap verify --deep' on the snapshot"
 
@@ -86,3 +87,14 @@ def check_partitions(
 def check_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
     """The validation aggregates and SQL checks recompute to the manifest's values."""
     _raise_on(aggregate_mismatches(con, manifest), manifest, "the restored database")
+
+
+def check_comments(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
+    """The comments of ``con``'s current database are the snapshot's, every one."""
+    changes = comment_changes(list_comments(con), manifest.ddl)
+    if changes:
+        raise RestoreError(
+            f"the restored database's comments do not match snapshot {manifest.snapshot_id}: "
+            f"{len(changes)} differ, first: {changes[0][:120]}",
+            hint=_HINT,
+        )

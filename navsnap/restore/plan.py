@@ -18,7 +18,12 @@ import duckdb
 
 from navsnap import engine
 from navsnap.catalog import database_name, list_objects, list_tables
-from navsnap.compare import schema_objects_differ, shape_difference, table_mismatches
+from navsnap.compare import (
+    comment_changes,
+    schema_objects_differ,
+    shape_difference,
+    table_mismatches,
+)
 from navsnap.dbfile import raise_if_in_use
 from navsnap.errors import DatabaseError, RestoreError, UsageError, cause
 from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
@@ -51,6 +56,8 @@ class RestorePlan:
     actions: tuple[PartitionAction, ...] = ()
     drop_tables: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
+    #: COMMENT ON statements a delta applies so the comments are the snapshot's.
+    comments: tuple[str, ...] = ()
 
     @property
     def bytes_to_read(self) -> int:
@@ -95,6 +102,7 @@ class RestorePlan:
                 if a.action == "keep"
             ],
             "drop_tables": list(self.drop_tables),
+            "comments": len(self.comments),
         }
 
 
@@ -172,8 +180,8 @@ def plan_restore(
         return full(f"target is broken ({cause(exc, width=100)})")
     if isinstance(analysed, str):
         return full(analysed)
-    actions, drop_tables = analysed
-    changed = any(a.action != "keep" for a in actions) or bool(drop_tables)
+    actions, drop_tables, comments = analysed
+    changed = any(a.action != "keep" for a in actions) or bool(drop_tables) or bool(comments)
     return RestorePlan(
         manifest.snapshot_id,
         manifest.year,
@@ -183,12 +191,23 @@ def plan_restore(
         tuple(actions),
         drop_tables,
         names,
+        comments,
     )
+
+
+def _index_sql(con: duckdb.DuckDBPyConnection, entry: TableEntry) -> list[str]:
+    """The explicit indexes of the live table ``entry`` (its keys are in its DDL)."""
+    rows = con.execute(
+        "SELECT sql FROM duckdb_indexes() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ? AND sql IS NOT NULL",
+        [entry.schema, entry.table],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def _analyse_live(
     target: Path, manifest: Manifest, entries: Sequence[TableEntry], *, partial: bool
-) -> str | tuple[list[PartitionAction], tuple[str, ...]]:
+) -> str | tuple[list[PartitionAction], tuple[str, ...], tuple[str, ...]]:
     """Per-partition actions for a delta restore, or the reason a full restore is needed."""
     con = duckdb.connect(str(target), read_only=True)
     try:
@@ -221,15 +240,21 @@ def _analyse_live(
                 if m.want is None and m.got is not None:
                     actions.append(PartitionAction(entry.name, key, "drop", m.got.rows, 0))
         rewritten = {a.table for a in actions if a.action != "keep"}
-        indexes = [d.sql for d in manifest.ddl if d.kind == "index"]
-        if any(engine.cannot_rewrite([e.ddl, *indexes]) for e in entries if e.name in rewritten):
+        if any(
+            engine.cannot_rewrite([e.ddl, *_index_sql(con, e)])
+            for e in entries
+            if e.name in rewritten
+        ):
             return f"DuckDB {engine.VERSION} cannot reload keyed rows in place (1.2 can)"
         drop_tables: tuple[str, ...] = ()
+        comments: tuple[str, ...] = ()
         if not partial:
             want = restored_ddl(manifest, catalog=database_name(con))
-            if schema_objects_differ(list_objects(con), want):
+            objects = list_objects(con)
+            if schema_objects_differ(objects, want):
                 return "views, macros or sequences differ"
             drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
+            comments = comment_changes(objects, want)
     finally:
         con.close()
-    return actions, drop_tables
+    return actions, drop_tables, comments
