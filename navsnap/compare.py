@@ -5,12 +5,12 @@ partition, and the validation aggregates and SQL checks. Differences come back a
 :class:`Mismatch` values; callers decide what they mean (restore raises, verify reports, the
 delta planner reloads or drops the partitions concerned).
 
-Fingerprints use DuckDB's ``hash()``, which changed between DuckDB versions. Under the version
-that wrote the manifest, data is compared with the manifest's fingerprints at full strength;
-under another one those compare only by row count (:func:`full_strength`), so the restore
-check compares the data with the snapshot's own Parquet instead, both fingerprinted by the
-running engine (:func:`reference_mismatches`): full strength whatever engine wrote the
-snapshot.
+Fingerprints use DuckDB's ``hash()``, which changed between DuckDB releases. Under a release
+that hashes as the one that wrote the manifest (:func:`navsnap.engine.same_hash`), data is
+compared with the manifest's fingerprints at full strength; under another one those compare
+only by row count (:func:`full_strength`), so the restore check and the delta planner compare
+the data with the snapshot's own Parquet instead, both fingerprinted by the running engine
+(:func:`reference_mismatches`): full strength whatever engine wrote the snapshot.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap import engine
 from navsnap.catalog import (
     TableInfo,
     column_signature,
@@ -89,8 +90,9 @@ class Mismatch:
 
 
 def full_strength(manifest: Manifest) -> bool:
-    """Whether fingerprints computed here compare with the manifest's at full strength."""
-    return manifest.duckdb_version == duckdb.__version__
+    """Whether fingerprints computed here compare with the manifest's at full strength: the
+    DuckDB that wrote it hashes as the running one does (:func:`navsnap.engine.same_hash`)."""
+    return engine.same_hash(manifest.duckdb_version)
 
 
 def same_fingerprint(a: Fingerprint, b: Fingerprint, *, full: bool) -> bool:

@@ -18,7 +18,8 @@ themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1
   (:func:`cannot_rewrite`); 1.0 lists the system schemas of a reopened file as user
   schemas (:data:`USER_SCHEMAS`); before 2.0 a reopened file's sequence reports its next value
   as its last (:func:`sequence_last_value`).
-- ``hash()`` differs between 1.0, 1.2 and 1.4, so fingerprints compare only under one release.
+- ``hash()`` differs between 1.0, 1.2 and 1.4 (1.0 = 1.1 and 1.4 = 1.5 = 2.0, measured), so
+  fingerprints compare only between releases of one :func:`hash_family`.
 
 A file written by a newer engine, or in a newer storage version, cannot be written by an older
 one: :func:`check_restorable` refuses such a snapshot before anything changes and names the
@@ -49,8 +50,10 @@ __all__ = [
     "attach_options",
     "cannot_rewrite",
     "check_restorable",
+    "hash_family",
     "parse_version",
     "restore_storage",
+    "same_hash",
     "sequence_last_value",
     "storage_tag",
 ]
@@ -86,6 +89,33 @@ FK_REFERENCED_TABLE: Final[str] = (
     r"""'REFERENCES\s+(?:(?:"(?:[^"]|"")*"|[^."(\s]+)\.)?("(?:[^"]|"")*"|[^."(\s]+)\s*\(', 1), """
     r"""'^"(.*)"$', '\1'), '""', '"')"""
 )
+
+# The first release of each run of releases whose hash() agree, through the newest release
+# measured (tests/test_engine_upgrade.py checks the running one against recorded values).
+_HASH_CHANGED = ((1, 0), (1, 2), (1, 4))
+_HASH_MEASURED_UNTIL = (2, 0)
+
+
+def hash_family(version: object) -> str | None:
+    """The run of releases whose ``hash()`` agree that ``version`` belongs to, as its first
+    release (``'1.0'``, ``'1.2'``, ``'1.4'``); a release newer than those measured is a family
+    of its own (its major.minor). None when ``version`` names no release."""
+    parsed = parse_version(version)
+    if parsed is None:
+        return None
+    release = parsed[:2]
+    if release > _HASH_MEASURED_UNTIL:
+        return "{}.{}".format(*release)
+    first = max((r for r in _HASH_CHANGED if r <= release), default=None)
+    return None if first is None else "{}.{}".format(*first)
+
+
+def same_hash(version: object) -> bool:
+    """Whether fingerprints computed under DuckDB ``version`` compare with the running
+    engine's: both releases hash every value alike."""
+    family = hash_family(version)
+    return family is not None and family == hash_family(VERSION)
+
 
 #: Whether ATTACH takes a STORAGE_VERSION option.
 ATTACH_STORAGE_VERSION: Final[bool] = RUNNING >= (1, 2, 0)

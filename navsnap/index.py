@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from navsnap import engine
 from navsnap.catalog import column_signature, entry_columns
-from navsnap.compare import full_strength
 from navsnap.errors import IntegrityError, SnapshotNotFound
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store
@@ -101,8 +101,9 @@ class ReuseIndex:
         return (table, year, columns, fingerprint)
 
     def add_manifest(self, manifest: Manifest) -> None:
-        # Fingerprints are only comparable under the DuckDB version that computed them.
-        if manifest.mode != "parquet" or not full_strength(manifest):
+        # Only objects written by this very release are reused: fingerprints compare only
+        # within a hash family, and an object must stay readable by the DuckDB that restores.
+        if manifest.mode != "parquet" or manifest.duckdb_version != engine.VERSION:
             return
         for t in manifest.tables:
             sig = column_signature(entry_columns(t), dict(t.encodings))

@@ -2,7 +2,8 @@
 
 :func:`object_problem` checks one object and says what is wrong (``verify`` reports it);
 :func:`verify_objects` checks several and raises on the first bad one (restore, resume and
-the fallback search use it). Remote objects are hashed in parallel (network bound).
+the fallback search use it); :func:`fetch_verified` also makes them local (the object cache
+of a remote store). Remote objects are hashed in parallel (network bound).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from navsnap.errors import IntegrityError
 from navsnap.manifest import Manifest, ObjectRef
 from navsnap.store import Store
 
-__all__ = ["ObjectCheck", "check_object", "verify_objects"]
+__all__ = ["ObjectCheck", "check_object", "fetch_verified", "verify_objects"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -70,3 +71,19 @@ def verify_objects(
                 )
     if progress is not None:
         progress("verify", len(objs), len(objs))
+
+
+def fetch_verified(
+    store: Store,
+    manifest: Manifest,
+    objects: Iterable[ObjectRef],
+    *,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Make ``objects`` readable through ``store.local_copy``, each checked against its hash:
+    hashed in place on a store without a cache, else downloaded into the object cache and
+    verified as they arrive. Raises IntegrityError naming the first bad one."""
+    if store.cache is None:
+        verify_objects(store, manifest, objects, progress=progress)
+    else:
+        store.cache.fetch(store, objects, snapshot_id=manifest.snapshot_id, progress=progress)

@@ -6,8 +6,11 @@ What is checked:
 * every object a checked manifest references exists with the recorded size and xxh3-128
   (read through mmap on local stores); ``sample`` checks a random share of them;
 * ``deep``: each Parquet object is read with DuckDB, cast to the recorded column types, and
-  its row count and fingerprint recomputed per partition; when the manifest records
-  validation aggregates or SQL checks they are recomputed over views named like the tables;
+  its row count and fingerprint recomputed per partition (the fingerprint compared when the
+  manifest's DuckDB hashes as the running one: :func:`navsnap.compare.full_strength`; else
+  there is nothing to recompute it from, and the row counts and the objects' xxh3 stand);
+  when the manifest records validation aggregates or SQL checks they are recomputed over
+  views named like the tables;
 * when the whole store is checked: objects in the store that no manifest references
   (orphans; those younger than ``grace`` seconds may belong to a checkpoint in progress and
   are listed apart, not counted as problems), and tags that name no snapshot.

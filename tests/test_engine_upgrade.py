@@ -9,20 +9,25 @@ the restored tables with one engine, and compares those.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import invoke
 
 import navsnap
-from navsnap import materialize
+from navsnap import engine, materialize
 from navsnap.compare import full_strength
 from navsnap.errors import RestoreError
 from navsnap.index import resolve
-from navsnap.manifest import Manifest
+from navsnap.manifest import Fingerprint, Manifest, PartitionKey, TableEntry
+from navsnap.restore.plan import plan_restore
 from navsnap.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +131,142 @@ def test_a_value_corrupted_on_restore_is_caught_under_another_engine(
         navsnap.restore(store=store, db=tmp_path / "old.duckdb", year=2026, to=out)
     assert "facts 2026" in info.value.one_line()
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- hash families
+#
+# The tests below need no other DuckDB: a manifest is forged to say it was written by another
+# release (and, for another hash family, its fingerprints are garbled, as another family's
+# would be), then re-sealed as any writer can. They run in the core suite.
+
+#: hash() of 42, 'abc' and [1, 2] as measured under each family (1.2 not measured here).
+MEASURED_HASHES = {
+    "1.0": (7199933130570745587, 14846292297954449589, 9505922914455077890),
+    "1.4": (7199933130570745587, 1924864467101078684, 6530802887144669425),
+}
+
+
+@pytest.mark.core
+def test_hash_families_are_what_the_running_engine_computes() -> None:
+    assert engine.hash_family("1.0.0") == engine.hash_family("1.1.3") == "1.0"
+    assert engine.hash_family("1.2.2") == engine.hash_family("1.3.2") == "1.2"
+    assert engine.hash_family("1.4.5") == engine.hash_family("2.0.1") == "1.4"
+    assert engine.hash_family("2.1.0") == "2.1"  # not measured: a family of its own
+    assert engine.hash_family("not a version") is None
+    assert not engine.same_hash("garbage")
+    family = engine.hash_family(engine.VERSION)
+    if family not in MEASURED_HASHES:
+        pytest.skip(f"no recorded hash() values for DuckDB {engine.VERSION}")
+    got = duckdb.connect().execute("SELECT hash(42), hash('abc'), hash([1, 2])").fetchone()
+    assert got == MEASURED_HASHES[family]
+
+
+def other_release(*, same_hash: bool) -> str:
+    """A DuckDB release that hashes like the running one (``same_hash``) or not."""
+    major, minor, patch = engine.RUNNING
+    if same_hash:
+        return f"{major}.{minor}.{patch + 1}"
+    return next(v for v in ("1.1.3", "1.4.5") if not engine.same_hash(v))
+
+
+def forge(store: Path, manifest: Manifest, **changes: object) -> Manifest:
+    """Write ``manifest`` with ``changes`` over the stored one, re-sealed."""
+    forged = replace(manifest, **changes)  # type: ignore[arg-type]
+    (store / "manifests" / f"{manifest.snapshot_id}.json").write_bytes(forged.to_json())
+    return resolve(open_store(store), forged.snapshot_id)
+
+
+def garbled(manifest: Manifest) -> tuple[TableEntry, ...]:
+    """The tables with every fingerprint's hash replaced (row counts kept)."""
+    return tuple(
+        replace(
+            t,
+            partitions=tuple(
+                replace(p, fingerprint=Fingerprint(p.fingerprint.rows, "12345"))
+                for p in t.partitions
+            ),
+        )
+        for t in manifest.tables
+    )
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> tuple[Path, Path, Manifest]:
+    """(database, store, manifest): two years of a small table and a global one."""
+    db = tmp_path / "small.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(
+        "CREATE TABLE facts AS SELECT 2025 + i % 2 AS simulation_year, i AS id, "
+        "i * 1.5 AS amount, 'row ' || i AS label FROM range(200) r(i)"
+    )
+    con.execute("CREATE TABLE settings AS SELECT 'k' || i AS k, i AS v FROM range(5) r(i)")
+    con.close()
+    cfg = navsnap.load_config(search_cwd=False)
+    manifest = navsnap.checkpoint(db=db, year=2026, store=tmp_path / "store", config=cfg)
+    return db, tmp_path / "store", manifest
+
+
+def change_one_value(db: Path) -> None:
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE facts SET amount = amount + 1 WHERE id = 8")  # a 2025 row
+    con.close()
+
+
+@pytest.mark.core
+def test_delta_planner_compares_with_the_parquet_under_another_hash_family(
+    small: tuple[Path, Path, Manifest],
+) -> None:
+    db, store, manifest = small
+    other = other_release(same_hash=False)
+    forged = forge(store, manifest, duckdb_version=other, tables=garbled(manifest))
+    assert not full_strength(forged)
+    st = open_store(store)
+    # The database as snapshotted: nothing to do, although no fingerprint compares.
+    assert plan_restore(st, forged, db_path=db).strategy == "none"
+    change_one_value(db)  # same row counts, one value differs
+    plan = plan_restore(st, forged, db_path=db)
+    assert plan.strategy == "delta", plan.reason
+    assert {(a.table, str(a.year)) for a in plan.actions if a.action == "load"} == {
+        ("facts", "2025")
+    }
+    if engine.parse_version(other) > engine.RUNNING:
+        return  # a newer release's snapshot is planned, never restored (EngineVersionError)
+    report = navsnap.restore(store=store, db=db, snapshot=forged.snapshot_id)
+    assert report.plan.strategy == "delta"
+    assert table_rows(db, "SELECT amount FROM facts WHERE id = 8") == [(Decimal("12.0"),)]
+    assert plan_restore(st, forged, db_path=db).strategy == "none"
+
+
+@pytest.mark.core
+def test_verify_deep_and_the_planner_keep_full_strength_within_a_hash_family(
+    small: tuple[Path, Path, Manifest],
+) -> None:
+    db, store, manifest = small
+    change_one_value(db)
+    cfg = navsnap.load_config(search_cwd=False)
+    changed = navsnap.checkpoint(db=db, year=2026, store=store, config=cfg)
+    new_2025 = changed.table("facts").partition(PartitionKey.of_year("2025"))
+    assert new_2025 is not None
+    # The first snapshot now points at the object holding the changed value, with the
+    # fingerprint of the original rows, and says another release of this hash family wrote it.
+    facts = manifest.table("facts")
+    swapped = replace(
+        facts,
+        partitions=tuple(
+            replace(p, object=new_2025.object) if str(p.year) == "2025" else p
+            for p in facts.partitions
+        ),
+    )
+    tables = tuple(swapped if t.name == "facts" else t for t in manifest.tables)
+    forged = forge(store, manifest, duckdb_version=other_release(same_hash=True), tables=tables)
+    assert forged.duckdb_version != engine.VERSION and full_strength(forged)
+    code, out, err = invoke("verify", "--store", str(store), "--deep", "--json", forged.snapshot_id)
+    assert code == 14, err
+    found = [p for p in json.loads(out)["problems"] if p["kind"] == "data-mismatch"]
+    assert [p["key"] for p in found] == [new_2025.object.key], out
+    assert "facts 2025" in found[0]["detail"]
+    # The live database holds the changed value: the planner sees it, by fingerprint.
+    plan = plan_restore(open_store(store), forged, db_path=db)
+    assert {(a.table, str(a.year)) for a in plan.actions if a.action == "load"} == {
+        ("facts", "2025")
+    }

@@ -7,7 +7,7 @@ cached files.
 
 from __future__ import annotations
 
-from navsnap.integrity import ProgressFn, verify_objects
+from navsnap.integrity import ProgressFn, fetch_verified
 from navsnap.manifest import Manifest
 from navsnap.restore.plan import RestorePlan
 from navsnap.store import Store
@@ -19,8 +19,4 @@ def fetch(
     store: Store, manifest: Manifest, plan: RestorePlan, *, progress: ProgressFn | None = None
 ) -> None:
     """Make every object ``plan`` loads available locally, checked against its hash."""
-    objects = plan.objects(manifest)
-    if store.cache is None:
-        verify_objects(store, manifest, objects, progress=progress)
-    else:
-        store.cache.fetch(store, objects, snapshot_id=manifest.snapshot_id, progress=progress)
+    fetch_verified(store, manifest, plan.objects(manifest), progress=progress)

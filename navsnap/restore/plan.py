@@ -17,17 +17,21 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import database_name, list_objects, list_tables
+from navsnap.catalog import TableInfo, database_name, list_objects, list_tables
 from navsnap.compare import (
+    Mismatch,
     comment_changes,
+    full_strength,
+    reference_mismatches,
     schema_objects_differ,
     shape_difference,
     table_mismatches,
 )
 from navsnap.dbfile import raise_if_in_use
 from navsnap.errors import DatabaseError, RestoreError, UsageError, cause
+from navsnap.integrity import fetch_verified
 from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
-from navsnap.materialize import restored_ddl
+from navsnap.materialize import local_files, restored_ddl
 from navsnap.store import Store
 
 __all__ = ["PartitionAction", "RestorePlan", "plan_restore"]
@@ -174,7 +178,7 @@ def plan_restore(
     if not allow_delta:
         return full("delta restore disabled")
     try:
-        analysed = _analyse_live(target, manifest, entries, partial=bool(tables))
+        analysed = _analyse_live(target, store, manifest, entries, partial=bool(tables))
     except duckdb.Error as exc:
         raise_if_in_use(exc, target)
         return full(f"target is broken ({cause(exc, width=100)})")
@@ -205,8 +209,31 @@ def _index_sql(con: duckdb.DuckDBPyConnection, entry: TableEntry) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def _live_mismatches(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    manifest: Manifest,
+    entry: TableEntry,
+    info: TableInfo,
+) -> list[Mismatch]:
+    """The partitions of the live table that differ from the snapshot's, at full strength:
+    compared with the manifest's fingerprints, or (another DuckDB's, whose ``hash()``
+    differs) with the snapshot's own verified Parquet fingerprinted by the running engine."""
+    if full_strength(manifest):
+        return table_mismatches(con, manifest, entry, info=info)
+    objects = list({p.object.key: p.object for p in entry.partitions}.values())
+    fetch_verified(store, manifest, objects)
+    with local_files(store, objects) as files:
+        return reference_mismatches(con, entry, files, info=info)
+
+
 def _analyse_live(
-    target: Path, manifest: Manifest, entries: Sequence[TableEntry], *, partial: bool
+    target: Path,
+    store: Store,
+    manifest: Manifest,
+    entries: Sequence[TableEntry],
+    *,
+    partial: bool,
 ) -> str | tuple[list[PartitionAction], tuple[str, ...], tuple[str, ...]]:
     """Per-partition actions for a delta restore, or the reason a full restore is needed."""
     con = duckdb.connect(str(target), read_only=True)
@@ -222,7 +249,7 @@ def _analyse_live(
                 return reason
             differ = {
                 m.partition: m
-                for m in table_mismatches(con, manifest, entry, info=info)
+                for m in _live_mismatches(con, store, manifest, entry, info)
                 if m.partition is not None
             }
             for part in entry.partitions:
