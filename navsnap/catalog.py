@@ -409,7 +409,7 @@ def text_unsafe_columns(con: duckdb.DuckDBPyConnection, table: TableInfo) -> lis
 
     DuckDB's text of a scalar HUGEINT, UHUGEINT, INTERVAL or TIMETZ casts back exactly on
     every supported release (tests/test_types.py); the text of a nested value holding one
-    of them may not (DuckDB 1.0 does not escape quotes inside nested strings). Those
+    of them may not (DuckDB 1.0 and 1.1 do not escape quotes inside nested strings). Those
     columns are checked value by value; a failing cast counts as not exact.
     """
     enc = table.encodings

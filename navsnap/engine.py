@@ -14,6 +14,8 @@ themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1
   (``'v1.0.0 - v1.1.3'``) in 1.2 and a lower bound (``'v1.0.0+'``) from 1.3
   (:func:`storage_tag`).
 - Releases before 2.0 create files in 1.0-compatible storage by default; 2.0 in its own.
+- 1.0 and 1.1 do not escape quotes inside the text of nested values (1.4 does:
+  :data:`NESTED_TEXT_ESCAPED_FROM`), so some nested values do not cast back from their text.
 - Before 1.2 a transaction cannot delete keyed rows and insert the same keys again
   (:func:`cannot_rewrite`); 1.0 lists the system schemas of a reopened file as user
   schemas (:data:`USER_SCHEMAS`); before 2.0 a reopened file's sequence reports its next value
@@ -41,6 +43,7 @@ __all__ = [
     "ATTACH_STORAGE_VERSION",
     "FK_REFERENCED_TABLE",
     "MINIMUM",
+    "NESTED_TEXT_ESCAPED_FROM",
     "OLDEST_FILE_CONFIG",
     "REINSERTS_DELETED_KEYS",
     "RUNNING",
@@ -116,6 +119,10 @@ def same_hash(version: object) -> bool:
     family = hash_family(version)
     return family is not None and family == hash_family(VERSION)
 
+
+#: The first release measured to escape quotes inside the text of nested values (1.0 and 1.1
+#: do not, so such text may not cast back: :func:`navsnap.catalog.text_unsafe_columns`).
+NESTED_TEXT_ESCAPED_FROM: Final = "1.4.0"
 
 #: Whether ATTACH takes a STORAGE_VERSION option.
 ATTACH_STORAGE_VERSION: Final[bool] = RUNNING >= (1, 2, 0)

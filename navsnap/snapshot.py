@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from navsnap import engine
 from navsnap._version import __version__
 from navsnap.catalog import (
     TableInfo,
@@ -297,7 +298,8 @@ class SnapshotJob:
                     f"table {table.key} column {c.name} ({c.type}) cannot be stored exactly: "
                     "Parquet cannot hold its HUGEINT/INTERVAL/TIMETZ parts and its values do not "
                     "survive DuckDB's text form",
-                    hint="make those parts top-level columns, or use DuckDB 1.1 or newer",
+                    hint="make those parts top-level columns, or use DuckDB "
+                    f"{engine.NESTED_TEXT_ESCAPED_FROM} or newer",
                 )
         self.ddl = tuple(list_objects(cur))
         row = cur.execute("SELECT current_database()").fetchone()
