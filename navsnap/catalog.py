@@ -17,6 +17,7 @@ from navsnap import engine
 from navsnap.manifest import (
     GLOBAL,
     NULL_YEAR,
+    Comment,
     DdlEntry,
     Fingerprint,
     PartitionKey,
@@ -274,21 +275,19 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         "WHERE database_name = current_database() AND sql IS NOT NULL ORDER BY index_oid"
     ).fetchall():
         out.append(DdlEntry("index", schema, name, sql))
-    out.extend(list_comments(con))
     return out
 
 
-def comment_sql(
-    on: str, schema: str, name: str, text: str | None, column: str | None = None
-) -> str:
-    """``COMMENT ON <on> "schema"."name"[."column"] IS '<text>';`` (``IS NULL`` removes it).
-
-    The one spelling of a comment in a manifest (``ddl[]`` kind ``comment``), which
-    :func:`navsnap.manifest_check.check_comment` accepts and nothing else.
-    """
-    assert on in COMMENT_ON and (on == "COLUMN") == (column is not None)
-    target = qualified(schema, name) + ("" if column is None else "." + quote_ident(column))
-    return f"COMMENT ON {on} {target} IS {'NULL' if text is None else quote_literal(text)};"
+def comment_sql(comment: Comment, *, clear: bool = False) -> str:
+    """``COMMENT ON <on> "schema"."name"[."column"] IS '<text>';`` (``IS NULL`` to ``clear``
+    it): navsnap's one spelling of a comment, every name and the text quoted here."""
+    if comment.on not in COMMENT_ON or (comment.on == "COLUMN") != (comment.column is not None):
+        raise ValueError(f"not a comment navsnap writes: {comment.on!r}")
+    target = qualified(comment.schema, comment.name)
+    if comment.column is not None:
+        target += "." + quote_ident(comment.column)
+    text = "NULL" if clear else quote_literal(comment.text)
+    return f"COMMENT ON {comment.on} {target} IS {text};"
 
 
 #: Where each kind of object keeps its comment: (COMMENT ON kind, SQL of schema, name,
@@ -326,13 +325,12 @@ _COMMENTED = (
 )
 
 
-def list_comments(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
-    """Every comment of the current database, as ``ddl[]`` entries of kind ``comment``
-    (named after the object commented on; a column's after its table or view)."""
-    out: list[DdlEntry] = []
+def list_comments(con: duckdb.DuckDBPyConnection) -> list[Comment]:
+    """Every comment of the current database (a column's names its table or view)."""
+    out: list[Comment] = []
     for on, sql in _COMMENTED:
         for schema, name, text in con.execute(sql).fetchall():
-            out.append(DdlEntry("comment", schema, name, comment_sql(on, schema, name, text)))
+            out.append(Comment(on, schema, name, text))
     # One pass over duckdb_functions(), which lists every built-in function too (slow).
     for schema, name, ftype, text in con.execute(
         "SELECT DISTINCT schema_name, function_name, function_type, comment "
@@ -340,14 +338,13 @@ def list_comments(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         "AND function_type IN ('macro', 'table_macro') AND comment IS NOT NULL ORDER BY ALL"
     ).fetchall():
         on = "MACRO TABLE" if ftype == "table_macro" else "MACRO"
-        out.append(DdlEntry("comment", schema, name, comment_sql(on, schema, name, text)))
+        out.append(Comment(on, schema, name, text))
     for schema, table, column, text in con.execute(
         "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
         "WHERE database_name = current_database() AND NOT internal AND comment IS NOT NULL "
         "ORDER BY schema_name, table_name, column_index"
     ).fetchall():
-        ddl = comment_sql("COLUMN", schema, table, text, column)
-        out.append(DdlEntry("comment", schema, table, ddl))
+        out.append(Comment("COLUMN", schema, table, text, column))
     return out
 
 

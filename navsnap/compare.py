@@ -34,8 +34,7 @@ from navsnap.catalog import (
     table_info,
 )
 from navsnap.errors import ConfigError
-from navsnap.manifest import DdlEntry, Fingerprint, Manifest, PartitionKey, TableEntry
-from navsnap.manifest_check import comment_target
+from navsnap.manifest import Comment, DdlEntry, Fingerprint, Manifest, PartitionKey, TableEntry
 from navsnap.validation import compute_checks, recompute_validation
 
 __all__ = [
@@ -246,28 +245,26 @@ def shape_difference(live: TableInfo, entry: TableEntry) -> str | None:
 def schema_objects_differ(live: Iterable[DdlEntry], want: Iterable[DdlEntry]) -> bool:
     """Whether the live schemas, sequences, macros, views and indexes differ from ``want``
     (a manifest's ``ddl[]`` as a restore under the live catalog name creates it:
-    :func:`navsnap.materialize.restored_ddl`), order and comments aside."""
+    :func:`navsnap.materialize.restored_ddl`), order aside."""
 
     def key(d: DdlEntry) -> tuple[str, str, str, str]:
         return (d.kind, d.schema, d.name, d.sql)
 
-    def objects(entries: Iterable[DdlEntry]) -> list[tuple[str, str, str, str]]:
-        return sorted(key(d) for d in entries if d.kind != "comment")
-
-    return objects(live) != objects(want)
+    return sorted(map(key, live)) != sorted(map(key, want))
 
 
-def comment_changes(live: Iterable[DdlEntry], want: Iterable[DdlEntry]) -> tuple[str, ...]:
-    """The COMMENT ON statements that make the live comments those of ``want`` (pure):
-    ``want``'s comments the live database lacks or has another text for, and ``IS NULL``
-    for live comments ``want`` does not have. Empty when the comments match."""
-    have = {d.sql for d in live if d.kind == "comment"}
-    wanted = {d.sql for d in want if d.kind == "comment"}
-    targets = {comment_target(sql) for sql in wanted}
-    out = sorted(wanted - have)
-    for sql in sorted(have - wanted):
-        target = comment_target(sql)
-        if target is not None and target not in targets:
-            on, schema, name, column = target
-            out.append(comment_sql(on, schema, name, None, column))
+def comment_changes(live: Iterable[Comment], want: Iterable[Comment]) -> tuple[str, ...]:
+    """The COMMENT ON statements that make the ``live`` comments ``want`` (pure): each wanted
+    comment missing or with another text, and ``IS NULL`` for each live comment ``want`` does
+    not have. Empty when the comments match."""
+    have = {c.target: c for c in live}
+    wanted = {c.target: c for c in want}
+    out = [
+        comment_sql(c)
+        for t, c in sorted(wanted.items(), key=repr)
+        if t not in have or have[t].text != c.text
+    ]
+    out += [
+        comment_sql(c, clear=True) for t, c in sorted(have.items(), key=repr) if t not in wanted
+    ]
     return tuple(out)

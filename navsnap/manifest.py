@@ -21,6 +21,7 @@ from navsnap.store.layout import manifest_key
 
 __all__ = [
     "FORMAT_VERSION",
+    "Comment",
     "ConfigBlock",
     "DdlEntry",
     "FileCopy",
@@ -183,6 +184,26 @@ class DdlEntry:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """A comment on a catalog object (``comments[]`` in the manifest): what ``COMMENT ON``
+    sets. ``on`` is the kind of object as COMMENT ON spells it (``TABLE``, ``COLUMN``,
+    ``VIEW``, ``SEQUENCE``, ``MACRO``, ``MACRO TABLE``, ``TYPE``, ``INDEX``); a column's
+    comment names its table or view and the ``column``. navsnap writes the statement itself
+    from these values (:func:`navsnap.catalog.comment_sql`)."""
+
+    on: str
+    schema: str
+    name: str
+    text: str
+    column: str | None = None
+
+    @property
+    def target(self) -> tuple[str, str, str, str | None]:
+        """What the comment is on: (on, schema, name, column)."""
+        return (self.on, self.schema, self.name, self.column)
+
+
+@dataclass(frozen=True)
 class ConfigBlock:
     """The manifest's ``config``: the run's configuration and lineage identity.
 
@@ -270,6 +291,9 @@ class Manifest:
     timings: dict[str, float] = field(default_factory=dict)
     parent: str | None = None
     format_version: int = FORMAT_VERSION
+    #: Comments on catalog objects; absent from the JSON when there are none (older readers
+    #: ignore the field and restore without comments).
+    comments: tuple[Comment, ...] = ()
 
     # ------------------------------------------------------------ derived
 
@@ -317,6 +341,10 @@ class Manifest:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["tables"] = [_table_to_dict(t) for t in self.tables]
         data["ddl"] = [asdict(d) for d in self.ddl]
+        if self.comments:  # absent rather than empty: older manifests stay as they were
+            data["comments"] = [asdict(c) for c in self.comments]
+        else:
+            del data["comments"]
         data["file"] = asdict(self.file) if self.file is not None else None
         data["config"] = self.config.to_dict()
         data["validation"] = dict(self.validation)
@@ -374,7 +402,7 @@ class Manifest:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> Manifest:
-        for name in ("tables", "ddl"):
+        for name in ("tables", "ddl", "comments"):
             if not isinstance(data.get(name, []), list):
                 raise TypeError(f"{name} is not a list")
         f = data.get("file")
@@ -393,7 +421,7 @@ class Manifest:
         simple = {
             k: v
             for k, v in data.items()
-            if k in known and k not in ("tables", "file", "ddl", "config")
+            if k in known and k not in ("tables", "file", "ddl", "config", "comments")
         }
         return cls(
             **simple,
@@ -408,6 +436,17 @@ class Manifest:
                     sql=str(d["sql"]),
                 )
                 for d in data.get("ddl", [])
+            ),
+            # Raw values: check_manifest refuses any that is not a string.
+            comments=tuple(
+                Comment(
+                    on=c["on"],
+                    schema=c["schema"],
+                    name=c["name"],
+                    text=c["text"],
+                    column=c.get("column"),
+                )
+                for c in data.get("comments", [])
             ),
         )
 

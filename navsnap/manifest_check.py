@@ -5,10 +5,11 @@ that anyone can recompute. So a manifest that parsed is checked here before anyt
 (:func:`check_manifest`, called by :meth:`navsnap.manifest.Manifest.from_json`):
 
 * every DDL string (``tables[].ddl``, ``ddl[].sql``) is exactly one statement, as DuckDB's own
-  parser splits it, and a ``CREATE`` of its declared kind (a ``comment`` entry: one
-  ``COMMENT ON`` of the object the entry names, with a string literal): a table entry is a
-  ``CREATE TABLE`` with a column list and nothing after it (never ``AS SELECT``), a type's
-  definition parses as a type, a sequence's options are words and numbers;
+  parser splits it, and a ``CREATE`` of its declared kind: a table entry is a ``CREATE TABLE``
+  with a column list and nothing after it (never ``AS SELECT``), a type's definition parses
+  as a type, a sequence's options are words and numbers;
+* a comment (``comments[]``) is on a kind of object ``COMMENT ON`` takes, and its names and
+  text are strings (navsnap writes the statement, quoting each);
 * every column type parses as a DuckDB type (or is a plain type name);
 * version strings match a pattern (``storage_version`` goes into ``ATTACH``);
 * names are strings (navsnap quotes them itself), the year column is one of the columns, every
@@ -29,21 +30,11 @@ import duckdb
 from navsnap.errors import IntegrityError
 
 if TYPE_CHECKING:
-    from navsnap.manifest import DdlEntry, Manifest, TableEntry
+    from navsnap.manifest import Comment, DdlEntry, Manifest, TableEntry
 
-__all__ = [
-    "COMMENT_ON",
-    "DDL_KINDS",
-    "check_comment",
-    "check_ddl",
-    "check_manifest",
-    "check_type",
-    "check_version",
-    "comment_target",
-]
+__all__ = ["COMMENT_ON", "DDL_KINDS", "check_ddl", "check_manifest", "check_type", "check_version"]
 
-#: The kinds of ``ddl[]`` entries that create an object, and the object each one creates
-#: (the other kind, ``comment``, is a COMMENT ON: :func:`check_comment`).
+#: The kinds of ``ddl[]`` entries and the object each one creates.
 DDL_KINDS = {
     "schema": r"SCHEMA",
     "type": r"TYPE",
@@ -111,52 +102,6 @@ def _close_paren(text: str, start: int) -> int:
     raise _Refused("has unbalanced parentheses")
 
 
-_QUOTED = r'"(?:[^"]|"")*"'
-_COMMENT = re.compile(
-    rf"COMMENT ON (?P<on>{'|'.join(sorted(COMMENT_ON, key=len, reverse=True))}) "
-    rf"(?P<schema>{_QUOTED})\.(?P<name>{_QUOTED})(?:\.(?P<column>{_QUOTED}))? "
-    r"IS (?P<text>'(?:[^']|'')*');"
-)
-
-
-def _unquote(ident: str) -> str:
-    return ident[1:-1].replace('""', '"')
-
-
-def comment_target(sql: str) -> tuple[str, str, str, str | None] | None:
-    """``(on, schema, name, column)`` of a COMMENT ON statement as navsnap writes it
-    (:func:`navsnap.catalog.comment_sql`: quoted names, one string literal), else None."""
-    m = _COMMENT.fullmatch(sql)
-    if m is None or (m.group("on") == "COLUMN") != (m.group("column") is not None):
-        return None
-    column = m.group("column")
-    return (
-        m.group("on"),
-        _unquote(m.group("schema")),
-        _unquote(m.group("name")),
-        None if column is None else _unquote(column),
-    )
-
-
-def check_comment(schema: object, name: object, sql: object) -> None:
-    """A ``comment`` entry: exactly one COMMENT ON statement, on the object the entry names
-    (``schema``.``name``; a column of it for COMMENT ON COLUMN), with a string literal."""
-    text = sql if isinstance(sql, str) else ""
-    if not isinstance(sql, str) or len(sql) > _MAX_SQL or "\x00" in sql:
-        raise _Refused("is not a string")
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as exc:
-        raise _Refused(f"does not parse: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise _Refused(f"holds {len(statements)} statements, not one")
-    target = comment_target(text)
-    if target is None:
-        raise _Refused('is not COMMENT ON <kind> "schema"."name" IS \'<text>\';')
-    if target[1:3] != (schema, name):
-        raise _Refused("comments on another object than the entry names")
-
-
 def check_table_ddl(sql: object) -> None:
     """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``."""
     text = _statement(sql)
@@ -171,8 +116,7 @@ def check_table_ddl(sql: object) -> None:
 def check_ddl(kind: object, sql: object) -> None:
     """One ``ddl[]`` entry: exactly one CREATE of ``kind``; ValueError (naming why) if not."""
     if not isinstance(kind, str) or kind not in DDL_KINDS:
-        kinds = ", ".join(sorted([*DDL_KINDS, "comment"]))
-        raise _Refused(f"kind {str(kind)[:40]!r} is not one of {kinds}")
+        raise _Refused(f"kind {kind!r} is not one of {', '.join(sorted(DDL_KINDS))}")
     text = _statement(sql)
     m = re.match(rf"{_HEAD}{DDL_KINDS[kind]}\s+", text, re.I)
     if m is None:
@@ -280,10 +224,24 @@ def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]]) -> None:
 def _check_entry(d: DdlEntry, at: str, fields: list[tuple[str, Any]]) -> None:
     fields.append((f"{at}.schema", lambda: _str(d.schema)))
     fields.append((f"{at}.name", lambda: _str(d.name)))
-    if d.kind == "comment":
-        fields.append((f"{at}.sql", lambda: check_comment(d.schema, d.name, d.sql)))
-    else:
-        fields.append((f"{at}.sql", lambda: check_ddl(d.kind, d.sql)))
+    fields.append((f"{at}.sql", lambda: check_ddl(d.kind, d.sql)))
+
+
+def _text(value: object) -> None:
+    if not isinstance(value, str) or "\x00" in value or len(value) > _MAX_SQL:
+        raise _Refused("is not a string")
+
+
+def _check_comment(c: Comment) -> None:
+    if not isinstance(c.on, str) or c.on not in COMMENT_ON:
+        raise _Refused(f"{str(c.on)[:40]!r} is not one of {', '.join(COMMENT_ON)}")
+    _str(c.schema)
+    _str(c.name)
+    _text(c.text)
+    if c.on == "COLUMN":
+        _str(c.column)
+    elif c.column is not None:
+        raise _Refused(f"a comment on a {c.on} names no column")
 
 
 def check_manifest(manifest: Manifest, *, source: str = "manifest") -> None:
@@ -321,6 +279,8 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest") -> None:
         _check_table(t, f"tables[{i}]", fields)
     for i, d in enumerate(m.ddl):
         _check_entry(d, f"ddl[{i}]", fields)
+    for i, c in enumerate(m.comments):
+        fields.append((f"comments[{i}]", partial(_check_comment, c)))
     for name, check in fields:
         try:
             check()

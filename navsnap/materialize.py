@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import duckdb
 
 from navsnap.catalog import (
+    comment_sql,
     entry_columns,
     parquet_list,
     partition_filter,
@@ -117,13 +118,12 @@ def build_database(
                 if not partial:  # a partial restore may lack the index's table
                     raise
     create_views_and_macros(con, manifest, only_tables=partial, catalog=catalog)
-    for d in manifest.ddl:
-        if d.kind == "comment":
-            try:
-                con.execute(d.sql)
-            except duckdb.Error:
-                if not partial:  # a partial restore may lack the object commented on
-                    raise
+    for comment in manifest.comments:
+        try:
+            con.execute(comment_sql(comment))
+        except duckdb.Error:
+            if not partial:  # a partial restore may lack the object commented on
+                raise
 
 
 def reload_partition(

@@ -35,6 +35,7 @@ from navsnap.catalog import (
     column_signature,
     export_select,
     fingerprints,
+    list_comments,
     list_objects,
     list_tables,
     quote_literal,
@@ -302,6 +303,7 @@ class SnapshotJob:
                     f"{engine.NESTED_TEXT_ESCAPED_FROM} or newer",
                 )
         self.ddl = tuple(list_objects(cur))
+        self.comments = tuple(list_comments(cur))
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
         self.storage_version = storage_version(cur)
@@ -460,6 +462,7 @@ class SnapshotJob:
             config=ConfigBlock.from_dict(self.config),
             tables=entries,
             ddl=self.ddl,
+            comments=self.comments,
             file=file_copy,
             validation=validation,
             checks=checks,

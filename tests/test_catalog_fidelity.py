@@ -14,6 +14,7 @@ Tiny databases, in-process: the core suite runs this file under every supported 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ from conftest import table_fingerprints
 
 import navsnap
 from navsnap import engine
+from navsnap.catalog import comment_sql
 from navsnap.config import load_config
-from navsnap.errors import IntegrityError
+from navsnap.errors import IntegrityError, RestoreError
+from navsnap.hashing import hash_bytes
 from navsnap.index import resolve
-from navsnap.manifest import DdlEntry, Manifest
+from navsnap.manifest import Comment, Manifest, canonical_json
+from navsnap.restore.check import check_comments
 from navsnap.restore.plan import plan_restore
 from navsnap.store import open_store
 
@@ -267,55 +271,89 @@ def test_a_comment_lost_on_restore_fails_the_check(
     original: tuple[Path, Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     _db, store, _want = original
-    st = open_store(store)
-    manifest = resolve(st, year=2026)
-    # The store says the sequence has a comment the restore will not write.
-    extra = DdlEntry(
-        "comment", "main", "seq_fresh", 'COMMENT ON SEQUENCE "main"."seq_fresh" IS \'x\';'
-    )
-    forged = dataclasses.replace(manifest, ddl=(*manifest.ddl, extra))
-    from navsnap.restore import check
-
-    out = tmp_path / "copy.duckdb"
-    con = duckdb.connect(str(out))
+    manifest = resolve(open_store(store), year=2026)
+    # The store says the sequence has a comment the restore does not write.
+    extra = Comment("SEQUENCE", "main", "seq_fresh", "x")
+    forged = dataclasses.replace(manifest, comments=(*manifest.comments, extra))
+    con = duckdb.connect(str(tmp_path / "copy.duckdb"))
     try:
         con.execute(SCHEMA)
-        with pytest.raises(navsnap.errors.RestoreError, match="comments do not match"):
-            check.check_comments(con, forged)
-        con.execute(extra.sql)
-        check.check_comments(con, forged)
+        with pytest.raises(RestoreError, match="comments do not match"):
+            check_comments(con, forged)
+        con.execute(comment_sql(extra))
+        check_comments(con, forged)
+        con.execute("COMMENT ON TABLE parent IS 'other'")
+        with pytest.raises(RestoreError, match="comments do not match"):
+            check_comments(con, forged)
     finally:
         con.close()
 
 
 @pytest.mark.parametrize(
-    ("entry", "why"),
+    ("comment", "why"),
     [
-        (("main", "parent", 'COMMENT ON TABLE "main"."child" IS \'x\';'), "another object"),
-        (
-            ("main", "parent", 'COMMENT ON TABLE "main"."parent" IS \'x\'; DROP TABLE parent;'),
-            "2 statements",
-        ),
-        (("main", "parent", "COMMENT ON TABLE main.parent IS 'x';"), "COMMENT ON <kind>"),
-        (("main", "parent", 'COMMENT ON TABLE "main"."parent"."id" IS \'x\';'), "COMMENT ON"),
-        (("other", "parent", 'COMMENT ON TABLE "main"."parent" IS \'x\';'), "another object"),
-        (("main", "parent", 'CREATE TABLE "main"."parent" (a INTEGER);'), "COMMENT ON"),
-        (("main", "parent", 'COMMENT ON COLUMN "main"."parent" IS \'x\';'), "COMMENT ON"),
+        ({"on": "SCHEMA", "schema": "main", "name": "x", "text": "t"}, "is not one of"),
+        ({"on": "TABLE; DROP", "schema": "main", "name": "x", "text": "t"}, "is not one of"),
+        ({"on": "TABLE", "schema": "main", "name": "x", "text": "t", "column": "c"}, "no column"),
+        ({"on": "COLUMN", "schema": "main", "name": "x", "text": "t"}, "not a string"),
+        ({"on": "TABLE", "schema": "main", "name": 7, "text": "t"}, "not a string"),
+        ({"on": "TABLE", "schema": "main", "name": "x", "text": ["t"]}, "not a string"),
+        ({"on": "TABLE", "schema": "main", "name": "x\u0000", "text": "t"}, "not a string"),
     ],
 )
-def test_a_manifest_comment_entry_is_one_comment_on_the_object_it_names(
-    original: tuple[Path, Path, dict[str, Any]], entry: tuple[str, str, str], why: str
+def test_a_manifest_comment_is_typed_values_navsnap_quotes_itself(
+    original: tuple[Path, Path, dict[str, Any]], comment: dict[str, Any], why: str
 ) -> None:
     _db, store, _want = original
     manifest = resolve(open_store(store), year=2026)
-    schema, name, sql = entry
-    forged = dataclasses.replace(
-        manifest, ddl=(*manifest.ddl, DdlEntry("comment", schema, name, sql))
-    )
-    with pytest.raises(IntegrityError, match="ddl") as info:
-        Manifest.from_json(forged.to_json())
+    assert len(manifest.comments) == 10
+    doc = json.loads(manifest.to_json())
+    doc.pop("integrity")
+    doc["comments"].append(comment)
+    doc["integrity"] = hash_bytes(canonical_json(doc))  # what any writer can recompute
+    with pytest.raises(IntegrityError, match=r"comments\[10\]") as info:
+        Manifest.from_json(json.dumps(doc).encode())
     assert why in info.value.one_line()
-    # the snapshot's own comments pass the same check
-    comments = [d for d in manifest.ddl if d.kind == "comment"]
-    assert len(comments) == 10
-    Manifest.from_json(manifest.to_json())
+
+
+def test_hostile_names_and_text_are_quoted(tmp_path: Path) -> None:
+    db = tmp_path / "model.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute('CREATE TABLE "we""ird; --" (simulation_year INTEGER, "c\'ol" INTEGER)')
+    con.execute("COMMENT ON TABLE \"we\"\"ird; --\" IS 'it''s; DROP TABLE x; --'")
+    con.execute('COMMENT ON COLUMN "we""ird; --"."c\'ol" IS \'ünï "q"\'')
+    con.close()
+    store = tmp_path / "store"
+    navsnap.checkpoint(db=db, year=2026, store=store, config=load_config(search_cwd=False))
+    out = tmp_path / "copy.duckdb"
+    navsnap.restore(store=store, db=db, year=2026, to=out)
+    sql = (
+        "SELECT table_name, comment FROM duckdb_tables() UNION ALL "
+        "SELECT column_name, comment FROM duckdb_columns() WHERE comment IS NOT NULL ORDER BY ALL"
+    )
+    assert (
+        catalog_rows(out, sql)
+        == catalog_rows(db, sql)
+        == [
+            ("c'ol", 'ünï "q"'),
+            ('we"ird; --', "it's; DROP TABLE x; --"),
+        ]
+    )
+
+
+def catalog_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_old_manifests_without_comments_still_read(
+    original: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    _db, store, _want = original
+    manifest = dataclasses.replace(resolve(open_store(store), year=2026), comments=())
+    doc = json.loads(manifest.to_json())
+    assert "comments" not in doc  # absent, as navsnap wrote it before comments
+    assert Manifest.from_json(manifest.to_json()) == manifest

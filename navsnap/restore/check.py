@@ -91,7 +91,7 @@ def check_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None
 
 def check_comments(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
     """The comments of ``con``'s current database are the snapshot's, every one."""
-    changes = comment_changes(list_comments(con), manifest.ddl)
+    changes = comment_changes(list_comments(con), manifest.comments)
     if changes:
         raise RestoreError(
             f"the restored database's comments do not match snapshot {manifest.snapshot_id}: "

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import TableInfo, database_name, list_objects, list_tables
+from navsnap.catalog import TableInfo, database_name, list_comments, list_objects, list_tables
 from navsnap.compare import (
     Mismatch,
     comment_changes,
@@ -277,11 +277,10 @@ def _analyse_live(
         comments: tuple[str, ...] = ()
         if not partial:
             want = restored_ddl(manifest, catalog=database_name(con))
-            objects = list_objects(con)
-            if schema_objects_differ(objects, want):
+            if schema_objects_differ(list_objects(con), want):
                 return "views, macros or sequences differ"
             drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
-            comments = comment_changes(objects, want)
+            comments = comment_changes(list_comments(con), manifest.comments)
     finally:
         con.close()
     return actions, drop_tables, comments
