@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 
 from navsnap.catalog import table_info
-from navsnap.compare import Mismatch, aggregate_mismatches, table_mismatches
+from navsnap.compare import Mismatch, aggregate_mismatches, full_strength, table_mismatches
 from navsnap.errors import IntegrityError, NavsnapError, StoreError
 from navsnap.filecopy import unpack_verified
 from navsnap.index import manifest_ids, read_all, resolve
@@ -106,6 +106,9 @@ class VerifyReport:
     problems: tuple[Problem, ...] = ()
     pending_orphans: tuple[str, ...] = ()
     verified_snapshots: tuple[str, ...] = ()
+    #: ``deep``: snapshots whose data was compared by row counts (and validation aggregates)
+    #: only, because a DuckDB that hashes otherwise wrote their fingerprints.
+    counts_only: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -143,6 +146,7 @@ class VerifyReport:
             "broken_snapshots": list(self.broken_snapshots),
             "pending_orphans": list(self.pending_orphans),
             "verified_snapshots": list(self.verified_snapshots),
+            "counts_only": list(self.counts_only),
         }
 
 
@@ -482,4 +486,5 @@ def verify(
         problems=tuple(problems),
         pending_orphans=tuple(pending),
         verified_snapshots=tuple(verified),
+        counts_only=tuple(m.snapshot_id for m in manifests if deep and not full_strength(m)),
     )

@@ -229,6 +229,12 @@ def test_delta_planner_compares_with_the_parquet_under_another_hash_family(
     assert {(a.table, str(a.year)) for a in plan.actions if a.action == "load"} == {
         ("facts", "2025")
     }
+    # verify --deep has nothing to recompute another family's fingerprints from, and says so
+    code, out, err = invoke("verify", "--store", str(store), "--deep", "--json", forged.snapshot_id)
+    assert code == 0, err
+    assert json.loads(out)["counts_only"] == [forged.snapshot_id]
+    code, out, err = invoke("verify", "--store", str(store), "--deep", forged.snapshot_id)
+    assert code == 0 and "compared by row counts, not fingerprints" in out, err
     if engine.parse_version(other) > engine.RUNNING:
         return  # a newer release's snapshot is planned, never restored (EngineVersionError)
     report = navsnap.restore(store=store, db=db, snapshot=forged.snapshot_id)
@@ -265,6 +271,7 @@ def test_verify_deep_and_the_planner_keep_full_strength_within_a_hash_family(
     found = [p for p in json.loads(out)["problems"] if p["kind"] == "data-mismatch"]
     assert [p["key"] for p in found] == [new_2025.object.key], out
     assert "facts 2025" in found[0]["detail"]
+    assert json.loads(out)["counts_only"] == []
     # The live database holds the changed value: the planner sees it, by fingerprint.
     plan = plan_restore(open_store(store), forged, db_path=db)
     assert {(a.table, str(a.year)) for a in plan.actions if a.action == "load"} == {

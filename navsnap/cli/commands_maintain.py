@@ -96,6 +96,11 @@ def verify_cmd(
                 f"{len(report.pending_orphans)} unreferenced object(s) younger than the grace "
                 "period (a checkpoint may be writing them) not counted"
             )
+        if report.counts_only:
+            say(
+                f"{len(report.counts_only)} snapshot(s) written by a DuckDB that hashes otherwise "
+                "than this one: their data was compared by row counts, not fingerprints"
+            )
         mode = "deep" if report.deep else "objects"
         sample_txt = f", {report.sample_pct:g}% sample" if report.sample_pct else ""
         say(
