@@ -44,7 +44,7 @@ DDL_KINDS = {
     "index": r"(?:UNIQUE\s+)?INDEX",
 }
 
-#: What a ``comment`` entry may be on, as COMMENT ON spells it.
+#: What a ``comments[]`` entry may be on, as COMMENT ON spells it.
 COMMENT_ON = ("TABLE", "COLUMN", "VIEW", "SEQUENCE", "MACRO", "MACRO TABLE", "TYPE", "INDEX")
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'

@@ -199,6 +199,11 @@ def plan_restore(
     )
 
 
+def _key(schema: str, table: str) -> str:
+    """A table's name as a manifest and :class:`~navsnap.catalog.TableInfo` key it."""
+    return table if schema == "main" else f"{schema}.{table}"
+
+
 def _index_sql(con: duckdb.DuckDBPyConnection, entry: TableEntry) -> list[str]:
     """The explicit indexes of the live table ``entry`` (its keys are in its DDL)."""
     rows = con.execute(
@@ -280,7 +285,14 @@ def _analyse_live(
             if schema_objects_differ(list_objects(con), want):
                 return "views, macros or sequences differ"
             drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
-            comments = comment_changes(list_comments(con), manifest.comments)
+            # Comments on the tables the delta drops go with them.
+            dropped = set(drop_tables)
+            kept = [
+                c
+                for c in list_comments(con)
+                if not (c.on in ("TABLE", "COLUMN") and _key(c.schema, c.name) in dropped)
+            ]
+            comments = comment_changes(kept, manifest.comments)
     finally:
         con.close()
     return actions, drop_tables, comments
