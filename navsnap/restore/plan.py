@@ -49,6 +49,8 @@ class RestorePlan:
     strategy: str  # "full" | "delta" | "file" | "none"
     reason: str
     actions: tuple[PartitionAction, ...] = ()
+    #: Always empty: tables the snapshot does not list are never dropped in place (the
+    #: planner chooses a full restore, which keeps the old file aside). Kept for --json.
     drop_tables: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
 
@@ -224,12 +226,14 @@ def _analyse_live(
         indexes = [d.sql for d in manifest.ddl if d.kind == "index"]
         if any(engine.cannot_rewrite([e.ddl, *indexes]) for e in entries if e.name in rewritten):
             return f"DuckDB {engine.VERSION} cannot reload keyed rows in place (1.2 can)"
-        drop_tables: tuple[str, ...] = ()
         if not partial:
             want = restored_ddl(manifest, catalog=database_name(con))
             if schema_objects_differ(list_objects(con), want):
                 return "views, macros or sequences differ"
-            drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
+            extra = sorted(set(live) - {e.name for e in entries})
+            if extra:
+                # Never dropped in place: a full restore keeps the old file, and them, aside.
+                return f"table(s) {', '.join(extra)} are not in the snapshot"
     finally:
         con.close()
-    return actions, drop_tables
+    return actions, ()
