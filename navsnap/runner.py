@@ -30,8 +30,15 @@ import duckdb
 from navsnap.cancel import cancellable
 from navsnap.config import Config
 from navsnap.dbfile import checked_path, move_aside, raise_if_in_use
-from navsnap.errors import DatabaseError, NavsnapError, SnapshotNotFound, UsageError
+from navsnap.errors import (
+    DatabaseError,
+    DiskFullError,
+    NavsnapError,
+    SnapshotNotFound,
+    UsageError,
+)
 from navsnap.faults import fault_point
+from navsnap.fsutil import is_disk_full
 from navsnap.index import ReuseIndex, read_all
 from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.locate import resolve_store
@@ -414,6 +421,7 @@ class YearLoop:
         )
         parent = start.parent
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
+        year = start.year
         try:
             if start.fresh and self.db.exists():
                 self.con = _connect(self.db, self.config)
@@ -440,6 +448,18 @@ class YearLoop:
                 if not self.step.holds_connection:
                     self._close()
             self._settle()
+        except DiskFullError:
+            raise
+        except (NavsnapError, duckdb.Error) as exc:
+            # The database's own disk: the step, the commit or the next statement on a
+            # database DuckDB invalidated after the failed write.
+            if is_disk_full(exc, path=self.db):
+                raise DiskFullError(
+                    f"no space left on the disk of database {str(self.db)!r} in year {year}",
+                    hint="free disk space, then run again with --resume; "
+                    "every committed snapshot is intact",
+                ) from exc
+            raise
         finally:
             self._abandon()
             executor.shutdown(wait=True)
