@@ -250,6 +250,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("info-store-scheme", ("info", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),
     ("info-foreign-store", ("info", "--store", "notastore"), "StoreError", "not a navsnap"),
     ("info-future-store", ("info", "--store", "future-store"), "FormatVersionError", "version"),
+    ("unlock-store-scheme", ("unlock", "--store", "ftp2://x"), "StoreError", "unknown store"),
     ("completion-unknown-shell", ("completion", "tcsh"), "click", "tcsh"),
     ("completion-no-shell", ("completion",), "click", "Missing argument"),
     # global options after the subcommand; errors under --json (stderr keeps its one line)

@@ -43,7 +43,7 @@ INJECTED = {
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("catalog")
     cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    navsnap.run(cfg, db_path=root / "sim.duckdb", years=(2025, 2026))
+    navsnap.run(cfg, db=root / "sim.duckdb", years=(2025, 2026))
     return root
 
 
