@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
-from navsnap.dbfile import remove_with_wal, temp_beside
+from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest
 from navsnap.materialize import create_parquet_views
@@ -115,9 +115,9 @@ def write_attach_file(
     """Write a small DuckDB file of views over the snapshot's objects (and a ``navsnap_info``
     table naming the snapshot). Written beside ``out`` and renamed into place."""
     _check_mode(manifest)
-    target = Path(out).absolute()
-    if target.is_dir():
-        raise DatabaseError(f"{str(target)!r} is a directory", hint="pass a file path to --out")
+    # A device, FIFO or directory is refused before anything is written; a symlink is
+    # resolved, so the file it names is replaced and the link stays a link.
+    target = checked_path(Path(out), option="--out").absolute()
     if target.exists() and not overwrite:
         raise DatabaseError(
             f"{str(target)!r} already exists", hint="pass --force to replace it, or another --out"

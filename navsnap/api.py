@@ -13,6 +13,7 @@ import duckdb
 from navsnap.analyst import AttachReport, QueryResult, run_query, write_attach_file
 from navsnap.catalog import list_tables
 from navsnap.config import Config, load_config
+from navsnap.dbfile import checked_path
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.fallback import damaged_manifest_error, with_fallback_hint
 from navsnap.index import read_all, resolve
@@ -79,14 +80,13 @@ def checkpoint(
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside it.
     """
     cfg = config or load_config()
-    db_path = Path(db)
-    if db_path.is_dir():
-        raise DatabaseError(f"database path {str(db_path)!r} is a directory", hint="pass a file")
+    given = Path(db)
+    db_path = checked_path(given)
     if not db_path.exists():
         raise DatabaseError(
-            f"database {str(db_path)!r} does not exist", hint="check the path given to --db"
+            f"database {str(given)!r} does not exist", hint="check the path given to --db"
         )
-    st = _store(store, db_path, cfg)
+    st = _store(store, given, cfg)
     step = parse_step(cfg.run.step)
     opts = SnapshotOptions.from_config(cfg, step=step, mode=mode)
     snap_mode = opts.mode
@@ -137,8 +137,12 @@ def restore(
     """Restore a snapshot (by id or tag, or the newest of ``year``/``run``) into ``db``/``to``."""
     if snapshot is None and year is None:
         raise UsageError("say which snapshot to restore", hint="pass SNAPSHOT or --year Y")
-    db_path = Path(db)
-    st = _store(store, db_path)
+    given = Path(db)
+    st = _store(store, given)
+    # Checked (and a symlink resolved) before the store is read: nothing is fetched for a
+    # target that can never be written.
+    db_path = checked_path(given)
+    dest = checked_path(Path(to), option="--to") if to is not None else None
     st.check_readable()
     manifest: Manifest | None = None
     try:
@@ -154,11 +158,13 @@ def restore(
                 f"snapshot {manifest.snapshot_id} is of year {manifest.year}, not {year}",
                 hint="drop --year or pick another snapshot",
             )
-        target = Path(to) if to is not None else db_path
+        target = dest if dest is not None else db_path
         if dry_run:
-            return _restore(st, manifest, db_path=db_path, to=to, tables=tables, dry_run=True)
+            return _restore(st, manifest, db_path=db_path, to=dest, tables=tables, dry_run=True)
         with db_lock(target, purpose="navsnap restore", wait=wait_lock):
-            return _restore(st, manifest, db_path=db_path, to=to, tables=tables, progress=progress)
+            return _restore(
+                st, manifest, db_path=db_path, to=dest, tables=tables, progress=progress
+            )
     except IntegrityError as exc:
         # A damaged snapshot: name the newest older one of its lineage that is intact.
         raise with_fallback_hint(st, exc, manifest) from None
@@ -296,9 +302,10 @@ def status(
 
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside ``db``.
     """
-    db_path = Path(db)
+    given = Path(db)
     span = year_span(years, config)
-    return plan_resume(_store(store, db_path, config), config, db_path=db_path, years=span)
+    db_path = checked_path(given)
+    return plan_resume(_store(store, given, config), config, db_path=db_path, years=span)
 
 
 # --------------------------------------------------------------------------- maintenance

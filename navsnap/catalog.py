@@ -27,9 +27,11 @@ from navsnap.manifest import (
 from navsnap.manifest_check import COMMENT_ON
 
 __all__ = [
+    "CatalogName",
     "Column",
     "Fingerprint",
     "TableInfo",
+    "catalog_names",
     "column_encoding",
     "comment_sql",
     "database_name",
@@ -43,6 +45,7 @@ __all__ = [
     "quote_ident",
     "quote_literal",
     "row_alias",
+    "secret_names",
     "sequence_ddl",
     "storage_version",
     "table_info",
@@ -346,6 +349,50 @@ def list_comments(con: duckdb.DuckDBPyConnection) -> list[Comment]:
     ).fetchall():
         out.append(Comment("COLUMN", schema, table, text, column))
     return out
+
+
+#: One object of a database's catalog: (kind, schema, name). Kinds are ``table`` and those of
+#: :class:`~navsnap.manifest.DdlEntry`, plus ``database`` (another attached database) and
+#: ``secret`` (a secret of the connection), whose schema is empty.
+CatalogName = tuple[str, str, str]
+
+#: Databases every connection has: not objects a restore could have added.
+_BUILTIN_DATABASES = ("memory", "system", "temp")
+
+
+def secret_names(con: duckdb.DuckDBPyConnection) -> frozenset[CatalogName]:
+    """The secrets ``con`` can see (``duckdb_secrets()``; empty where it cannot be read)."""
+    try:
+        rows = con.execute("SELECT name FROM duckdb_secrets()").fetchall()
+    except duckdb.Error:
+        return frozenset()
+    return frozenset(("secret", "", str(name)) for (name,) in rows)
+
+
+def catalog_names(con: duckdb.DuckDBPyConnection) -> frozenset[CatalogName]:
+    """Everything the current database holds, and what the connection has besides it.
+
+    The persistent tables, the objects of :func:`list_objects`, every attached database but
+    the current one and the built-in ones, and the connection's secrets: what a restore's
+    check compares with the manifest (:func:`navsnap.compare.unlisted_objects`).
+    """
+    out: set[CatalogName] = {
+        ("table", str(schema), str(name))
+        for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
+        ).fetchall()
+    }
+    out |= {(d.kind, d.schema, d.name) for d in list_objects(con)}
+    out |= {
+        ("database", "", str(name))
+        for (name,) in con.execute(
+            "SELECT database_name FROM duckdb_databases() "
+            "WHERE database_name <> current_database() AND NOT list_contains(?, database_name)",
+            [list(_BUILTIN_DATABASES)],
+        ).fetchall()
+    }
+    return frozenset(out | secret_names(con))
 
 
 #: Types Parquet cannot hold exactly: DuckDB writes HUGEINT and UHUGEINT as DOUBLE, INTERVAL at

@@ -23,6 +23,7 @@ import duckdb
 
 from navsnap import engine
 from navsnap.catalog import (
+    CatalogName,
     TableInfo,
     column_signature,
     comment_sql,
@@ -50,6 +51,7 @@ __all__ = [
     "schema_objects_differ",
     "shape_difference",
     "table_mismatches",
+    "unlisted_objects",
 ]
 
 
@@ -59,7 +61,8 @@ class Mismatch:
 
     ``kind`` is ``"partition"`` (``want`` None: a partition the manifest does not have;
     ``got`` None: a partition missing from the data), ``"unreadable"`` (the data could not be
-    read), ``"validation"`` or ``"checks"`` (``keys`` names the aggregates that differ).
+    read), ``"validation"`` or ``"checks"`` (``keys`` names the aggregates that differ),
+    ``"catalog"`` (``detail`` names an object the manifest does not list, or one missing).
     """
 
     kind: str
@@ -82,6 +85,8 @@ class Mismatch:
             return f"{self.table} {self.partition}: {what}"
         if self.kind == "unreadable":
             return f"{self.table}: unreadable: {self.detail}"
+        if self.kind == "catalog":
+            return self.detail
         label = "validation aggregates" if self.kind == "validation" else "SQL checks"
         if self.detail:
             return f"{label} could not be recomputed: {self.detail}"
@@ -268,3 +273,37 @@ def comment_changes(live: Iterable[Comment], want: Iterable[Comment]) -> tuple[s
         comment_sql(c, clear=True) for t, c in sorted(have.items(), key=repr) if t not in wanted
     ]
     return tuple(out)
+
+
+def _label(name: CatalogName) -> str:
+    kind, schema, obj = name
+    return f"{kind} {schema}.{obj}" if schema else f"{kind} {obj}"
+
+
+def unlisted_objects(
+    live: Iterable[CatalogName],
+    manifest: Manifest,
+    *,
+    tables: Collection[str] | None = None,
+    allowed: Iterable[CatalogName] = (),
+) -> list[Mismatch]:
+    """Objects of a restored database's catalog (:func:`navsnap.catalog.catalog_names`) that
+    the manifest does not list, and (a full restore) listed ones it lacks (pure).
+
+    A restore contains only what its snapshot lists: a table, view, schema, macro, type,
+    sequence or index the manifest does not name, another attached database, or a secret
+    is a mismatch. ``tables`` is the restored selection (None: every table, and then what
+    the manifest lists must all be there); ``allowed`` are objects that were there before
+    (a partial restore in place keeps them, a connection's own secrets).
+    """
+    chosen = [t for t in manifest.tables if tables is None or t.name in set(tables)]
+    listed = {("table", t.schema, t.table) for t in chosen}
+    listed |= {(d.kind, d.schema, d.name) for d in manifest.ddl}
+    have = set(live)
+    extra = sorted(have - listed - set(allowed))
+    out = [Mismatch("catalog", detail=f"{_label(n)} is not in the snapshot") for n in extra]
+    if tables is None:
+        out += [
+            Mismatch("catalog", detail=f"{_label(n)} is missing") for n in sorted(listed - have)
+        ]
+    return out

@@ -31,6 +31,7 @@ import datetime as dt
 import glob
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
 
 __all__ = [
+    "checked_path",
     "dead_temps",
     "move_aside",
     "raise_if_in_use",
@@ -54,6 +56,43 @@ __all__ = [
 def wal_path(path: Path) -> Path:
     """The WAL DuckDB uses for database file ``path``."""
     return path.with_name(path.name + ".wal")
+
+
+def checked_path(path: Path, *, option: str = "--db") -> Path:
+    """The database path to lock, open and replace: ``path``, or the file a symlink names.
+
+    A symlink is resolved once, here, so that every name of one file takes the same lock and
+    a restore replaces the real file (the link stays a link). A dangling symlink names an
+    absent file: it is created where the link points. The path must be a regular file or
+    absent: a directory, a character or block device, a FIFO or a socket is a
+    :class:`DatabaseError` before anything is opened or moved (a FIFO would hang the open, a
+    device would be moved aside and replaced by a file). ``option`` names the option the
+    path came from, for the hint.
+    """
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    except OSError as exc:
+        raise DatabaseError(
+            f"database path {str(path)!r} cannot be examined: {exc.strerror}"
+        ) from None
+    if stat.S_ISREG(mode):
+        return real
+    what = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
+    raise DatabaseError(
+        f"database path {str(path)!r} is {what}, not a database file",
+        hint=f"pass a file path to {option} (nothing was changed)",
+    )
 
 
 def remove_with_wal(path: Path) -> None:

@@ -7,7 +7,7 @@ the process exit code the CLI uses for it, so the mapping lives in one place and
     NavsnapError (1)
     ├── UsageError (2)              bad arguments, conflicting flags
     ├── ConfigError (3)             config file missing, malformed, unknown key, wrong type or range
-    ├── DatabaseError (4)           database path missing, a directory, unopenable, wrong contents
+    ├── DatabaseError (4)           database path missing, a directory/device/FIFO, unopenable
     ├── StepError (5)               a simulation step failed (exit status or exception)
     ├── StoreError (6)              store URL/path unusable, not a navsnap store, I/O failure
     │   ├── SnapshotNotFound (7)    no snapshot matches the request
@@ -16,7 +16,7 @@ the process exit code the CLI uses for it, so the mapping lives in one place and
     │       └── EngineVersionError (9)  taken with a newer DuckDB than the running one
     ├── DriftError (10)             --resume against a snapshot with another configuration hash
     ├── LockHeld (11)               another process holds the database or store lock
-    ├── RestoreError (12)           a restored database did not match its manifest
+    ├── RestoreError (12)           a restored database did not match its manifest (or held more)
     ├── DiskFullError (13)          no space left while writing; temporary files removed
     └── VerifyFailed (14)           verify found missing, corrupt or orphaned objects
 
@@ -101,7 +101,7 @@ class ConfigError(NavsnapError, ValueError):
 
 
 class DatabaseError(NavsnapError, OSError):
-    """The database path cannot be used (missing, a directory, unopenable, wrong contents)."""
+    """The database path cannot be used (missing, a directory, device or FIFO, unopenable)."""
 
     exit_code = 4
 
@@ -215,13 +215,13 @@ class LockHeld(NavsnapError, TimeoutError):
 
 
 class RestoreError(NavsnapError):
-    """A restore could not be completed or its result did not match the manifest."""
+    """A restore could not be completed, or its result did not match (or exceeded) the manifest."""
 
     exit_code = 12
 
 
 class DiskFullError(NavsnapError, OSError):
-    """The disk filled up while writing; temporary files were removed, nothing committed."""
+    """A disk filled up (the store, a restore target or the database); temporaries removed."""
 
     exit_code = 13
 

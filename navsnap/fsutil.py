@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 
-__all__ = ["fsync_dir", "fsync_file", "pid_alive"]
+__all__ = ["fsync_dir", "fsync_file", "is_disk_full", "pid_alive"]
+
+#: How DuckDB (whose errors carry no errno) and the OS word a full disk.
+_NO_SPACE = ("No space left on device", "ENOSPC", "Disk quota exceeded")
+#: DuckDB's wording after a failed write of the database or its WAL: every later statement.
+_INVALIDATED = "database has been invalidated"
+#: Less free space than this on the database's filesystem counts as full.
+_NEARLY_FULL = 1 << 20
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:
@@ -30,3 +39,32 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def is_disk_full(exc: BaseException, *, path: str | os.PathLike[str] | None = None) -> bool:
+    """Whether ``exc``, or an error it was raised from, says the disk is full.
+
+    The one place that recognises a full disk: ENOSPC/EDQUOT from the OS, DuckDB's wording of
+    it, and DuckDB's "database has been invalidated" (what every statement says after a write
+    failed, on some releases without the cause) when the filesystem of ``path`` has almost no
+    space left.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    invalidated = False
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(current)
+        if any(marker in text for marker in _NO_SPACE):
+            return True
+        invalidated = invalidated or _INVALIDATED in text
+        current = current.__cause__ or current.__context__
+    if not invalidated or path is None:
+        return False
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    except OSError:
+        return False
+    return free < _NEARLY_FULL

@@ -29,9 +29,16 @@ import duckdb
 
 from navsnap.cancel import cancellable
 from navsnap.config import Config
-from navsnap.dbfile import move_aside, raise_if_in_use
-from navsnap.errors import DatabaseError, NavsnapError, SnapshotNotFound, UsageError
+from navsnap.dbfile import checked_path, move_aside, raise_if_in_use
+from navsnap.errors import (
+    DatabaseError,
+    DiskFullError,
+    NavsnapError,
+    SnapshotNotFound,
+    UsageError,
+)
 from navsnap.faults import fault_point
+from navsnap.fsutil import is_disk_full
 from navsnap.index import ReuseIndex, read_all
 from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.locate import resolve_store
@@ -249,24 +256,27 @@ def run(
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside the
     database (:mod:`navsnap.locate`). ``db_path`` is the deprecated name of ``db``.
     """
-    db = Path(db_argument(db, db_path, caller="run"))
+    given = Path(db_argument(db, db_path, caller="run"))
     first, last = year_span(years, config)
     _check_options(
         first, last, resume=resume, force_restart=force_restart, from_snapshot=from_snapshot
     )
-    _check_db_path(db)
+    # A symlink is resolved once: the lock, the step, a restore and a move aside all act on
+    # the real file. The default store stays beside the path as given.
+    real = checked_path(given)
+    _check_db_path(real)
     step = make_step(config.run.step)
     take = config.snapshot.enabled if snapshots is None else snapshots
     needed = take or resume or from_snapshot is not None
-    st = _open_store(store, config=config, db=db, take=take, needed=needed)
+    st = _open_store(store, config=config, db=given, take=take, needed=needed)
     block = config_block(config, step=step)
     emit = on_event or (lambda _e: None)
     warnings: list[str] = []
-    with db_lock(db, purpose="navsnap run", wait=wait_lock, warnings=warnings):
+    with db_lock(real, purpose="navsnap run", wait=wait_lock, warnings=warnings):
         for w in warnings:
             emit(RunEvent("warning", w))
         loop = YearLoop(
-            config, step=step, db=db, store=st if take else None, emit=emit, progress=progress
+            config, step=step, db=real, store=st if take else None, emit=emit, progress=progress
         )
         start = loop.start_point(
             st,
@@ -279,7 +289,7 @@ def run(
         results = loop.run(start, last=last)
     return RunReport(
         run_id=loop.run_id,
-        db_path=str(db),
+        db_path=str(given),
         store=st.url if st else None,
         years_run=results,
         decision=start.decision,
@@ -411,6 +421,7 @@ class YearLoop:
         )
         parent = start.parent
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
+        year = start.year
         try:
             if start.fresh and self.db.exists():
                 self.con = _connect(self.db, self.config)
@@ -437,6 +448,18 @@ class YearLoop:
                 if not self.step.holds_connection:
                     self._close()
             self._settle()
+        except DiskFullError:
+            raise
+        except (NavsnapError, duckdb.Error) as exc:
+            # The database's own disk: the step, the commit or the next statement on a
+            # database DuckDB invalidated after the failed write.
+            if is_disk_full(exc, path=self.db):
+                raise DiskFullError(
+                    f"no space left on the disk of database {str(self.db)!r} in year {year}",
+                    hint="free disk space, then run again with --resume; "
+                    "every committed snapshot is intact",
+                ) from exc
+            raise
         finally:
             self._abandon()
             executor.shutdown(wait=True)

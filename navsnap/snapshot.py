@@ -46,6 +46,7 @@ from navsnap.config import Config
 from navsnap.errors import DatabaseError, DiskFullError, NavsnapError, StoreError
 from navsnap.faults import fault_point
 from navsnap.filecopy import copy_database_file
+from navsnap.fsutil import is_disk_full
 from navsnap.hashing import hash_file
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
@@ -152,7 +153,7 @@ def _publish(store: Store, staged: Path, ext: str) -> tuple[ObjectRef, bool]:
 
 def _translate_duckdb(exc: duckdb.Error, what: str) -> NavsnapError:
     text = str(exc)
-    if "No space left" in text or "ENOSPC" in text:
+    if is_disk_full(exc):
         return DiskFullError(f"no space left while {what}", hint="free disk space and retry")
     return StoreError(f"{what} failed: {text.splitlines()[0]}")
 

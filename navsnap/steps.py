@@ -15,17 +15,23 @@ The steps:
   ``{year}`` and ``{db}`` are substituted, navsnap holds no connection while it runs, and its
   output goes to a per-year log file;
 * ``python:<package.module>:<function>``: called as ``function(con, year, config)``.
+
+A step never sees the store key: ``NAVSNAP_STORE_KEY`` and ``NAVSNAP_STORE_KEY_FILE``
+(:data:`HIDDEN_ENV`) are left out of a shell step's environment and removed from the
+process environment while a Python step runs (the open store already holds the key). Cloud
+credentials such as ``AWS_*`` stay: they are the user's, and a dbt step may need them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import re
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +41,38 @@ import xxhash
 
 from navsnap.config import Config, flatten
 from navsnap.errors import ConfigError, StepError
+from navsnap.store.trust import KEY_ENV, KEY_FILE_ENV
 
-__all__ = ["PythonStep", "ShellStep", "Step", "make_step", "parse_step"]
+__all__ = [
+    "HIDDEN_ENV",
+    "PythonStep",
+    "ShellStep",
+    "Step",
+    "make_step",
+    "parse_step",
+    "step_environment",
+    "without_hidden_env",
+]
+
+#: Environment variables a step never sees: the store key and the file that holds it.
+HIDDEN_ENV = (KEY_ENV, KEY_FILE_ENV)
+
+
+def step_environment(**extra: str) -> dict[str, str]:
+    """The environment of a step's process: navsnap's own, without :data:`HIDDEN_ENV`."""
+    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_ENV}
+    return {**env, **extra}
+
+
+@contextlib.contextmanager
+def without_hidden_env() -> Iterator[None]:
+    """Remove :data:`HIDDEN_ENV` from ``os.environ`` while a Python step runs in-process,
+    and put them back afterwards."""
+    saved = {k: os.environ.pop(k) for k in HIDDEN_ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 class Step:
@@ -102,7 +138,7 @@ class ShellStep(Step):
     ) -> None:
         cmd = self.command(year=year, db_path=db_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "NAVSNAP_YEAR": str(year), "NAVSNAP_DB": str(db_path)}
+        env = step_environment(NAVSNAP_YEAR=str(year), NAVSNAP_DB=str(db_path))
         with log_path.open("wb") as log:
             log.write(f"$ {cmd}\n".encode())
             log.flush()
@@ -202,7 +238,8 @@ class PythonStep(Step):
     ) -> None:
         func = self.resolve()
         try:
-            func(con, year, config)
+            with without_hidden_env():
+                func(con, year, config)
         except Exception as exc:  # the user's code: report it, with its type
             raise StepError(
                 f"year {year}: step {self.target} raised {type(exc).__name__}: {exc}",

@@ -35,8 +35,14 @@ from typing import Any
 
 import duckdb
 
-from navsnap.catalog import table_info
-from navsnap.compare import Mismatch, aggregate_mismatches, full_strength, table_mismatches
+from navsnap.catalog import catalog_names, secret_names, table_info
+from navsnap.compare import (
+    Mismatch,
+    aggregate_mismatches,
+    full_strength,
+    table_mismatches,
+    unlisted_objects,
+)
 from navsnap.errors import IntegrityError, NavsnapError, StoreError
 from navsnap.filecopy import unpack_verified
 from navsnap.index import manifest_ids, read_all, resolve
@@ -240,7 +246,8 @@ def forget(store: Store, *, snapshots: Iterable[str] = (), objects: Iterable[str
 
 
 def _problem(manifest: Manifest, key: str, m: Mismatch) -> Problem:
-    kind = "data-mismatch" if m.kind in ("partition", "unreadable") else "validation-mismatch"
+    data = m.kind in ("partition", "unreadable", "catalog")
+    kind = "data-mismatch" if data else "validation-mismatch"
     return Problem(kind, key, m.describe(), (manifest.snapshot_id,))
 
 
@@ -286,7 +293,8 @@ def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[
 
 
 def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
-    """Whole-file snapshots: unpack the copy, open it read-only, recompute fingerprints."""
+    """Whole-file snapshots: unpack the copy, open it read-only, recompute fingerprints and
+    list its catalog (objects the manifest does not list are a ``data-mismatch``)."""
     assert manifest.file is not None
     sid = manifest.snapshot_id
     key = manifest.file.object.key
@@ -310,6 +318,9 @@ def _deep_file(store: Store, manifest: Manifest) -> list[Problem]:
         try:
             for entry in manifest.tables:
                 out += [_problem(manifest, key, m) for m in table_mismatches(con, manifest, entry)]
+            # The copy holds only what the manifest lists (what a restore of it checks too).
+            unlisted = unlisted_objects(catalog_names(con), manifest, allowed=secret_names(con))
+            out += [_problem(manifest, key, m) for m in unlisted]
             if not out:
                 out += [
                     _problem(manifest, layout.manifest_key(sid), m)

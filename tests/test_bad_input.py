@@ -36,6 +36,9 @@ def documented_codes() -> dict[str, int]:
     return codes
 
 
+#: What a refused manifest's line names: the field (the store ``bad-type`` holds it).
+FIELD = "field tables[0].columns[0] is refused"
+
 # (id, arguments, error class, text the one line must contain)
 CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     # run
@@ -155,6 +158,18 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "IntegrityError",
         "partitions[0].object.key",
     ),
+    # a manifest with a malformed column type: refused naming the field, never "internal error"
+    *[
+        (f"{name}-malformed-column-type", (*argv, "--store", "bad-type"), "IntegrityError", FIELD)
+        for name, argv in (
+            ("sql", ("sql", "{run}-2026", "SELECT 1")),
+            ("attach", ("attach", "{run}-2026", "--out", "a.duckdb")),
+            ("show", ("show", "{run}-2026")),
+            ("diff", ("diff", "{run}-2025", "{run}-2026")),
+            ("restore", ("restore", "{run}-2026")),
+            ("restore-to", ("restore", "{run}-2026", "--to", "x.duckdb")),
+        )
+    ],
     # checkpoint
     ("checkpoint-no-year", ("checkpoint",), "click", "--year"),
     (
@@ -235,6 +250,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("info-store-scheme", ("info", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),
     ("info-foreign-store", ("info", "--store", "notastore"), "StoreError", "not a navsnap"),
     ("info-future-store", ("info", "--store", "future-store"), "FormatVersionError", "version"),
+    ("unlock-store-scheme", ("unlock", "--store", "ftp2://x"), "StoreError", "unknown store"),
     ("completion-unknown-shell", ("completion", "tcsh"), "click", "tcsh"),
     ("completion-no-shell", ("completion",), "click", "Missing argument"),
     # global options after the subcommand; errors under --json (stderr keeps its one line)
@@ -276,6 +292,13 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     doc.pop("integrity")
     doc["integrity"] = hash_bytes(canonical_json(doc))  # what any writer can recompute
     hostile.write_text(json.dumps(doc, indent=2, sort_keys=True))
+    shutil.copytree(store, root / "bad-type")
+    forged = next((root / "bad-type" / "manifests").glob("*-2026.json"))
+    doc = json.loads(forged.read_text())
+    doc["tables"][0]["columns"][0][1] = "NOT A TYPE((("
+    doc.pop("integrity")
+    doc["integrity"] = hash_bytes(canonical_json(doc))
+    forged.write_text(json.dumps(doc, indent=2, sort_keys=True))
     newest = json.loads(next((store / "manifests").glob("*-2026.json")).read_text())
     newest.update(format_version=2, snapshot_id="future-2030", run_id="future", year=2030)
     (root / "future-manifest" / "manifests" / "future-2030.json").write_text(
@@ -349,4 +372,4 @@ def test_the_catalogue_is_big_and_covers_every_command() -> None:
     commands = {c[1][0] for c in CASES}
     from navsnap.cli import cli
 
-    assert set(cli.commands) - {"sql", "attach"} <= commands | {"nosuch"}
+    assert set(cli.commands) <= commands | {"nosuch"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, run_cli, table_fingerprints, tree_bytes
+from conftest import TOY_STEP, invoke, run_cli, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap.config import load_config
@@ -157,3 +157,25 @@ def test_restore_in_place_on_a_full_disk(
     assert files(disk) == before_db, "the live database or its directory changed"
     assert files(store) == before_store
     assert table_fingerprints(db) == want
+
+
+def test_run_when_the_database_disk_fills(
+    tmp_path: Path, small_fs: Callable[[str, int], Path]
+) -> None:
+    """The database's own disk fills mid-run: exit 13 naming the database and the year (not
+    DuckDB's "database has been invalidated", exit 5), and --resume continues once there is
+    room again."""
+    disk = small_fs("db", 2048)
+    db, store = disk / "sim.duckdb", tmp_path / "store"
+    args = ("run", "--years", "2025-2027", "--employees", "3000", "--store", str(store))
+    code, _o, err = invoke(*args, "--db", str(db))
+
+    assert code == DISK_FULL, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "no space left on the disk of database" in lines[0] and "--resume" in lines[0]
+    assert "invalidated" not in err and "internal error" not in err
+    assert navsnap.verify_store(store).ok
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+    code, _o, err = invoke(*args, "--db", str(db), "--resume")
+    assert code == 0, err

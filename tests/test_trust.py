@@ -8,6 +8,7 @@ named by ``restore TAG`` (signed or not).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,43 @@ def test_a_damaged_tag_is_reported_by_verify_and_named_by_restore(
     assert {k: v for k, v in tree_bytes(tmp_path).items() if "lock" not in k} == {
         k: v for k, v in before.items() if "lock" not in k
     }
+
+
+@pytest.mark.parametrize("kind", ["shell", "python"])
+def test_steps_never_see_the_store_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Shell and Python steps run without NAVSNAP_STORE_KEY and NAVSNAP_STORE_KEY_FILE; AWS
+    credentials stay (a dbt step may need them); the run still signs every manifest."""
+    key_file = tmp_path / "store.key"
+    key_file.write_text(KEY + "\n")
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(KEY_FILE_ENV, str(key_file))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-users-own-aws-secret")
+    monkeypatch.setenv("ENV_DUMP_DIR", str(tmp_path))
+    step = (
+        "shell:env > " + str(tmp_path / "shell-{year}.txt")
+        if kind == "shell"
+        else "env_pipeline:step"
+    )
+    store = tmp_path / "store"
+    code, _o, err = invoke("run", "--years", "2025-2026", "--step", step,
+                           "--db", str(tmp_path / "sim.duckdb"), "--store", str(store))  # fmt: skip
+    assert code == 0, err
+    for year in (2025, 2026):
+        if kind == "shell":
+            text = (tmp_path / f"shell-{year}.txt").read_text()
+            seen = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        else:
+            seen = json.loads((tmp_path / f"python-{year}.json").read_text())
+        assert KEY_ENV not in seen and KEY_FILE_ENV not in seen
+        assert KEY not in json.dumps(seen) and str(key_file) not in json.dumps(seen)
+        assert seen["AWS_SECRET_ACCESS_KEY"] == "the-users-own-aws-secret"
+    # The key was put back for navsnap itself, and every manifest is signed with it.
+    assert os.environ[KEY_ENV] == KEY and os.environ[KEY_FILE_ENV] == str(key_file)
+    assert len(manifests(store)) == 2
+    assert all(
+        json.loads(p.read_text())["mac"].startswith("hmac-sha256:") for p in manifests(store)
+    )
+    code, out, err = invoke("verify", "--store", str(store))
+    assert code == 0, out + err

@@ -5,6 +5,9 @@
 * :func:`build_file` — a whole-file snapshot unpacked and checked against its hash;
 * :func:`apply_delta` — the differing partitions of the live file rewritten in one
   transaction that is checked before it commits.
+
+Each result's catalog is checked too: it holds only the objects the manifest lists
+(:func:`navsnap.restore.check.check_catalog`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import qualified, quote_ident, quote_literal
+from navsnap.catalog import catalog_names, quote_ident, quote_literal, secret_names
 from navsnap.dbfile import wal_path
 from navsnap.errors import RestoreError
 from navsnap.faults import fault_point
@@ -27,6 +30,7 @@ from navsnap.manifest import Manifest
 from navsnap.materialize import build_database, reload_partition
 from navsnap.restore.check import (
     check_aggregates,
+    check_catalog,
     check_comments,
     check_partitions,
     check_tables,
@@ -58,6 +62,8 @@ def build_full(
     entries = [e for e in manifest.tables if e.name in set(plan.tables)]
     con = duckdb.connect()
     try:
+        # The user's own (persistent) secrets are visible to every connection: not the restore's.
+        secrets = secret_names(con)
         # Row order is not part of a table's content (fingerprints ignore it); letting DuckDB
         # append in parallel makes loading and the final CHECKPOINT much faster.
         con.execute("SET preserve_insertion_order = false")
@@ -78,9 +84,11 @@ def build_full(
         fault_point("restore-after-load")
         t2 = time.perf_counter()
         check_tables(con, manifest, entries, store=store)
-        if len(entries) == len(manifest.tables):
+        every = len(entries) == len(manifest.tables)
+        if every:
             check_aggregates(con, manifest)
             check_comments(con, manifest)
+        check_catalog(con, manifest, tables=None if every else plan.tables, allowed=secrets)
         timings["check_s"] = time.perf_counter() - t2
         con.execute(f"CHECKPOINT {alias}")
         con.execute("USE memory")
@@ -97,11 +105,19 @@ def build_file(store: Store, manifest: Manifest, tmp: Path) -> None:
     """Unpack a whole-file snapshot into ``tmp`` and check it against its recorded hash."""
     assert manifest.file is not None
     unpack_verified(manifest.file, store=store, dest=tmp, snapshot_id=manifest.snapshot_id)
+    # The hash proves the bytes are the manifest's, not that the file holds only what the
+    # manifest lists: whoever writes a store writes both.
+    con = duckdb.connect(str(tmp), read_only=True)
+    try:
+        check_catalog(con, manifest, allowed=secret_names(con))
+    finally:
+        con.close()
 
 
 def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Path) -> None:
-    """Rewrite the partitions ``plan`` loads or drops, and drop its extra tables, in one
-    transaction that commits only when every rewritten partition checks out."""
+    """Rewrite the partitions ``plan`` loads or drops in one transaction that commits only
+    when every rewritten partition checks out and the catalog holds only what the manifest
+    lists (a partial restore keeps the objects that were there)."""
     by_name = {t.name: t for t in manifest.tables}
     rewritten = [
         (by_name[a.table], a.year)
@@ -109,13 +125,12 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
         if a.action != "keep" and a.year is not None
     ]
     loads = {(a.table, a.year) for a in plan.actions if a.action == "load"}
+    every = len(plan.tables) == len(manifest.tables)
     con = duckdb.connect(str(target))
     try:
+        before = catalog_names(con)
         con.execute("SET preserve_insertion_order = false")
         con.execute("BEGIN TRANSACTION")
-        for name in plan.drop_tables:
-            schema, _, table = name.rpartition(".")
-            con.execute(f"DROP TABLE {qualified(schema or 'main', table)}")
         for entry, key in rewritten:
             reload_partition(con, store, entry, key, load=(entry.name, key) in loads)
         for sql in plan.comments:
@@ -126,6 +141,10 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
         check_partitions(con, manifest, rewritten, store=store)
         if plan.comments:
             check_comments(con, manifest)
+        if every:
+            check_catalog(con, manifest, allowed=secret_names(con) & before)
+        else:
+            check_catalog(con, manifest, tables=plan.tables, allowed=before)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     except BaseException:

@@ -3,15 +3,19 @@ or committed: :mod:`navsnap.compare` finds the differences, this module raises o
 
 When another DuckDB wrote the manifest (its fingerprints compare here only by row count), the
 restored tables are compared with the snapshot's own Parquet objects, fingerprinted by the
-running engine (:func:`navsnap.compare.reference_mismatches`): full strength either way."""
+running engine (:func:`navsnap.compare.reference_mismatches`): full strength either way.
+
+A restore contains only what its snapshot lists: :func:`check_catalog` lists the catalog of
+the restored database (tables, views, schemas, macros, types, sequences, indexes, other
+attached databases, secrets) and any object the manifest does not name fails the restore."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import duckdb
 
-from navsnap.catalog import list_comments, partition_filter, table_info
+from navsnap.catalog import CatalogName, catalog_names, list_comments, partition_filter, table_info
 from navsnap.compare import (
     Mismatch,
     aggregate_mismatches,
@@ -20,13 +24,20 @@ from navsnap.compare import (
     partition_mismatches,
     reference_mismatches,
     table_mismatches,
+    unlisted_objects,
 )
 from navsnap.errors import RestoreError
 from navsnap.manifest import Manifest, PartitionKey, TableEntry
 from navsnap.materialize import local_files
 from navsnap.store import Store
 
-__all__ = ["check_aggregates", "check_comments", "check_partitions", "check_tables"]
+__all__ = [
+    "check_aggregates",
+    "check_catalog",
+    "check_comments",
+    "check_partitions",
+    "check_tables",
+]
 
 _HINT = "nothing was changed; run 'navsnap verify --deep' on the snapshot"
 
@@ -97,4 +108,24 @@ def check_comments(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
             f"the restored database's comments do not match snapshot {manifest.snapshot_id}: "
             f"{len(changes)} differ, first: {changes[0][:120]}",
             hint=_HINT,
+        )
+
+
+def check_catalog(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    *,
+    tables: Collection[str] | None = None,
+    allowed: Iterable[CatalogName] = (),
+) -> None:
+    """The current database of ``con`` holds only objects the manifest lists (and, restoring
+    every table, all of them). ``tables``: the restored selection (None: every table);
+    ``allowed``: objects that were there before the restore began."""
+    found = unlisted_objects(catalog_names(con), manifest, tables=tables, allowed=allowed)
+    if found:
+        raise RestoreError(
+            f"the restored database does not match snapshot {manifest.snapshot_id}: "
+            + "; ".join(m.describe() for m in found[:5]),
+            hint="nothing was changed; a snapshot restores only what its manifest lists "
+            "(run 'navsnap verify --deep' on it)",
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from navsnap.dbfile import (
     temp_beside,
 )
 from navsnap.errors import DatabaseError, DiskFullError, RestoreError, cause
+from navsnap.fsutil import is_disk_full
 from navsnap.manifest import Manifest
 from navsnap.restore.build import apply_delta, build_file, build_full
 from navsnap.restore.fetch import fetch
@@ -49,13 +49,6 @@ class RestoreReport:
             "seconds": round(self.seconds, 3),
             "timings": self.timings,
         }
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC from the OS, or DuckDB's wording of it (its errors carry no errno)."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, duckdb.Error) and "No space left on device" in str(exc)
 
 
 def restore(
@@ -117,7 +110,7 @@ def restore(
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)
-        if _is_disk_full(exc):
+        if is_disk_full(exc, path=tmp):
             raise DiskFullError(
                 f"no space left while restoring {manifest.snapshot_id} into {str(target)!r}",
                 hint="free disk space and run the command again; nothing was changed",

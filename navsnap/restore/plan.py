@@ -58,6 +58,8 @@ class RestorePlan:
     strategy: str  # "full" | "delta" | "file" | "none"
     reason: str
     actions: tuple[PartitionAction, ...] = ()
+    #: Always empty: tables the snapshot does not list are never dropped in place (the
+    #: planner chooses a full restore, which keeps the old file aside). Kept for --json.
     drop_tables: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
     #: COMMENT ON statements a delta applies so the comments are the snapshot's.
@@ -278,21 +280,16 @@ def _analyse_live(
             if e.name in rewritten
         ):
             return f"DuckDB {engine.VERSION} cannot reload keyed rows in place (1.2 can)"
-        drop_tables: tuple[str, ...] = ()
         comments: tuple[str, ...] = ()
         if not partial:
             want = restored_ddl(manifest, catalog=database_name(con))
             if schema_objects_differ(list_objects(con), want):
                 return "views, macros or sequences differ"
-            drop_tables = tuple(sorted(set(live) - {e.name for e in entries}))
-            # Comments on the tables the delta drops go with them.
-            dropped = set(drop_tables)
-            kept = [
-                c
-                for c in list_comments(con)
-                if not (c.on in ("TABLE", "COLUMN") and _key(c.schema, c.name) in dropped)
-            ]
-            comments = comment_changes(kept, manifest.comments)
+            extra = sorted(set(live) - {e.name for e in entries})
+            if extra:
+                # Never dropped in place: a full restore keeps the old file, and them, aside.
+                return f"table(s) {', '.join(extra)} are not in the snapshot"
+            comments = comment_changes(list_comments(con), manifest.comments)
     finally:
         con.close()
-    return actions, drop_tables, comments
+    return actions, (), comments

@@ -8,6 +8,7 @@ are never touched after creation, which is what lets snapshots share unchanged p
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -92,7 +93,9 @@ def run_year(
         con.execute(f"DROP TABLE {WORK_TABLE}")
         con.commit()
     except BaseException:
-        con.rollback()
+        # A failed commit (a full disk) leaves no transaction: keep the error that says why.
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
         raise
     return written
 
