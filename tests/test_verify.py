@@ -128,7 +128,8 @@ def test_deep_finds_data_that_disagrees_with_its_manifest(tmp_path: Path) -> Non
     bad_part = dataclasses.replace(yearly.partitions[-1], fingerprint=Fingerprint(200, "12345"))
     bad_table = dataclasses.replace(yearly, partitions=(*yearly.partitions[:-1], bad_part))
     tables = tuple(bad_table if t.name == "yearly" else t for t in m.tables)
-    forged = dataclasses.replace(m, snapshot_id=m.snapshot_id + "-x", tables=tables)
+    run = m.run_id + "x"
+    forged = dataclasses.replace(m, snapshot_id=f"{run}-{m.year}", run_id=run, tables=tables)
     store.write_bytes_atomic(manifest_key(forged.snapshot_id), forged.to_json())
     assert verify(store, [forged.snapshot_id]).ok  # hashes are right
     deep = verify(store, [forged.snapshot_id], deep=True)
@@ -146,12 +147,13 @@ def test_deep_never_runs_check_sql_from_a_manifest(tmp_path: Path) -> None:
     values["checks"] = {"n": f"COPY (SELECT 1) TO '{canary}'"}
     forged = dataclasses.replace(
         m,
-        snapshot_id="chk-forged",
+        snapshot_id=f"chkforged-{m.year}",
+        run_id="chkforged",
         config=dataclasses.replace(m.config, values=values),
         checks={"n": 199},
     )
     store.write_bytes_atomic(manifest_key(forged.snapshot_id), forged.to_json())
-    assert verify(store, ["chk-forged"], deep=True).ok
+    assert verify(store, [forged.snapshot_id], deep=True).ok
     assert not canary.exists()
 
 

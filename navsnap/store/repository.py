@@ -117,6 +117,28 @@ def _check_object_keys(manifest: Manifest, source: str) -> None:
             )
 
 
+def _check_own_name(manifest: Manifest, snapshot_id: str) -> None:
+    """The manifest stored as ``manifests/<snapshot_id>.json`` says it is that snapshot:
+    its ``snapshot_id`` equals the name and is ``<run_id>-<year>`` (``docs/format.md``).
+    IntegrityError naming both otherwise: a manifest copied over another's file (2028's
+    content under 2029's name) would restore the wrong year with exit 0."""
+    key = layout.manifest_key(snapshot_id)
+    own = f"{manifest.run_id}-{manifest.year}"
+    if manifest.snapshot_id == snapshot_id and own == snapshot_id:
+        return
+    if manifest.snapshot_id != snapshot_id:
+        claim = f"snapshot_id {manifest.snapshot_id!r}"
+    else:
+        claim = f"run_id {manifest.run_id!r} and year {manifest.year} ({own!r})"
+    raise IntegrityError(
+        f"manifest {key} holds {claim}, not {snapshot_id!r}: it was copied or renamed",
+        path=key,
+        snapshot_id=snapshot_id,
+        hint="put the right manifest back from a backup, or delete the file; "
+        "'navsnap verify' lists every such manifest",
+    )
+
+
 def _translate_os_error(exc: OSError, what: str) -> OSError:
     if isinstance(exc, NavsnapError):
         return exc
@@ -417,6 +439,7 @@ class Store:
             if signer is not None:
                 raw = self._open_signed(signer, layout.manifest_key(snapshot_id), raw, "manifest")
             manifest = Manifest.from_json(raw, source=f"manifest {snapshot_id}")
+            _check_own_name(manifest, snapshot_id)
             _check_object_keys(manifest, layout.manifest_key(snapshot_id))
             return manifest
         except IntegrityError as exc:
