@@ -12,12 +12,11 @@ import duckdb
 
 from navsnap.analyst import AttachReport, QueryResult, run_query, write_attach_file
 from navsnap.catalog import list_tables
-from navsnap.config import Config, load_config
+from navsnap.config import Config
 from navsnap.dbfile import checked_path
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.fallback import damaged_manifest_error, with_fallback_hint
 from navsnap.index import read_all, resolve
-from navsnap.lineage import config_block
 from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
@@ -76,49 +75,70 @@ def checkpoint(
 ) -> Manifest:
     """Snapshot an existing database as the end of ``year`` (for pipelines run outside navsnap).
 
+    ``config`` None inherits the configuration of this database's newest snapshot in the
+    store (a database of the built-in simulation with none: the defaults); otherwise the
+    checkpoint is refused (ConfigError), as is a configuration the database evidently was
+    not built with. ``year`` must be the newest year the year-scoped tables hold rows for
+    (UsageError). Nothing is written before these checks pass.
+
     The database is opened read-only (whole-file mode opens it read-write for its CHECKPOINT).
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside it.
     """
-    cfg = config or load_config()
+    from navsnap.manual import check_year, checkpoint_config
+
     given = Path(db)
     db_path = checked_path(given)
     if not db_path.exists():
         raise DatabaseError(
             f"database {str(given)!r} does not exist", hint="check the path given to --db"
         )
-    st = _store(store, given, cfg)
-    step = parse_step(cfg.run.step)
-    opts = SnapshotOptions.from_config(cfg, step=step, mode=mode)
-    snap_mode = opts.mode
+    st = _store(store, given, config)
     with db_lock(db_path, purpose="navsnap checkpoint", wait=wait_lock):
+        con = _connect_existing(db_path, read_only=True)
         try:
-            con = duckdb.connect(str(db_path), read_only=snap_mode != "file")
-        except duckdb.Error as exc:
-            raise DatabaseError(
-                f"database {str(db_path)!r} cannot be opened: {str(exc).splitlines()[0]}",
-                hint="restore it with 'navsnap restore'",
-            ) from None
-        try:
-            tables = list_tables(con, year_column=cfg.run.year_column)
-            if not any(t.year_column for t in tables):
-                raise DatabaseError(
-                    f"database {str(db_path)!r} has no table with the year column "
-                    f"{cfg.run.year_column!r}",
-                    hint="set [run] year_column in the config to your year column",
-                )
-            block = config_block(cfg, step=step)
+            chosen = checkpoint_config(
+                config,
+                store=st,
+                db_path=db_path,
+                builtin_tables=parse_step("builtin").owns_database(con),
+            )
+            cfg = chosen.config
+            opts = SnapshotOptions.from_config(cfg, step=chosen.step, mode=mode)
+            chosen.step.check_database(con, config=cfg, db_path=db_path)
+            check_year(
+                con,
+                list_tables(con, year_column=cfg.run.year_column),
+                year=year,
+                year_column=cfg.run.year_column,
+                db_path=db_path,
+            )
+            if opts.mode == "file":  # its CHECKPOINT needs a read-write connection
+                con.close()
+                con = _connect_existing(db_path, read_only=False)
+            last = chosen.inherited_from
             return take_snapshot(
                 con,
                 store=st,
                 year=year,
                 run_id=run_id or new_run_id(),
-                config=block,
+                config=chosen.block,
                 options=opts,
                 db_path=db_path,
+                parent=(last.snapshot_id if last.year < year else last.parent) if last else None,
                 progress=progress,
             )
         finally:
             con.close()
+
+
+def _connect_existing(db_path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise DatabaseError(
+            f"database {str(db_path)!r} cannot be opened: {str(exc).splitlines()[0]}",
+            hint="restore it with 'navsnap restore'",
+        ) from None
 
 
 def restore(

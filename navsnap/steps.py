@@ -117,6 +117,17 @@ class Step:
     def check_fresh(self, con: duckdb.DuckDBPyConnection, *, db_path: Path) -> None:
         """Raise when a new run must not start on this database (default: no check)."""
 
+    def owns_database(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the database holds this step's own tables, so that its defaults describe
+        it well enough for a checkpoint without a configuration (default: False)."""
+        return False
+
+    def check_database(
+        self, con: duckdb.DuckDBPyConnection, *, config: Config, db_path: Path
+    ) -> None:
+        """Raise ConfigError when the database evidently was not built with ``config``
+        (checked before ``checkpoint`` stamps it with ``config``'s lineage; default: none)."""
+
 
 @dataclass
 class ShellStep(Step):

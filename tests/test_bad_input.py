@@ -202,6 +202,24 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "DatabaseError",
         "cannot be opened",
     ),
+    (
+        "checkpoint-year-beyond-data",
+        ("checkpoint", "--year", "2031"),
+        "UsageError",
+        "hold no rows for 2031",
+    ),
+    (
+        "checkpoint-year-not-newest",
+        ("checkpoint", "--year", "2025"),
+        "UsageError",
+        "not the newest year",
+    ),
+    (
+        "checkpoint-no-configuration",
+        ("checkpoint", "--year", "2026", "--store", "adir"),
+        "ConfigError",
+        "no configuration for database",
+    ),
     # list, show, status
     ("list-future-store", ("list", "--store", "future-store"), "FormatVersionError", "version"),
     ("list-store-scheme", ("list", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),

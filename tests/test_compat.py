@@ -82,7 +82,8 @@ def test_navsnap_on_an_old_engine_restores_a_file_that_engine_opens(
     res = python_under(version, WRITE, tmp_path)
     assert res.returncode == 0, res.stderr
     where = ("--db", "db.duckdb", "--store", "snaps")
-    res = navsnap_under(version, "checkpoint", "--year", "2026", *where, cwd=tmp_path)
+    res = navsnap_under(version, "checkpoint", "--year", "2026", "--step", "etl", *where,
+                        cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     (tmp_path / "db.duckdb").write_bytes(b"\0corrupt" * 4096)
     res = navsnap_under(version, "restore", "--year", "2026", *where, cwd=tmp_path)
@@ -131,7 +132,8 @@ def test_snapshot_of_a_newer_engine_is_refused_naming_what_to_install(tmp_path: 
     res = python_under(old, WRITE, tmp_path)  # a file every engine opens
     assert res.returncode == 0, res.stderr
     where = ("--db", "db.duckdb", "--store", "snaps")
-    res = run_cli("checkpoint", "--year", "2026", *where, cwd=tmp_path)  # the running engine
+    # the running engine; --step names what built the database (it has no snapshot yet)
+    res = run_cli("checkpoint", "--year", "2026", "--step", "etl", *where, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     (tmp_path / "db.duckdb").write_bytes(b"\0corrupt" * 4096)
     before = {k: v for k, v in tree_bytes(tmp_path).items() if not k.endswith(".lock.json")}

@@ -18,7 +18,7 @@ import pytest
 from conftest import TOY_STEP, invoke, run_cli, table_fingerprints, tree_bytes
 
 import navsnap
-from navsnap.config import load_config
+from navsnap.config import Config, load_config
 
 DISK_FULL = 13
 
@@ -68,9 +68,12 @@ def files(root: Path) -> dict[str, bytes]:
     }
 
 
+def sim_config(employees: int = 300) -> Config:
+    return load_config(overrides={"simulation.employees": employees}, search_cwd=False)
+
+
 def sim_db(path: Path, *, employees: int = 300, years: tuple[int, int] = (2025, 2027)) -> Path:
-    cfg = load_config(overrides={"simulation.employees": employees}, search_cwd=False)
-    navsnap.run(cfg, db=path, years=years, snapshots=False)
+    navsnap.run(sim_config(employees), db=path, years=years, snapshots=False)
     return path
 
 
@@ -84,7 +87,8 @@ def test_checkpoint_into_a_full_store(tmp_path: Path, small_fs: Callable[[str, i
     before_store, before_db = files(store), tree_bytes(db)
     assert any(k.startswith("manifests/") for k in before_store)
 
-    args = ("checkpoint", "--year", "2027", "--db", str(db), "--store", str(store))
+    args = ("checkpoint", "--year", "2027", "--employees", "300", "--db", str(db),
+            "--store", str(store))  # fmt: skip
     res = run_cli(*args, cwd=tmp_path)
 
     assert res.returncode == DISK_FULL, res.stderr
@@ -118,7 +122,7 @@ def test_run_stops_on_a_full_store(tmp_path: Path, small_fs: Callable[[str, int]
 def test_restore_to_a_full_directory(tmp_path: Path, small_fs: Callable[[str, int], Path]) -> None:
     db = sim_db(tmp_path / "sim.duckdb")
     store = tmp_path / "store"
-    navsnap.checkpoint(db=db, year=2027, store=store, run_id="r")
+    navsnap.checkpoint(db=db, year=2027, store=store, run_id="r", config=sim_config())
     target_dir = small_fs("target", 256)
     before_store, before_db = files(store), tree_bytes(db)
 
@@ -138,7 +142,7 @@ def test_restore_in_place_on_a_full_disk(
 ) -> None:
     built = sim_db(tmp_path / "built.duckdb")
     store = tmp_path / "store"
-    navsnap.checkpoint(db=built, year=2027, store=store, run_id="r")
+    navsnap.checkpoint(db=built, year=2027, store=store, run_id="r", config=sim_config())
     size_kib = built.stat().st_size // 1024
     # Room for the live file but not for a second copy beside it.
     disk = small_fs("disk", size_kib + 512)

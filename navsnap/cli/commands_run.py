@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,7 +26,7 @@ from navsnap.cli.common import (
 )
 from navsnap.cli.interrupt import continue_command
 from navsnap.cli.progress import RunProgress, year_summary
-from navsnap.config import load_config
+from navsnap.config import DEFAULT_CONFIG_NAME, load_config
 from navsnap.runner import RunEvent, parse_years
 from navsnap.runner import run as run_years
 
@@ -245,8 +246,11 @@ def status_cmd(
 
 
 @click.command("checkpoint")
-@click.option("--year", type=int, required=True, help="The year whose end the database holds.")
+@click.option(
+    "--year", type=int, required=True, help="The year whose end the database holds (its newest)."
+)
 @config_option
+@lineage_options
 @db_option
 @store_option
 @click.option("--run", "run_id", default=None, help="Run id to file the snapshot under.")
@@ -256,6 +260,9 @@ def status_cmd(
 def checkpoint_cmd(
     year: int,
     config_path: str | None,
+    employees: int | None,
+    seed: int | None,
+    step: str | None,
     db: str,
     store: str | None,
     run_id: str | None,
@@ -265,11 +272,17 @@ def checkpoint_cmd(
 ) -> None:
     """Snapshot an existing database by hand (dbt hook, scheduler).
 
+    The configuration is the one given (--config and the options 'run' takes), else that of
+    the database's newest snapshot. YEAR must be the newest year the database holds.
+
     \b
     Example:
       navsnap checkpoint --year 2027 --db simulation.duckdb
+      navsnap checkpoint --year 2027 --db sim.duckdb --step 'dbt run --vars ...'
     """
-    config = load_config(config_path)
+    overrides = _overrides(employees=employees, seed=seed, step=step)
+    given = config_path is not None or bool(overrides) or Path(DEFAULT_CONFIG_NAME).is_file()
+    config = load_config(config_path, overrides=overrides) if given else None
     with progress_bars() as bars:
         manifest = api.checkpoint(
             db=db,

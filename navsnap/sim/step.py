@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from navsnap.config import Config
-from navsnap.errors import StepError, UsageError
+from navsnap.errors import ConfigError, StepError, UsageError
 from navsnap.sim.model import run_year
 from navsnap.sim.validation import validation_aggregates
 from navsnap.steps import Step
@@ -23,6 +23,16 @@ __all__ = ["SimulationStep"]
 _AGGREGATED = frozenset(
     {"fct_workforce_snapshot", "fct_yearly_events", "int_employee_contributions"}
 )
+#: The tables that mark a database as the built-in simulation's.
+_OWN = frozenset({"census", "fct_workforce_snapshot", "fct_yearly_events"})
+
+
+def _main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND NOT internal"
+    ).fetchall()
+    return {str(name) for (name,) in rows}
 
 
 class SimulationStep(Step):
@@ -77,4 +87,25 @@ class SimulationStep(Step):
                 f"database {str(db_path)!r} already holds a simulation",
                 hint="use --resume to continue it, --force-restart to start over, "
                 "or --db for a new file",
+            )
+
+    def owns_database(self, con: duckdb.DuckDBPyConnection) -> bool:
+        return _main_tables(con) >= _OWN
+
+    def check_database(
+        self, con: duckdb.DuckDBPyConnection, *, config: Config, db_path: Path
+    ) -> None:
+        """The census holds ``simulation.employees`` rows (it is generated with exactly
+        that many): a 1,000-employee database is not stamped with the 10,000 lineage."""
+        if "census" not in _main_tables(con):
+            return
+        row = con.execute("SELECT count(*) FROM census").fetchone()
+        census = int(row[0]) if row else 0
+        wanted = config.simulation.employees
+        if census != wanted:
+            raise ConfigError(
+                f"database {str(db_path)!r} was built with {census:,} employees (its census), "
+                f"the configuration says {wanted:,}",
+                key="simulation.employees",
+                hint=f"pass --employees {census}, or the --config the database was run with",
             )
