@@ -8,13 +8,13 @@ the process exit code the CLI uses for it, so the mapping lives in one place and
     ├── UsageError (2)              bad arguments, conflicting flags
     ├── ConfigError (3)             config file missing, malformed, unknown key, wrong type or range
     ├── DatabaseError (4)           database path missing, a directory/device/FIFO, unopenable
-    ├── StepError (5)               a simulation step failed (exit status or exception)
+    ├── StepError (5)               a step failed, or lost tables/rows or wrote no row of its year
     ├── StoreError (6)              store URL/path unusable, not a navsnap store, I/O failure
     │   ├── SnapshotNotFound (7)    no snapshot matches the request
     │   ├── IntegrityError (8)      an object or manifest does not match its recorded hash
     │   └── FormatVersionError (9)  written by a newer navsnap (unknown format version)
     │       └── EngineVersionError (9)  taken with a newer DuckDB than the running one
-    ├── DriftError (10)             --resume against a snapshot with another configuration hash
+    ├── DriftError (10)             --resume, or a new run, on another configuration's snapshot
     ├── LockHeld (11)               another process holds the database or store lock
     ├── RestoreError (12)           a restored database did not match its manifest (or held more)
     ├── DiskFullError (13)          no space left while writing; temporary files removed
@@ -107,7 +107,11 @@ class DatabaseError(NavsnapError, OSError):
 
 
 class StepError(NavsnapError, RuntimeError):
-    """A simulation step failed."""
+    """A step failed, lost tables or rows, or wrote no row of its year (not snapshotted).
+
+    Also raised when a step leaves the database without a table it had, empties a table,
+    or leaves no row of its year in any year-scoped table (``navsnap.yearcheck``).
+    """
 
     exit_code = 5
 
@@ -185,7 +189,11 @@ class ChangedInput:
 
 
 class DriftError(NavsnapError):
-    """The configuration differs from the one the snapshot was taken with."""
+    """The configuration differs from the snapshot's (--resume; a new run on its database).
+
+    ``--resume`` against a snapshot of another configuration hash, and a plain ``run`` on a
+    database whose newest snapshot is of another lineage.
+    """
 
     exit_code = 10
 

@@ -26,7 +26,13 @@ import duckdb
 
 from navsnap.catalog import TableInfo, quote_ident
 from navsnap.config import Config, load_config, parse_section
-from navsnap.errors import ConfigError, DatabaseError, NavsnapError, UsageError
+from navsnap.errors import (
+    ConfigError,
+    DatabaseError,
+    NavsnapError,
+    SnapshotNotFound,
+    UsageError,
+)
 from navsnap.identity import database_name
 from navsnap.lineage import config_block
 from navsnap.manifest import Manifest
@@ -55,9 +61,10 @@ class CheckpointConfig:
 
 def last_snapshot(store: Store, db_path: Path) -> Manifest | None:
     """The newest snapshot of this database (same :func:`database_name`), None when none."""
-    if not store.has_marker():
+    try:
+        store.check_readable()  # a foreign or newer store is refused as such
+    except SnapshotNotFound:  # no store yet
         return None
-    store.check_readable()
     name = database_name(db_path)
     mine = [m for m in store.read_manifests()[0] if m.database_name == name]
     return max(mine, key=lambda m: (m.created_at, m.snapshot_id)) if mine else None

@@ -35,6 +35,7 @@ from navsnap.errors import (
     DiskFullError,
     NavsnapError,
     SnapshotNotFound,
+    StepError,
     UsageError,
 )
 from navsnap.faults import fault_point
@@ -49,6 +50,7 @@ from navsnap.resume import ResumeDecision, plan_resume
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
 from navsnap.store import Store, layout
+from navsnap.yearcheck import check_new_run, count_rows, step_result_error
 
 __all__ = ["RunEvent", "RunReport", "StartPoint", "YearResult", "parse_years", "run"]
 
@@ -162,20 +164,6 @@ def _check_db_path(db_path: Path) -> None:
         )
 
 
-def _row_counts(con: duckdb.DuckDBPyConnection, year: int, year_column: str) -> dict[str, int]:
-    from navsnap.catalog import list_tables, quote_ident
-
-    out: dict[str, int] = {}
-    for t in list_tables(con, year_column=year_column):
-        if t.year_column is None:
-            continue
-        row = con.execute(
-            f"SELECT count(*) FROM {t.ref} WHERE {quote_ident(year_column)} = ?", [year]
-        ).fetchone()
-        out[t.key] = int(row[0]) if row else 0
-    return out
-
-
 def _probe_writable(store: Store) -> None:
     """Write and remove a small file, so a read-only store fails now, not after a year's step.
 
@@ -235,6 +223,27 @@ def _open_store(
     return st
 
 
+def _check_fresh(
+    db: Path, config: Config, *, step: Step, store: Store | None, block: Mapping[str, Any]
+) -> None:
+    """A new run on an existing database: the step's own check (the built-in simulation
+    refuses any table), then :func:`navsnap.yearcheck.check_new_run` when snapshots are on."""
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        raise_if_in_use(exc, db)
+        raise DatabaseError(
+            f"database {str(db)!r} cannot be opened: {str(exc).splitlines()[0]}",
+            hint="restore it with 'navsnap restore' or start over with --force-restart",
+        ) from None
+    try:
+        step.check_fresh(con, db_path=db)
+        if store is not None:
+            check_new_run(con, store, block, db_path=db)
+    finally:
+        con.close()
+
+
 def run(
     config: Config,
     *,
@@ -268,11 +277,16 @@ def run(
     step = make_step(config.run.step)
     take = config.snapshot.enabled if snapshots is None else snapshots
     needed = take or resume or from_snapshot is not None
-    st = _open_store(store, config=config, db=given, take=take, needed=needed)
     block = config_block(config, step=step)
     emit = on_event or (lambda _e: None)
     warnings: list[str] = []
     with db_lock(real, purpose="navsnap run", wait=wait_lock, warnings=warnings):
+        fresh = not (resume or force_restart or from_snapshot is not None)
+        where = resolve_store(store, config=config, db_path=given) if needed else None
+        if fresh and real.exists():
+            # Before anything is written, the store's marker included.
+            _check_fresh(real, config, step=step, store=where if take else None, block=block)
+        st = _open_store(where, config=config, db=given, take=take, needed=needed)
         for w in warnings:
             emit(RunEvent("warning", w))
         loop = YearLoop(
@@ -354,6 +368,8 @@ class YearLoop:
         self.pending: _Pending | None = None
         self.con: duckdb.DuckDBPyConnection | None = None
         self.years_total = 0
+        #: Every table's rows before the current year's step (what it must not lose).
+        self.before: Mapping[str, int] = {}
 
     # ------------------------------------------------------------------ start point
 
@@ -423,9 +439,7 @@ class YearLoop:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
         year = start.year
         try:
-            if start.fresh and self.db.exists():
-                self.con = _connect(self.db, self.config)
-                self.step.check_fresh(self.con, db_path=self.db)
+            self.before = self._table_rows(start.year)
             for year in range(start.year, last + 1):
                 t0 = time.perf_counter()
                 self.emit(RunEvent("start", f"year {year} started", started=year))
@@ -485,8 +499,41 @@ class YearLoop:
             self.progress(f"step {year}", 1, 1)
         fault_point("after-step")
         if self.con is None:
+            if not self.db.exists():
+                raise StepError(
+                    f"year {year}: the step left no database at {str(self.db.absolute())!r}; "
+                    f"log: {log_path}",
+                    year=year,
+                    log_path=str(log_path),
+                    hint="the step must write to {db}, the absolute path navsnap passes; "
+                    "nothing was snapshotted for the year",
+                )
             self.con = _connect(self.db, self.config)
-        return _row_counts(self.con, year, self.config.run.year_column)
+        counts = count_rows(self.con, year=year, year_column=self.config.run.year_column)
+        error = step_result_error(
+            year,
+            self.before,
+            counts,
+            db_path=self.db,
+            year_column=self.config.run.year_column,
+            log_path=None if self.step.holds_connection else log_path,
+        )
+        if error is not None:
+            raise error
+        self.before = counts.total
+        return dict(counts.year)
+
+    def _table_rows(self, year: int) -> Mapping[str, int]:
+        """Every table's rows before the first step ({} for a database not yet created)."""
+        if not self.db.exists():
+            return {}
+        if self.con is None:
+            self.con = _connect(self.db, self.config)
+        try:
+            return count_rows(self.con, year=year, year_column=self.config.run.year_column).total
+        finally:
+            if not self.step.holds_connection:
+                self._close()
 
     def _snapshot(
         self,

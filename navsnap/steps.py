@@ -12,8 +12,8 @@ The steps:
 
 * ``builtin``: navsnap's own workforce simulation (:class:`navsnap.sim.step.SimulationStep`);
 * ``shell:<template>``: a command such as ``dbt run --vars '{simulation_year: {year}}'``;
-  ``{year}`` and ``{db}`` are substituted, navsnap holds no connection while it runs, and its
-  output goes to a per-year log file;
+  ``{year}`` and ``{db}`` (the database's absolute path) are substituted, navsnap holds no
+  connection while it runs, and its output goes to a per-year log file;
 * ``python:<package.module>:<function>``: called as ``function(con, year, config)``.
 
 A step never sees the store key: ``NAVSNAP_STORE_KEY`` and ``NAVSNAP_STORE_KEY_FILE``
@@ -136,7 +136,10 @@ class ShellStep(Step):
     holds_connection: bool = False
 
     def command(self, *, year: int, db_path: Path) -> str:
-        return self.template.replace("{year}", str(year)).replace("{db}", shlex.quote(str(db_path)))
+        """The template with ``{year}`` and ``{db}`` (the database's absolute path, quoted:
+        a command that changes directory still writes to navsnap's database)."""
+        db = shlex.quote(str(db_path.absolute()))
+        return self.template.replace("{year}", str(year)).replace("{db}", db)
 
     def run(
         self,
@@ -149,7 +152,7 @@ class ShellStep(Step):
     ) -> None:
         cmd = self.command(year=year, db_path=db_path)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = step_environment(NAVSNAP_YEAR=str(year), NAVSNAP_DB=str(db_path))
+        env = step_environment(NAVSNAP_YEAR=str(year), NAVSNAP_DB=str(db_path.absolute()))
         with log_path.open("wb") as log:
             log.write(f"$ {cmd}\n".encode())
             log.flush()

@@ -97,6 +97,18 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "StoreError",
         "Read-only file system",
     ),
+    (
+        "run-on-another-lineages-database",
+        ("run", *STEP, "--years", "2025-2026", "--seed", "99"),
+        "DriftError",
+        "holds tables of another lineage",
+    ),
+    (
+        "run-on-tables-without-snapshot",
+        ("run", *STEP, "--years", "2025-2026", "--store", "adir"),
+        "UsageError",
+        "has no snapshot of database 'simulation'",
+    ),
     ("run-wait-lock-negative", ("run", "--wait-lock", "-1"), "click", "--wait-lock"),
     ("run-mode-unknown", ("run", "--mode", "zip"), "click", "--mode"),
     # restore
