@@ -471,7 +471,16 @@ class SnapshotJob:
             parent=self.parent,
         )
         fault_point("before-manifest")
-        store.write_manifest(manifest)
+        try:
+            store.write_manifest(manifest)
+        except FileExistsError:
+            # Another writer published this id since _start looked (a conditional create
+            # refused it): its manifest stays, and ours is not written.
+            raise StoreError(
+                f"snapshot {self.snapshot_id} already exists in {store.url!r} (written by "
+                "another process meanwhile)",
+                hint="use another --run id",
+            ) from None
         fault_point("after-manifest")
         self.reuse.add_manifest(manifest)
         return manifest

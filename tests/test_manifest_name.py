@@ -97,3 +97,37 @@ def test_a_manifest_whose_run_and_year_disagree_with_its_id_is_refused(
     path.write_text(json.dumps(doc, indent=2, sort_keys=True))
     with pytest.raises(IntegrityError, match=r"year 2028 .*not '.*-2029'"):
         open_store(store).load_manifest(f"{run}-2029")
+
+
+def test_a_manifest_published_meanwhile_by_another_writer_is_never_overwritten(
+    tmp_path: Path, toy_config: navsnap.Config
+) -> None:
+    import duckdb
+
+    from navsnap.errors import StoreError
+    from navsnap.lineage import config_block
+    from navsnap.snapshot import SnapshotJob, SnapshotOptions
+    from navsnap.steps import parse_step
+
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db_path=db, years=(2025, 2025), snapshots=False)
+    store = open_store(tmp_path / "store")
+    step = parse_step(toy_config.run.step)
+    con = duckdb.connect(str(db))
+    try:
+        job = SnapshotJob.start(
+            con,
+            store=store,
+            year=2025,
+            run_id="same",
+            config=config_block(toy_config, step=step),
+            options=SnapshotOptions.from_config(toy_config, step=step),
+            db_path=db,
+        )
+        theirs = b'{"written": "by another machine"}'
+        store.write_bytes_atomic("manifests/same-2025.json", theirs)
+        with pytest.raises(StoreError, match="already exists"):
+            job.finish()
+    finally:
+        con.close()
+    assert store.read_bytes("manifests/same-2025.json") == theirs

@@ -219,3 +219,115 @@ def test_refused_delete_fails_loudly(tmp_path: Path, bucket: str, s3: MotoS3) ->
     assert res.returncode == StoreError.exit_code, res.stdout + res.stderr
     assert "access denied" in one_line_error(res.stderr)
     assert len(read_all(open_store(url))[0]) == 2
+
+
+# ------------------------------------------------------------------ many writers, one bucket
+
+#: A pruner that collects garbage (no retention policy, no grace period) over and over while
+#: the writers run, then once more after they finished (``stop`` exists).
+PRUNER = """
+import sys, time, pathlib
+from navsnap import api
+from navsnap.errors import LockHeld
+url, stop = sys.argv[1], pathlib.Path(sys.argv[2])
+passes = removed = 0
+while True:
+    last = stop.exists()
+    try:
+        report = api.prune(url, grace_minutes=0, wait_lock=30)
+        passes += 1
+        removed += len(report.removed_objects)
+    except LockHeld:
+        pass
+    if last:
+        break
+    time.sleep(0.05)
+print(passes, removed)
+"""
+
+
+def test_many_writers_and_a_pruner_share_one_bucket(tmp_path: Path, bucket: str) -> None:
+    """Three machines (processes with their own caches and databases) write into one bucket
+    while a fourth prunes: nothing committed is lost, no referenced object is deleted, and
+    each database restores to its own data. Two of them write the same rows (their objects
+    are shared); the third writes other tables."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import TESTS, pythonpath
+
+    url = f"s3://{bucket}/shared"
+    store = open_store(url)
+    store.ensure_writable()
+    orphan = "objects/ab/" + "ab" * 16 + ".parquet"  # a leftover the pruner must remove
+    store.write_bytes_atomic(orphan, b"not referenced")
+    steps = {"a": TOY_STEP, "b": TOY_STEP, "c": "hostile_pipeline:step"}
+    env = {**os.environ, "PYTHONPATH": pythonpath(TESTS)}
+    stop = tmp_path / "stop"
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    pruner = subprocess.Popen([sys.executable, "-c", PRUNER, url, str(stop)], env=env, **pipes)
+    writers = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "navsnap",
+                "run",
+                "--years",
+                "2025-2026",
+                "--json",
+                "--db",
+                str(tmp_path / f"{name}.duckdb"),
+                "--store",
+                url,
+                "--step",
+                step,
+            ],
+            env={**env, "NAVSNAP_CACHE_DIR": str(tmp_path / f"cache-{name}")},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, step in steps.items()
+    }
+    try:
+        done = {name: p.communicate(timeout=120) for name, p in writers.items()}
+    finally:
+        stop.write_text("")
+        pruned = pruner.communicate(timeout=120)
+    for name, p in writers.items():
+        assert p.returncode == 0, (name, done[name][1])
+    assert pruner.returncode == 0, pruned[1]
+    passes = int(pruned[0].split()[0])
+    assert passes >= 2
+
+    manifests, broken = read_all(store)
+    assert broken == []
+    runs = {name: json.loads(out)["run_id"] for name, (out, _) in done.items()}
+    for name, run in runs.items():
+        mine = sorted(m.year for m in manifests if m.run_id == run)
+        assert mine == [2025, 2026], (name, mine)
+        assert all(m.database_name == name for m in manifests if m.run_id == run)
+    assert all(store.exists(o.key) for m in manifests for o in m.objects())
+    assert not store.exists(orphan), "the last prune, with no writer left, removes it"
+    assert api.verify(url).ok
+
+    for name, run in runs.items():
+        out = tmp_path / f"restored-{name}.duckdb"
+        report = api.restore(store=url, snapshot=f"{run}-2026", db=tmp_path / f"{name}.duckdb",
+                             to=out)  # fmt: skip
+        assert report is not None
+        assert table_fingerprints(out) == table_fingerprints(tmp_path / f"{name}.duckdb")
+
+    # a manifest is created, never overwritten: a second PUT of the same id is refused by
+    # the server (If-None-Match: *) and the first one stays
+    newest = manifests[-1]
+    key = f"manifests/{newest.snapshot_id}.json"
+    first = store.read_bytes(key)
+    with pytest.raises(FileExistsError):
+        store.write_manifest(newest)
+    with pytest.raises(FileExistsError):
+        store.write_bytes_atomic(key, b"{}")
+    assert store.read_bytes(key) == first
