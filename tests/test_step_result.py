@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, invoke, table_fingerprints, tree_bytes
+from conftest import TOY_STEP, invoke, pythonpath, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap.index import read_all
@@ -45,6 +45,8 @@ def step(con, year, config):
 @pytest.fixture(autouse=True)
 def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    # shell steps change directory: they import the test's DuckDB through absolute paths
+    monkeypatch.setenv("PYTHONPATH", pythonpath())
 
 
 def one_line(err: str) -> str:
