@@ -143,8 +143,9 @@ def named_cases() -> list[Case]:
     restore_file = ("restore", "filerun-2029", *WHERE)
     for fault in ("restore-before-swap@1", "restore-after-move-aside@1", "restore-after-swap@1"):
         cases.append(Case("filemode", restore_file, fault, "restore:2029", AT_2029))
-    # checkpoint: into a new store (every partition written) and whole-file mode.
-    ckpt = ("checkpoint", "--year", "2029", "--db", DB, "--store", "store2")
+    # checkpoint: into a new store (every partition written; no snapshot of the database
+    # there to inherit the configuration from, so the step is given) and whole-file mode.
+    ckpt = ("checkpoint", "--year", "2029", *TOY, "--db", DB, "--store", "store2")
     for fault in (
         "after-parquet-write@1",
         "after-parquet-write@9",
