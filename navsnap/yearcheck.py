@@ -143,7 +143,7 @@ def check_new_run(
         raise UsageError(
             f"database {str(db_path)!r} already holds {row[0]} table(s) and {store.url!r} has "
             f"no snapshot of database {name!r}: a new run would mix into them",
-            hint=_CHOICES,
+            hint=_CHOICES + " (or --from-snapshot YEAR to continue a snapshot)",
         )
     newest = max(mine, key=lambda m: (m.created_at, m.snapshot_id))
     if same_lineage(newest.config, block):

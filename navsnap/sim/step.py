@@ -97,8 +97,8 @@ class SimulationStep(Step):
     ) -> None:
         """The census holds ``simulation.employees`` rows (it is generated with exactly
         that many): a 1,000-employee database is not stamped with the 10,000 lineage."""
-        if "census" not in _main_tables(con):
-            return
+        if not self.owns_database(con):
+            return  # not the simulation's tables (a table may just be called census)
         row = con.execute("SELECT count(*) FROM census").fetchone()
         census = int(row[0]) if row else 0
         wanted = config.simulation.employees
