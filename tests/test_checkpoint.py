@@ -28,7 +28,7 @@ def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def toy_db(path: Path, years: tuple[int, int]) -> Path:
     cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
-    navsnap.run(cfg, db_path=path, years=years, snapshots=False)
+    navsnap.run(cfg, db=path, years=years, snapshots=False)
     return path
 
 
@@ -49,7 +49,7 @@ def refused(args: tuple[str, ...], code: int, needle: str, db: Path, store: Path
 def test_a_builtin_database_is_not_stamped_with_the_default_census(tmp_path: Path) -> None:
     db = tmp_path / "small.duckdb"
     cfg = load_config(overrides={"simulation.employees": 150}, search_cwd=False)
-    navsnap.run(cfg, db_path=db, years=(2025, 2025), snapshots=False)
+    navsnap.run(cfg, db=db, years=(2025, 2025), snapshots=False)
     store = tmp_path / "store"
 
     line = refused(("--year", "2025"), 3, "built with 150 employees", db, store)
@@ -87,10 +87,10 @@ def test_without_a_configuration_it_inherits_this_databases_last_snapshot(
     store = tmp_path / "store"
     toy = load_config(overrides={"run.step": TOY_STEP, "run.seed": 7}, search_cwd=False)
     db = tmp_path / "sim.duckdb"
-    report = navsnap.run(toy, db_path=db, years=(2025, 2026), store=store)
+    report = navsnap.run(toy, db=db, years=(2025, 2026), store=store)
     # another database of another lineage, newer, in the same store: never inherited
     other = load_config(overrides={"run.step": TOY_STEP, "run.seed": 8}, search_cwd=False)
-    navsnap.run(other, db_path=tmp_path / "other.duckdb", years=(2025, 2026), store=store)
+    navsnap.run(other, db=tmp_path / "other.duckdb", years=(2025, 2026), store=store)
     # the pipeline runs 2027 outside navsnap, then a hook checkpoints it
     con = duckdb.connect(str(db))
     toy_step(con, 2027, toy)

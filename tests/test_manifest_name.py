@@ -26,7 +26,7 @@ def two_years(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str | None) 
         monkeypatch.setenv(KEY_ENV, key)
     cfg = navsnap.load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
     store = tmp_path / "store"
-    report = navsnap.run(cfg, db_path=tmp_path / "sim.duckdb", years=(2028, 2029), store=store)
+    report = navsnap.run(cfg, db=tmp_path / "sim.duckdb", years=(2028, 2029), store=store)
     return store, report.run_id
 
 
@@ -110,7 +110,7 @@ def test_a_manifest_published_meanwhile_by_another_writer_is_never_overwritten(
     from navsnap.steps import parse_step
 
     db = tmp_path / "sim.duckdb"
-    navsnap.run(toy_config, db_path=db, years=(2025, 2025), snapshots=False)
+    navsnap.run(toy_config, db=db, years=(2025, 2025), snapshots=False)
     store = open_store(tmp_path / "store")
     step = parse_step(toy_config.run.step)
     con = duckdb.connect(str(db))

@@ -277,8 +277,8 @@ def checkpoint_cmd(
 
     \b
     Example:
-      navsnap checkpoint --year 2027 --db simulation.duckdb
-      navsnap checkpoint --year 2027 --db sim.duckdb --step 'dbt run --vars ...'
+      navsnap checkpoint --year 2028 --db simulation.duckdb
+      navsnap checkpoint --year 2028 --db sim.duckdb --step 'dbt run --vars ...'
     """
     overrides = _overrides(employees=employees, seed=seed, step=step)
     given = config_path is not None or bool(overrides) or Path(DEFAULT_CONFIG_NAME).is_file()
