@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from navsnap._version import __version__
 from navsnap.errors import (
+    ChainError,
     ConfigError,
     DatabaseError,
     DiskFullError,
@@ -70,6 +71,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
 
 __all__ = [
     "AttachReport",
+    "ChainError",
     "Config",
     "ConfigError",
     "DatabaseError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from navsnap.config import Config
 from navsnap.dbfile import checked_path
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.fallback import damaged_manifest_error, with_fallback_hint
+from navsnap.identity import belongs, database_name, foreign_note, lineage_label
 from navsnap.index import read_all, resolve
 from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
@@ -165,9 +167,10 @@ def restore(
     dest = checked_path(Path(to), option="--to") if to is not None else None
     st.check_readable()
     manifest: Manifest | None = None
+    database = database_name(given)
     try:
         try:
-            manifest = resolve(st, snapshot, year=year, run=run)
+            manifest = resolve(st, snapshot, year=year, run=run, database=database)
         except SnapshotNotFound:
             damaged = damaged_manifest_error(st, year, run) if snapshot is None and year else None
             if damaged is None:
@@ -179,12 +182,16 @@ def restore(
                 hint="drop --year or pick another snapshot",
             )
         target = dest if dest is not None else db_path
+        note = foreign_note(manifest, database)
+        notes = (note,) if note else ()
         if dry_run:
-            return _restore(st, manifest, db_path=db_path, to=dest, tables=tables, dry_run=True)
+            report = _restore(st, manifest, db_path=db_path, to=dest, tables=tables, dry_run=True)
+            return dataclasses.replace(report, notes=notes)
         with db_lock(target, purpose="navsnap restore", wait=wait_lock):
-            return _restore(
+            report = _restore(
                 st, manifest, db_path=db_path, to=dest, tables=tables, progress=progress
             )
+        return dataclasses.replace(report, notes=notes)
     except IntegrityError as exc:
         # A damaged snapshot: name the newest older one of its lineage that is intact.
         raise with_fallback_hint(st, exc, manifest) from None
@@ -211,6 +218,10 @@ class SnapshotSummary:
     parent: str | None = None
     #: When the last verify that found this snapshot damaged ran (None: never damaged).
     damaged_at: str | None = None
+    #: The short lineage label (the configuration hash's first 8 hex digits).
+    lineage: str = ""
+    #: The parent, when it is of another lineage or database: this snapshot starts a fork.
+    fork_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__, tags=list(self.tags))
@@ -225,16 +236,33 @@ class SnapshotListing(NamedTuple):
     damaged: list[str]
 
 
-def list_snapshots(store: Store | PathLike) -> SnapshotListing:
-    """Every snapshot (oldest first) and one line per damaged manifest."""
+def list_snapshots(
+    store: Store | PathLike,
+    *,
+    db: PathLike | None = None,
+    year: int | None = None,
+    run: str | None = None,
+    tag: str | None = None,
+) -> SnapshotListing:
+    """Every snapshot (oldest first) and one line per damaged manifest; ``db`` keeps the
+    snapshots of that file's database, ``year``, ``run`` (id or prefix) and ``tag`` filter."""
     st = store if isinstance(store, Store) else open_store(store)
     st.check_readable()
-    manifests, broken = read_all(st)
+    everything, broken = read_all(st)
     from navsnap.index import tags as read_tags
 
     by_snapshot: dict[str, list[str]] = {}
     for name, sid in read_tags(st).items():
         by_snapshot.setdefault(sid, []).append(name)
+    by_id = {m.snapshot_id: m for m in everything}
+    manifests = [
+        m
+        for m in everything
+        if (db is None or belongs(m, database_name(db)))
+        and (year is None or m.year == year)
+        and (run is None or m.run_id.startswith(run))
+        and (tag is None or tag in by_snapshot.get(m.snapshot_id, []))
+    ]
     verified = _verified_times(st)
     damaged = _damaged_times(st)
     out = [
@@ -255,10 +283,22 @@ def list_snapshots(store: Store | PathLike) -> SnapshotListing:
             database=m.database_name,
             parent=m.parent,
             damaged_at=damaged.get(m.snapshot_id),
+            lineage=lineage_label(m),
+            fork_of=_fork_of(m, by_id),
         )
         for m in manifests
     ]
     return SnapshotListing(out, [f"{b.snapshot_id}: {b.error}" for b in broken])
+
+
+def _fork_of(m: Manifest, by_id: dict[str, Manifest]) -> str | None:
+    """``m``'s parent when the parent is of another lineage or database (a fork)."""
+    parent = by_id.get(m.parent) if m.parent else None
+    if parent is None:
+        return None
+    if parent.config_hash != m.config_hash or parent.database_name != m.database_name:
+        return parent.snapshot_id
+    return None
 
 
 def _verified_times(st: Store) -> dict[str, str]:
@@ -277,11 +317,49 @@ def _damaged_times(st: Store) -> dict[str, str]:
     return dict(last_damaged(st))
 
 
-def show(store: Store | PathLike, ref: str) -> Manifest:
-    """The manifest of one snapshot (id, unique prefix or tag)."""
+def _scope(db: PathLike | None) -> str | None:
+    """The database whose snapshots ``latest`` and year selections choose among."""
+    return database_name(db) if db is not None else None
+
+
+def show(
+    store: Store | PathLike,
+    ref: str | None = None,
+    *,
+    year: int | None = None,
+    db: PathLike | None = None,
+) -> Manifest:
+    """The manifest of one snapshot: an id, unique prefix or tag; a run with ``year``; or
+    ``latest``/``latest@YEAR`` (or no ``ref``, with ``year``) of ``db``'s database."""
     st = store if isinstance(store, Store) else open_store(store)
     st.check_readable()
-    return resolve(st, ref)
+    return select(st, ref, year=year, db=db)
+
+
+def parent_of(store: Store | PathLike, manifest: Manifest) -> Manifest | None:
+    """The snapshot ``manifest`` continued (None: none, or no longer in the store)."""
+    if manifest.parent is None:
+        return None
+    st = _open(store)
+    try:
+        return st.load_manifest(manifest.parent)
+    except (SnapshotNotFound, IntegrityError):  # pruned or damaged: shown as a plain parent
+        return None
+
+
+def select(
+    store: Store, ref: str | None, *, year: int | None = None, db: PathLike | None = None
+) -> Manifest:
+    """One snapshot for the commands that read one (show, sql, attach, tag, diff)."""
+    if ref is None and year is None:
+        raise UsageError("say which snapshot", hint="pass SNAPSHOT, latest, or --year Y")
+    m = resolve(store, ref, year=year, database=_scope(db))
+    if ref is not None and year is not None and m.year != year:
+        raise UsageError(
+            f"snapshot {m.snapshot_id} is of year {m.year}, not {year}",
+            hint="drop --year or pick another snapshot",
+        )
+    return m
 
 
 def resume(
@@ -359,13 +437,21 @@ def verify(
     )
 
 
-def diff(store: Store | PathLike, a: str, b: str) -> ManifestDiff:
-    """What differs from snapshot ``a`` to snapshot ``b`` (ids, prefixes or tags)."""
+def diff(
+    store: Store | PathLike,
+    a: str,
+    b: str,
+    *,
+    year: int | None = None,
+    db: PathLike | None = None,
+) -> ManifestDiff:
+    """What differs from snapshot ``a`` to snapshot ``b`` (ids, prefixes, tags, ``latest``;
+    with ``year``, runs or scenarios compared at that year)."""
     from navsnap.diff import diff_manifests
 
     st = _open(store)
     st.check_readable()
-    return diff_manifests(resolve(st, a), resolve(st, b))
+    return diff_manifests(select(st, a, year=year, db=db), select(st, b, year=year, db=db))
 
 
 def prune(
@@ -414,11 +500,22 @@ def info(store: Store | PathLike) -> StoreInfo:
     return store_info(_open(store))
 
 
-def tag(store: Store | PathLike, snapshot: str, name: str, *, force: bool = False) -> TagChange:
+def tag(
+    store: Store | PathLike,
+    snapshot: str,
+    name: str,
+    *,
+    force: bool = False,
+    year: int | None = None,
+    db: PathLike | None = None,
+) -> TagChange:
     """Pin ``snapshot`` under the tag ``name`` (tagged snapshots are never pruned)."""
     from navsnap.tags import tag as _tag
 
-    return _tag(_open(store), snapshot, name, force=force)
+    st = _open(store)
+    st.check_readable()
+    manifest = select(st, snapshot, year=year, db=db)
+    return _tag(st, manifest.snapshot_id, name, force=force)
 
 
 def untag(store: Store | PathLike, name: str) -> TagChange:
@@ -428,17 +525,30 @@ def untag(store: Store | PathLike, name: str) -> TagChange:
     return _untag(_open(store), name)
 
 
-def sql(store: Store | PathLike, ref: str, query: str) -> QueryResult:
+def sql(
+    store: Store | PathLike,
+    ref: str,
+    query: str,
+    *,
+    year: int | None = None,
+    db: PathLike | None = None,
+) -> QueryResult:
     """Run ``query`` over one snapshot's tables (views over its Parquet; nothing restored)."""
     st = _open(store)
     st.check_readable()
-    return run_query(st, resolve(st, ref), query)
+    return run_query(st, select(st, ref, year=year, db=db), query)
 
 
 def attach(
-    store: Store | PathLike, ref: str, out: PathLike, *, overwrite: bool = False
+    store: Store | PathLike,
+    ref: str,
+    out: PathLike,
+    *,
+    overwrite: bool = False,
+    year: int | None = None,
+    db: PathLike | None = None,
 ) -> AttachReport:
     """Write a small DuckDB file of views over one snapshot's Parquet objects."""
     st = _open(store)
     st.check_readable()
-    return write_attach_file(st, resolve(st, ref), out, overwrite=overwrite)
+    return write_attach_file(st, select(st, ref, year=year, db=db), out, overwrite=overwrite)

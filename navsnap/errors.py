@@ -15,6 +15,7 @@ the process exit code the CLI uses for it, so the mapping lives in one place and
     │   └── FormatVersionError (9)  written by a newer navsnap (unknown format version)
     │       └── EngineVersionError (9)  taken with a newer DuckDB than the running one
     ├── DriftError (10)             --resume, or a new run, on another configuration's snapshot
+    │   └── ChainError (10)         --resume would replace the database's state with another chain's
     ├── LockHeld (11)               another process holds the database or store lock
     ├── RestoreError (12)           a restored database did not match its manifest (or held more)
     ├── DiskFullError (13)          no space left while writing; temporary files removed
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 
 __all__ = [
+    "ChainError",
     "ChangedInput",
     "ChangedKey",
     "ConfigError",
@@ -210,6 +212,17 @@ class DriftError(NavsnapError):
         self.changed_inputs = tuple(changed_inputs)
 
 
+class ChainError(DriftError):
+    """--resume would replace the database's state with an older or another chain's snapshot."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, holds: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: The snapshot the live database matches (None: it holds years no snapshot has).
+        self.holds = holds
+
+
 class LockHeld(NavsnapError, TimeoutError):
     """Another process holds the lock."""
 
@@ -283,6 +296,7 @@ def all_error_classes() -> list[type[NavsnapError]]:
         FormatVersionError,
         EngineVersionError,
         DriftError,
+        ChainError,
         LockHeld,
         RestoreError,
         DiskFullError,

@@ -1,4 +1,4 @@
-"""Finding snapshots in a store: select by id, tag, run, year or lineage.
+"""Finding snapshots in a store: select by id, tag, run, year or ``latest`` (per database).
 
 Reading manifests and tags is the repository's (:class:`navsnap.store.Store`); the functions
 ``manifest_ids``, ``load_manifest``, ``read_all`` and ``tags`` here are its short names.
@@ -6,15 +6,28 @@ Reading manifests and tags is the repository's (:class:`navsnap.store.Store`); t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from navsnap import engine
 from navsnap.catalog import column_signature, entry_columns
-from navsnap.errors import IntegrityError, SnapshotNotFound
+from navsnap.errors import IntegrityError, SnapshotNotFound, UsageError
+from navsnap.identity import belongs, snapshots_of
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store
 
-__all__ = ["BrokenManifest", "ReuseIndex", "load_manifest", "read_all", "resolve", "tags"]
+__all__ = [
+    "LATEST",
+    "BrokenManifest",
+    "ReuseIndex",
+    "load_manifest",
+    "parse_ref",
+    "read_all",
+    "resolve",
+    "tags",
+]
+
+#: The reference that means "this database's newest snapshot" (``latest@2027``: of 2027).
+LATEST = "latest"
 
 
 def manifest_ids(store: Store) -> list[str]:
@@ -35,51 +48,138 @@ def tags(store: Store, *, strict: bool = False) -> dict[str, str]:
     return store.tags(strict=strict)
 
 
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``NAME@YEAR`` -> (NAME, YEAR); anything else -> (ref, None). ``@2027`` means
+    ``latest@2027``."""
+    name, sep, year_text = ref.rpartition("@")
+    if not sep:
+        return ref, None
+    if not year_text.isdigit():
+        raise UsageError(
+            f"snapshot reference {ref!r} does not end in @YEAR",
+            hint="write it like latest@2027 or <run id>@2027",
+        )
+    return name or LATEST, int(year_text)
+
+
+def _run_of(snapshot_id: str) -> str:
+    return snapshot_id.rpartition("-")[0]
+
+
 def resolve(
     store: Store,
     ref: str | None = None,
     *,
     year: int | None = None,
     run: str | None = None,
+    database: str | None = None,
     manifests: Iterable[Manifest] | None = None,
 ) -> Manifest:
-    """One snapshot: by id, unique id prefix, tag, or the newest matching ``year``/``run``."""
+    """One snapshot.
+
+    ``ref`` names it explicitly: an id, a unique id prefix, a tag, or a run id (or unique run
+    id prefix) with ``year`` (or as ``RUN@YEAR``); explicit names may be of any database.
+    ``latest`` and ``latest@YEAR`` (and no ``ref``: the newest matching ``year``/``run``) select
+    among ``database``'s snapshots only (:mod:`navsnap.identity`), when ``database`` is given.
+    """
     if ref is not None:
-        ids = manifest_ids(store)
-        if ref in ids:
-            return load_manifest(store, ref)
-        tagged, broken = store.read_tags()
-        if ref in tagged:
-            return load_manifest(store, tagged[ref])
-        for bad in broken:
-            if bad.name == ref:  # a damaged tag is named, not reported as missing
-                raise IntegrityError(
-                    bad.error, path=bad.key, hint="re-create it with 'navsnap tag'"
-                )
-        matches = [i for i in ids if i.startswith(ref)]
-        if len(matches) == 1:
-            return load_manifest(store, matches[0])
-        if len(matches) > 1:
-            raise SnapshotNotFound(
-                f"snapshot {ref!r} is ambiguous ({len(matches)} match)",
-                hint="give more of the id; see 'navsnap list'",
+        name, at = parse_ref(ref)
+        if at is not None and year is not None and at != year:
+            raise UsageError(
+                f"snapshot reference {ref!r} and --year {year} disagree", hint="give one of them"
             )
-        raise SnapshotNotFound(
-            f"no snapshot or tag {ref!r} in {store.url!r}", hint="see 'navsnap list'"
-        )
+        year = at if at is not None else year
+        if name != LATEST:
+            return _by_name(store, name, year=year, database=database)
     pool = list(manifests) if manifests is not None else read_all(store)[0]
+    scoped = snapshots_of(pool, database) if database is not None else pool
+    runs = _runs_matching(scoped, run) if run is not None else None
     found = [
-        m for m in pool if (year is None or m.year == year) and (run is None or m.run_id == run)
+        m for m in scoped if (year is None or m.year == year) and (runs is None or m.run_id in runs)
     ]
     if not found:
-        what = " and ".join(
-            s for s in (f"year {year}" if year else "", f"run {run}" if run else "") if s
-        )
-        raise SnapshotNotFound(
-            f"no snapshot for {what or 'this request'} in {store.url!r}",
-            hint="see 'navsnap list'",
-        )
+        raise _not_found(store, pool, year=year, run=run, database=database)
     return max(found, key=lambda m: (m.created_at, m.snapshot_id))
+
+
+def _runs_matching(pool: Sequence[Manifest], run: str) -> set[str]:
+    """The run ``run`` names: its id, or the one run whose id starts with it."""
+    ids = {m.run_id for m in pool}
+    if run in ids:
+        return {run}
+    matches = {r for r in ids if r.startswith(run)}
+    if len(matches) > 1:
+        raise SnapshotNotFound(
+            f"run {run!r} is ambiguous ({len(matches)} runs match)",
+            hint="give more of the run id; see 'navsnap list'",
+        )
+    return matches
+
+
+def _not_found(
+    store: Store,
+    pool: Sequence[Manifest],
+    *,
+    year: int | None,
+    run: str | None,
+    database: str | None,
+) -> SnapshotNotFound:
+    what = " and ".join(
+        s for s in (f"year {year}" if year else "", f"run {run}" if run else "") if s
+    )
+    of = f" of database {database}" if database is not None else ""
+    others = [
+        m
+        for m in pool
+        if database is not None
+        and not belongs(m, database)
+        and (year is None or m.year == year)
+        and (run is None or m.run_id.startswith(run))
+    ]
+    if others:
+        other = max(others, key=lambda m: (m.created_at, m.snapshot_id))
+        return SnapshotNotFound(
+            f"no snapshot{of} for {what or 'this request'} in {store.url!r}; database "
+            f"{other.database_name} has one ({other.snapshot_id})",
+            hint=f"name it explicitly to use another database's snapshot: {other.snapshot_id}",
+        )
+    return SnapshotNotFound(
+        f"no snapshot{of} for {what or 'this request'} in {store.url!r}",
+        hint="see 'navsnap list'",
+    )
+
+
+def _by_name(store: Store, ref: str, *, year: int | None, database: str | None) -> Manifest:
+    """A snapshot named explicitly: id, tag, id prefix, or a run (prefix) with ``year``."""
+    ids = manifest_ids(store)
+    if ref in ids:
+        return load_manifest(store, ref)
+    tagged, broken = store.read_tags()
+    if ref in tagged:
+        return load_manifest(store, tagged[ref])
+    for bad in broken:
+        if bad.name == ref:  # a damaged tag is named, not reported as missing
+            raise IntegrityError(bad.error, path=bad.key, hint="re-create it with 'navsnap tag'")
+    if year is not None:
+        runs = {_run_of(i) for i in ids if i.endswith(f"-{year}") and _run_of(i).startswith(ref)}
+        if len(runs) == 1:
+            return load_manifest(store, f"{runs.pop()}-{year}")
+        if len(runs) > 1:
+            raise SnapshotNotFound(
+                f"run {ref!r} is ambiguous ({len(runs)} runs have year {year})",
+                hint="give more of the run id; see 'navsnap list'",
+            )
+    matches = [i for i in ids if i.startswith(ref)]
+    if len(matches) == 1:
+        return load_manifest(store, matches[0])
+    if len(matches) > 1:
+        raise SnapshotNotFound(
+            f"snapshot {ref!r} is ambiguous ({len(matches)} match)",
+            hint="give more of the id, or a year (--year, or RUN@YEAR); see 'navsnap list'",
+        )
+    raise SnapshotNotFound(
+        f"no snapshot or tag {ref!r} in {store.url!r}", hint="see 'navsnap list'"
+    )
 
 
 #: (table, partition, column signature, fingerprint)

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from navsnap.catalog import list_tables, quote_ident
 from navsnap.config import Config
-from navsnap.errors import NavsnapError
+from navsnap.errors import ChainError, NavsnapError
+from navsnap.identity import database_name, lineage_label, snapshots_of
 from navsnap.index import read_all
 from navsnap.integrity import verify_objects
 from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.manifest import Manifest
-from navsnap.restore import plan_restore
+from navsnap.restore import RestorePlan, plan_restore
 from navsnap.store import Store
 
 __all__ = ["ResumeDecision", "plan_resume"]
@@ -39,6 +43,8 @@ class ResumeDecision:
     skipped: tuple[str, ...] = field(default_factory=tuple)
     #: 'start' on an existing database: it is moved aside first.
     moves_aside: bool = False
+    #: The last year the run covers (a restore of it completes the run).
+    last_year: int | None = None
 
     def explain(self) -> str:
         if self.action == "start":
@@ -52,9 +58,14 @@ class ResumeDecision:
                 f"database matches {self.snapshot.snapshot_id} (end of {self.snapshot.year}); "
                 f"continuing with {self.next_year}"
             )
+        then = (
+            f"run already complete at {self.snapshot.year}"
+            if self.last_year is not None and self.snapshot.year >= self.last_year
+            else f"then continuing with {self.next_year}"
+        )
         return (
             f"restoring {self.snapshot.snapshot_id} (end of {self.snapshot.year}, "
-            f"{self.restore_strategy}: {self.reason}); then continuing with {self.next_year}"
+            f"{self.restore_strategy}: {self.reason}); {then}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,11 +110,21 @@ def _decide(
     years: tuple[int, int],
     block: Mapping[str, Any] | None,
 ) -> ResumeDecision:
-    """Find the newest verified snapshot of this lineage and decide what to do with it."""
+    """Find the chain the live database is on and decide what to do with its newest snapshot.
+
+    Only this database's snapshots (:mod:`navsnap.identity`) of this lineage count. The
+    *head* is the snapshot the live database matches (newest first among those of the year
+    the database holds); the run continues from it, or from the newest snapshot descending
+    from it. When the database matches none (missing, damaged, or stopped inside a year),
+    the head is the newest snapshot taken, falling back along its ``parent`` links past
+    damaged ones. Snapshots of another chain (an older run a re-run replaced) are never
+    restored over the database.
+    """
     first, last = years
     block = block if block is not None else config_block(config)
+    database = database_name(db_path)
     if not store.has_marker():
-        return ResumeDecision("start", f"no store at {store.url}", next_year=first)
+        return ResumeDecision("start", f"no store at {store.url}", next_year=first, last_year=last)
     store.check_readable()
     manifests, broken = read_all(store)
     skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
@@ -111,7 +132,7 @@ def _decide(
     # after a finished 2025-2026); one whose run began after ``first`` does not.
     in_range = [
         m
-        for m in manifests
+        for m in snapshots_of(manifests, database)
         if first - 1 <= m.year <= last
         and not (m.config.origin_year is not None and m.config.origin_year > first)
     ]
@@ -121,31 +142,151 @@ def _decide(
             raise drift_error(max(in_range, key=lambda m: (m.year, m.created_at)), block)
         return ResumeDecision(
             "start",
-            f"no snapshot of years {first}-{last - 1}",
+            f"no snapshot of database {database} for years {first}-{last - 1}",
             next_year=first,
             skipped=tuple(skipped),
+            last_year=last,
         )
-    for m in sorted(mine, key=lambda m: (m.year, m.created_at, m.snapshot_id), reverse=True):
-        try:
-            verify_objects(store, m, m.objects())
-        except NavsnapError as exc:
-            skipped.append(f"skipped snapshot {m.snapshot_id}: {exc.message}")
+    held = _live_year(db_path, mine[0].year_column) if db_path.exists() else None
+    head, plan = _matching(store, mine, held=held, db_path=db_path, skipped=skipped)
+    if head is not None:
+        tip = _newest_descendant(head, mine)
+        if tip is not None and _verified(store, tip, skipped):
+            head, plan = tip, plan_restore(store, tip, db_path=db_path)
+    else:
+        others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
+        holds, _plan = _matching(store, others, held=held, db_path=db_path, skipped=[])
+        if holds is not None:
+            raise ChainError(
+                f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
+                f"{lineage_label(holds)}), which is not on a chain of this configuration "
+                f"(lineage {str(block['hash'])[:8]}); resuming would replace it",
+                holds=holds.snapshot_id,
+                hint="resume with that snapshot's configuration, or choose explicitly: "
+                "'navsnap run --from-snapshot ID' or --force-restart",
+            )
+        head, plan = _newest_intact_chain(store, mine, db_path=db_path, skipped=skipped)
+        # A crash leaves at most the year under way and the one still exporting beyond the
+        # newest snapshot; more than that is finished work of another chain.
+        if head is not None and held is not None and held > head.year + 2:
+            raise ChainError(
+                f"the database holds years up to {held}, which no snapshot of this chain has; "
+                f"resuming would go back to {head.snapshot_id} (end of {head.year}) and drop them",
+                hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
+                "over with --force-restart",
+            )
+    if head is None or plan is None:
+        return ResumeDecision(
+            "start",
+            "no snapshot of this configuration verifies",
+            next_year=first,
+            skipped=tuple(skipped),
+            last_year=last,
+        )
+    if plan.strategy == "none":
+        if head.year >= last:
+            return ResumeDecision(
+                "complete",
+                "database matches the last year",
+                head,
+                None,
+                None,
+                tuple(skipped),
+                last_year=last,
+            )
+        return ResumeDecision(
+            "continue",
+            "database matches the snapshot",
+            head,
+            head.year + 1,
+            None,
+            tuple(skipped),
+            last_year=last,
+        )
+    return ResumeDecision(
+        "restore", plan.reason, head, head.year + 1, plan.strategy, tuple(skipped), last_year=last
+    )
+
+
+def _verified(store: Store, m: Manifest, skipped: list[str]) -> bool:
+    try:
+        verify_objects(store, m, m.objects())
+    except NavsnapError as exc:
+        skipped.append(f"skipped snapshot {m.snapshot_id}: {exc.message}")
+        return False
+    return True
+
+
+def _newest(ms: Iterable[Manifest]) -> list[Manifest]:
+    return sorted(ms, key=lambda m: (m.created_at, m.snapshot_id), reverse=True)
+
+
+def _matching(
+    store: Store,
+    mine: Sequence[Manifest],
+    *,
+    held: int | None,
+    db_path: Path,
+    skipped: list[str],
+) -> tuple[Manifest | None, RestorePlan | None]:
+    """The verified snapshot of year ``held`` the live database matches (newest first)."""
+    if held is None:
+        return None, None
+    for m in _newest(m for m in mine if m.year == held):
+        if not _verified(store, m, skipped):
             continue
         plan = plan_restore(store, m, db_path=db_path)
-        if m.year >= last:
-            action = "complete" if plan.strategy == "none" else "restore"
-            if action == "complete":
-                return ResumeDecision(
-                    "complete", "database matches the last year", m, None, None, tuple(skipped)
-                )
         if plan.strategy == "none":
-            return ResumeDecision(
-                "continue", "database matches the snapshot", m, m.year + 1, None, tuple(skipped)
-            )
-        return ResumeDecision("restore", plan.reason, m, m.year + 1, plan.strategy, tuple(skipped))
-    return ResumeDecision(
-        "start",
-        "no snapshot of this configuration verifies",
-        next_year=first,
-        skipped=tuple(skipped),
-    )
+            return m, plan
+    return None, None
+
+
+def _live_year(db_path: Path, year_column: str) -> int | None:
+    """The newest year in the live database's year-scoped tables (None: unreadable)."""
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        newest: int | None = None
+        for t in list_tables(con, year_column=year_column):
+            if t.year_column is None:
+                continue
+            row = con.execute(f"SELECT max({quote_ident(t.year_column)}) FROM {t.ref}").fetchone()
+            if row and row[0] is not None:
+                newest = max(newest or int(row[0]), int(row[0]))
+        return newest
+    except (duckdb.Error, ValueError, TypeError):
+        return None
+    finally:
+        con.close()
+
+
+def _newest_descendant(head: Manifest, mine: Sequence[Manifest]) -> Manifest | None:
+    """The most advanced snapshot continuing ``head``'s chain (None: ``head`` is the tip)."""
+    children: dict[str, list[Manifest]] = {}
+    for m in mine:
+        if m.parent is not None:
+            children.setdefault(m.parent, []).append(m)
+    found: list[Manifest] = []
+    todo = [head.snapshot_id]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child.snapshot_id)
+    later = [m for m in found if m.year > head.year]
+    return max(later, key=lambda m: (m.year, m.created_at, m.snapshot_id)) if later else None
+
+
+def _newest_intact_chain(
+    store: Store, mine: Sequence[Manifest], *, db_path: Path, skipped: list[str]
+) -> tuple[Manifest | None, RestorePlan | None]:
+    """The newest snapshot taken, or along its parents the newest that verifies."""
+    by_id = {m.snapshot_id: m for m in mine}
+    newest = _newest(mine)
+    current: Manifest | None = newest[0] if newest else None
+    while current is not None:
+        if _verified(store, current, skipped):
+            return current, plan_restore(store, current, db_path=db_path)
+        current = by_id.get(current.parent) if current.parent else None
+    return None, None

@@ -8,8 +8,10 @@ the connection) and apply *retention*. The start point is one of:
 * a new run: the database must be new (for the built-in simulation) and starts at A;
 * ``resume``: :func:`navsnap.resume.plan_resume` finds the newest verified snapshot of this
   configuration, restores it when the database differs, and continues with the next year;
-* ``from_snapshot=Y``: restore the end of Y (this configuration's newest snapshot) and run
-  A..B, where A must be Y+1;
+* ``from_snapshot=Y``: restore the end of Y (this database's and configuration's newest
+  snapshot) and run A..B, where A must be Y+1; ``from_snapshot=REF`` (an id, tag or
+  ``latest@Y``) restores that snapshot, of any lineage or database: a changed configuration
+  then *forks* a new lineage whose first snapshot's parent is REF;
 * ``force_restart``: move the existing database aside and start at A.
 """
 
@@ -40,7 +42,8 @@ from navsnap.errors import (
 )
 from navsnap.faults import fault_point
 from navsnap.fsutil import is_disk_full
-from navsnap.index import ReuseIndex, read_all
+from navsnap.identity import belongs, database_name, lineage_label, snapshots_of
+from navsnap.index import ReuseIndex, read_all, resolve
 from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
@@ -190,7 +193,7 @@ def _connect(db_path: Path, config: Config) -> duckdb.DuckDBPyConnection:
 
 
 def _check_options(
-    first: int, last: int, *, resume: bool, force_restart: bool, from_snapshot: int | None
+    first: int, last: int, *, resume: bool, force_restart: bool, from_snapshot: int | str | None
 ) -> None:
     if resume and force_restart:
         raise UsageError(
@@ -201,7 +204,7 @@ def _check_options(
             "--from-snapshot cannot be combined with --resume or --force-restart",
             hint="choose one of them",
         )
-    if from_snapshot is not None and from_snapshot != first - 1:
+    if isinstance(from_snapshot, int) and from_snapshot != first - 1:
         raise UsageError(
             f"--from-snapshot {from_snapshot} must be the year before the first year {first}",
             hint=f"use --years {from_snapshot + 1}-{last}",
@@ -253,7 +256,7 @@ def run(
     snapshots: bool | None = None,
     resume: bool = False,
     force_restart: bool = False,
-    from_snapshot: int | None = None,
+    from_snapshot: int | str | None = None,
     wait_lock: float = 0.0,
     on_event: Callable[[RunEvent], None] | None = None,
     progress: ProgressFn | None = None,
@@ -381,7 +384,7 @@ class YearLoop:
         years: tuple[int, int],
         resume: bool,
         force_restart: bool,
-        from_snapshot: int | None,
+        from_snapshot: int | str | None,
     ) -> StartPoint:
         """Carry out the start decision: move aside or restore; say what was done."""
         first = years[0]
@@ -396,13 +399,40 @@ class YearLoop:
             return self._resume(store, block, years)
         if from_snapshot is not None:
             assert store is not None
-            snap = _lineage_snapshot(store, from_snapshot, block)
-            self.emit(RunEvent("plan", f"restoring {snap.snapshot_id} (end of {from_snapshot})"))
+            snap = self._from_snapshot(store, from_snapshot, block, first=first)
             restore(store, snap, db_path=self.db, progress=self.progress)
             origin = snap.config.origin_year
             return StartPoint(first, {**block, "origin_year": origin}, parent=snap.snapshot_id)
         log.info("new run: starting at %d", first)
         return StartPoint(first, {**block, "origin_year": first}, fresh=True)
+
+    def _from_snapshot(
+        self, store: Store, ref: int | str, block: Mapping[str, Any], *, first: int
+    ) -> Manifest:
+        """The snapshot ``--from-snapshot`` names, checked before anything changes.
+
+        A year selects this database's and lineage's newest snapshot of it. A reference
+        (id, tag, ``latest@Y``, run with ``@Y``) may name another lineage's or database's
+        snapshot: the run then *forks* a new lineage from it (recorded as its ``parent``).
+        """
+        database = database_name(self.db)
+        if isinstance(ref, int):
+            snap = _lineage_snapshot(store, ref, block, database=database)
+            self.emit(RunEvent("plan", f"restoring {snap.snapshot_id} (end of {ref})"))
+            return snap
+        snap = resolve(store, ref, database=database)
+        if snap.year != first - 1:
+            raise UsageError(
+                f"--from-snapshot {ref} is the end of {snap.year}, not of {first - 1}",
+                hint=f"use --years {snap.year + 1}-...",
+            )
+        fork = not same_lineage(snap.config, block)
+        where = [] if belongs(snap, database) else [f"from database {snap.database_name}"]
+        if fork:
+            where.append(f"forking lineage {block['hash'][:8]} from lineage {lineage_label(snap)}")
+        extra = f"; {', '.join(where)}" if where else ""
+        self.emit(RunEvent("plan", f"restoring {snap.snapshot_id} (end of {snap.year}{extra})"))
+        return snap
 
     def _resume(self, store: Store, block: Mapping[str, Any], years: tuple[int, int]) -> StartPoint:
         decision = plan_resume(store, self.config, db_path=self.db, years=years, block=block)
@@ -670,14 +700,20 @@ def _auto_prune(store: Store, config: Config, emit: Callable[[RunEvent], None]) 
         )
 
 
-def _lineage_snapshot(store: Store, year: int, block: Mapping[str, Any]) -> Manifest:
-    """This lineage's newest snapshot of ``year`` (``--from-snapshot``)."""
-    manifests = [m for m in read_all(store)[0] if m.year == year]
+def _lineage_snapshot(
+    store: Store, year: int, block: Mapping[str, Any], *, database: str
+) -> Manifest:
+    """This database's and lineage's newest snapshot of ``year`` (``--from-snapshot YEAR``)."""
+    everyone = [m for m in read_all(store)[0] if m.year == year]
+    manifests = snapshots_of(everyone, database)
     mine = [m for m in manifests if same_lineage(m.config, block)]
     if not mine:
         if manifests:
             raise drift_error(max(manifests, key=lambda m: m.created_at), block)
+        others = sorted({m.database_name for m in everyone})
         raise SnapshotNotFound(
-            f"no snapshot of year {year} in {store.url!r}", hint="see 'navsnap list'"
+            f"no snapshot of database {database} for year {year} in {store.url!r}"
+            + (f" (database {', '.join(others)} has one)" if others else ""),
+            hint="see 'navsnap list'; name another database's snapshot by its id to fork it",
         )
     return max(mine, key=lambda m: (m.created_at, m.snapshot_id))

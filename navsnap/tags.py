@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from navsnap.errors import SnapshotNotFound, UsageError
-from navsnap.index import resolve
+from navsnap.index import LATEST, resolve
 from navsnap.store import Store, layout
 
 __all__ = ["TagChange", "tag", "untag"]
@@ -24,6 +24,11 @@ class TagChange:
 
 
 def _check_name(name: str) -> None:
+    if name == LATEST:
+        raise UsageError(
+            f"tag name {name!r} is reserved: it means the database's newest snapshot",
+            hint="choose another name",
+        )
     try:
         layout.tag_key(name)
     except ValueError:

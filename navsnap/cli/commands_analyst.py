@@ -20,6 +20,7 @@ from navsnap.cli.common import (
     store_option,
     store_url,
     table,
+    year_option,
 )
 
 
@@ -30,6 +31,7 @@ def _cell(value: Any) -> str:
 @click.command("sql")
 @click.argument("snapshot")
 @click.argument("query")
+@year_option
 @config_option
 @db_option
 @store_option
@@ -38,6 +40,7 @@ def _cell(value: Any) -> str:
 def sql_cmd(
     snapshot: str,
     query: str,
+    year: int | None,
     config_path: str | None,
     db: str,
     store: str | None,
@@ -48,7 +51,8 @@ def sql_cmd(
 
     Every table of the snapshot is a view of the same name over exactly the Parquet
     objects its manifest lists (local paths, or s3:// URLs read with the store's
-    credentials). SNAPSHOT is an id, a unique id prefix or a tag.
+    credentials). SNAPSHOT is an id, a unique id prefix, a tag, a run id with --year, or
+    latest / latest@2027 (the newest of the database --db names).
 
     \b
     Example:
@@ -57,7 +61,7 @@ def sql_cmd(
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be combined")
-    result = api.sql(store_url(store, config_path, db), snapshot, query)
+    result = api.sql(store_url(store, config_path, db), snapshot, query, year=year, db=db)
     if as_json:
         click.echo(json.dumps(result.to_dicts(), indent=2, default=str))
     elif as_csv:
@@ -80,6 +84,7 @@ def sql_cmd(
     help="DuckDB file to write (views only, a few KB).",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@year_option
 @config_option
 @db_option
 @store_option
@@ -88,6 +93,7 @@ def attach_cmd(
     snapshot: str,
     out: str,
     force: bool,
+    year: int | None,
     config_path: str | None,
     db: str,
     store: str | None,
@@ -104,7 +110,9 @@ def attach_cmd(
       navsnap attach baseline --out analysis.duckdb
       duckdb analysis.duckdb -c "SELECT count(*) FROM census"
     """
-    report = api.attach(store_url(store, config_path, db), snapshot, out, overwrite=force)
+    report = api.attach(
+        store_url(store, config_path, db), snapshot, out, overwrite=force, year=year, db=db
+    )
     if as_json:
         emit_json(
             {

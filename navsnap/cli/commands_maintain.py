@@ -20,6 +20,7 @@ from navsnap.cli.common import (
     table,
     wait_lock_option,
     warn,
+    year_option,
 )
 from navsnap.config import load_config
 from navsnap.diff import ManifestDiff
@@ -130,6 +131,7 @@ def verify_cmd(
     is_flag=True,
     help="Exit 1 when the snapshots differ, 0 when they are identical (like git diff).",
 )
+@year_option
 @config_option
 @db_option
 @store_option
@@ -138,6 +140,7 @@ def diff_cmd(
     a: str,
     b: str,
     exit_code: bool,
+    year: int | None,
     config_path: str | None,
     db: str,
     store: str | None,
@@ -145,15 +148,17 @@ def diff_cmd(
 ) -> None:
     """Compare two snapshots: rows, schema, aggregates, config.
 
-    Rows are compared by count and fingerprint, per table and year.
+    Rows are compared by count and fingerprint, per table and year. With --year, A and B
+    may be run ids (or prefixes): two runs or scenarios compared at the same year.
 
     \b
     Example:
       navsnap diff 20261127T103500Z-3f2a-2027 20261128T090000Z-77c1-2027
       navsnap diff baseline 20261127T103500Z-3f2a-2027 --json
+      navsnap diff 20261127T103500Z-3f2a 20261128T090000Z-77c1 --year 2027
       navsnap diff --exit-code baseline-2027 20261128T090000Z-77c1-2027
     """
-    d = api.diff(store_url(store, config_path, db), a, b)
+    d = api.diff(store_url(store, config_path, db), a, b, year=year, db=db)
     _render_diff(d, as_json=as_json)
     if exit_code and not d.identical:
         click.get_current_context().exit(EXIT_DIFFERENT)
@@ -312,6 +317,7 @@ def prune_cmd(
 @click.argument("snapshot")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Move the tag if it names another snapshot.")
+@year_option
 @config_option
 @db_option
 @store_option
@@ -320,6 +326,7 @@ def tag_cmd(
     snapshot: str,
     name: str,
     force: bool,
+    year: int | None,
     config_path: str | None,
     db: str,
     store: str | None,
@@ -330,9 +337,12 @@ def tag_cmd(
     \b
     Example:
       navsnap tag 20261127T103500Z-3f2a-2027 baseline-2027
+      navsnap tag latest@2027 baseline-2027
       navsnap restore baseline-2027
     """
-    change = api.tag(store_url(store, config_path, db), snapshot, name, force=force)
+    change = api.tag(
+        store_url(store, config_path, db), snapshot, name, force=force, year=year, db=db
+    )
     if as_json:
         emit_json(change.__dict__)
         return

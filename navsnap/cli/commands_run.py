@@ -100,6 +100,13 @@ def lineage_options(f: Any) -> Any:
     return f
 
 
+def _year_or_ref(value: str | None) -> int | str | None:
+    """``--from-snapshot``: a year (up to four digits) or a snapshot reference."""
+    if value is None:
+        return None
+    return int(value) if value.isdigit() and len(value) <= 4 else value
+
+
 @click.command("run")
 @click.option(
     "--years", default=None, help="Years to simulate, A-B. Default: [run] years (2025-2029)."
@@ -117,10 +124,11 @@ def lineage_options(f: Any) -> Any:
 @click.option("--force-restart", is_flag=True, help="Move the database aside and start over.")
 @click.option(
     "--from-snapshot",
-    type=int,
     default=None,
-    metavar="YEAR",
-    help="Restore the end of YEAR, then run the years given (which must start at YEAR+1).",
+    metavar="YEAR|SNAPSHOT",
+    help="Restore the end of YEAR (this database's newest of it) or the snapshot named (id, "
+    "tag, latest@YEAR), then run the years given, which must start the year after. A "
+    "snapshot of another configuration starts a new lineage from it (a fork).",
 )
 @wait_lock_option
 @json_option
@@ -137,17 +145,22 @@ def run_cmd(
     no_snapshots: bool,
     resume: bool,
     force_restart: bool,
-    from_snapshot: int | None,
+    from_snapshot: str | None,
     wait_lock: float,
     as_json: bool,
 ) -> None:
     """Run a multi-year simulation, snapshotting every year boundary.
+
+    --resume continues the chain the live database is on: this database's snapshots of this
+    configuration, from the one the database matches (or the newest taken, when it matches
+    none) through its parents; never an older run's later years.
 
     \b
     Example:
       navsnap run --years 2025-2029
       navsnap run --years 2025-2029 --resume
       navsnap run --years 2027-2028 --from-snapshot 2026
+      navsnap run --years 2027-2029 --from-snapshot latest@2026 --seed 7
       navsnap run --years 2025-2029 --step 'dbt run --vars "{simulation_year: {year}}"'
     """
     span = parse_years(years) if years is not None else None
@@ -194,7 +207,7 @@ def run_cmd(
             snapshots=False if no_snapshots else None,
             resume=resume,
             force_restart=force_restart,
-            from_snapshot=from_snapshot,
+            from_snapshot=_year_or_ref(from_snapshot),
             wait_lock=wait_lock,
             on_event=on_event,
             progress=live,

@@ -20,7 +20,9 @@ from navsnap.cli.common import (
     table,
     wait_lock_option,
     warn,
+    year_option,
 )
+from navsnap.identity import database_name, foreign_note, lineage_label
 
 
 def _verified_cell(s: api.SnapshotSummary) -> str:
@@ -34,18 +36,41 @@ def _verified_cell(s: api.SnapshotSummary) -> str:
 @config_option
 @db_option
 @store_option
+@click.option("--year", type=int, default=None, help="Only snapshots of this year.")
+@click.option("--run", "run_id", default=None, help="Only this run's (id or prefix).")
+@click.option("--tag", default=None, help="Only the snapshot this tag names.")
 @json_option
-def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool) -> None:
+def list_cmd(
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    year: int | None,
+    run_id: str | None,
+    tag: str | None,
+    as_json: bool,
+) -> None:
     """List the snapshots in the store, oldest first.
 
+    Every database in the store is listed unless --db (or NAVSNAP_DB) names one: then only
+    its snapshots. DATABASE is the database file's name without .duckdb; LINEAGE the
+    configuration hash; FORK OF the parent of a snapshot that starts a new lineage (a fork).
     VERIFIED is when verify last found a snapshot intact, DAMAGED when the last verify found
     it damaged, - when it was never verified.
 
     \b
     Example:
       navsnap list --store snapshots/
+      navsnap list --db big.duckdb --year 2027
     """
-    snaps, broken = api.list_snapshots(store_url(store, config_path, db))
+    source = click.get_current_context().get_parameter_source("db")
+    chosen = source not in (None, click.core.ParameterSource.DEFAULT)
+    snaps, broken = api.list_snapshots(
+        store_url(store, config_path, db),
+        db=db if chosen else None,
+        year=year,
+        run=run_id,
+        tag=tag,
+    )
     if as_json:
         emit_json({"snapshots": [s.to_dict() for s in snaps], "damaged": broken})
         return
@@ -57,6 +82,8 @@ def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
     rows = [
         [
             s.snapshot_id,
+            s.database,
+            s.lineage,
             str(s.year),
             s.created_at[:19].replace("T", " "),
             s.mode + (f"/{s.copy_method}" if s.copy_method else ""),
@@ -66,6 +93,7 @@ def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
             human_bytes(s.bytes_total - s.bytes_new),
             _verified_cell(s),
             ",".join(s.tags),
+            s.fork_of or "",
         ]
         for s in snaps
     ]
@@ -74,6 +102,8 @@ def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
             rows,
             [
                 "SNAPSHOT",
+                "DATABASE",
+                "LINEAGE",
                 "YEAR",
                 "CREATED",
                 "MODE",
@@ -83,31 +113,47 @@ def list_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
                 "SHARED",
                 "VERIFIED",
                 "TAGS",
+                "FORK OF",
             ],
         )
     )
 
 
 @click.command("show")
-@click.argument("snapshot")
+@click.argument("snapshot", required=False)
+@year_option
 @config_option
 @db_option
 @store_option
 @json_option
 def show_cmd(
-    snapshot: str, config_path: str | None, db: str, store: str | None, as_json: bool
+    snapshot: str | None,
+    year: int | None,
+    config_path: str | None,
+    db: str,
+    store: str | None,
+    as_json: bool,
 ) -> None:
-    """Show one snapshot's manifest (id, unique id prefix, or tag).
+    """Show one snapshot's manifest.
+
+    SNAPSHOT is an id, a unique id prefix, a tag, a run id (prefix) with --year, or latest
+    (latest@2027): the newest snapshot of the database --db names.
 
     \b
     Example:
       navsnap show 20261127T103500Z-3f2a-2027
+      navsnap show latest@2027
+      navsnap show 20261127T103500Z --year 2027
     """
-    m = api.show(store_url(store, config_path, db), snapshot)
+    m = api.show(store_url(store, config_path, db), snapshot, year=year, db=db)
     if as_json:
         emit_json(m.to_dict())
         return
+    note = foreign_note(m, database_name(db))
+    if note:
+        warn(note)
     click.echo(f"snapshot   {m.snapshot_id}")
+    click.echo(f"database   {m.database_name}")
     click.echo(f"run        {m.run_id}")
     click.echo(f"year       {m.year}")
     click.echo(f"created    {m.created_at}")
@@ -116,8 +162,17 @@ def show_cmd(
         f"versions   navsnap {m.navsnap_version}, duckdb {m.duckdb_version}, "
         f"storage {m.storage_version or '-'}"
     )
-    click.echo(f"config     {m.config_hash}")
+    click.echo(f"lineage    {lineage_label(m)} (config {m.config_hash})")
     click.echo(f"parent     {m.parent or '-'}")
+    if m.parent:
+        parent = api.parent_of(store_url(store, config_path, db), m)
+        if parent is not None and (
+            parent.config_hash != m.config_hash or parent.database_name != m.database_name
+        ):
+            click.echo(
+                f"fork of    {parent.snapshot_id} (database {parent.database_name}, lineage "
+                f"{lineage_label(parent)})"
+            )
     click.echo(f"bytes      {human_bytes(m.total_bytes)} total, {human_bytes(m.new_bytes)} new")
     rows = []
     for t in m.tables:
@@ -145,8 +200,15 @@ def show_cmd(
 
 @click.command("restore")
 @click.argument("snapshot", required=False)
-@click.option("--year", type=int, default=None, help="Restore the newest snapshot of this year.")
-@click.option("--run", "run_id", default=None, help="With --year: only snapshots of this run.")
+@click.option(
+    "--year",
+    type=int,
+    default=None,
+    help="Restore this database's newest snapshot of this year.",
+)
+@click.option(
+    "--run", "run_id", default=None, help="With --year: only this run's (id or unique prefix)."
+)
 @config_option
 @db_option
 @store_option
@@ -176,6 +238,10 @@ def restore_cmd(
 ) -> None:
     """Bring a database back to a year boundary from the store.
 
+    --year (and latest, latest@2027) choose among the snapshots of the database --db names
+    only (its file name without .duckdb). A snapshot of another database is restored only
+    when named by its id or a tag, and the output says so.
+
     \b
     Example:
       navsnap restore --year 2027
@@ -200,6 +266,8 @@ def restore_cmd(
     if as_json:
         emit_json({**report.to_dict(), "dry_run": dry_run})
         return
+    for note in report.notes:
+        warn(note)
     verb = "would" if dry_run else "did"
     if plan.strategy == "none":
         say(f"{plan.target} already matches {plan.snapshot_id}; nothing to do")

@@ -255,6 +255,17 @@ def json_option(f: F) -> F:
     return json_flag("Print JSON for scripts.")(f)
 
 
+def year_option(f: F) -> F:
+    """``--year`` for commands that read one snapshot: with a run id, that run's snapshot of
+    the year; alone (or with latest), the database's newest snapshot of the year."""
+    return click.option(
+        "--year",
+        type=int,
+        default=None,
+        help="The snapshot of this year: SNAPSHOT may then be a run id (or prefix) or latest.",
+    )(f)
+
+
 def wait_lock_option(f: F) -> F:
     return click.option(
         "--wait-lock",

@@ -41,10 +41,13 @@ class RestoreReport:
     moved_aside: tuple[str, ...] = ()
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    #: What the user should know about the choice of snapshot ("from database big, ...").
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.plan.to_dict(),
+            "notes": list(self.notes),
             "moved_aside": list(self.moved_aside),
             "seconds": round(self.seconds, 3),
             "timings": self.timings,

@@ -1,0 +1,197 @@
+"""Two databases in one store: every selecting command picks this database's snapshots.
+
+``simulation.duckdb`` (500 employees, 2025-2027) and ``big.duckdb`` (800 employees,
+2025-2029) share ``snapshots/``; big ran last, so its snapshots are the newest of every year.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import invoke, table_fingerprints, tree_bytes
+
+import navsnap
+from navsnap.config import load_config
+
+
+def _cfg(employees: int) -> navsnap.Config:
+    return load_config(overrides={"simulation.employees": employees}, search_cwd=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("two-dbs")
+    sim = navsnap.run(_cfg(500), db_path=root / "simulation.duckdb", years=(2025, 2027))
+    big = navsnap.run(_cfg(800), db_path=root / "big.duckdb", years=(2025, 2029))
+    return root, {"simulation": sim.run_id, "big": big.run_id}
+
+
+@pytest.fixture
+def two(built: tuple[Path, dict[str, str]], tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    root, runs = built
+    shutil.copytree(root, tmp_path / "w")
+    return tmp_path / "w", runs
+
+
+def test_restore_year_restores_this_database_not_the_newest(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    sim = cwd / "simulation.duckdb"
+    want = table_fingerprints(sim)
+    sim.write_bytes(b"\0garbage" * 1000)
+
+    code, out, err = invoke("restore", "--year", "2027", "--db", str(sim))
+
+    assert code == 0, err
+    assert f"{runs['simulation']}-2027" in out
+    assert table_fingerprints(sim) == want
+
+
+def test_a_year_only_another_database_has_is_not_found_and_changes_nothing(
+    two: tuple[Path, dict],
+) -> None:
+    cwd, runs = two
+    before = tree_bytes(cwd)
+    code, _out, err = invoke("restore", "--year", "2029", "--db", str(cwd / "simulation.duckdb"))
+    assert code == 7, err
+    assert len(err.strip().splitlines()) == 1
+    assert "database big has one" in err and f"{runs['big']}-2029" in err
+    assert tree_bytes(cwd) == before
+
+
+def test_another_database_named_explicitly_is_restored_and_said(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    code, _out, err = invoke(
+        "restore",
+        f"{runs['big']}-2027",
+        "--db",
+        str(cwd / "simulation.duckdb"),
+        "--to",
+        str(cwd / "copy.duckdb"),
+    )
+    assert code == 0, err
+    assert "from database big" in err
+    assert (
+        table_fingerprints(cwd / "copy.duckdb")["main.fct_workforce_snapshot"]
+        != table_fingerprints(cwd / "simulation.duckdb")["main.fct_workforce_snapshot"]
+    )
+
+
+def test_status_for_a_database_without_snapshots_starts_and_never_drifts(
+    two: tuple[Path, dict],
+) -> None:
+    cwd, _runs = two
+    # Same configuration as big: big's snapshots are not this database's to restore.
+    code, out, err = invoke(
+        "status",
+        "--years",
+        "2025-2029",
+        "--employees",
+        "800",
+        "--db",
+        str(cwd / "other.duckdb"),
+        "--json",
+    )
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["action"] == "start" and decision["snapshot"] is None
+    # Another configuration: no drift against the other databases' keys.
+    code, out, err = invoke(
+        "status", "--years", "2025-2029", "--employees", "900", "--db", str(cwd / "other.duckdb")
+    )
+    assert code == 0, err
+    assert "employees" not in out + err and "starting at 2025" in out
+
+
+def test_status_of_each_database_names_its_own_snapshot(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    code, out, err = invoke(
+        "status",
+        "--years",
+        "2025-2029",
+        "--employees",
+        "500",
+        "--db",
+        str(cwd / "simulation.duckdb"),
+    )
+    assert code == 0, err
+    assert f"{runs['simulation']}-2027" in out and "continuing with 2028" in out
+    code, out, err = invoke(
+        "status", "--years", "2025-2029", "--employees", "800", "--db", str(cwd / "big.duckdb")
+    )
+    assert code == 0, err
+    assert out.strip().startswith("run already complete at 2029"), out
+
+
+def test_latest_and_year_refs_resolve_within_the_database(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    sim, big = str(cwd / "simulation.duckdb"), str(cwd / "big.duckdb")
+
+    def shown(*args: str) -> str:
+        code, out, err = invoke("show", *args, "--json")
+        assert code == 0, err
+        return str(json.loads(out)["snapshot_id"])
+
+    assert shown("latest", "--db", sim) == f"{runs['simulation']}-2027"
+    assert shown("latest", "--db", big) == f"{runs['big']}-2029"
+    assert shown("latest@2026", "--db", sim) == f"{runs['simulation']}-2026"
+    assert shown("--year", "2026", "--db", sim) == f"{runs['simulation']}-2026"
+    # A run id prefix with a year, in any database (named explicitly).
+    assert shown(runs["big"][:18], "--year", "2026", "--db", sim) == f"{runs['big']}-2026"
+    assert shown(f"{runs['big']}@2028", "--db", sim) == f"{runs['big']}-2028"
+    code, _out, err = invoke("show", "latest@2029", "--db", sim)
+    assert code == 7 and "database big has one" in err
+
+
+def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    sim = str(cwd / "simulation.duckdb")
+    code, out, err = invoke(
+        "sql",
+        "latest@2025",
+        "SELECT count(*) AS n FROM fct_workforce_snapshot",
+        "--db",
+        sim,
+        "--json",
+    )
+    assert code == 0, err
+    want = navsnap.show(cwd / "snapshots", f"{runs['simulation']}-2025")
+    assert json.loads(out)[0]["n"] == next(
+        sum(p.rows for p in t.partitions) for t in want.tables if t.name == "fct_workforce_snapshot"
+    )
+    code, out, err = invoke("tag", "latest", "gold", "--db", sim)
+    assert code == 0 and f"{runs['simulation']}-2027" in out, err
+    code, out, err = invoke(
+        "attach", runs["simulation"], "--year", "2026", "--out", str(cwd / "a.duckdb"), "--db", sim
+    )
+    assert code == 0 and f"{runs['simulation']}-2026" in out, err
+    code, out, err = invoke(
+        "diff", runs["simulation"], runs["big"], "--year", "2026", "--db", sim, "--json"
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert (d["a"]["snapshot_id"], d["b"]["snapshot_id"]) == (
+        f"{runs['simulation']}-2026",
+        f"{runs['big']}-2026",
+    )
+
+
+def test_list_shows_and_filters_databases(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    code, out, err = invoke("list", "--store", str(cwd / "snapshots"), "--json")
+    assert code == 0, err
+    snaps = json.loads(out)["snapshots"]
+    assert {s["database"] for s in snaps} == {"simulation", "big"}
+    assert all(len(s["lineage"]) == 8 for s in snaps)
+    code, out, err = invoke("list", "--db", str(cwd / "big.duckdb"), "--year", "2026")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["SNAPSHOT", "DATABASE", "LINEAGE"]
+    assert [ln.split()[0] for ln in lines[1:]] == [f"{runs['big']}-2026"]
+    code, out, err = invoke(
+        "list", "--store", str(cwd / "snapshots"), "--run", runs["simulation"][:18], "--json"
+    )
+    assert code == 0, err
+    assert [s["year"] for s in json.loads(out)["snapshots"]] == [2025, 2026, 2027]
