@@ -471,7 +471,9 @@ def prune(
 
     if policy is None or not policy.active:
         cfg_policy = RetentionPolicy.from_config(config.retention) if config else None
-        policy = cfg_policy if cfg_policy is not None and cfg_policy.active else policy
+        if cfg_policy is not None and cfg_policy.active:
+            grouping = policy.group_by if policy is not None else cfg_policy.group_by
+            policy = dataclasses.replace(cfg_policy, group_by=grouping)
     return _prune(
         _open(store),
         policy or RetentionPolicy(),

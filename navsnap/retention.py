@@ -1,12 +1,16 @@
 """Retention: which snapshots to keep (a pure policy), then the prune that applies it.
 
-Policy (:func:`decide`, pure, no I/O). A snapshot is kept when any of these holds:
+Policy (:func:`decide`, pure, no I/O). Snapshots are grouped first (``group_by``: by
+database and lineage, the default; by database; or not at all), and the rules apply within
+each group. A snapshot is kept when any of these holds:
 
-* it is tagged (``navsnap tag``), or it is the *protected* snapshot: the newest verified
-  snapshot of the newest run (the newest snapshot of that run when none is verified);
-* ``keep_last``: it is one of the N newest snapshots;
-* ``keep_runs``: it belongs to one of the N newest runs (runs ordered by their newest snapshot);
-* ``keep_years``: its year is listed.
+* it is tagged (``navsnap tag``), or it is one of its group's *protected* snapshots: the
+  newest verified snapshot of the group's newest run (the newest snapshot of that run when
+  none is verified), and the newest snapshot of the group's furthest year;
+* ``keep_last``: it is one of the group's N newest snapshots;
+* ``keep_runs``: it belongs to one of the group's N newest runs (by their newest snapshot);
+* ``keep_years``: its year is listed;
+* ``keep_within``: it was created within that many seconds.
 
 With no keep rule, every snapshot is kept. ``max_size`` then removes the oldest snapshots
 that are neither tagged nor protected (keep rules do not save them) until the objects the
@@ -22,6 +26,7 @@ references cannot be known. Every deletion is reported; a failed delete raises S
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +45,8 @@ __all__ = [
     "PruneReport",
     "RetentionPolicy",
     "decide",
+    "group_of",
+    "parse_duration",
     "parse_size",
     "prune",
 ]
@@ -71,16 +78,42 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
+#: How prune groups snapshots before applying the keep rules (``--group-by``).
+GROUP_BY = ("lineage", "database", "none")
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> float:
+    """'30d' -> seconds. Units: s, m, h, d, w."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if m is None:
+        raise UsageError(
+            f"duration {text!r} is not understood", hint="write it like 30d, 12h or 2w"
+        )
+    return float(m.group(1)) * _DURATION[m.group(2)]
+
+
 @dataclass(frozen=True)
 class RetentionPolicy:
     keep_last: int = 0
     keep_runs: int = 0
     keep_years: tuple[int, ...] = ()
     max_size: int | None = None
+    #: Keep every snapshot created within this many seconds.
+    keep_within: float | None = None
+    #: "lineage" (database and configuration hash), "database" or "none" (the whole store).
+    group_by: str = "lineage"
+
+    def __post_init__(self) -> None:
+        if self.group_by not in GROUP_BY:
+            raise UsageError(
+                f"group-by {self.group_by!r} is not known", hint="use lineage, database or none"
+            )
 
     @property
     def has_keep_rules(self) -> bool:
-        return bool(self.keep_last or self.keep_runs or self.keep_years)
+        return bool(self.keep_last or self.keep_runs or self.keep_years or self.keep_within)
 
     @property
     def active(self) -> bool:
@@ -103,9 +136,14 @@ class RetentionPolicy:
             parts.append(f"keep {self.keep_runs} run(s)")
         if self.keep_years:
             parts.append("keep years " + ",".join(str(y) for y in self.keep_years))
+        if self.keep_within is not None:
+            parts.append(f"keep those younger than {self.keep_within:g}s")
         if self.max_size is not None:
             parts.append(f"at most {self.max_size} bytes")
-        return "; ".join(parts) or "no policy (only unreferenced objects are removed)"
+        rules = "; ".join(parts) or "no policy (only unreferenced objects are removed)"
+        if parts and self.group_by != "none":
+            rules += f" (per {self.group_by})"
+        return rules
 
 
 @dataclass(frozen=True)
@@ -113,6 +151,8 @@ class Decision:
     snapshot_id: str
     keep: bool
     reasons: tuple[str, ...]
+    #: The group the keep rules were applied in ("simulation/1a2b3c4d", "simulation", "").
+    group: str = ""
 
 
 def _newest(ms: Iterable[Manifest]) -> Manifest | None:
@@ -127,53 +167,59 @@ def _size(manifests: Iterable[Manifest]) -> int:
     return sum(objs.values())
 
 
+def group_of(manifest: Manifest, group_by: str) -> str:
+    """The retention group of ``manifest``: its database, and lineage, or one group."""
+    if group_by == "none":
+        return ""
+    if group_by == "database":
+        return manifest.database_name
+    return f"{manifest.database_name}/{manifest.config_hash[:8]}"
+
+
+def _age_seconds(created_at: str, now: dt.datetime) -> float:
+    try:
+        created = dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0  # unreadable time: treat as new (kept)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return (now - created).total_seconds()
+
+
 def decide(
     manifests: Sequence[Manifest],
     policy: RetentionPolicy,
     *,
     tags: Mapping[str, str] | None = None,
     verified: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[Decision, ...]:
-    """Keep or remove each snapshot, with the reasons (pure; oldest first)."""
+    """Keep or remove each snapshot, with the reasons (pure; oldest first).
+
+    The keep rules and the protected snapshots apply within each group
+    (``policy.group_by``): a run of one database never pushes out another database's.
+    """
     ordered = sorted(manifests, key=lambda m: (m.created_at, m.snapshot_id))
     reasons: dict[str, list[str]] = {m.snapshot_id: [] for m in ordered}
+    groups: dict[str, list[Manifest]] = {}
+    for m in ordered:
+        groups.setdefault(group_of(m, policy.group_by), []).append(m)
     tag_names: dict[str, list[str]] = {}
     for name, sid in (tags or {}).items():
         tag_names.setdefault(sid, []).append(name)
     for sid, names in tag_names.items():
         if sid in reasons:
             reasons[sid].append("tagged " + ",".join(sorted(names)))
-
-    run_newest: dict[str, Manifest] = {}
-    for m in ordered:
-        run_newest[m.run_id] = m  # ordered ascending: the last one is the newest
-    runs = sorted(run_newest, key=lambda r: (run_newest[r].created_at, r), reverse=True)
-    if runs:
-        newest_run = [m for m in ordered if m.run_id == runs[0]]
-        ver = [m for m in newest_run if m.snapshot_id in (verified or {})]
-        guard = _newest(ver) or _newest(newest_run)
-        assert guard is not None
-        reasons[guard.snapshot_id].append(
-            "newest verified of the newest run" if ver else "newest of the newest run"
-        )
+    for members in groups.values():
+        _protect(members, reasons, verified or {})
     protected = {sid for sid, r in reasons.items() if r}
 
     if not policy.has_keep_rules:
         for r in reasons.values():
             r.append("no keep rule")
     else:
-        if policy.keep_last:
-            for m in ordered[-policy.keep_last :]:
-                reasons[m.snapshot_id].append(f"among the last {policy.keep_last}")
-        if policy.keep_runs:
-            kept_runs = set(runs[: policy.keep_runs])
-            for m in ordered:
-                if m.run_id in kept_runs:
-                    reasons[m.snapshot_id].append(f"in one of the {policy.keep_runs} newest runs")
-        if policy.keep_years:
-            for m in ordered:
-                if m.year in policy.keep_years:
-                    reasons[m.snapshot_id].append(f"year {m.year} kept")
+        for members in groups.values():
+            _keep_rules(members, policy, reasons, now or dt.datetime.now(dt.UTC))
 
     keep = {sid for sid, r in reasons.items() if r}
     dropped_for_size: set[str] = set()
@@ -196,13 +242,68 @@ def decide(
     out: list[Decision] = []
     for m in ordered:
         sid = m.snapshot_id
+        group = group_of(m, policy.group_by)
         if sid in keep:
-            out.append(Decision(sid, True, tuple(reasons[sid])))
+            out.append(Decision(sid, True, tuple(reasons[sid]), group))
         elif sid in dropped_for_size:
-            out.append(Decision(sid, False, (f"store above {policy.max_size} bytes",)))
+            out.append(Decision(sid, False, (f"store above {policy.max_size} bytes",), group))
         else:
-            out.append(Decision(sid, False, ("no keep rule matches",)))
+            out.append(Decision(sid, False, ("no keep rule matches",), group))
     return tuple(out)
+
+
+def _runs_newest_first(members: Sequence[Manifest]) -> list[str]:
+    run_newest: dict[str, Manifest] = {}
+    for m in members:
+        run_newest[m.run_id] = m  # members ascending: the last one is the newest
+    return sorted(run_newest, key=lambda r: (run_newest[r].created_at, r), reverse=True)
+
+
+def _protect(
+    members: Sequence[Manifest], reasons: dict[str, list[str]], verified: Mapping[str, str]
+) -> None:
+    """A group's protected snapshots: the newest verified of its newest run (the newest of
+    it when none is verified), and its most advanced state (the newest of its highest
+    year), so that a newer run killed early never costs the only complete later state."""
+    runs = _runs_newest_first(members)
+    if not runs:
+        return
+    newest_run = [m for m in members if m.run_id == runs[0]]
+    ver = [m for m in newest_run if m.snapshot_id in verified]
+    guard = _newest(ver) or _newest(newest_run)
+    assert guard is not None
+    reasons[guard.snapshot_id].append(
+        "newest verified of the newest run" if ver else "newest of the newest run"
+    )
+    top = max(m.year for m in members)
+    furthest = _newest(m for m in members if m.year == top)
+    assert furthest is not None
+    if furthest.snapshot_id != guard.snapshot_id:
+        reasons[furthest.snapshot_id].append(f"newest state of the furthest year {top}")
+
+
+def _keep_rules(
+    members: Sequence[Manifest],
+    policy: RetentionPolicy,
+    reasons: dict[str, list[str]],
+    now: dt.datetime,
+) -> None:
+    if policy.keep_last:
+        for m in members[-policy.keep_last :]:
+            reasons[m.snapshot_id].append(f"among the last {policy.keep_last}")
+    if policy.keep_runs:
+        kept_runs = set(_runs_newest_first(members)[: policy.keep_runs])
+        for m in members:
+            if m.run_id in kept_runs:
+                reasons[m.snapshot_id].append(f"in one of the {policy.keep_runs} newest runs")
+    if policy.keep_years:
+        for m in members:
+            if m.year in policy.keep_years:
+                reasons[m.snapshot_id].append(f"year {m.year} kept")
+    if policy.keep_within is not None:
+        for m in members:
+            if _age_seconds(m.created_at, now) <= policy.keep_within:
+                reasons[m.snapshot_id].append(f"younger than {policy.keep_within:g}s")
 
 
 # --------------------------------------------------------------------------- prune
@@ -228,7 +329,12 @@ class PruneReport:
             "policy": self.policy.__dict__ | {"keep_years": list(self.policy.keep_years)},
             "dry_run": self.dry_run,
             "decisions": [
-                {"snapshot_id": d.snapshot_id, "keep": d.keep, "reasons": list(d.reasons)}
+                {
+                    "snapshot_id": d.snapshot_id,
+                    "keep": d.keep,
+                    "reasons": list(d.reasons),
+                    "group": d.group,
+                }
                 for d in self.decisions
             ],
             "removed_manifests": list(self.removed_manifests),

@@ -29,7 +29,7 @@ from navsnap.manifest import (
     TableEntry,
     manifest_key,
 )
-from navsnap.retention import RetentionPolicy, decide, parse_size, prune
+from navsnap.retention import RetentionPolicy, decide, parse_duration, parse_size, prune
 from navsnap.runner import run
 from navsnap.snapshot import SnapshotOptions, take_snapshot
 from navsnap.store import Store, open_store
@@ -92,9 +92,10 @@ def test_tagged_and_newest_verified_are_protected() -> None:
         "r1-2025",
         "r2-2027",
     ]
-    # the newest *verified* snapshot of the newest run is the protected one
+    # the newest *verified* snapshot of the newest run is protected, and the furthest state
     assert kept(RetentionPolicy(keep_years=(1999,)), verified={"r2-2026": "t", "r1-2026": "t"}) == [
-        "r2-2026"
+        "r2-2026",
+        "r2-2027",
     ]
     reasons = {d.snapshot_id: d.reasons for d in decide(HISTORY, RetentionPolicy(keep_last=1))}
     assert reasons["r1-2025"] == ("no keep rule matches",)
@@ -125,9 +126,12 @@ def test_parse_size() -> None:
 
 
 def make_runs(tmp_path: Path, config: Config) -> Store:
+    """Two runs of one database (``sim``, copies in two directories) and one lineage."""
     store = open_store(tmp_path / "store")
-    run(config, db=tmp_path / "a.duckdb", years=(2025, 2027), store=store)
-    run(config, db=tmp_path / "b.duckdb", years=(2030, 2031), store=store)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run(config, db=tmp_path / "a" / "sim.duckdb", years=(2025, 2027), store=store)
+    run(config, db=tmp_path / "b" / "sim.duckdb", years=(2030, 2031), store=store)
     return store
 
 
@@ -265,7 +269,8 @@ def test_prune_during_a_checkpoint_deletes_nothing_referenced(
     worker.start()
     try:
         assert paused.wait(30)
-        report = prune(store, RetentionPolicy(keep_last=1), grace_minutes=0)
+        # Across databases (a and c): a-2025 is then not the newest of its group.
+        report = prune(store, RetentionPolicy(keep_last=1, group_by="none"), grace_minutes=0)
         assert report.removed_manifests == (old.snapshot_id,)
         assert not report.removed_objects
         assert any("checkpoint is writing" in n for n in report.notes)
@@ -336,3 +341,69 @@ def test_a_damaged_tag_file_stops_prune_from_deleting(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"tag file tags/golden\.json"):
         navsnap.prune(store, policy=RetentionPolicy(keep_last=1))
     assert content() == before
+
+
+# --------------------------------------------------------------------------- groups (#11)
+
+
+def test_keep_runs_keeps_each_databases_complete_state(tmp_path: Path, toy_config: Config) -> None:
+    """big's only complete 2029 state survives --keep-runs 1 although the newest run is a
+    killed one of another database; the text output names what it keeps, and why."""
+    store = open_store(tmp_path / "store")
+    big = run(toy_config, db=tmp_path / "big.duckdb", years=(2025, 2029), store=store)
+    run(toy_config, db=tmp_path / "simulation.duckdb", years=(2025, 2026), store=store)
+    (tmp_path / "k").mkdir()  # a newer run of simulation, killed after its first year
+    killed = run(
+        toy_config, db=tmp_path / "k" / "simulation.duckdb", years=(2025, 2025), store=store
+    )
+
+    code, out, err = invoke("prune", "--store", store.url, "--keep-runs", "1", "--dry-run")
+    assert code == 0, err
+    assert f"keep snapshot {big.run_id}-2029 [big/" in out
+    assert "would remove snapshot" in out  # the older simulation run, its 2025
+    code, out, err = invoke("prune", "--store", store.url, "--keep-runs", "1", "--json")
+    assert code == 0, err
+    kept_ids = {d["snapshot_id"] for d in json.loads(out)["decisions"] if d["keep"]}
+    assert {f"{big.run_id}-{y}" for y in range(2025, 2030)} <= kept_ids
+    left = {m.snapshot_id for m in read_all(store)[0]}
+    assert f"{big.run_id}-2029" in left and f"{killed.run_id}-2025" in left
+    # the simulation group keeps its furthest state (2026) beside the killed newest run
+    assert any(s.endswith("-2026") and not s.startswith(big.run_id) for s in left)
+
+
+def test_group_by_none_is_the_old_whole_store_rule(tmp_path: Path, toy_config: Config) -> None:
+    store = open_store(tmp_path / "store")
+    big = run(toy_config, db=tmp_path / "big.duckdb", years=(2025, 2026), store=store)
+    small = run(toy_config, db=tmp_path / "simulation.duckdb", years=(2025, 2025), store=store)
+    report = prune(
+        store, RetentionPolicy(keep_runs=1, group_by="none"), grace_minutes=0, dry_run=True
+    )
+    assert report.removed_manifests == (f"{big.run_id}-2025",)
+    assert {d.snapshot_id for d in report.decisions if d.keep} == {
+        f"{big.run_id}-2026",  # the furthest year is protected even across databases
+        f"{small.run_id}-2025",
+    }
+
+
+def test_keep_within_keeps_young_snapshots() -> None:
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 1, 0, 10, tzinfo=dt.UTC)
+    got = [
+        d.snapshot_id
+        for d in decide(HISTORY, RetentionPolicy(keep_within=4 * 60), now=now)
+        if d.keep
+    ]
+    # created at minutes 1..5; 4 minutes before 00:10 keeps none (r2-2027 is protected)
+    assert got == ["r2-2027"]
+    got = [
+        d.snapshot_id
+        for d in decide(HISTORY, RetentionPolicy(keep_within=7 * 60), now=now)
+        if d.keep
+    ]
+    assert got == ["r2-2025", "r2-2026", "r2-2027"]
+    with pytest.raises(UsageError):
+        RetentionPolicy(group_by="planet")
+    assert parse_duration("30d") == 30 * 86400 and parse_duration("12h") == 12 * 3600
+    with pytest.raises(UsageError):
+        parse_duration("soon")

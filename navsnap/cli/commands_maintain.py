@@ -25,7 +25,7 @@ from navsnap.cli.common import (
 from navsnap.config import load_config
 from navsnap.diff import ManifestDiff
 from navsnap.errors import LockHeld, VerifyFailed
-from navsnap.retention import RetentionPolicy, parse_size
+from navsnap.retention import RetentionPolicy, parse_duration, parse_size
 
 #: diff --exit-code: the snapshots differ (git's convention).
 EXIT_DIFFERENT = 1
@@ -231,6 +231,20 @@ def _render_diff(d: ManifestDiff, *, as_json: bool) -> None:
 @click.option("--keep-years", default=None, help="Keep every snapshot of these years: 2025,2029.")
 @click.option("--max-size", default=None, help="Drop oldest snapshots above this size: 100MB.")
 @click.option(
+    "--keep-within",
+    default=None,
+    metavar="DURATION",
+    help="Keep every snapshot created within this time: 30d, 12h, 2w.",
+)
+@click.option(
+    "--group-by",
+    type=click.Choice(["lineage", "database", "none"]),
+    default="lineage",
+    show_default=True,
+    help="Apply the keep rules within each database and lineage, each database, or the "
+    "whole store.",
+)
+@click.option(
     "--grace-minutes",
     type=click.FloatRange(min=0),
     default=None,
@@ -247,6 +261,8 @@ def prune_cmd(
     keep_runs: int,
     keep_years: str | None,
     max_size: str | None,
+    keep_within: str | None,
+    group_by: str,
     grace_minutes: float | None,
     dry_run: bool,
     config_path: str | None,
@@ -259,15 +275,19 @@ def prune_cmd(
 
     Snapshots go first, then the objects no remaining manifest references.
 
-    Tagged snapshots and the newest verified snapshot of the newest run are never removed.
-    Without keep options the [retention] policy of the config applies; without either, only
-    unreferenced objects are removed.
+    The keep rules apply within each group: by default each database and lineage, so one
+    database's runs never push out another's. Never removed: tagged snapshots and, in each
+    group, the newest verified snapshot of the newest run and the newest snapshot of the
+    furthest year. Without keep options the [retention] policy of the config applies;
+    without either, only unreferenced objects are removed. Every snapshot is listed with
+    why it is kept or removed.
 
     \b
     Example:
       navsnap prune --keep-last 10 --dry-run
       navsnap prune --keep-runs 2 --keep-years 2025,2029
       navsnap prune --max-size 20GB
+      navsnap prune --keep-runs 1 --keep-within 30d
     """
     try:
         years = tuple(int(y) for y in keep_years.split(",") if y.strip()) if keep_years else ()
@@ -280,6 +300,8 @@ def prune_cmd(
         keep_runs=keep_runs,
         keep_years=years,
         max_size=parse_size(max_size) if max_size else None,
+        keep_within=parse_duration(keep_within) if keep_within else None,
+        group_by=group_by,
     )
     config = load_config(config_path)
     with progress_bars() as bars:
@@ -300,8 +322,9 @@ def prune_cmd(
     verb = "would remove" if dry_run else "removed"
     say(f"policy: {report.policy.describe()}")
     for d in report.decisions:
-        if not d.keep:
-            say(f"{verb} snapshot {d.snapshot_id} ({'; '.join(d.reasons)})")
+        group = f" [{d.group}]" if d.group else ""
+        what = "keep" if d.keep else verb
+        say(f"{what} snapshot {d.snapshot_id}{group} ({'; '.join(d.reasons)})")
     for key in report.removed_objects:
         say(f"{verb} object {key}")
     for note in report.notes:
