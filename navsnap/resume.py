@@ -78,6 +78,7 @@ class ResumeDecision:
             "restore_strategy": self.restore_strategy,
             "skipped": list(self.skipped),
             "moves_aside": self.moves_aside,
+            "last_year": self.last_year,
             "message": self.explain(),
         }
 
