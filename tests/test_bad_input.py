@@ -276,6 +276,55 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "SnapshotNotFound",
         "nosuch",
     ),
+    # one store, two databases, chains (#11): selections never take another database's
+    (
+        "restore-year-of-another-database",
+        ("restore", "--year", "2027"),
+        "SnapshotNotFound",
+        "database other has one",
+    ),
+    (
+        "show-latest-year-of-another-database",
+        ("show", "latest@2027"),
+        "SnapshotNotFound",
+        "database other has one",
+    ),
+    (
+        "sql-latest-year-of-another-database",
+        ("sql", "latest@2027", "SELECT 1"),
+        "SnapshotNotFound",
+        "database other has one",
+    ),
+    (
+        "run-from-snapshot-year-of-another-database",
+        ("run", *STEP, "--years", "2028-2028", "--from-snapshot", "2027"),
+        "SnapshotNotFound",
+        "database other has one",
+    ),
+    (
+        "run-from-snapshot-ref-wrong-year",
+        ("run", *STEP, "--years", "2027-2027", "--from-snapshot", "{run}-2025"),
+        "UsageError",
+        "not of 2026",
+    ),
+    ("show-nothing-named", ("show",), "UsageError", "say which snapshot"),
+    (
+        "show-ref-and-year-disagree",
+        ("show", "latest@2025", "--year", "2026"),
+        "UsageError",
+        "disagree",
+    ),
+    ("show-ref-bad-year", ("show", "latest@next"), "UsageError", "@YEAR"),
+    ("tag-reserved-latest", ("tag", "{run}-2025", "latest"), "UsageError", "reserved"),
+    (
+        "diff-run-year-mismatch",
+        ("diff", "{run}-2025", "{run}", "--year", "2026"),
+        "UsageError",
+        "not 2026",
+    ),
+    ("prune-keep-within-text", ("prune", "--keep-within", "soon"), "UsageError", "not understood"),
+    ("prune-group-by-unknown", ("prune", "--group-by", "planet"), "click", "--group-by"),
+    ("list-year-text", ("list", "--year", "x"), "click", "--year"),
     # info, completion
     ("info-store-scheme", ("info", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),
     ("info-foreign-store", ("info", "--store", "notastore"), "StoreError", "not a navsnap"),
@@ -293,7 +342,9 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A working directory: a database with snapshots of 2025-2026 beside it, and props."""
+    """A working directory: a database with snapshots of 2025-2026 beside it, and props.
+
+    The store also holds snapshots 2025-2027 of another database, ``other``."""
     root = tmp_path_factory.mktemp("bad-input") / "w"
     root.mkdir()
     cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
@@ -338,6 +389,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     taken = Manifest.from_json(next((store / "manifests").glob("*-2026.json")).read_bytes())
     newer = replace(taken, snapshot_id="newer-2026", run_id="newer", duckdb_version="9.9.0")
     (root / "newer-engine" / "manifests" / "newer-2026.json").write_bytes(newer.to_json())
+    # Another database in the same store, one year further (#11).
+    (root / "elsewhere").mkdir()
+    navsnap.run(cfg, db_path=root / "elsewhere" / "other.duckdb", years=(2025, 2027), store=store)
     return root, report.run_id
 
 
