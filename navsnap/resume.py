@@ -270,11 +270,14 @@ def _newest_descendant(head: Manifest, mine: Sequence[Manifest]) -> Manifest | N
         if m.parent is not None:
             children.setdefault(m.parent, []).append(m)
     found: list[Manifest] = []
+    seen = {head.snapshot_id}
     todo = [head.snapshot_id]
-    while todo:
+    while todo:  # ``seen``: a hostile store's parent links may form a cycle
         for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child.snapshot_id)
+            if child.snapshot_id not in seen:
+                seen.add(child.snapshot_id)
+                found.append(child)
+                todo.append(child.snapshot_id)
     later = [m for m in found if m.year > head.year]
     return max(later, key=lambda m: (m.year, m.created_at, m.snapshot_id)) if later else None
 
@@ -286,7 +289,9 @@ def _newest_intact_chain(
     by_id = {m.snapshot_id: m for m in mine}
     newest = _newest(mine)
     current: Manifest | None = newest[0] if newest else None
-    while current is not None:
+    seen: set[str] = set()
+    while current is not None and current.snapshot_id not in seen:
+        seen.add(current.snapshot_id)
         if _verified(store, current, skipped):
             return current, plan_restore(store, current, db_path=db_path)
         current = by_id.get(current.parent) if current.parent else None

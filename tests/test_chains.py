@@ -165,3 +165,28 @@ def test_a_fork_runs_resumes_and_never_crosses(tmp_path: Path) -> None:
     )
     assert code == 10 and "not on a chain of this configuration" in err, err
     assert tree_bytes(tmp_path) == before
+
+
+def test_parent_links_that_form_a_cycle_do_not_hang_resume() -> None:
+    from dataclasses import replace
+
+    from navsnap.manifest import ConfigBlock, Manifest
+    from navsnap.resume import _newest_descendant
+
+    base = Manifest(
+        snapshot_id="r-2025",
+        run_id="r",
+        year=2025,
+        created_at="2026-01-01T00:00:00Z",
+        mode="parquet",
+        navsnap_version="0",
+        duckdb_version="0",
+        database_name="db",
+        storage_version=None,
+        year_column="simulation_year",
+        config=ConfigBlock(),
+        tables=(),
+        parent="r-2026",
+    )
+    child = replace(base, snapshot_id="r-2026", year=2026, parent="r-2025")
+    assert _newest_descendant(base, [base, child]) == child

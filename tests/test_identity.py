@@ -188,7 +188,7 @@ def test_list_shows_and_filters_databases(two: tuple[Path, dict]) -> None:
     code, out, err = invoke("list", "--db", str(cwd / "big.duckdb"), "--year", "2026")
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert lines[0].split()[:3] == ["SNAPSHOT", "DATABASE", "LINEAGE"]
+    assert lines[0].split()[:4] == ["SNAPSHOT", "YEAR", "DATABASE", "LINEAGE"]
     assert [ln.split()[0] for ln in lines[1:]] == [f"{runs['big']}-2026"]
     code, out, err = invoke(
         "list", "--store", str(cwd / "snapshots"), "--run", runs["simulation"][:18], "--json"

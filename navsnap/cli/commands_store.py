@@ -82,9 +82,9 @@ def list_cmd(
     rows = [
         [
             s.snapshot_id,
+            str(s.year),
             s.database,
             s.lineage,
-            str(s.year),
             s.created_at[:19].replace("T", " "),
             s.mode + (f"/{s.copy_method}" if s.copy_method else ""),
             str(s.tables),
@@ -102,9 +102,9 @@ def list_cmd(
             rows,
             [
                 "SNAPSHOT",
+                "YEAR",
                 "DATABASE",
                 "LINEAGE",
-                "YEAR",
                 "CREATED",
                 "MODE",
                 "TABLES",
