@@ -212,7 +212,8 @@ def db_option(f: F) -> F:
         envvar=ENV_DB,
         show_envvar=True,
         type=click.Path(dir_okay=True, path_type=str),
-        help="Database file.",
+        help="Database file. Its name without .duckdb is the database whose snapshots a "
+        "year, run or latest selects.",
     )(f)
 
 
