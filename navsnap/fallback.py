@@ -19,7 +19,7 @@ __all__ = ["damaged_manifest_error", "newest_intact_before", "with_fallback_hint
 def newest_intact_before(
     store: Store, snapshot_id: str, manifest: Manifest | None = None
 ) -> Manifest | None:
-    """The newest snapshot older than ``snapshot_id``, of its lineage, that is intact.
+    """The newest snapshot older than ``snapshot_id``, of its database and lineage, intact.
 
     Lineage: the configuration hash of ``manifest`` (when its manifest is readable) or of the
     readable snapshots of the same run. Intact: its manifest reads and every object it
@@ -29,8 +29,10 @@ def newest_intact_before(
     run_id, _, year_text = snapshot_id.rpartition("-")
     if manifest is not None:
         lineage = {manifest.config_hash}
+        databases = {manifest.database_name}
     else:
         lineage = {m.config_hash for m in manifests if m.run_id == run_id}
+        databases = {m.database_name for m in manifests if m.run_id == run_id}
 
     def older(m: Manifest) -> bool:
         if manifest is not None:
@@ -42,7 +44,10 @@ def newest_intact_before(
     candidates = [
         m
         for m in manifests
-        if m.snapshot_id != snapshot_id and m.config_hash in lineage and older(m)
+        if m.snapshot_id != snapshot_id
+        and m.config_hash in lineage
+        and m.database_name in databases  # never another database's (navsnap.identity)
+        and older(m)
     ]
     for m in sorted(candidates, key=lambda m: (m.created_at, m.snapshot_id), reverse=True):
         try:

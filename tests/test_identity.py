@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import invoke, table_fingerprints, tree_bytes
+from conftest import TOY_STEP, invoke, table_fingerprints, tree_bytes
+from test_s3 import bucket, s3, s3_env  # noqa: F401  (the moto S3 server fixtures)
 
 import navsnap
 from navsnap.config import load_config
@@ -73,6 +74,12 @@ def test_another_database_named_explicitly_is_restored_and_said(two: tuple[Path,
     )
     assert code == 0, err
     assert "from database big" in err
+    # --run takes a run id prefix, within this database
+    code, out, err = invoke(
+        "restore", "--year", "2026", "--run", runs["simulation"][:18], "--db",
+        str(cwd / "simulation.duckdb"), "--to", str(cwd / "copy2.duckdb"), "--dry-run",
+    )  # fmt: skip
+    assert code == 0 and f"{runs['simulation']}-2026" in out, err
     assert (
         table_fingerprints(cwd / "copy.duckdb")["main.fct_workforce_snapshot"]
         != table_fingerprints(cwd / "simulation.duckdb")["main.fct_workforce_snapshot"]
@@ -163,6 +170,11 @@ def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:
     )
     code, out, err = invoke("tag", "latest", "gold", "--db", sim)
     assert code == 0 and f"{runs['simulation']}-2027" in out, err
+    code, out, err = invoke("list", "--tag", "gold", "--db", sim, "--json")
+    assert code == 0, err
+    assert [x["snapshot_id"] for x in json.loads(out)["snapshots"]] == [
+        f"{runs['simulation']}-2027"
+    ]
     code, out, err = invoke(
         "attach", runs["simulation"], "--year", "2026", "--out", str(cwd / "a.duckdb"), "--db", sim
     )
@@ -195,3 +207,30 @@ def test_list_shows_and_filters_databases(two: tuple[Path, dict]) -> None:
     )
     assert code == 0, err
     assert [s["year"] for s in json.loads(out)["snapshots"]] == [2025, 2026, 2027]
+
+
+def test_two_databases_in_one_s3_store_restore_their_own(
+    tmp_path: Path,
+    bucket: str,  # noqa: F811
+) -> None:
+    """The same selection on an s3:// store (a real S3 API server, moto)."""
+    url = f"s3://{bucket}/shared"
+    sim, big = tmp_path / "simulation.duckdb", tmp_path / "big.duckdb"
+    toy = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    other = load_config(overrides={"run.step": "rollback_pipeline:step"}, search_cwd=False)
+    mine = navsnap.run(toy, db_path=sim, years=(2025, 2027), store=url)
+    navsnap.run(other, db_path=big, years=(2025, 2028), store=url)
+    want = table_fingerprints(sim)
+    assert want != table_fingerprints(big)
+    sim.write_bytes(b"\0garbage" * 1000)
+
+    code, out, err = invoke("restore", "--year", "2027", "--db", str(sim), "--store", url)
+
+    assert code == 0, err
+    assert f"{mine.run_id}-2027" in out
+    assert table_fingerprints(sim) == want
+    code, _out, err = invoke("restore", "--year", "2028", "--db", str(sim), "--store", url)
+    assert code == 7 and "database big has one" in err
+    code, out, err = invoke("status", "--years", "2025-2028", "--step", TOY_STEP, "--db",
+                            str(sim), "--store", url)  # fmt: skip
+    assert code == 0 and "continuing with 2028" in out, (out, err)
