@@ -18,7 +18,7 @@ from navsnap.dbfile import checked_path
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.fallback import damaged_manifest_error, with_fallback_hint
 from navsnap.identity import belongs, database_name, foreign_note, lineage_label
-from navsnap.index import read_all, resolve
+from navsnap.index import LATEST, read_all, resolve
 from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
@@ -421,15 +421,24 @@ def verify(
     sample_pct: float | None = None,
     since_hours: float | None = None,
     progress: ProgressFn | None = None,
+    db: PathLike | None = None,
 ) -> VerifyReport:
-    """Verify snapshots (ids, prefixes or tags), or the whole store when none are given."""
+    """Verify snapshots (ids, prefixes, tags, ``latest``/``latest@YEAR`` of ``db``'s
+    database), or the whole store when none are given."""
     from navsnap.verify import verify as _verify
 
     if sample_pct is not None and not 0 < sample_pct <= 100:
         raise UsageError(f"--sample {sample_pct} is out of range", hint="give a percentage 0-100")
+    st = _open(store)
+    # latest and NAME@YEAR are resolved here, within db's database; ids, prefixes and tags
+    # go to verify as given (it reports damaged manifests by name).
+    refs = [
+        resolve(st, r, database=_scope(db)).snapshot_id if "@" in r or r == LATEST else r
+        for r in snapshots or ()
+    ]
     return _verify(
-        _open(store),
-        snapshots or (),
+        st,
+        refs,
         deep=deep,
         sample_pct=sample_pct,
         since_hours=since_hours,

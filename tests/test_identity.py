@@ -150,6 +150,9 @@ def test_latest_and_year_refs_resolve_within_the_database(two: tuple[Path, dict]
     assert shown(f"{runs['big']}@2028", "--db", sim) == f"{runs['big']}-2028"
     code, _out, err = invoke("show", "latest@2029", "--db", sim)
     assert code == 7 and "database big has one" in err
+    code, out, err = invoke("verify", "latest", "--db", big, "--json")
+    assert code == 0, err
+    assert json.loads(out)["snapshots"] == [f"{runs['big']}-2029"]
 
 
 def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:

@@ -85,6 +85,7 @@ def verify_cmd(
             sample_pct=sample,
             since_hours=since_hours,
             progress=bars,
+            db=db,
         )
     if as_json:
         emit_json(report.to_dict())
