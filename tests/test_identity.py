@@ -74,6 +74,10 @@ def test_another_database_named_explicitly_is_restored_and_said(two: tuple[Path,
     )
     assert code == 0, err
     assert "from database big" in err
+    code, out, err = invoke(
+        "sql", f"{runs['big']}-2027", "SELECT 1 AS x", "--db", str(cwd / "simulation.duckdb")
+    )
+    assert code == 0 and "from database big" in err, err
     # --run takes a run id prefix, within this database
     code, out, err = invoke(
         "restore", "--year", "2026", "--run", runs["simulation"][:18], "--db",

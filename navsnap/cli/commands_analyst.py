@@ -11,6 +11,7 @@ import click
 
 from navsnap import api
 from navsnap.cli.common import (
+    chosen_snapshot,
     config_option,
     db_option,
     emit_json,
@@ -61,7 +62,8 @@ def sql_cmd(
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be combined")
-    result = api.sql(store_url(store, config_path, db), snapshot, query, year=year, db=db)
+    url = store_url(store, config_path, db)
+    result = api.sql(url, chosen_snapshot(url, snapshot, year=year, db=db), query)
     if as_json:
         click.echo(json.dumps(result.to_dicts(), indent=2, default=str))
     elif as_csv:
@@ -110,9 +112,9 @@ def attach_cmd(
       navsnap attach baseline --out analysis.duckdb
       duckdb analysis.duckdb -c "SELECT count(*) FROM census"
     """
-    report = api.attach(
-        store_url(store, config_path, db), snapshot, out, overwrite=force, year=year, db=db
-    )
+    url = store_url(store, config_path, db)
+    chosen = chosen_snapshot(url, snapshot, year=year, db=db)
+    report = api.attach(url, chosen, out, overwrite=force)
     if as_json:
         emit_json(
             {

@@ -8,6 +8,7 @@ import click
 
 from navsnap import api
 from navsnap.cli.common import (
+    chosen_snapshot,
     config_option,
     db_option,
     emit_json,
@@ -159,7 +160,10 @@ def diff_cmd(
       navsnap diff 20261127T103500Z-3f2a 20261128T090000Z-77c1 --year 2027
       navsnap diff --exit-code baseline-2027 20261128T090000Z-77c1-2027
     """
-    d = api.diff(store_url(store, config_path, db), a, b, year=year, db=db)
+    url = store_url(store, config_path, db)
+    first = chosen_snapshot(url, a, year=year, db=db)
+    second = chosen_snapshot(url, b, year=year, db=db)
+    d = api.diff(url, first, second)
     _render_diff(d, as_json=as_json)
     if exit_code and not d.identical:
         click.get_current_context().exit(EXIT_DIFFERENT)
@@ -364,9 +368,8 @@ def tag_cmd(
       navsnap tag latest@2027 baseline-2027
       navsnap restore baseline-2027
     """
-    change = api.tag(
-        store_url(store, config_path, db), snapshot, name, force=force, year=year, db=db
-    )
+    url = store_url(store, config_path, db)
+    change = api.tag(url, chosen_snapshot(url, snapshot, year=year, db=db), name, force=force)
     if as_json:
         emit_json(change.__dict__)
         return

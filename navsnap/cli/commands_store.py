@@ -9,6 +9,7 @@ import click
 from navsnap import api
 from navsnap.cli.common import (
     config_option,
+    db_given,
     db_option,
     emit_json,
     human_bytes,
@@ -62,11 +63,9 @@ def list_cmd(
       navsnap list --store snapshots/
       navsnap list --db big.duckdb --year 2027
     """
-    source = click.get_current_context().get_parameter_source("db")
-    chosen = source not in (None, click.core.ParameterSource.DEFAULT)
     snaps, broken = api.list_snapshots(
         store_url(store, config_path, db),
-        db=db if chosen else None,
+        db=db if db_given() else None,
         year=year,
         run=run_id,
         tag=tag,
@@ -149,7 +148,7 @@ def show_cmd(
     if as_json:
         emit_json(m.to_dict())
         return
-    note = foreign_note(m, database_name(db))
+    note = foreign_note(m, database_name(db)) if db_given() else None
     if note:
         warn(note)
     click.echo(f"snapshot   {m.snapshot_id}")

@@ -267,6 +267,27 @@ def year_option(f: F) -> F:
     )(f)
 
 
+def chosen_snapshot(url: str, ref: str | None, *, year: int | None, db: str) -> str:
+    """The id of the snapshot ``ref`` (and ``year``) names, saying so on stderr when it is of
+    another database than the one --db names (it was named explicitly: an id or a tag)."""
+    from navsnap import api
+    from navsnap.identity import database_name, foreign_note
+
+    manifest = api.show(url, ref, year=year, db=db)
+    note = foreign_note(manifest, database_name(db)) if db_given() else None
+    if note:
+        warn(note)
+    return manifest.snapshot_id
+
+
+def db_given() -> bool:
+    """True when --db (or NAVSNAP_DB) was given, not left at its default: a read-only
+    command then says when a snapshot named explicitly is of another database."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("db") if ctx is not None else None
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
 def wait_lock_option(f: F) -> F:
     return click.option(
         "--wait-lock",
