@@ -409,20 +409,20 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (root / "newer-engine" / "manifests" / "newer-2026.json").write_bytes(newer.to_json())
     # Another database in the same store, one year further (#11).
     (root / "elsewhere").mkdir()
-    navsnap.run(cfg, db_path=root / "elsewhere" / "other.duckdb", years=(2025, 2027), store=store)
+    navsnap.run(cfg, db=root / "elsewhere" / "other.duckdb", years=(2025, 2027), store=store)
     # forked/: a database at the end of a fork (another step, other 2027 rows) of its 2026.
     (root / "forked").mkdir()
-    base = navsnap.run(cfg, db_path=root / "forked" / "simulation.duckdb", years=(2025, 2026))
+    base = navsnap.run(cfg, db=root / "forked" / "simulation.duckdb", years=(2025, 2026))
     fork = load_config(overrides={"run.step": "rollback_pipeline:step"}, search_cwd=False)
     navsnap.run(
         fork,
-        db_path=root / "forked" / "simulation.duckdb",
+        db=root / "forked" / "simulation.duckdb",
         years=(2027, 2027),
         from_snapshot=f"{base.run_id}-2026",
     )
     # ahead/: a database at 2029 whose store keeps only 2025-2026 (the rest pruned away).
     (root / "ahead").mkdir()
-    ahead = navsnap.run(cfg, db_path=root / "ahead" / "simulation.duckdb", years=(2025, 2029))
+    ahead = navsnap.run(cfg, db=root / "ahead" / "simulation.duckdb", years=(2025, 2029))
     for year in (2027, 2028, 2029):
         (root / "ahead" / "snapshots" / "manifests" / f"{ahead.run_id}-{year}.json").unlink()
     return root, report.run_id

@@ -50,11 +50,9 @@ def _notes(db: Path) -> dict[int, set[str]]:
 def _rolled_back(tmp_path: Path) -> tuple[Path, str, str]:
     """Run 2025-2028 (buggy), fix, re-run 2027 from the 2026 snapshot: (db, run1, run2)."""
     db = tmp_path / "simulation.duckdb"
-    first = navsnap.run(_cfg(), db_path=db, years=(2025, 2028))
+    first = navsnap.run(_cfg(), db=db, years=(2025, 2028))
     rollback_pipeline.FIXED = True
-    second = navsnap.run(
-        _cfg(), db_path=db, years=(2027, 2027), from_snapshot=f"{first.run_id}-2026"
-    )
+    second = navsnap.run(_cfg(), db=db, years=(2027, 2027), from_snapshot=f"{first.run_id}-2026")
     assert _notes(db) == {2027: {"fixed"}}
     return db, first.run_id, second.run_id
 
@@ -65,7 +63,7 @@ def test_resume_after_a_fix_rollback_continues_the_fixed_chain(tmp_path: Path, f
     assert code == 0, err
     assert f"database matches {second}-2027" in out and "continuing with 2028" in out
 
-    report = navsnap.resume(_cfg(), db_path=db, years=(2025, 2028))
+    report = navsnap.resume(_cfg(), db=db, years=(2025, 2028))
 
     assert report.decision is not None and report.decision.action == "continue"
     assert [y.year for y in report.years_run] == [2028]
@@ -76,7 +74,7 @@ def test_resume_after_a_fix_rollback_continues_the_fixed_chain(tmp_path: Path, f
     # Finished: both status and --resume say so.
     code, out, err = invoke("status", "--years", "2025-2028", "--step", STEP, "--db", str(db))
     assert code == 0 and out.startswith("run already complete at 2028"), (out, err)
-    again = navsnap.resume(_cfg(), db_path=db, years=(2025, 2028))
+    again = navsnap.resume(_cfg(), db=db, years=(2025, 2028))
     assert again.years_run == () and again.decision is not None
     assert again.decision.explain().startswith("run already complete at 2028")
 
@@ -87,7 +85,7 @@ def test_resume_of_a_lost_database_after_a_fix_restores_the_fixed_chain(
     db, _first, second = _rolled_back(tmp_path)
     db.unlink()
 
-    report = navsnap.resume(_cfg(), db_path=db, years=(2025, 2028))
+    report = navsnap.resume(_cfg(), db=db, years=(2025, 2028))
 
     assert report.decision is not None and report.decision.snapshot is not None
     assert report.decision.snapshot.snapshot_id == f"{second}-2027"
@@ -98,7 +96,7 @@ def test_status_on_a_finished_run_never_says_continuing_past_the_last_year(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "simulation.duckdb"
-    navsnap.run(_cfg(), db_path=db, years=(2025, 2026))
+    navsnap.run(_cfg(), db=db, years=(2025, 2026))
     code, out, err = invoke("status", "--years", "2025-2026", "--step", STEP, "--db", str(db))
     assert code == 0 and out.startswith("run already complete at 2026"), (out, err)
     con = duckdb.connect(str(db))
@@ -112,7 +110,7 @@ def test_status_on_a_finished_run_never_says_continuing_past_the_last_year(
 
 def test_resume_refuses_to_drop_years_no_snapshot_of_the_chain_has(tmp_path: Path) -> None:
     db = tmp_path / "simulation.duckdb"
-    report = navsnap.run(_cfg(), db_path=db, years=(2025, 2029))
+    report = navsnap.run(_cfg(), db=db, years=(2025, 2029))
     store = tmp_path / "snapshots"
     for year in (2027, 2028, 2029):  # e.g. pruned away: the database is ahead of the chain
         (store / "manifests" / f"{report.run_id}-{year}.json").unlink()
@@ -130,7 +128,7 @@ def test_resume_refuses_to_drop_years_no_snapshot_of_the_chain_has(tmp_path: Pat
 
 def test_a_fork_runs_resumes_and_never_crosses(tmp_path: Path) -> None:
     db = tmp_path / "simulation.duckdb"
-    base = navsnap.run(_cfg(), db_path=db, years=(2025, 2027))
+    base = navsnap.run(_cfg(), db=db, years=(2025, 2027))
     code, out, err = invoke(
         "run",
         "--years",
@@ -155,7 +153,7 @@ def test_a_fork_runs_resumes_and_never_crosses(tmp_path: Path) -> None:
     assert code == 0 and f"fork of    {base.run_id}-2026" in out, err
 
     # The fork resumes within its own lineage.
-    fork = navsnap.resume(_cfg(**{"run.seed": 7}), db_path=db, years=(2025, 2029))
+    fork = navsnap.resume(_cfg(**{"run.seed": 7}), db=db, years=(2025, 2029))
     assert fork.decision is not None and fork.decision.action == "continue"
     assert [y.year for y in fork.years_run] == [2029]
     # The base lineage does not restore its 2027 over the fork's database: it refuses.

@@ -6,7 +6,8 @@ the examples use the defaults otherwise), run 2025-2029 (run A), then re-run for
 the 2026 snapshot (run B), with the tag `baseline` on A's 2027 snapshot. Substitutions, the
 only ones: the snapshot ids written in the docs (`20261127T103500Z-3f2a-2027`, `RUN-2027`,
 `RUN1-2027`, `<snapshot>`) become A's snapshot of that year, and `RUN2-...` /
-`20261128T090000Z-77c1-...` B's; `/tmp/` becomes the test's folder. Python files a page
+`20261128T090000Z-77c1-...` B's; a run id without a year becomes A's run id (B's for
+`...-77c1`); `/tmp/` becomes the test's folder. Python files a page
 shows (`# step.py`, `# mypackage/model.py`) are written where the page says.
 
 An example runs unless it matches one of TEMPLATES, each with the reason it cannot run here
@@ -125,6 +126,10 @@ def substitute(example: str, tmp: Path) -> str:
     text = text.replace("<snapshot-b>", ids["A"].get(2028, "?"))
     text = re.sub(r"\b(?:\d{8}T\d{6}Z-[0-9a-f]{4}|RUN1?)-(\d{4})", a_id, text)
     text = re.sub(r"<snapshot(?:-a)?>", lambda m: ids["A"].get(2027, "?"), text)
+    # A bare run id (a run with --year, a run id prefix): B's for -77c1, else A's.
+    run_of = {k: next(iter(v.values()), "?-0").rpartition("-")[0] for k, v in ids.items()}
+    text = re.sub(r"\b\d{8}T\d{6}Z-77c1\b(?!-\d)", run_of["B"], text)
+    text = re.sub(r"\b\d{8}T\d{6}Z-[0-9a-f]{4}\b(?!-\d)", run_of["A"], text)
     return text.replace("/tmp/", f"{tmp}/")
 
 

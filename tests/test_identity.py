@@ -25,8 +25,8 @@ def _cfg(employees: int) -> navsnap.Config:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("two-dbs")
-    sim = navsnap.run(_cfg(500), db_path=root / "simulation.duckdb", years=(2025, 2027))
-    big = navsnap.run(_cfg(800), db_path=root / "big.duckdb", years=(2025, 2029))
+    sim = navsnap.run(_cfg(500), db=root / "simulation.duckdb", years=(2025, 2027))
+    big = navsnap.run(_cfg(800), db=root / "big.duckdb", years=(2025, 2029))
     return root, {"simulation": sim.run_id, "big": big.run_id}
 
 
@@ -225,8 +225,8 @@ def test_two_databases_in_one_s3_store_restore_their_own(
     sim, big = tmp_path / "simulation.duckdb", tmp_path / "big.duckdb"
     toy = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
     other = load_config(overrides={"run.step": "rollback_pipeline:step"}, search_cwd=False)
-    mine = navsnap.run(toy, db_path=sim, years=(2025, 2027), store=url)
-    navsnap.run(other, db_path=big, years=(2025, 2028), store=url)
+    mine = navsnap.run(toy, db=sim, years=(2025, 2027), store=url)
+    navsnap.run(other, db=big, years=(2025, 2028), store=url)
     want = table_fingerprints(sim)
     assert want != table_fingerprints(big)
     sim.write_bytes(b"\0garbage" * 1000)

@@ -365,7 +365,7 @@ def tag_cmd(
     \b
     Example:
       navsnap tag 20261127T103500Z-3f2a-2027 baseline-2027
-      navsnap tag latest@2027 baseline-2027
+      navsnap tag latest@2027 newest-2027
       navsnap restore baseline-2027
     """
     url = store_url(store, config_path, db)

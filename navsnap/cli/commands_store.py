@@ -142,7 +142,7 @@ def show_cmd(
     Example:
       navsnap show 20261127T103500Z-3f2a-2027
       navsnap show latest@2027
-      navsnap show 20261127T103500Z --year 2027
+      navsnap show 20261127T103500Z-3f2a --year 2027
     """
     m = api.show(store_url(store, config_path, db), snapshot, year=year, db=db)
     if as_json:
