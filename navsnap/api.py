@@ -373,7 +373,8 @@ def resume(
     progress: ProgressFn | None = None,
     db_path: PathLike | None = None,
 ) -> RunReport:
-    """``run(..., resume=True)``: continue from the newest verified snapshot of this config.
+    """``run(..., resume=True)``: continue the chain the database is on (this database's and
+    configuration's snapshots; see :mod:`navsnap.resume`).
 
     ``db_path`` is the deprecated name of ``db``.
     """

@@ -6,8 +6,9 @@ year *step* (the configured :class:`~navsnap.steps.Step`), *check* (count the ye
 the connection) and apply *retention*. The start point is one of:
 
 * a new run: the database must be new (for the built-in simulation) and starts at A;
-* ``resume``: :func:`navsnap.resume.plan_resume` finds the newest verified snapshot of this
-  configuration, restores it when the database differs, and continues with the next year;
+* ``resume``: :func:`navsnap.resume.plan_resume` finds the chain the database is on (this
+  database's snapshots of this configuration), restores its newest verified snapshot when
+  the database differs, and continues with the next year;
 * ``from_snapshot=Y``: restore the end of Y (this database's and configuration's newest
   snapshot) and run A..B, where A must be Y+1; ``from_snapshot=REF`` (an id, tag or
   ``latest@Y``) restores that snapshot, of any lineage or database: a changed configuration
