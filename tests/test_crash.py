@@ -247,7 +247,9 @@ def build_golden(root: Path) -> dict[str, Path]:
     # then the toy run proper, which is the newest run and stays.
     prune = root / "prune"
     prune.mkdir()
-    old = root / "old.duckdb"
+    # The same database (its file name) in another folder: prune groups by database (#11).
+    (root / "old").mkdir()
+    old = root / "old" / DB
     navsnap.run(cfg, db=old, years=YEARS, snapshots=False)
     con = duckdb.connect(str(old))
     con.execute("UPDATE yearly SET pay = pay + 1")
