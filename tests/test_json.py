@@ -153,6 +153,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[object]]
     out["attach"] = [j("attach", first, "--out", "views.duckdb")]
     out["verify"] = [j("verify")]
     out["unlock"] = [j("unlock")]
+    out["prune"] = [j("prune", "--keep-last", "1", "--dry-run"), j("prune", "--keep-last", "9")]
     victim = sorted((cwd / "snapshots" / "objects").rglob("*.parquet"))[0]
     victim.write_bytes(b"x" + victim.read_bytes()[1:])
     out["verify"].append(j("verify", code=14))
