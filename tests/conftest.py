@@ -135,6 +135,25 @@ def invoke(*args: str) -> tuple[int, str, str]:
         return code, out.getvalue().decode(), err.getvalue().decode()
 
 
+def invoke_at(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``run_cli`` without the process: :func:`invoke` in ``cwd`` with ``env`` set for the
+    call (both restored after), the result shaped like ``run_cli``'s. For every test where a
+    real process is not the point (it costs ~0.5 s of interpreter start and imports)."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    try:
+        os.environ.update(env or {})
+        os.chdir(cwd)
+        code, out, err = invoke(*args)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["navsnap", *args], code, out, err)
+
+
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file below ``root`` with its bytes (to prove nothing changed)."""
     if root.is_file():

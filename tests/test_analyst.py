@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, run_cli
+from conftest import TOY_STEP, invoke_at
 
 from navsnap import api
 from navsnap.cli import cli
@@ -26,7 +26,7 @@ def snap(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """(db, store, newest snapshot id) of a 2-year toy run on local disk."""
     tmp = tmp_path_factory.mktemp("analyst")
     db, store = tmp / "sim.duckdb", tmp / "snaps"
-    res = run_cli("run", "--years", "2025-2026", "--db", str(db), "--store", str(store),
+    res = invoke_at("run", "--years", "2025-2026", "--db", str(db), "--store", str(store),
                   "--step", TOY_STEP, cwd=tmp)  # fmt: skip
     assert res.returncode == 0, res.stderr
     snaps, _ = api.list_snapshots(store)
@@ -55,14 +55,14 @@ def test_sql_matches_the_live_database(snap: tuple[Path, Path, str]) -> None:
 
 def test_sql_cli_formats_and_errors(snap: tuple[Path, Path, str]) -> None:
     _, store, sid = snap
-    res = run_cli("sql", sid, "SELECT person_id, note FROM yearly ORDER BY 1, 2 LIMIT 2",
+    res = invoke_at("sql", sid, "SELECT person_id, note FROM yearly ORDER BY 1, 2 LIMIT 2",
                   "--store", str(store), "--csv", cwd=store.parent)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == ["person_id,note", "1,y2025", "1,y2026"]
-    res = run_cli("sql", sid, "SELECT count(*) AS n FROM people", "--store", str(store),
+    res = invoke_at("sql", sid, "SELECT count(*) AS n FROM people", "--store", str(store),
                   "--json", cwd=store.parent)  # fmt: skip
     assert json.loads(res.stdout) == [{"n": 200}]
-    res = run_cli("sql", sid, "SELECT * FROM nope", "--store", str(store), cwd=store.parent)
+    res = invoke_at("sql", sid, "SELECT * FROM nope", "--store", str(store), cwd=store.parent)
     assert res.returncode == UsageError.exit_code
     assert (
         res.stderr.startswith("navsnap: error: query failed") and len(res.stderr.splitlines()) == 1
@@ -72,7 +72,7 @@ def test_sql_cli_formats_and_errors(snap: tuple[Path, Path, str]) -> None:
 def test_attach_file_opens_with_plain_duckdb(snap: tuple[Path, Path, str], tmp_path: Path) -> None:
     db, store, sid = snap
     out = tmp_path / "analysis.duckdb"
-    res = run_cli("attach", sid, "--out", str(out), "--store", str(store), cwd=tmp_path)
+    res = invoke_at("attach", sid, "--out", str(out), "--store", str(store), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     # A separate interpreter that never imports navsnap.
     code = (
@@ -84,9 +84,11 @@ def test_attach_file_opens_with_plain_duckdb(snap: tuple[Path, Path, str], tmp_p
     got = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
     assert got.returncode == 0, got.stderr
     assert got.stdout.split() == [str(live(db, "SELECT count(*) FROM yearly")[0][0]), sid]
-    res = run_cli("attach", sid, "--out", str(out), "--store", str(store), cwd=tmp_path)
+    res = invoke_at("attach", sid, "--out", str(out), "--store", str(store), cwd=tmp_path)
     assert res.returncode != 0 and "already exists" in res.stderr
-    res = run_cli("attach", sid, "--out", str(out), "--force", "--store", str(store), cwd=tmp_path)
+    res = invoke_at(
+        "attach", sid, "--out", str(out), "--force", "--store", str(store), cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
 
 
@@ -124,7 +126,7 @@ def test_documented_plain_duckdb_queries(
 
 def test_file_mode_snapshot_is_refused(tmp_path: Path) -> None:
     db, store = tmp_path / "sim.duckdb", tmp_path / "snaps"
-    res = run_cli("run", "--years", "2025-2025", "--db", str(db), "--store", str(store),
+    res = invoke_at("run", "--years", "2025-2025", "--db", str(db), "--store", str(store),
                   "--step", TOY_STEP, "--mode", "file", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     sid = api.list_snapshots(store)[0][0].snapshot_id

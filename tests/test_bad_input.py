@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, run_cli, tree_bytes
+from conftest import TOY_STEP, invoke_at, tree_bytes
 
 import navsnap
 from navsnap.config import load_config
@@ -472,7 +472,7 @@ def test_bad_input(
     argv = [a.replace("{run}", run_id) for a in args]
     before = unchanged_view(cwd)
 
-    res = run_cli(*argv, cwd=cwd)
+    res = invoke_at(*argv, cwd=cwd)
 
     code = documented_codes()[error]
     assert res.returncode == code, (res.returncode, res.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TOY_STEP, invoke, run_cli, tree_bytes
+from conftest import TOY_STEP, invoke, invoke_at, run_cli, tree_bytes
 
 from navsnap.cli import cli
 
@@ -50,7 +50,7 @@ def test_bad_input_gives_one_line_and_changes_nothing(
     (tmp_path / "unknown.toml").write_text("[run]\ncolour = 'red'\n")
     (tmp_path / "adir").mkdir()
     before = tree_bytes(tmp_path)
-    res = run_cli(*args, cwd=tmp_path)
+    res = invoke_at(*args, cwd=tmp_path)
     assert res.returncode == code, (res.returncode, res.stderr)
     line = one_line_error(res)
     assert needle in line
@@ -86,13 +86,13 @@ def readonly_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_unwritable_database_directory(tmp_path: Path, readonly_dir: Path) -> None:
-    res = run_cli("run", "--db", str(readonly_dir / "sim.duckdb"), cwd=tmp_path)
+    res = invoke_at("run", "--db", str(readonly_dir / "sim.duckdb"), cwd=tmp_path)
     assert res.returncode == 4
     assert "not writable" in one_line_error(res)
 
 
 def test_failing_step_names_year_status_and_log(tmp_path: Path) -> None:
-    res = run_cli(
+    res = invoke_at(
         "run",
         "--years",
         "2025-2028",
@@ -108,7 +108,7 @@ def test_failing_step_names_year_status_and_log(tmp_path: Path) -> None:
 
 
 def test_failing_python_step_names_the_exception(tmp_path: Path) -> None:
-    res = run_cli(
+    res = invoke_at(
         "run", "--years", "2025-2028", "--step", "toy_pipeline:failing_step", cwd=tmp_path
     )
     assert res.returncode == 5
@@ -129,16 +129,16 @@ def test_shell_step_gets_year_and_db(tmp_path: Path) -> None:
     import sys
 
     step = f"{sys.executable} {script} {{db}} {{year}}"
-    res = run_cli("run", "--years", "2025-2027", "--step", step, cwd=tmp_path)
+    res = invoke_at("run", "--years", "2025-2027", "--step", step, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "2027" in res.stdout
-    listing = run_cli("list", "--json", cwd=tmp_path)
+    listing = invoke_at("list", "--json", cwd=tmp_path)
     years = [s["year"] for s in json.loads(listing.stdout)["snapshots"]]
     assert years == [2025, 2026, 2027]
 
 
 def test_quiet_prints_nothing_on_success(tmp_path: Path) -> None:
-    res = run_cli("-q", "run", "--years", "2025-2026", "--step", TOY_STEP, cwd=tmp_path)
+    res = invoke_at("-q", "run", "--years", "2025-2026", "--step", TOY_STEP, cwd=tmp_path)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
 
 
@@ -203,7 +203,7 @@ def test_global_options_are_accepted_before_and_after_every_subcommand(flag: str
 
 
 def test_debug_after_the_subcommand_is_not_mistaken_for_another_option(tmp_path: Path) -> None:
-    res = run_cli("restore", "--year", "2035", "--debug", cwd=tmp_path)
+    res = invoke_at("restore", "--year", "2035", "--debug", cwd=tmp_path)
     assert res.returncode == 7, res.stderr  # SnapshotNotFound, not a usage error
     assert "Did you mean" not in res.stderr and "Traceback" in res.stderr
     # --debug adds the traceback; the last line and the exit code stay the documented ones.
@@ -211,15 +211,15 @@ def test_debug_after_the_subcommand_is_not_mistaken_for_another_option(tmp_path:
 
 
 def test_debug_keeps_the_exit_code(tmp_path: Path) -> None:
-    res = run_cli("run", "--years", "abc", "--debug", cwd=tmp_path)
+    res = invoke_at("run", "--years", "abc", "--debug", cwd=tmp_path)
     assert res.returncode == 2 and "Traceback" in res.stderr
 
 
 def test_quiet_after_the_subcommand_prints_nothing_on_success(tmp_path: Path) -> None:
-    res = run_cli("run", "--years", "2025-2026", "--step", TOY_STEP, "--quiet", cwd=tmp_path)
+    res = invoke_at("run", "--years", "2025-2026", "--step", TOY_STEP, "--quiet", cwd=tmp_path)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
-    before = run_cli("--json", "list", cwd=tmp_path)
-    after = run_cli("list", "--json", cwd=tmp_path)
+    before = invoke_at("--json", "list", cwd=tmp_path)
+    after = invoke_at("list", "--json", cwd=tmp_path)
     assert before.returncode == after.returncode == 0
     assert json.loads(before.stdout) == json.loads(after.stdout)
 

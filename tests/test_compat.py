@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TESTS, run_cli, table_fingerprints, tree_bytes
+from conftest import TESTS, invoke_at, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap import engine
@@ -133,7 +133,7 @@ def test_snapshot_of_a_newer_engine_is_refused_naming_what_to_install(tmp_path: 
     assert res.returncode == 0, res.stderr
     where = ("--db", "db.duckdb", "--store", "snaps")
     # the running engine; --step names what built the database (it has no snapshot yet)
-    res = run_cli("checkpoint", "--year", "2026", "--step", "etl", *where, cwd=tmp_path)
+    res = invoke_at("checkpoint", "--year", "2026", "--step", "etl", *where, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     (tmp_path / "db.duckdb").write_bytes(b"\0corrupt" * 4096)
     before = {k: v for k, v in tree_bytes(tmp_path).items() if not k.endswith(".lock.json")}

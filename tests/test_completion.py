@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import invoke, run_cli
+from conftest import invoke, invoke_at
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
@@ -32,7 +32,7 @@ def test_the_bash_script_loads_and_registers_navsnap() -> None:
 def complete(words: str, tmp_path: Path) -> list[str]:
     """What the shell script asks ``navsnap`` for, answered by the real entry point."""
     parts = words.split(" ")
-    res = run_cli(
+    res = invoke_at(
         cwd=tmp_path,
         env={
             "_NAVSNAP_COMPLETE": "bash_complete",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, run_cli, table_fingerprints, tree_bytes
+from conftest import TOY_STEP, invoke_at, run_cli, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap.config import Config, load_config
@@ -104,7 +104,7 @@ def test_damaged_store_file(
     (cwd / "sim.duckdb").unlink()  # restore has to read the objects
 
     # verify names the file and the snapshot it breaks.
-    res = run_cli("verify", "--all", *WHERE, cwd=cwd)
+    res = invoke_at("verify", "--all", *WHERE, cwd=cwd)
     assert res.returncode == 14, res.stdout + res.stderr
     problems = [ln for ln in res.stderr.splitlines() if not ln.startswith("navsnap:")]
     assert len(problems) == 1 and key in problems[0], res.stderr
@@ -114,7 +114,7 @@ def test_damaged_store_file(
     # restore refuses it, changes nothing, and names the newest older intact snapshot.
     before = tree_bytes(cwd)
     for args in (("--year", str(newest.year)), (newest.snapshot_id,)):
-        res = run_cli("restore", *args, *WHERE, cwd=cwd)
+        res = invoke_at("restore", *args, *WHERE, cwd=cwd)
         assert res.returncode == 8, res.stderr
         line = one_line(res)
         assert newest.snapshot_id in line
@@ -145,14 +145,14 @@ def test_damage_shared_by_every_snapshot(golden: dict[str, object], tmp_path: Pa
     assert all(key in {o.key for o in m.objects()} for m in chain)
     flip(store / key)
     (cwd / "sim.duckdb").unlink()
-    res = run_cli("restore", "--year", "2029", *WHERE, cwd=cwd)
+    res = invoke_at("restore", "--year", "2029", *WHERE, cwd=cwd)
     assert res.returncode == 8
     assert "no older intact snapshot" in one_line(res)
     report = navsnap.run(toy(), db=cwd / "sim.duckdb", years=YEARS, store=str(store), resume=True)
     assert report.decision is not None and report.decision.action == "start"
     assert table_fingerprints(cwd / "sim.duckdb") == golden["ref"]
     # The new run wrote its own intact copy of the object; the damage is still reported.
-    res = run_cli("verify", "--all", *WHERE, cwd=cwd)
+    res = invoke_at("verify", "--all", *WHERE, cwd=cwd)
     assert res.returncode == 14 and key in res.stderr
 
 
@@ -174,10 +174,10 @@ def test_damaged_database_file(
 
     # The store is not damaged: verify passes (unreferenced objects of the killed run are
     # young, so they are listed, not counted).
-    res = run_cli("verify", "--all", *WHERE, cwd=cwd)
+    res = invoke_at("verify", "--all", *WHERE, cwd=cwd)
     assert res.returncode == 0, res.stderr
 
-    res = run_cli("status", "--step", TOY_STEP, "--years", "2025-2029", "--json", *WHERE, cwd=cwd)
+    res = invoke_at("status", "--step", TOY_STEP, "--years", "2025-2029", "--json", *WHERE, cwd=cwd)
     assert res.returncode == 0, res.stderr
     decision = json.loads(res.stdout)
     assert decision["action"] in ("restore", "continue", "complete"), decision

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, invoke, run_cli, table_fingerprints, tree_bytes
+from conftest import TOY_STEP, invoke, invoke_at, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap.config import Config, load_config
@@ -89,7 +89,7 @@ def test_checkpoint_into_a_full_store(tmp_path: Path, small_fs: Callable[[str, i
 
     args = ("checkpoint", "--year", "2027", "--employees", "300", "--db", str(db),
             "--store", str(store))  # fmt: skip
-    res = run_cli(*args, cwd=tmp_path)
+    res = invoke_at(*args, cwd=tmp_path)
 
     assert res.returncode == DISK_FULL, res.stderr
     line = one_line(res)
@@ -100,13 +100,13 @@ def test_checkpoint_into_a_full_store(tmp_path: Path, small_fs: Callable[[str, i
     # With room again (the hint) the same checkpoint succeeds: nothing half-written is in
     # the way.
     subprocess.run(["mount", "-o", "remount,size=8m", str(store)], check=True)
-    ok = run_cli(*args, cwd=tmp_path)
+    ok = invoke_at(*args, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
 
 
 def test_run_stops_on_a_full_store(tmp_path: Path, small_fs: Callable[[str, int], Path]) -> None:
     store = small_fs("store", 96)
-    res = run_cli(
+    res = invoke_at(
         "run", "--years", "2025-2027", "--employees", "300", "--db", "sim.duckdb",
         "--store", str(store), cwd=tmp_path,
     )  # fmt: skip
@@ -126,7 +126,7 @@ def test_restore_to_a_full_directory(tmp_path: Path, small_fs: Callable[[str, in
     target_dir = small_fs("target", 256)
     before_store, before_db = files(store), tree_bytes(db)
 
-    res = run_cli(
+    res = invoke_at(
         "restore", "r-2027", "--db", str(db), "--store", str(store),
         "--to", str(target_dir / "copy.duckdb"), cwd=tmp_path,
     )  # fmt: skip
@@ -154,7 +154,7 @@ def test_restore_in_place_on_a_full_disk(
     before_db, before_store = files(disk), files(store)
     want = table_fingerprints(db)
 
-    res = run_cli("restore", "r-2027", "--db", str(db), "--store", str(store), cwd=tmp_path)
+    res = invoke_at("restore", "r-2027", "--db", str(db), "--store", str(store), cwd=tmp_path)
 
     assert res.returncode == DISK_FULL, res.stderr
     assert "no space left" in one_line(res)

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, run_cli
+from conftest import TOY_STEP, invoke_at
 
 import navsnap
 from navsnap.errors import IntegrityError, VerifyFailed
@@ -73,12 +73,12 @@ def test_a_hostile_object_key_is_refused_naming_the_field(work: Path, template: 
         ("restore", sid, "--to", str(work / "r.duckdb"), "--db", str(work / "sim.duckdb")),
         ("sql", sid, "SELECT 1"),
     ):
-        res = run_cli(*args, "--store", str(store), cwd=work, timeout=180)
+        res = invoke_at(*args, "--store", str(store), cwd=work)
         assert res.returncode == IntegrityError.exit_code, (args, res.stderr)
         line = one_line(res.stderr)
         assert "tables[0].partitions[0].object.key" in line, line
     assert not (work / "r.duckdb").exists()
-    res = run_cli("verify", "--store", str(store), "--json", cwd=work, timeout=180)
+    res = invoke_at("verify", "--store", str(store), "--json", cwd=work)
     assert res.returncode == VerifyFailed.exit_code, res.stderr
     kinds = {p["kind"] for p in json.loads(res.stdout)["problems"]}
     assert "damaged-manifest" in kinds
@@ -95,16 +95,16 @@ def test_a_fifo_in_place_of_an_object_hangs_nothing(work: Path) -> None:
     victim.unlink()
     os.mkfifo(victim)
     sid = the_manifest(store).stem
-    res = run_cli("verify", "--store", str(store), "--json", cwd=work, timeout=120)
+    res = invoke_at("verify", "--store", str(store), "--json", cwd=work)
     assert res.returncode == VerifyFailed.exit_code, res.stderr
     assert victim.name in res.stdout
-    res = run_cli("restore", sid, "--store", str(store), "--to", str(work / "r.duckdb"),
-                  cwd=work, timeout=120)  # fmt: skip
+    res = invoke_at("restore", sid, "--store", str(store), "--to", str(work / "r.duckdb"),
+                  cwd=work)  # fmt: skip
     assert res.returncode == IntegrityError.exit_code, res.stderr
     assert "not a regular file" in one_line(res.stderr)
     assert not (work / "r.duckdb").exists()
-    res = run_cli("sql", sid, "SELECT count(*) FROM yearly", "--store", str(store),
-                  cwd=work, timeout=120)  # fmt: skip
+    res = invoke_at("sql", sid, "SELECT count(*) FROM yearly", "--store", str(store),
+                  cwd=work)  # fmt: skip
     assert res.returncode == IntegrityError.exit_code, res.stderr
 
 
@@ -116,8 +116,8 @@ def test_a_symlink_out_of_the_store_is_not_followed(work: Path) -> None:
     victim.unlink()
     victim.symlink_to(outside)
     sid = the_manifest(store).stem
-    res = run_cli("restore", sid, "--store", str(store), "--to", str(work / "r.duckdb"),
-                  cwd=work, timeout=120)  # fmt: skip
+    res = invoke_at("restore", sid, "--store", str(store), "--to", str(work / "r.duckdb"),
+                  cwd=work)  # fmt: skip
     assert res.returncode == IntegrityError.exit_code, res.stderr
     assert "leading outside the store" in one_line(res.stderr)
     assert not (work / "r.duckdb").exists()

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, run_cli
+from conftest import TOY_STEP, invoke_at
 
 from navsnap.cli.outcome import SCHEMA_VERSION
 
@@ -18,7 +18,7 @@ from navsnap.cli.outcome import SCHEMA_VERSION
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A working directory with a toy run of 2025-2026 (database and store)."""
     cwd = tmp_path_factory.mktemp("json")
-    res = run_cli("-q", "run", "--years", "2025-2026", "--step", TOY_STEP, cwd=cwd)
+    res = invoke_at("-q", "run", "--years", "2025-2026", "--step", TOY_STEP, cwd=cwd)
     assert res.returncode == 0, res.stderr
     return cwd
 
@@ -39,7 +39,7 @@ def error_object(res: object) -> dict[str, object]:
 
 
 def test_drift_under_json_is_an_object_on_stdout_with_the_changed_keys(demo: Path) -> None:
-    res = run_cli(
+    res = invoke_at(
         "status", "--years", "2025-2027", "--step", TOY_STEP, "--seed", "7", "--json", cwd=demo
     )
     assert res.returncode == 10
@@ -52,10 +52,10 @@ def test_drift_under_json_is_an_object_on_stdout_with_the_changed_keys(demo: Pat
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_usage_and_not_found_errors_under_json(demo: Path, where: str) -> None:
     args = ["restore", "--year", "2031"]
-    res = run_cli(*(["--json", *args] if where == "before" else [*args, "--json"]), cwd=demo)
+    res = invoke_at(*(["--json", *args] if where == "before" else [*args, "--json"]), cwd=demo)
     assert res.returncode == 7
     assert error_object(res)["kind"] == "SnapshotNotFound"
-    res = run_cli("--json", "list", "--no-such-option", cwd=demo)
+    res = invoke_at("--json", "list", "--no-such-option", cwd=demo)
     assert res.returncode == 2
     error = error_object(res)
     assert error["kind"] == "UsageError" and error["param"] == "--no-such-option"
@@ -67,7 +67,7 @@ def test_a_command_that_printed_its_report_adds_no_second_object(demo: Path) -> 
     data = victim.read_bytes()
     victim.write_bytes(b"x" + data[1:])
     try:
-        res = run_cli("verify", "--json", cwd=demo)
+        res = invoke_at("verify", "--json", cwd=demo)
     finally:
         victim.write_bytes(data)
     assert res.returncode == 14
@@ -133,7 +133,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[object]]
     step = ("--step", TOY_STEP)
 
     def j(*args: str, code: int = 0) -> object:
-        res = run_cli(*args, "--json", cwd=cwd)
+        res = invoke_at(*args, "--json", cwd=cwd)
         assert res.returncode == code, res.stderr
         return json.loads(res.stdout)
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, pythonpath, run_cli
+from conftest import TESTS, invoke_at, pythonpath
 
 from navsnap.errors import LockHeld
 from navsnap.lock import (
@@ -56,7 +56,7 @@ def start_slow_run(tmp_path: Path, seconds: float) -> subprocess.Popen[str]:
         "simulation.duckdb.navsnap.lock.json"
     )
     deadline = time.monotonic() + 30
-    while not info.exists():
+    while not (info.exists() and (tmp_path / "simulation.duckdb").exists()):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never took its lock"
         time.sleep(0.05)
@@ -66,7 +66,7 @@ def start_slow_run(tmp_path: Path, seconds: float) -> subprocess.Popen[str]:
 def test_second_run_on_the_same_database_is_refused_naming_the_holder(tmp_path: Path) -> None:
     first = start_slow_run(tmp_path, 3)
     try:
-        second = run_cli("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
+        second = invoke_at("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
         assert second.returncode == 11, second.stderr
         assert f"pid {first.pid} on {socket.gethostname()}" in second.stderr
         assert "navsnap run" in second.stderr and "--wait-lock" in second.stderr
@@ -78,7 +78,7 @@ def test_second_run_on_the_same_database_is_refused_naming_the_holder(tmp_path: 
 def test_wait_lock_waits_for_the_holder(tmp_path: Path) -> None:
     first = start_slow_run(tmp_path, 1.5)
     started = time.monotonic()
-    res = run_cli("checkpoint", "--year", "2025", "--wait-lock", "30", cwd=tmp_path, timeout=60)
+    res = invoke_at("checkpoint", "--year", "2025", "--wait-lock", "30", cwd=tmp_path)
     first.communicate(timeout=60)
     assert res.returncode == 0, res.stderr
     assert time.monotonic() - started > 0.5
@@ -88,7 +88,7 @@ def test_holder_killed_with_sigkill_is_taken_over_with_a_warning(tmp_path: Path)
     first = start_slow_run(tmp_path, 60)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)
-    res = run_cli(
+    res = invoke_at(
         "run", "--years", "2025", "--step", "toy_pipeline:step", "--force-restart", cwd=tmp_path
     )
     assert res.returncode == 0, res.stderr
@@ -97,11 +97,11 @@ def test_holder_killed_with_sigkill_is_taken_over_with_a_warning(tmp_path: Path)
 
 
 def test_one_pruner_per_store(tmp_path: Path) -> None:
-    run_cli("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
+    invoke_at("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
     store = open_store(tmp_path / "snapshots")
     with prune_lock(store) as me:
         assert running_pruner(store) == me
-        res = run_cli("prune", cwd=tmp_path)
+        res = invoke_at("prune", cwd=tmp_path)
         assert res.returncode == 11
         assert f"pid {os.getpid()}" in res.stderr
         # a checkpoint waits for the pruner, then gives up naming it
@@ -111,11 +111,11 @@ def test_one_pruner_per_store(tmp_path: Path) -> None:
         ):
             pass
     assert running_pruner(store) is None
-    assert run_cli("prune", cwd=tmp_path).returncode == 0
+    assert invoke_at("prune", cwd=tmp_path).returncode == 0
 
 
 def test_stale_writer_marker_is_ignored_and_removed(tmp_path: Path) -> None:
-    run_cli("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
+    invoke_at("run", "--years", "2025", "--step", "toy_pipeline:step", cwd=tmp_path)
     store = open_store(tmp_path / "snapshots")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -129,7 +129,7 @@ def test_stale_writer_marker_is_ignored_and_removed(tmp_path: Path) -> None:
     store.write_bytes_atomic("locks/writers/dead.json", json.dumps(marker).encode())
     [w] = store_writers(store)
     assert w.stale == "process gone"
-    res = run_cli("prune", "--grace-minutes", "0", cwd=tmp_path)
+    res = invoke_at("prune", "--grace-minutes", "0", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "stale checkpoint marker" in res.stderr
     assert store_writers(store) == []

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, run_cli
+from conftest import TOY_STEP, invoke_at
 
 from navsnap import api
 from navsnap.store import open_store
@@ -18,7 +18,7 @@ pytest_plugins = ["pytester"]
 def tagged_store(tmp_path: Path) -> Path:
     """A local store with two snapshots; tag 'fixture-small' names the 2025 one."""
     store = tmp_path / "snaps"
-    res = run_cli("run", "--years", "2025-2026", "--db", str(tmp_path / "sim.duckdb"),
+    res = invoke_at("run", "--years", "2025-2026", "--db", str(tmp_path / "sim.duckdb"),
                   "--store", str(store), "--step", TOY_STEP, cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     first = api.list_snapshots(store)[0][0].snapshot_id

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, run_cli
+from conftest import TESTS, invoke_at
 from s3server import ROOT_KEYS, running_process
 
 from navsnap.errors import StoreError
@@ -86,7 +86,7 @@ def test_errors_of_the_operation_pass_through() -> None:
 
 
 def test_bad_timeout_setting_is_one_line_exit_6(tmp_path: Path) -> None:
-    res = run_cli("list", "--store", "memory://x/y", cwd=tmp_path, env={TIMEOUT_ENV: "soon"})
+    res = invoke_at("list", "--store", "memory://x/y", cwd=tmp_path, env={TIMEOUT_ENV: "soon"})
     assert res.returncode == StoreError.exit_code, res.stderr
     assert res.stderr.count("\n") == 1 and TIMEOUT_ENV in res.stderr
 
@@ -150,8 +150,8 @@ def test_stopped_server_fails_the_run_within_the_bound(tmp_path: Path) -> None:
         assert elapsed < bound, f"took {elapsed:.1f} s"
         # Nothing lost: once the server answers again, the store verifies and holds what
         # was committed before the stop.
-        res = run_cli("verify", "--store", url, cwd=tmp_path, env=env)
+        res = invoke_at("verify", "--store", url, cwd=tmp_path, env=env)
         assert res.returncode == 0, res.stdout + res.stderr
-        res = run_cli("list", "--store", url, "--json", cwd=tmp_path, env=env)
+        res = invoke_at("list", "--store", url, "--json", cwd=tmp_path, env=env)
         assert res.returncode == 0, res.stderr
         assert 2025 in [s["year"] for s in json.loads(res.stdout)["snapshots"]]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, run_cli, table_fingerprints
+from conftest import TOY_STEP, invoke_at, run_cli, table_fingerprints
 
 import navsnap
 from navsnap.config import Config
@@ -37,14 +37,18 @@ def test_killed_during_2027_then_resumed_equals_uninterrupted(
     assert killed.returncode == -9, killed.stderr
     cfg = tmp_path / "navsnap.toml"
     cfg.write_text(f'[run]\nstep = "{TOY_STEP}"\n')
-    status = run_cli("status", "--years", "2025-2029", "--json", "--db", "sim.duckdb", cwd=tmp_path)
+    status = invoke_at(
+        "status", "--years", "2025-2029", "--json", "--db", "sim.duckdb", cwd=tmp_path
+    )
     decision = json.loads(status.stdout)
     # The 2026 export overlaps the 2027 step, so the kill may come before 2026 committed:
     # resume must pick the newest snapshot that did commit.
     committed = [s.year for s in navsnap.list_snapshots(tmp_path / "snapshots")[0]]
     assert committed in ([2025], [2025, 2026])
     assert decision["action"] == "restore" and decision["snapshot_year"] == committed[-1]
-    resumed = run_cli("run", "--years", "2025-2029", "--resume", "--db", "sim.duckdb", cwd=tmp_path)
+    resumed = invoke_at(
+        "run", "--years", "2025-2029", "--resume", "--db", "sim.duckdb", cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "restoring" in resumed.stdout and "2027" in resumed.stdout
     assert table_fingerprints(tmp_path / "sim.duckdb") == reference(tmp_path, toy_config)
@@ -106,16 +110,16 @@ def test_changed_configuration_is_refused_with_the_changed_keys(
 ) -> None:
     db = tmp_path / "sim.duckdb"
     (tmp_path / "navsnap.toml").write_text(f'[run]\nstep = "{TOY_STEP}"\nseed = 1\n')
-    first = run_cli("run", "--years", "2025-2026", "--db", "sim.duckdb", cwd=tmp_path)
+    first = invoke_at("run", "--years", "2025-2026", "--db", "sim.duckdb", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     before = db.read_bytes()
     (tmp_path / "navsnap.toml").write_text(f'[run]\nstep = "{TOY_STEP}"\nseed = 2\n')
-    again = run_cli("run", "--years", "2025-2029", "--resume", "--db", "sim.duckdb", cwd=tmp_path)
+    again = invoke_at("run", "--years", "2025-2029", "--resume", "--db", "sim.duckdb", cwd=tmp_path)
     assert again.returncode == 10
     assert "run.seed: 1 -> 2" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1 and "Traceback" not in again.stderr
     assert db.read_bytes() == before
-    status = run_cli("status", "--db", "sim.duckdb", cwd=tmp_path)
+    status = invoke_at("status", "--db", "sim.duckdb", cwd=tmp_path)
     assert status.returncode == 10 and "run.seed" in status.stderr
 
 

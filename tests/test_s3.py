@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, run_cli, table_fingerprints
+from conftest import TOY_STEP, invoke_at, table_fingerprints
 from s3server import MotoS3, free_port, running
 from test_storage import StoreContract
 
@@ -43,7 +43,7 @@ def bucket(s3: MotoS3, s3_env: dict[str, str]) -> str:
 
 def toy_run(tmp_path: Path, url: str, years: str = "2025-2027") -> Path:
     db = tmp_path / "sim.duckdb"
-    res = run_cli("run", "--years", years, "--db", str(db), "--store", url, "--step", TOY_STEP,
+    res = invoke_at("run", "--years", years, "--db", str(db), "--store", url, "--step", TOY_STEP,
                   cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     return db
@@ -71,20 +71,20 @@ class TestS3Store(StoreContract):
 def test_run_list_show_restore_through_s3(tmp_path: Path, bucket: str) -> None:
     url = f"s3://{bucket}/snaps"
     db = toy_run(tmp_path, url)
-    res = run_cli("list", "--store", url, "--json", cwd=tmp_path)
+    res = invoke_at("list", "--store", url, "--json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     snaps = json.loads(res.stdout)["snapshots"]
     assert [s["year"] for s in snaps] == [2025, 2026, 2027]
     newest = snaps[-1]["snapshot_id"]
-    res = run_cli("show", newest, "--store", url, "--json", cwd=tmp_path)
+    res = invoke_at("show", newest, "--store", url, "--json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["snapshot_id"] == newest
     out = tmp_path / "restored.duckdb"
-    res = run_cli("restore", newest, "--store", url, "--to", str(out), "--db", str(db),
+    res = invoke_at("restore", newest, "--store", url, "--to", str(out), "--db", str(db),
                   cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert table_fingerprints(out) == table_fingerprints(db)
-    res = run_cli("sql", newest, "SELECT count(*) AS n FROM yearly", "--store", url, "--json",
+    res = invoke_at("sql", newest, "SELECT count(*) AS n FROM yearly", "--store", url, "--json",
                   cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == [{"n": 600}]
@@ -138,17 +138,17 @@ def test_corrupt_object_in_s3_is_refused(tmp_path: Path, bucket: str, s3: MotoS3
 
 def test_unreachable_endpoint(tmp_path: Path, s3_env: dict[str, str]) -> None:
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
-    res = run_cli("list", "--store", "s3://some-bucket/p", cwd=tmp_path, env=env)
+    res = invoke_at("list", "--store", "s3://some-bucket/p", cwd=tmp_path, env=env)
     assert res.returncode == StoreError.exit_code
     line = one_line_error(res.stderr)
     assert "cannot reach" in line and s3_env["AWS_SECRET_ACCESS_KEY"] not in line
 
 
 def test_missing_bucket(tmp_path: Path, s3_env: dict[str, str]) -> None:
-    res = run_cli("list", "--store", "s3://no-such-bucket-here/p", cwd=tmp_path)
+    res = invoke_at("list", "--store", "s3://no-such-bucket-here/p", cwd=tmp_path)
     assert res.returncode == StoreError.exit_code
     assert "does not exist" in one_line_error(res.stderr)
-    res = run_cli("run", "--years", "2025-2025", "--db", str(tmp_path / "x.duckdb"),
+    res = invoke_at("run", "--years", "2025-2025", "--db", str(tmp_path / "x.duckdb"),
                   "--store", "s3://no-such-bucket-here/p", "--step", TOY_STEP,
                   cwd=tmp_path)  # fmt: skip
     assert res.returncode == StoreError.exit_code
@@ -159,7 +159,7 @@ def test_wrong_credentials(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
     secret = "WRONG-secret-value-1234567890"
     env = {"AWS_ACCESS_KEY_ID": "AKIANOTAREALKEY00000", "AWS_SECRET_ACCESS_KEY": secret}
     with s3.enforce_auth():
-        res = run_cli("list", "--store", f"s3://{bucket}/p", cwd=tmp_path, env=env)
+        res = invoke_at("list", "--store", f"s3://{bucket}/p", cwd=tmp_path, env=env)
     assert res.returncode == StoreError.exit_code
     line = one_line_error(res.stderr)
     assert "credentials" in line and secret not in res.stderr + res.stdout
@@ -191,7 +191,7 @@ def test_write_refused_leaves_no_manifest(tmp_path: Path, bucket: str, s3: MotoS
     )
     with s3.enforce_auth():
         db = tmp_path / "sim.duckdb"
-        res = run_cli("run", "--years", "2025-2026", "--db", str(db), "--store", url,
+        res = invoke_at("run", "--years", "2025-2026", "--db", str(db), "--store", url,
                       "--step", TOY_STEP, "--seed", "7", cwd=tmp_path, env=keys)  # fmt: skip
     assert res.returncode == StoreError.exit_code, res.stderr
     line = one_line_error(res.stderr)
@@ -214,7 +214,7 @@ def test_refused_delete_fails_loudly(tmp_path: Path, bucket: str, s3: MotoS3) ->
             store = open_store(url)
             with pytest.raises(StoreError, match="access denied"):
                 store.delete("manifests/" + read_all(store)[0][0].snapshot_id + ".json")
-        res = run_cli("prune", "--keep-last", "1", "--grace-minutes", "0", "--store", url,
+        res = invoke_at("prune", "--keep-last", "1", "--grace-minutes", "0", "--store", url,
                       cwd=tmp_path, env=keys)  # fmt: skip
     assert res.returncode == StoreError.exit_code, res.stdout + res.stderr
     assert "access denied" in one_line_error(res.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import TOY_STEP, run_cli
+from conftest import TOY_STEP, invoke_at
 from s3server import MotoS3, running
 
 from navsnap.config import load_config
@@ -76,7 +76,7 @@ def _run_all(url: str, tmp_path: Path, env: dict[str, str]) -> list[str]:
     newest = ""
     for args in _commands(url, tmp_path):
         argv = [a.replace("{newest}", newest) for a in args]
-        res = run_cli("--debug", *argv, cwd=tmp_path, env=env)
+        res = invoke_at("--debug", *argv, cwd=tmp_path, env=env)
         outputs += [res.stdout, res.stderr]
         if args[0] == "run":
             assert res.returncode == 0, res.stderr[-3000:]
