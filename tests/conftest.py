@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,12 @@ import duckdb
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+#: The test harnesses (pipelines, the S3 server, dbt's table reader): imported by their module
+#: names, here and in every process a test starts (:func:`pythonpath`). The one place that
+#: puts them on the import path.
+SUPPORT = TESTS / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
 
 from click.testing import CliRunner  # noqa: E402
 
@@ -81,7 +87,7 @@ def _no_cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def toy_config() -> Config:
-    """Config whose step is the small test pipeline in tests/toy_pipeline.py."""
+    """Config whose step is the small test pipeline in tests/support/toy_pipeline.py."""
     return load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
 
 
@@ -103,9 +109,10 @@ _INHERITED = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split
 
 
 def pythonpath(*first: Path | str) -> str:
-    """PYTHONPATH for a subprocess: ``first``, then this process's own entries, so that a
-    subprocess imports the same DuckDB as the test."""
-    return os.pathsep.join([*(str(p) for p in first), *_INHERITED])
+    """PYTHONPATH for a subprocess: ``first``, the harnesses (:data:`SUPPORT`), then this
+    process's own entries, so that a subprocess finds a step such as ``toy_pipeline:step``
+    and imports the same DuckDB as the test."""
+    return os.pathsep.join([*(str(p) for p in first), str(SUPPORT), *_INHERITED])
 
 
 def run_cli(
@@ -122,6 +129,55 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+#: A fork server that has imported the CLI once: :func:`fork_cli`'s processes start from it.
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload(["conftest", "toy_pipeline"])
+
+
+def _cli_child(args: list[str], cwd: str, env: dict[str, str], out: str, err: str) -> None:
+    """In the forked process: ``navsnap ARGS`` in ``cwd`` with exactly ``env``, stdout and
+    stderr (file descriptors 1 and 2) into the files ``out`` and ``err``; exit with the
+    CLI's code (a fault point's SIGKILL ends it first)."""
+    for fd, path in ((1, out), (2, err)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def fork_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``run_cli`` for kill tests: a real process (a fault point's SIGKILL kills it, not the
+    test), forked from a server that imported navsnap once, so it starts in milliseconds
+    instead of paying interpreter start and imports. Same result shape as ``run_cli``."""
+    full_env = {**os.environ, "PYTHONPATH": pythonpath(TESTS), **(env or {})}
+    with tempfile.TemporaryDirectory(prefix="navsnap-fork-") as tmp:
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        proc = _FORKS.Process(target=_cli_child, args=(list(args), str(cwd), full_env, out, err))
+        proc.start()
+        proc.join(timeout)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+            raise subprocess.TimeoutExpired(["navsnap", *args], timeout)
+        stdout, stderr = Path(out).read_text(), Path(err).read_text()
+    return subprocess.CompletedProcess(["navsnap", *args], proc.exitcode, stdout, stderr)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TESTS, invoke_at, table_fingerprints, tree_bytes
+from conftest import SUPPORT, invoke_at, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap import engine
@@ -35,7 +35,7 @@ def old_duckdb(version: str) -> Path:
 
 def under(version: str) -> dict[str, str]:
     """Environment whose ``import duckdb`` is ``version``; navsnap is this checkout's."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(old_duckdb(version)), str(TESTS)])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(old_duckdb(version)), str(SUPPORT)])}
 
 
 def python_under(version: str, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:

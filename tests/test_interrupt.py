@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import TESTS, TOY_STEP, run_cli, table_fingerprints
+from conftest import SUPPORT, TESTS, TOY_STEP, invoke_at, pythonpath, table_fingerprints
 
 import navsnap
 from navsnap.config import load_config
@@ -67,7 +67,7 @@ def start(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.P
     proc = subprocess.Popen(
         [sys.executable, "-m", "navsnap", *args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(TESTS), "PYTHONFAULTHANDLER": "1", **env},
+        env={**os.environ, "PYTHONPATH": pythonpath(TESTS), "PYTHONFAULTHANDLER": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -120,12 +120,12 @@ def check_interrupted(
     command = shlex.split(match.group(3))
     assert command[:2] == ["navsnap", "run"] and "--force-restart" not in command
     # The state is one a kill could leave: the store verifies as it is...
-    assert run_cli("verify", "--all", *WHERE, cwd=cwd).returncode == 0
+    assert invoke_at("verify", "--all", *WHERE, cwd=cwd).returncode == 0
     # ...and the printed command, typed as is, continues the run to its end.
-    res = run_cli(*command[1:], cwd=cwd, env={"NAVSNAP_TEST_MARKER": str(cwd / "marker")})
+    res = invoke_at(*command[1:], cwd=cwd, env={"NAVSNAP_TEST_MARKER": str(cwd / "marker")})
     assert res.returncode == 0, res.stderr
     assert table_fingerprints(cwd / "sim.duckdb") == reference
-    assert run_cli("verify", "--all", *WHERE, cwd=cwd).returncode == 0
+    assert invoke_at("verify", "--all", *WHERE, cwd=cwd).returncode == 0
     return match.group(1), int(match.group(2))
 
 
@@ -158,7 +158,7 @@ def test_ctrl_c_inside_a_duckdb_query(
 
 def test_ctrl_c_inside_a_shell_step(tmp_path: Path, reference: dict[str, tuple[int, str]]) -> None:
     marker = tmp_path / "marker"
-    script = TESTS / "interrupt_pipeline.py"
+    script = SUPPORT / "interrupt_pipeline.py"
     step = ("--step", f"{sys.executable} {script} {{db}} {{year}}")
     proc = start(
         ("run", "--years", YEARS, *step, *WHERE), tmp_path, {"NAVSNAP_TEST_MARKER": str(marker)}

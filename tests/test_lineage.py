@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import xxhash
-from conftest import TESTS, TOY_STEP
+from conftest import SUPPORT, TOY_STEP
 
 import navsnap
 from navsnap.config import Config, flatten, load_config
@@ -42,7 +42,7 @@ def test_each_step_declares_its_identity() -> None:
     }
     python = identity(_cfg(**{"run.step": TOY_STEP}))
     assert not any(k.startswith("simulation.") for k in python)
-    code = (TESTS / "toy_pipeline.py").read_bytes()
+    code = (SUPPORT / "toy_pipeline.py").read_bytes()
     assert python["step.code"] == xxhash.xxh3_128_hexdigest(code)
 
 

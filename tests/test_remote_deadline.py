@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TESTS, invoke_at
+from conftest import TESTS, invoke_at, pythonpath
 from s3server import ROOT_KEYS, running_process
 
 from navsnap.errors import StoreError
@@ -121,7 +121,7 @@ def test_stopped_server_fails_the_run_within_the_bound(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "navsnap", "run", "--years", "2025-2027", "--db", str(db),
              "--store", url, "--step", "pause_pipeline:step"],
-            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(TESTS), **env},
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": pythonpath(TESTS), **env},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
