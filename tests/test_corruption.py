@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP, invoke_at, run_cli, table_fingerprints, tree_bytes
+from conftest import TOY_STEP, fork_cli, invoke_at, table_fingerprints, tree_bytes
 
 import navsnap
 from navsnap.config import Config, load_config
@@ -58,7 +58,7 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     # A run killed right after 2027's step: its .wal holds the unsnapshotted year.
     interrupted = root / "interrupted"
     interrupted.mkdir()
-    res = run_cli(
+    res = fork_cli(
         "run", "--years", "2025-2029", "--step", TOY_STEP, *WHERE, cwd=interrupted,
         env={"NAVSNAP_FAULT": "after-step@3"},
     )  # fmt: skip

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, invoke_at, run_cli, table_fingerprints
+from conftest import TOY_STEP, fork_cli, invoke_at, table_fingerprints
 
 import navsnap
 from navsnap.config import Config
@@ -23,7 +23,7 @@ def test_killed_during_2027_then_resumed_equals_uninterrupted(
 ) -> None:
     # SIGKILL right after 2027's step, before its snapshot: the database holds an
     # unsnapshotted 2027 that --resume must roll back to the end of 2026.
-    killed = run_cli(
+    killed = fork_cli(
         "run",
         "--years",
         "2025-2029",
