@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,13 +18,18 @@ import navsnap
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_generated_reference_pages_are_current() -> None:
-    res = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"],
-        capture_output=True,
-        text=True,
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
+def gen_docs() -> Any:
+    """scripts/gen_docs.py as a module (run in-process: it renders help through the real
+    entry point, ``navsnap.cli.main``)."""
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts" / "gen_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_reference_pages_are_current(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gen_docs().main(["--check"]) == 0, capsys.readouterr().out
 
 
 def test_every_local_link_resolves() -> None:
@@ -60,6 +67,11 @@ def test_public_api_all_is_explicit_and_importable() -> None:
     assert public - modules <= set(navsnap.__all__), public - modules - set(navsnap.__all__)
 
 
+#: Help pages also checked through a real ``python -m navsnap`` process: the in-process
+#: rendering (every page, above and below) must be what the installed command prints.
+REAL_PROCESS_HELP = ("", "run")
+
+
 def test_cli_reference_is_byte_for_byte_the_real_help() -> None:
     """Each block of docs/cli.md is what ``navsnap ... --help`` prints at 80 columns."""
     from navsnap.cli import cli
@@ -68,22 +80,26 @@ def test_cli_reference_is_byte_for_byte_the_real_help() -> None:
     blocks = re.findall(r"```text\n(.*?)\n```", text, flags=re.S)
     names = ["", *sorted(cli.commands)]  # type: ignore[attr-defined]
     assert len(blocks) == len(names)
+    real_help = gen_docs().real_help
     env = {**os.environ, "COLUMNS": "80"}
-    procs = [
-        subprocess.Popen(
+    procs = {
+        name: subprocess.Popen(
             [sys.executable, "-m", "navsnap", *([name] if name else []), "--help"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        for name in names
-    ]
-    for name, block, proc in zip(names, blocks, procs, strict=True):
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+        for name in REAL_PROCESS_HELP
+    }
+    for name, block in zip(names, blocks, strict=True):
+        out = real_help(*([name] if name else [])) + "\n"
         assert out == block + "\n", f"docs/cli.md differs from 'navsnap {name} --help'"
         assert "-h, --help" in out
+        if name in procs:
+            real, err = procs[name].communicate(timeout=120)
+            assert procs[name].returncode == 0, err
+            assert real == out, f"'python -m navsnap {name} --help' differs from in-process"
 
 
 def test_hints_name_commands_not_repository_paths() -> None:

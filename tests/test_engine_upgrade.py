@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -59,23 +60,31 @@ print(m.duckdb_version)
 """
 
 
-@pytest.fixture
-def old_snapshot(tmp_path: Path) -> tuple[Path, Manifest]:
-    """A snapshot written by navsnap under DuckDB 1.1.3 (store, manifest)."""
+@pytest.fixture(scope="module")
+def old_golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of a snapshot written once by navsnap under DuckDB 1.1.3."""
     path = ROOT / ".ci-cache" / f"duckdb-{OLD}"
     if not (path / "duckdb").is_dir():
         pytest.skip(f"duckdb {OLD} not installed in {path} (.ci/run installs it)")
+    folder = tmp_path_factory.mktemp("old-engine")
     env = {**os.environ, "PYTHONPATH": str(path)}
     res = subprocess.run(
-        [sys.executable, "-c", WRITE, str(tmp_path), OLD],
+        [sys.executable, "-c", WRITE, str(folder), OLD],
         env=env,
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=folder,
         check=False,
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == [OLD]
+    return folder
+
+
+@pytest.fixture
+def old_snapshot(old_golden: Path, tmp_path: Path) -> tuple[Path, Manifest]:
+    """A copy of that snapshot and its database for this test (store, manifest)."""
+    shutil.copytree(old_golden, tmp_path, dirs_exist_ok=True)
     store = open_store(tmp_path / "store")
     manifest = resolve(store, year=2026)
     assert manifest.duckdb_version == OLD and not full_strength(manifest)

@@ -14,12 +14,14 @@ from navsnap.store import open_store
 pytest_plugins = ["pytester"]
 
 
-@pytest.fixture
-def tagged_store(tmp_path: Path) -> Path:
-    """A local store with two snapshots; tag 'fixture-small' names the 2025 one."""
+@pytest.fixture(scope="module")
+def tagged_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local store with two snapshots; tag 'fixture-small' names the 2025 one (built once:
+    the tests only read it)."""
+    tmp_path = tmp_path_factory.mktemp("tagged")
     store = tmp_path / "snaps"
     res = invoke_at("run", "--years", "2025-2026", "--db", str(tmp_path / "sim.duckdb"),
-                  "--store", str(store), "--step", TOY_STEP, cwd=tmp_path)  # fmt: skip
+                    "--store", str(store), "--step", TOY_STEP, cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     first = api.list_snapshots(store)[0][0].snapshot_id
     body = json.dumps({"snapshot_id": first}).encode()
