@@ -179,9 +179,11 @@ def _probe_writable(store: Store) -> None:
     store.delete(key)
 
 
-def _connect(db_path: Path, config: Config) -> duckdb.DuckDBPyConnection:
+def _connect(
+    db_path: Path, config: Config, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     try:
-        con = duckdb.connect(str(db_path))
+        con = duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.Error as exc:
         raise_if_in_use(exc, db_path)
         raise DatabaseError(
@@ -232,14 +234,7 @@ def _check_fresh(
 ) -> None:
     """A new run on an existing database: the step's own check (the built-in simulation
     refuses any table), then :func:`navsnap.yearcheck.check_new_run` when snapshots are on."""
-    try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        raise_if_in_use(exc, db)
-        raise DatabaseError(
-            f"database {str(db)!r} cannot be opened: {str(exc).splitlines()[0]}",
-            hint="restore it with 'navsnap restore' or start over with --force-restart",
-        ) from None
+    con = _connect(db, config, read_only=True)
     try:
         step.check_fresh(con, db_path=db)
         if store is not None:
