@@ -24,8 +24,13 @@ __all__ = ["belongs", "database_name", "foreign_note", "lineage_label", "snapsho
 
 
 def database_name(db_path: str | os.PathLike[str]) -> str:
-    """The database identity of the file at ``db_path`` (its stem)."""
-    return Path(os.fspath(db_path)).stem
+    """The database identity of the file at ``db_path``: its stem, after a symlink is resolved
+    as :func:`navsnap.dbfile.checked_path` resolves it (the catalog name DuckDB gives the file
+    navsnap opens, and so the name its snapshots record)."""
+    path = Path(os.fspath(db_path))
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    return path.stem
 
 
 def belongs(manifest: Manifest, database: str) -> bool:

@@ -323,6 +323,7 @@ def test_hostile_names_and_text_are_quoted(tmp_path: Path) -> None:
     con.execute('CREATE TABLE "we""ird; --" (simulation_year INTEGER, "c\'ol" INTEGER)')
     con.execute("COMMENT ON TABLE \"we\"\"ird; --\" IS 'it''s; DROP TABLE x; --'")
     con.execute('COMMENT ON COLUMN "we""ird; --"."c\'ol" IS \'ünï "q"\'')
+    con.execute('INSERT INTO "we""ird; --" VALUES (2026, 1)')  # a checkpoint's year has rows
     con.close()
     store = tmp_path / "store"
     navsnap.checkpoint(db=db, year=2026, store=store, config=load_config(search_cwd=False))

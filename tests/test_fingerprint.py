@@ -33,7 +33,7 @@ def test_a_column_named_t_does_not_hide_changes_in_other_columns(tmp_path: Path)
     objects = [m.table("settings").partitions[0].object.key for m in manifests]
     assert len(set(objects)) == 3, "a changed global table must get a new object each year"
     out = tmp_path / "r.duckdb"
-    navsnap.restore(db=out, year=2026, store=str(store))
+    navsnap.restore(db=db, year=2026, store=str(store), to=out)
     con = duckdb.connect(str(out), read_only=True)
     try:
         assert con.execute("SELECT t, v FROM settings").fetchall() == [(1, 2026)]

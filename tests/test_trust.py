@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,8 +220,16 @@ def test_steps_never_see_the_store_key(
     monkeypatch.setenv(KEY_FILE_ENV, str(key_file))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-users-own-aws-secret")
     monkeypatch.setenv("ENV_DUMP_DIR", str(tmp_path))
+    # The shell step dumps its environment, then writes its year (a year must leave rows).
+    write_year = (
+        "import duckdb, os; c = duckdb.connect(os.environ['NAVSNAP_DB']); "
+        "c.execute('CREATE TABLE IF NOT EXISTS t (simulation_year INTEGER)'); "
+        "c.execute('INSERT INTO t VALUES (?)', [int(os.environ['NAVSNAP_YEAR'])])"
+    )
     step = (
-        "shell:env > " + str(tmp_path / "shell-{year}.txt")
+        "shell:env > "
+        + str(tmp_path / "shell-{year}.txt")
+        + f" && {shlex.quote(sys.executable)} -c {shlex.quote(write_year)}"
         if kind == "shell"
         else "env_pipeline:step"
     )
