@@ -64,7 +64,8 @@ def test_checkpoint_refuses_a_nested_column_whose_text_does_not_cast_back(
     con.close()
     before = db.read_bytes()
     store = tmp_path / "store"
-    code, _out, err = invoke("checkpoint", "--db", str(db), "--store", str(store), "--year", "2025")
+    code, _out, err = invoke("checkpoint", "--db", str(db), "--store", str(store), "--year", "2025",
+                             "--step", "test_nested_text:step")  # fmt: skip
     assert code == 4, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) <= 2 and "Traceback" not in err, err  # the error and its hint
