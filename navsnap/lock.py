@@ -383,18 +383,18 @@ def unlock(
     (the operator knows that machine is gone); a live process on this host never is.
     A local store's pruner lock is an OS lock that dies with its process: nothing to remove.
     """
-    found: list[tuple[str, str, LockInfo | None]] = []
+    found: list[tuple[str, str]] = []
     notes: list[str] = []
     if store.capabilities.local_paths:
         notes.append(
             "the pruner lock of a local store is released by the kernel when its process ends"
         )
     else:
-        found.append((PRUNE_LOCK_OBJECT, "prune", None))
-    found.extend((obj.key, "writer", None) for obj in store.list_files(WRITERS_PREFIX))
+        found.append((PRUNE_LOCK_OBJECT, "prune"))
+    found.extend((obj.key, "writer") for obj in store.list_files(WRITERS_PREFIX))
     here = socket.gethostname()
     out: list[HeldLock] = []
-    for key, kind, _ in found:
+    for key, kind in found:
         try:
             raw = store.read_bytes(key)
         except FileNotFoundError:

@@ -19,7 +19,7 @@ MANY = {f"int_employee_contribution_detail_{i:02d}": 12_345 + i for i in range(4
 def test_year_summary_fits_80_columns_and_verbose_wraps_whole_names() -> None:
     y = YearResult(2027, 12.3456, MANY, "sid", 4.5, 123_456_789)
     [line] = year_summary(y)
-    assert line == "2027  step 12.35s  494,580 rows in 40 tables  snapshot 4.50s +117.7 MB"
+    assert line == "2027  step 12.35s  494,580 rows in 40 tables  snapshot 4.50s +123.5 MB"
     lines = year_summary(y, verbose=True)
     assert lines[0] == line and all(len(x) <= 80 for x in lines)
     words = " ".join(lines[1:]).split()

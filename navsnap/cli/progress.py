@@ -20,20 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from navsnap.cli.common import human_bytes
 from navsnap.runner import YearResult
 
 __all__ = ["RunProgress", "format_eta", "year_summary"]
 
 WIDTH = 80
 _SNAPSHOT_PHASES = ("fingerprint", "export", "upload")
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover - unreachable
 
 
 def _fit(text: str, width: int) -> str:
@@ -53,7 +46,7 @@ def year_summary(y: YearResult, *, verbose: bool = False, width: int = WIDTH) ->
     tables = f"{total:,} rows in {len(y.rows)} table{'s' if len(y.rows) != 1 else ''}"
     line = f"{y.year}  step {y.seconds:.2f}s  {tables}"
     if y.snapshot_id:
-        line += f"  snapshot {y.snapshot_seconds:.2f}s +{_human_bytes(y.snapshot_new_bytes)}"
+        line += f"  snapshot {y.snapshot_seconds:.2f}s +{human_bytes(y.snapshot_new_bytes)}"
     lines = [_fit(line, width)]
     if verbose and y.rows:
         detail = "  ".join(f"{k} {v:,}" for k, v in sorted(y.rows.items()))
