@@ -75,6 +75,9 @@ class Case:
     recover: str = "resume"
     #: Database states acceptable right after the kill (None: any that then recovers).
     allowed: frozenset[str] | None = None
+    #: The years the run and its recovery cover (the resumed tables must equal an
+    #: uninterrupted run of exactly these years).
+    years: tuple[int, int] = YEARS
 
     @property
     def id(self) -> str:
@@ -82,8 +85,28 @@ class Case:
         return f"{self.state}-{self.args[0]}{mode}-{self.fault}"
 
 
-def _run(*extra: str) -> tuple[str, ...]:
-    return ("run", "--years", SPAN, *TOY, *WHERE, *extra)
+def _run(*extra: str, last: int = YEARS[1]) -> tuple[str, ...]:
+    return ("run", "--years", f"{YEARS[0]}-{last}", *TOY, *WHERE, *extra)
+
+
+#: Toy partition writes done by the end of each year of a fresh run (4, then 2 a year).
+WRITES_BY_YEAR = (4, 6, 8, 10, 12)
+PER_WRITE = ("after-parquet-write", "before-object-publish", "after-object-publish")
+
+
+def kill_year(point: str, nth: int) -> int:
+    """The year in which a fresh toy run reaches ``point`` for the ``nth`` time."""
+    if point in PER_WRITE:
+        return YEARS[0] + next(i for i, done in enumerate(WRITES_BY_YEAR) if done >= nth)
+    return YEARS[0] + nth - 1  # before-/after-manifest, after-step: once a year
+
+
+def fresh_run_case(point: str, nth: int) -> Case:
+    """A fresh run killed at ``point@nth`` that stops one year after the killed year: the
+    resume redoes the killed year and goes on past it, as from the last year of 5, at a
+    fraction of the cost of 5 years when the kill comes early."""
+    last = min(kill_year(point, nth) + 1, YEARS[1])
+    return Case("empty", _run(last=last), f"{point}@{nth}", years=(YEARS[0], last))
 
 
 RESTORED_2026 = frozenset({"end of 2029", "end of 2026"})
@@ -104,7 +127,7 @@ def named_cases() -> list[Case]:
         ("after-manifest", (1, 3, 5)),
         ("after-step", (1, 2, 4, 5)),
     ):
-        cases += [Case("empty", _run(), f"{point}@{n}") for n in nths]
+        cases += [fresh_run_case(point, n) for n in nths]
     # --resume after a crash in 2027 (the file and its .wal hold an unsnapshotted year, and
     # the sequence moved on): a full restore that moves both aside, then the years again.
     for point, nths in (
@@ -326,9 +349,11 @@ def leftovers(cwd: Path) -> list[str]:
     return sorted(p.name for p in cwd.glob(f".{DB}.navsnap-restore-*"))
 
 
-def resume(cwd: Path, config: Config, refs: dict[int, Fingerprints]) -> str:
-    report = navsnap.run(config, db=cwd / DB, years=YEARS, store=str(cwd / STORE), resume=True)
-    assert table_fingerprints(cwd / DB) == refs[YEARS[1]], "resumed run differs"
+def resume(
+    cwd: Path, config: Config, refs: dict[int, Fingerprints], years: tuple[int, int] = YEARS
+) -> str:
+    report = navsnap.run(config, db=cwd / DB, years=years, store=str(cwd / STORE), resume=True)
+    assert table_fingerprints(cwd / DB) == refs[years[1]], "resumed run differs"
     assert report.decision is not None
     return f"resume {report.decision.action}"
 
@@ -355,7 +380,7 @@ def recover(case: Case, cwd: Path, refs: dict[int, Fingerprints]) -> str:
         assert all(s.run_id != "older" for s in snaps), "prune again left the older run"
         notes.append("prune again ok")
         check_store(cwd)
-    notes.append(resume(cwd, cfg, refs))
+    notes.append(resume(cwd, cfg, refs, case.years))
     assert not leftovers(cwd), f"restore temporaries left behind: {leftovers(cwd)}"
     notes.append(check_store(cwd))
     return "; ".join(notes)

@@ -18,7 +18,7 @@ from test_storage import StoreContract
 from navsnap import api
 from navsnap.errors import IntegrityError, StoreError
 from navsnap.index import read_all
-from navsnap.store import ObjectCache, Store, open_store
+from navsnap.store import ObjectCache, Store, open_store, remote
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +136,14 @@ def test_corrupt_object_in_s3_is_refused(tmp_path: Path, bucket: str, s3: MotoS3
 # ------------------------------------------------------------------ bad input
 
 
-def test_unreachable_endpoint(tmp_path: Path, s3_env: dict[str, str]) -> None:
+def test_unreachable_endpoint(
+    tmp_path: Path, s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One attempt each for botocore and s3fs: the refused connection is translated the same
+    # after one attempt as after the default retries and their backoff (~4 s of sleeping).
+    one_try = {**remote._S3_DEFAULTS["config_kwargs"], "retries": {"max_attempts": 1}}
+    monkeypatch.setitem(remote._S3_DEFAULTS, "config_kwargs", one_try)
+    monkeypatch.setattr(remote, "_S3FS_RETRIES", 1)
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
     res = invoke_at("list", "--store", "s3://some-bucket/p", cwd=tmp_path, env=env)
     assert res.returncode == StoreError.exit_code
