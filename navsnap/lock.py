@@ -262,7 +262,9 @@ def store_writer(
     """Mark a checkpoint in progress; wait (up to ``wait`` s) while a pruner holds the store."""
     me = _my_info(purpose)
     key = layout.writer_key(me.host, me.pid)
-    store.write_bytes_atomic(key, json.dumps(me.__dict__).encode())
+    # Not fsynced: other processes see it at once, and after a crash of the machine the
+    # writer it names is dead anyway (an unreadable or lost marker counts as stale).
+    store.write_bytes_atomic(key, json.dumps(me.__dict__).encode(), durable=False)
     try:
         deadline = time.monotonic() + wait
         while (holder := running_pruner(store, ttl=ttl)) is not None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -82,21 +82,32 @@ class Backend(abc.ABC):
         """The whole content of ``key``. FileNotFoundError when absent."""
 
     @abc.abstractmethod
-    def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
+    def write_bytes(self, key: str, data: bytes, *, overwrite: bool, durable: bool = True) -> None:
         """Store ``data`` at ``key`` atomically, creating parent folders as needed.
 
         With ``overwrite`` false, FileExistsError when ``key`` exists (atomically so when the
         backend declares ``conditional_create``); with it true, an existing key is replaced.
+        With ``durable`` false the write is still atomic and visible to every other process,
+        but need not survive a crash of the machine (a checkpoint's writer marker, a probe).
         """
 
     @abc.abstractmethod
-    def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
+    def put_file(
+        self, src: Path, key: str, *, overwrite: bool, move: bool, durable: bool = True
+    ) -> None:
         """Store the bytes of local file ``src`` at ``key`` atomically, durable on return.
 
         ``overwrite`` as in :meth:`write_bytes`. With ``move`` the backend may consume ``src``
         (rename it into place); otherwise ``src`` is left as it was. After a failure nothing
-        is at ``key`` that was not there before.
+        is at ``key`` that was not there before. With ``durable`` false the bytes are durable
+        on return but the key's directory entry only after :meth:`sync` of the key, so that
+        a batch of files pays for each directory once.
         """
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """Make the keys written with ``durable=False`` durable (default: they already are,
+        as a PUT to an object store is)."""
+        return None
 
     @abc.abstractmethod
     def download(self, key: str, dest: Path) -> int:

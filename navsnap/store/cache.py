@@ -286,11 +286,16 @@ class CachedBackend(Backend):
     def read_bytes(self, key: str) -> bytes:
         return self.inner.read_bytes(key)
 
-    def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
-        self.inner.write_bytes(key, data, overwrite=overwrite)
+    def write_bytes(self, key: str, data: bytes, *, overwrite: bool, durable: bool = True) -> None:
+        self.inner.write_bytes(key, data, overwrite=overwrite, durable=durable)
 
-    def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
-        self.inner.put_file(src, key, overwrite=overwrite, move=move)
+    def put_file(
+        self, src: Path, key: str, *, overwrite: bool, move: bool, durable: bool = True
+    ) -> None:
+        self.inner.put_file(src, key, overwrite=overwrite, move=move, durable=durable)
+
+    def sync(self, keys: Iterable[str]) -> None:
+        self.inner.sync(keys)
 
     def download(self, key: str, dest: Path) -> int:
         return self.inner.download(key, dest)

@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -127,16 +127,36 @@ class LocalBackend(Backend):
         tmp.parent.mkdir(parents=True, exist_ok=True)
         return tmp
 
-    def _place(self, tmp: Path, dest: Path, *, overwrite: bool) -> None:
-        """Rename (or, create-only, hard-link) the fsynced ``tmp`` to ``dest``."""
+    def _make_parent(self, dest: Path, *, durable: bool) -> None:
+        """Create ``dest``'s folder (and missing ones above it), with ``durable`` each durable
+        in its parent: a file renamed into a new folder is lost in a crash unless the
+        folder's own entry is."""
+        missing: list[Path] = []
+        folder = dest.parent
+        while not folder.is_dir() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        if not missing:
+            return
         dest.parent.mkdir(parents=True, exist_ok=True)
+        for created in reversed(missing) if durable else ():
+            fsync_dir(created.parent)
+
+    def _place(
+        self, tmp: Path, dest: Path, *, overwrite: bool, durable: bool, new_folders: bool
+    ) -> None:
+        """Rename (or, create-only, hard-link) ``tmp`` to ``dest``; with ``durable``, fsync
+        the folder so the new entry survives a crash; with ``new_folders``, make the folders
+        this creates durable (a deferred entry needs them before :meth:`sync`)."""
+        self._make_parent(dest, durable=new_folders)
         if overwrite:
             os.replace(tmp, dest)
         else:
             os.link(tmp, dest)  # FileExistsError when dest exists: never a silent overwrite
-        fsync_dir(dest.parent)
+        if durable:
+            fsync_dir(dest.parent)
 
-    def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
+    def write_bytes(self, key: str, data: bytes, *, overwrite: bool, durable: bool = True) -> None:
         dest = self.local_path(key)
         if not overwrite and dest.exists():
             raise FileExistsError(errno.EEXIST, "exists", key)
@@ -144,28 +164,39 @@ class LocalBackend(Backend):
         try:
             with tmp.open("wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            self._place(tmp, dest, overwrite=overwrite)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            self._place(tmp, dest, overwrite=overwrite, durable=durable, new_folders=durable)
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
+    def put_file(
+        self, src: Path, key: str, *, overwrite: bool, move: bool, durable: bool = True
+    ) -> None:
+        # The bytes are fsynced even when the entry's durability is deferred: a crash must
+        # never leave an object of the right name and size holding other bytes (a later
+        # checkpoint would take it as already stored).
         dest = self.local_path(key)
         if not overwrite and dest.exists():
             raise FileExistsError(errno.EEXIST, "exists", key)
         if move and src.parent.resolve().is_relative_to(self.root.resolve()):
             # Staged inside the store (temp_dir): the file itself is renamed into place.
             fsync_file(src)
-            self._place(src, dest, overwrite=overwrite)
+            self._place(src, dest, overwrite=overwrite, durable=durable, new_folders=True)
             return
         tmp = self._temp_file()
         try:
             shutil.copyfile(src, tmp)
             fsync_file(tmp)
-            self._place(tmp, dest, overwrite=overwrite)
+            self._place(tmp, dest, overwrite=overwrite, durable=durable, new_folders=True)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """fsync each folder holding one of ``keys`` once."""
+        for folder in sorted({self.local_path(k).parent for k in keys}):
+            fsync_dir(folder)
 
     def delete(self, key: str) -> None:
         self.local_path(key).unlink()

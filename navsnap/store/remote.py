@@ -204,11 +204,13 @@ class RemoteBackend(Backend):
 
     # ------------------------------------------------------------------ writing
 
-    def write_bytes(self, key: str, data: bytes, *, overwrite: bool) -> None:
+    def write_bytes(self, key: str, data: bytes, *, overwrite: bool, durable: bool = True) -> None:
         mode = "overwrite" if overwrite else "create"
         self._call(f"writing {key}", self.fs.pipe_file, self._full(key), data, mode=mode)
 
-    def put_file(self, src: Path, key: str, *, overwrite: bool, move: bool) -> None:
+    def put_file(
+        self, src: Path, key: str, *, overwrite: bool, move: bool, durable: bool = True
+    ) -> None:
         progress = Progress()
         extra: dict[str, Any] = {} if overwrite else {"mode": "create"}
         self._call(f"writing {key}", self.fs.put_file, str(src), self._full(key),

@@ -255,12 +255,13 @@ class Store:
         with self._io("removing temporary files"):
             return self.backend.clean_temp(older_than=older_than)
 
-    def publish_file(self, src: Path, key: str, *, move: bool = True) -> bool:
+    def publish_file(self, src: Path, key: str, *, move: bool = True, durable: bool = True) -> bool:
         """Put local file ``src`` at ``key`` atomically; False when ``key`` already exists.
 
         An existing object of another size is damaged (its name is the hash of ``src``'s
         bytes): it is replaced, which repairs it for every snapshot that references it.
-        ``src`` is removed afterwards when ``move`` is true.
+        ``src`` is removed afterwards when ``move`` is true. With ``durable`` false the key
+        is durable only after :meth:`sync` (see :meth:`Backend.put_file`).
         """
         size = src.stat().st_size
         with self._io(f"writing {key}"):
@@ -272,7 +273,9 @@ class Store:
                 created = False
             else:
                 try:
-                    self.backend.put_file(src, key, overwrite=existing is not None, move=move)
+                    self.backend.put_file(
+                        src, key, overwrite=existing is not None, move=move, durable=durable
+                    )
                     created = True
                 except FileExistsError:
                     created = False  # another writer published the same bytes meanwhile
@@ -280,11 +283,19 @@ class Store:
             src.unlink(missing_ok=True)
         return created
 
-    def write_bytes_atomic(self, key: str, data: bytes, *, overwrite: bool = False) -> None:
+    def write_bytes_atomic(
+        self, key: str, data: bytes, *, overwrite: bool = False, durable: bool = True
+    ) -> None:
         """Write small ``data`` at ``key`` atomically. Unless ``overwrite``, FileExistsError
-        when ``key`` exists (a conditional create where the backend has one)."""
+        when ``key`` exists (a conditional create where the backend has one). ``durable``
+        false: visible to every process, but need not survive a crash of the machine."""
         with self._io(f"writing {key}"):
-            self.backend.write_bytes(key, data, overwrite=overwrite)
+            self.backend.write_bytes(key, data, overwrite=overwrite, durable=durable)
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """Make keys published with ``durable=False`` durable (each folder fsynced once)."""
+        with self._io("syncing written files"):
+            self.backend.sync(keys)
 
     def delete(self, key: str) -> None:
         """Delete one file; errors propagate (a failed delete must fail loudly).
