@@ -30,6 +30,7 @@ __all__ = [
     "CatalogName",
     "Column",
     "Fingerprint",
+    "Macro",
     "TableInfo",
     "catalog_names",
     "column_encoding",
@@ -39,8 +40,10 @@ __all__ = [
     "export_select",
     "fingerprints",
     "list_comments",
+    "list_macros",
     "list_objects",
     "list_tables",
+    "partition_filter",
     "qualified",
     "quote_ident",
     "quote_literal",
@@ -220,9 +223,39 @@ def sequence_ddl(
     )
 
 
-def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
+@dataclass(frozen=True)
+class Macro:
+    """One user macro as ``duckdb_functions()`` lists it (one row per overload)."""
+
+    schema: str
+    name: str
+    kind: str  # "macro" | "table_macro"
+    parameters: tuple[str, ...]
+    definition: str
+    oid: int
+    comment: str | None
+
+
+def list_macros(con: duckdb.DuckDBPyConnection) -> list[Macro]:
+    """The current database's macros: one pass over ``duckdb_functions()``, which lists
+    every built-in function too (~20 ms), shared by :func:`list_objects` and
+    :func:`list_comments` when a caller needs both (a snapshot reads its catalog once)."""
+    return [
+        Macro(str(schema), str(name), str(ftype), tuple(params), str(definition), int(oid), text)
+        for schema, name, ftype, params, definition, oid, text in con.execute(
+            "SELECT schema_name, function_name, function_type, parameters, macro_definition, "
+            "function_oid, comment FROM duckdb_functions() "
+            "WHERE database_name = current_database() AND NOT internal "
+            "AND function_type IN ('macro', 'table_macro')"
+        ).fetchall()
+    ]
+
+
+def list_objects(
+    con: duckdb.DuckDBPyConnection, *, macros: list[Macro] | None = None
+) -> list[DdlEntry]:
     """Schemas, user-defined types, sequences, macros and views in creation order, then
-    explicit indexes."""
+    explicit indexes. ``macros``: :func:`list_macros`, when the caller has read them."""
     out: list[DdlEntry] = []
     for (schema,) in con.execute(
         "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
@@ -258,15 +291,11 @@ def list_objects(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         )
         out.append(DdlEntry("sequence", schema, name, ddl))
     late: list[tuple[int, DdlEntry]] = []
-    for schema, name, ftype, params, definition, oid in con.execute(
-        "SELECT schema_name, function_name, function_type, parameters, macro_definition, "
-        "function_oid FROM duckdb_functions() WHERE database_name = current_database() "
-        "AND NOT internal AND function_type IN ('macro', 'table_macro')"
-    ).fetchall():
-        args = ", ".join(quote_ident(p) for p in params)
-        body = f"TABLE {definition}" if ftype == "table_macro" else f"({definition})"
-        ddl = f"CREATE MACRO {qualified(schema, name)}({args}) AS {body};"
-        late.append((int(oid), DdlEntry("macro", schema, name, ddl)))
+    for m in list_macros(con) if macros is None else macros:
+        args = ", ".join(quote_ident(p) for p in m.parameters)
+        body = f"TABLE {m.definition}" if m.kind == "table_macro" else f"({m.definition})"
+        ddl = f"CREATE MACRO {qualified(m.schema, m.name)}({args}) AS {body};"
+        late.append((m.oid, DdlEntry("macro", m.schema, m.name, ddl)))
     for schema, name, sql, oid in con.execute(
         "SELECT schema_name, view_name, sql, view_oid FROM duckdb_views() "
         "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
@@ -328,18 +357,21 @@ _COMMENTED = (
 )
 
 
-def list_comments(con: duckdb.DuckDBPyConnection) -> list[Comment]:
-    """Every comment of the current database (a column's names its table or view)."""
+def list_comments(
+    con: duckdb.DuckDBPyConnection, *, macros: list[Macro] | None = None
+) -> list[Comment]:
+    """Every comment of the current database (a column's names its table or view).
+    ``macros``: :func:`list_macros`, when the caller has read them."""
     out: list[Comment] = []
     for on, sql in _COMMENTED:
         for schema, name, text in con.execute(sql).fetchall():
             out.append(Comment(on, schema, name, text))
-    # One pass over duckdb_functions(), which lists every built-in function too (slow).
-    for schema, name, ftype, text in con.execute(
-        "SELECT DISTINCT schema_name, function_name, function_type, comment "
-        "FROM duckdb_functions() WHERE database_name = current_database() AND NOT internal "
-        "AND function_type IN ('macro', 'table_macro') AND comment IS NOT NULL ORDER BY ALL"
-    ).fetchall():
+    commented = {
+        (m.schema, m.name, m.kind, m.comment)
+        for m in (list_macros(con) if macros is None else macros)
+        if m.comment is not None
+    }
+    for schema, name, ftype, text in sorted(commented):  # one per macro, not per overload
         on = "MACRO TABLE" if ftype == "table_macro" else "MACRO"
         out.append(Comment(on, schema, name, text))
     for schema, table, column, text in con.execute(
@@ -513,11 +545,14 @@ def row_alias(columns: Iterable[Column]) -> str:
     return alias
 
 
-def fingerprint_sql(source: str, *, columns: Iterable[Column], year_column: str | None) -> str:
+def fingerprint_sql(
+    source: str, *, columns: Iterable[Column], year_column: str | None, where: str = ""
+) -> str:
     """SQL giving (partition, rows, hash_sum) for ``source`` (a table ref or subquery).
 
     The fingerprint is ``count(*)`` and ``sum(hash(row)::HUGEINT)``: independent of row order,
-    sensitive to every value of every column and to duplicated rows.
+    sensitive to every value of every column and to duplicated rows. ``where`` (`` WHERE
+    ...``) leaves rows out of a year-scoped table's groups.
     """
     t = quote_ident(row_alias(columns))
     if year_column is None:
@@ -528,16 +563,25 @@ def fingerprint_sql(source: str, *, columns: Iterable[Column], year_column: str 
     yc = quote_ident(year_column)
     return (
         f"SELECT {t}.{yc}::VARCHAR AS part, count(*) AS n, sum(hash({t})::HUGEINT)::VARCHAR "
-        f"FROM {source} AS {t} GROUP BY ALL"
+        f"FROM {source} AS {t}{where} GROUP BY ALL"
     )
 
 
 def fingerprints(
-    con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: TableInfo,
+    *,
+    source: str | None = None,
+    exclude: PartitionKey | None = None,
 ) -> dict[PartitionKey, Fingerprint]:
-    """Fingerprint per partition of ``table`` (or of ``source``, read as that table)."""
+    """Fingerprint per partition of ``table`` (or of ``source``, read as that table), but
+    for partition ``exclude`` of a year-scoped table (computed elsewhere)."""
     src = source or table.ref
-    sql = fingerprint_sql(src, columns=table.columns, year_column=table.year_column)
+    where = ""
+    if exclude is not None and table.year_column is not None:
+        cond = partition_filter(table, exclude).removeprefix(" WHERE ")
+        where = f" WHERE NOT coalesce({cond}, false)"
+    sql = fingerprint_sql(src, columns=table.columns, year_column=table.year_column, where=where)
     rows = con.execute(sql).fetchall()
     out: dict[PartitionKey, Fingerprint] = {}
     for part, n, hsum in rows:
