@@ -71,6 +71,18 @@ class RunSection:
     threads: int = field(
         default=0, metadata=_doc("DuckDB threads; 0 keeps DuckDB's default.", min=0, max=1024)
     )
+    step_contract: bool = field(
+        default=False,
+        metadata=_doc(
+            "The step writes only year Y's rows of year-scoped tables (and the global tables "
+            "in step_rewrites), so a snapshot may trust older partitions (the built-in "
+            "simulation declares this itself)."
+        ),
+    )
+    step_rewrites: list[str] = field(
+        default_factory=list,
+        metadata=_doc("Global tables the step may rewrite every year (with step_contract)."),
+    )
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,13 @@ class SnapshotSection:
     )
     store: str = field(
         default="", metadata=_doc("Store path or fsspec URL; empty means snapshots/ beside the db.")
+    )
+    deep_every: int = field(
+        default=5,
+        metadata=_doc(
+            "Every Nth snapshot of a run re-fingerprints every partition (1: every snapshot).",
+            min=1,
+        ),
     )
 
 

@@ -55,6 +55,7 @@ from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_i
 from navsnap.steps import Step, make_step
 from navsnap.store import Store, layout
 from navsnap.yearcheck import check_new_run, count_rows, step_result_error
+from navsnap.yearpass import Baseline
 
 __all__ = ["RunEvent", "RunReport", "StartPoint", "YearResult", "parse_years", "run"]
 
@@ -175,7 +176,7 @@ def _probe_writable(store: Store) -> None:
     credentials would otherwise surface at the first snapshot, after the database changed.
     """
     key = layout.temp_key("probe")
-    store.write_bytes_atomic(key, b"", overwrite=True)
+    store.write_bytes_atomic(key, b"", overwrite=True, durable=False)  # a probe, not data
     store.delete(key)
 
 
@@ -324,6 +325,9 @@ class StartPoint:
     fresh: bool = False
     decision: ResumeDecision | None = None
     moved_aside: tuple[str, ...] = ()
+    #: The snapshot the database was just checked to equal, partition by partition (after a
+    #: restore, or a resume that found it matching): the first snapshot's baseline.
+    verified: Manifest | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +373,12 @@ class YearLoop:
         self.years_total = 0
         #: Every table's rows before the current year's step (what it must not lose).
         self.before: Mapping[str, int] = {}
+        #: What the step promises to write (None: every snapshot is deep).
+        self.contract = step.contract(config)
+        #: The snapshot the database matched before the current year's step, and how many
+        #: lean snapshots followed the last deep one (or the last full verification).
+        self.prior: Manifest | None = None
+        self.lean_streak = 0
 
     # ------------------------------------------------------------------ start point
 
@@ -398,7 +408,9 @@ class YearLoop:
             snap = self._from_snapshot(store, from_snapshot, block, first=first)
             restore(store, snap, db_path=self.db, progress=self.progress)
             origin = snap.config.origin_year
-            return StartPoint(first, {**block, "origin_year": origin}, parent=snap.snapshot_id)
+            return StartPoint(
+                first, {**block, "origin_year": origin}, parent=snap.snapshot_id, verified=snap
+            )
         log.info("new run: starting at %d", first)
         return StartPoint(first, {**block, "origin_year": first}, fresh=True)
 
@@ -444,11 +456,14 @@ class YearLoop:
             )
         if decision.action == "restore":
             restore(store, snap, db_path=self.db, progress=self.progress)
+        # Either action leaves the database checked equal to snap: a restore checks what it
+        # loaded, "continue" found every partition matching.
         return StartPoint(
             snap.year + 1,
             {**block, "origin_year": snap.config.origin_year},
             parent=snap.snapshot_id,
             decision=decision,
+            verified=snap,
         )
 
     # ------------------------------------------------------------------ the years
@@ -462,6 +477,7 @@ class YearLoop:
             else ReuseIndex()
         )
         parent = start.parent
+        self.prior = start.verified
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navsnap-export")
         year = start.year
         try:
@@ -579,6 +595,7 @@ class YearLoop:
         """
         assert self.store is not None and self.con is not None
         started = time.perf_counter()
+        baseline = self._baseline()
         job = SnapshotJob.start(
             self.con,
             store=self.store,
@@ -590,6 +607,7 @@ class YearLoop:
             reuse=reuse,
             parent=parent,
             progress=_with_year(self.progress, year),
+            baseline=baseline,
         )
         if self.overlap and year < last:
             # Year Y's partitions no longer change: export them while Y+1 runs.
@@ -598,6 +616,20 @@ class YearLoop:
             manifest = job.finish()
             self._year_done(year, seconds, rows, manifest, time.perf_counter() - started)
         return job.snapshot_id
+
+    def _baseline(self) -> Baseline | None:
+        """What the next snapshot may trust (None: a deep snapshot).
+
+        A lean snapshot needs the step's contract and the snapshot the database matched
+        before the step ran; every ``deep_every``-th snapshot after a deep one (or after the
+        start's full check) is deep again, and so is the first of a run without that check.
+        """
+        limit = self.config.snapshot.deep_every - 1
+        if self.contract is None or self.prior is None or self.lean_streak >= limit:
+            self.lean_streak = 0
+            return None
+        self.lean_streak += 1
+        return Baseline(self.prior, self.contract)
 
     def _settle(self) -> None:
         """Wait for the pending snapshot to commit, then report its year."""
@@ -632,6 +664,7 @@ class YearLoop:
         snap_seconds: float,
     ) -> None:
         if manifest is not None and self.store is not None:
+            self.prior = manifest
             _auto_prune(self.store, self.config, self.emit)
         result = YearResult(
             year=year,

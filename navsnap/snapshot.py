@@ -34,8 +34,8 @@ from navsnap.catalog import (
     TableInfo,
     column_signature,
     export_select,
-    fingerprints,
     list_comments,
+    list_macros,
     list_objects,
     list_tables,
     quote_literal,
@@ -60,9 +60,10 @@ from navsnap.manifest import (
     PartitionKey,
     TableEntry,
 )
-from navsnap.steps import Step
+from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
-from navsnap.validation import compute_checks, compute_validation
+from navsnap.validation import compute_checks, compute_validation, json_safe
+from navsnap.yearpass import Baseline, TablePass, table_pass, values_by_table, year_scannable
 
 __all__ = ["ProgressFn", "SnapshotOptions", "new_run_id", "take_snapshot"]
 
@@ -143,10 +144,12 @@ def _kv_metadata(table: TableInfo, part: PartitionKey) -> str:
 
 
 def _publish(store: Store, staged: Path, ext: str) -> tuple[ObjectRef, bool]:
+    """Hash and publish one staged object; its folder entry is made durable later, once per
+    folder, by ``store.sync`` before the manifest (``docs/format.md``, fsyncs)."""
     digest, size = hash_file(staged)
     key = layout.object_key(digest, ext)
     fault_point("before-object-publish")
-    created = store.publish_file(staged, key)
+    created = store.publish_file(staged, key, durable=False)
     fault_point("after-object-publish")
     return ObjectRef(key=key, xxh3=digest, size=size), created
 
@@ -170,11 +173,15 @@ def take_snapshot(
     reuse: ReuseIndex | None = None,
     parent: str | None = None,
     progress: ProgressFn | None = None,
+    baseline: Baseline | None = None,
 ) -> Manifest:
     """Snapshot the database behind ``con`` as the end of ``year`` and commit it.
 
     ``config`` is the manifest's config block (values, identity, hash, inputs).
     ``reuse`` holds partitions already stored (loaded from the store when None).
+    ``baseline``: the snapshot the database matched before the step ran and the step's
+    contract, so that older partitions may be taken from it (None: a deep snapshot that
+    fingerprints every partition; :mod:`navsnap.yearpass`).
     A writer marker in the store keeps a concurrent ``prune`` from deleting objects
     meanwhile (:func:`navsnap.lock.store_writer`).
     """
@@ -189,6 +196,7 @@ def take_snapshot(
         reuse=reuse,
         parent=parent,
         progress=progress,
+        baseline=baseline,
     )
     return job.finish()
 
@@ -231,6 +239,12 @@ class SnapshotJob:
         self.timings: dict[str, float] = {}
         #: Objects this snapshot created in the store (removed again if it fails).
         self.published: list[str] = []
+        #: Every object key it published or found published (synced before the manifest).
+        self.written: list[str] = []
+        self.baseline: Baseline | None = None
+        #: (table, partition) pairs taken from the baseline / fingerprinted by this snapshot.
+        self.trusted: list[tuple[str, PartitionKey]] = []
+        self.scanned: list[tuple[str, PartitionKey]] = []
 
     @classmethod
     def start(
@@ -246,6 +260,7 @@ class SnapshotJob:
         reuse: ReuseIndex | None = None,
         parent: str | None = None,
         progress: ProgressFn | None = None,
+        baseline: Baseline | None = None,
     ) -> SnapshotJob:
         job = cls(
             store=store,
@@ -257,6 +272,9 @@ class SnapshotJob:
             parent=parent,
             progress=progress,
         )
+        # Fingerprints are comparable only under the DuckDB version that computed them.
+        if baseline is not None and baseline.manifest.duckdb_version == duckdb.__version__:
+            job.baseline = baseline
         try:
             job._start(con, reuse)
         except BaseException:
@@ -303,8 +321,9 @@ class SnapshotJob:
                     hint="make those parts top-level columns, or use DuckDB "
                     f"{engine.NESTED_TEXT_ESCAPED_FROM} or newer",
                 )
-        self.ddl = tuple(list_objects(cur))
-        self.comments = tuple(list_comments(cur))
+        macros = list_macros(cur)  # one read of duckdb_functions() for both
+        self.ddl = tuple(list_objects(cur, macros=macros))
+        self.comments = tuple(list_comments(cur, macros=macros))
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
         self.storage_version = storage_version(cur)
@@ -362,6 +381,25 @@ class SnapshotJob:
         finally:
             self.published.clear()
 
+    def _fused_aggregates(self) -> dict[str, TableAggregates] | None:
+        """The step's per-table aggregates, to compute in each table's year scan; None when
+        the step has none or a table they name is missing or unlike what they expect (the
+        step's own :meth:`~navsnap.steps.Step.validation` then runs on its own)."""
+        step = self.options.step
+        wanted = step.year_aggregates() if step is not None else ()
+        if not wanted:
+            return None
+        tables = {t.key: t for t in self.tables}
+        out: dict[str, TableAggregates] = {}
+        for agg in wanted:
+            table = tables.get(agg.table)
+            if table is None or table.year_column != agg.year_column:
+                return None
+            if not year_scannable(table):
+                return None
+            out[agg.table] = agg
+        return out
+
     def _finish(self) -> Manifest:
         store, options, cur, progress = self.store, self.options, self.cur, self.progress
         assert cur is not None
@@ -374,11 +412,23 @@ class SnapshotJob:
             )
             self.timings["copy_s"] = time.perf_counter() - t2
         t1 = time.perf_counter()
+        aggregates = self._fused_aggregates()
         plan: list[tuple[TableInfo, PartitionKey, Fingerprint, int]] = []
+        passes: dict[str, TablePass] = {}
         for n, table in enumerate(self.tables):
             if progress is not None:
                 progress("fingerprint", n, len(self.tables))
-            for part, found in sorted(fingerprints(cur, table).items()):
+            done = table_pass(
+                cur,
+                table,
+                year=self.year,
+                baseline=self.baseline,
+                aggregates=aggregates.get(table.key) if aggregates is not None else None,
+            )
+            passes[table.key] = done
+            self.trusted += [(table.key, k) for k in sorted(done.trusted)]
+            self.scanned += [(table.key, k) for k in sorted(done.scanned)]
+            for part, found in sorted(done.fingerprints.items()):
                 plan.append((table, part, found, found.rows))
         if progress is not None:
             progress("fingerprint", len(self.tables), len(self.tables))
@@ -411,6 +461,7 @@ class SnapshotJob:
                 raise _translate_duckdb(exc, f"exporting {table.key} year {part}") from None
             fault_point("after-parquet-write")
             ref, created = _publish(store, staged, "parquet")
+            self.written.append(ref.key)
             if created:
                 self.published.append(ref.key)
             parts_by_table[table.key].append(
@@ -443,9 +494,15 @@ class SnapshotJob:
             len(parts) - reused,
         )
         t4 = time.perf_counter()
-        validation = (
-            compute_validation(cur, year=self.year, step=options.step) if options.step else {}
-        )
+        if options.step is None:
+            validation: dict[str, Any] = {}
+        elif aggregates is not None:
+            values = values_by_table(passes)
+            validation = json_safe(
+                options.step.assemble_validation(cur, year=self.year, values=values)
+            )
+        else:
+            validation = compute_validation(cur, year=self.year, step=options.step)
         checks = compute_checks(cur, options.checks, year=self.year)
         self.timings["validation_s"] = time.perf_counter() - t4
         self.timings["total_s"] = time.perf_counter() - self.t0
@@ -470,6 +527,8 @@ class SnapshotJob:
             timings={k: round(v, 6) for k, v in self.timings.items()},
             parent=self.parent,
         )
+        # The objects' folder entries, once per folder, before the manifest that names them.
+        store.sync(self.written)
         fault_point("before-manifest")
         try:
             store.write_manifest(manifest)

@@ -31,7 +31,7 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ __all__ = [
     "PythonStep",
     "ShellStep",
     "Step",
+    "TableAggregates",
+    "YearContract",
     "make_step",
     "parse_step",
     "step_environment",
@@ -73,6 +75,27 @@ def without_hidden_env() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
+
+
+@dataclass(frozen=True)
+class YearContract:
+    """A step's promise about what running year Y writes: rows of year Y of the year-scoped
+    tables, and the global tables named in ``rewrites``; nothing else. A snapshot may then
+    take older partitions' fingerprints from the previous snapshot after a cheap check of
+    their row counts (``docs/concepts.md``, Lean snapshots)."""
+
+    rewrites: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TableAggregates:
+    """Validation aggregates over one table's rows of the snapshot's year: ``exprs`` are
+    (name, SQL aggregate expression) pairs. A snapshot computes them in the same scan as that
+    year's fingerprint (:mod:`navsnap.yearpass`)."""
+
+    table: str
+    year_column: str
+    exprs: tuple[tuple[str, str], ...]
 
 
 class Step:
@@ -113,6 +136,32 @@ class Step:
     def validation(self, con: duckdb.DuckDBPyConnection, *, year: int) -> dict[str, Any]:
         """Aggregates of ``year`` recorded in the manifest and re-checked on restore."""
         return {}
+
+    def year_aggregates(self) -> tuple[TableAggregates, ...]:
+        """The per-table parts of :meth:`validation`, for a snapshot to compute in its one
+        pass over each table's year (default: none, :meth:`validation` is called instead)."""
+        return ()
+
+    def assemble_validation(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        year: int,
+        values: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """:meth:`validation` from the values of :meth:`year_aggregates` ({table: {name:
+        value}}); it must equal :meth:`validation` on the same database."""
+        return self.validation(con, year=year)
+
+    def contract(self, config: Config) -> YearContract | None:
+        """What the step promises to write (None: nothing, every partition is re-checked).
+
+        Shell and Python steps promise what ``[run] step_contract`` and ``step_rewrites``
+        declare; the built-in simulation declares its own.
+        """
+        if not config.run.step_contract:
+            return None
+        return YearContract(rewrites=frozenset(config.run.step_rewrites))
 
     def check_fresh(self, con: duckdb.DuckDBPyConnection, *, db_path: Path) -> None:
         """Raise when a new run must not start on this database (default: no check)."""

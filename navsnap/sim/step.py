@@ -6,6 +6,7 @@ the step named ``builtin``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ import duckdb
 from navsnap.config import Config
 from navsnap.errors import ConfigError, StepError, UsageError
 from navsnap.sim.model import run_year
-from navsnap.sim.validation import validation_aggregates
-from navsnap.steps import Step
+from navsnap.sim.validation import YEAR_AGGREGATES, assemble, validation_aggregates
+from navsnap.steps import Step, TableAggregates, YearContract
 
 __all__ = ["SimulationStep"]
 
@@ -76,6 +77,23 @@ class SimulationStep(Step):
         if not {str(name) for (name,) in rows} >= _AGGREGATED:
             return {}
         return validation_aggregates(con, year=year)
+
+    def year_aggregates(self) -> tuple[TableAggregates, ...]:
+        return YEAR_AGGREGATES
+
+    def assemble_validation(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        year: int,
+        values: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        return assemble(con, year=year, values=values)
+
+    def contract(self, config: Config) -> YearContract | None:
+        """Year Y inserts rows of year Y into the year tables and nothing else; the global
+        tables (census, parameters) are written once, by the first year."""
+        return YearContract()
 
     def check_fresh(self, con: duckdb.DuckDBPyConnection, *, db_path: Path) -> None:
         row = con.execute(

@@ -4,23 +4,67 @@ Everything is computed by SQL over plainly named tables, so the same function wo
 live database and on a restored copy. DECIMAL sums are exact and returned as strings; counts
 are ints; the event distribution is a dict sorted by event type. The result is deterministic
 and JSON-serialisable.
+
+The aggregates are declared per table (:data:`YEAR_AGGREGATES`), so a snapshot computes each
+table's in the same scan as the year's fingerprint (:mod:`navsnap.yearpass`);
+:func:`assemble` turns them into the manifest's values. Duplicates are counted as
+``count(*) - count(DISTINCT key)``, the surplus rows among rows sharing their key, which is
+exactly what grouping by the key counts (DISTINCT and GROUP BY both take NULLs as equal);
+the grouping query itself runs only when that difference is not zero.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import duckdb
 
-__all__ = ["validation_aggregates"]
+from navsnap.steps import TableAggregates
 
-_SNAPSHOT = """
-SELECT count(*) FILTER (WHERE employment_status = 'active'),
-       count(*),
-       coalesce(sum(total_compensation), 0)::VARCHAR,
-       coalesce(sum(prorated_annual_compensation), 0)::VARCHAR,
-       (count(*) - count(DISTINCT employee_id))::BIGINT
-FROM fct_workforce_snapshot
-WHERE simulation_year = $year
-"""
+__all__ = ["YEAR_AGGREGATES", "assemble", "validation_aggregates"]
+
+_YEAR = "simulation_year"
+
+YEAR_AGGREGATES = (
+    TableAggregates(
+        "fct_workforce_snapshot",
+        _YEAR,
+        (
+            ("active", "count(*) FILTER (WHERE employment_status = 'active')"),
+            ("rows", "count(*)"),
+            ("compensation", "coalesce(sum(total_compensation), 0)::VARCHAR"),
+            ("prorated", "coalesce(sum(prorated_annual_compensation), 0)::VARCHAR"),
+            ("duplicates", "(count(*) - count(DISTINCT employee_id))::BIGINT"),
+        ),
+    ),
+    TableAggregates(
+        "fct_yearly_events",
+        _YEAR,
+        (
+            ("rows", "count(*)"),
+            ("typed", "count(event_type)"),
+            ("by_type", "histogram(event_type)"),
+            (
+                "surplus",
+                "(count(*) - count(DISTINCT {'e': employee_id, 'y': simulation_year, "
+                "'t': event_type, 'd': effective_date}))::BIGINT",
+            ),
+        ),
+    ),
+    TableAggregates(
+        "int_employee_contributions",
+        _YEAR,
+        (
+            ("rows", "count(*)"),
+            ("employee", "coalesce(sum(annual_contribution_amount), 0)::VARCHAR"),
+            ("match", "coalesce(sum(employer_match_amount), 0)::VARCHAR"),
+            ("core", "coalesce(sum(employer_core_amount), 0)::VARCHAR"),
+            ("irs_limit", "count(*) FILTER (WHERE irs_limit_reached)"),
+        ),
+    ),
+)
+
 _EVENTS = """
 SELECT event_type, count(*)
 FROM fct_yearly_events
@@ -39,38 +83,51 @@ FROM (
     HAVING count(*) > 1
 )
 """
-_CONTRIBUTIONS = """
-SELECT count(*),
-       coalesce(sum(annual_contribution_amount), 0)::VARCHAR,
-       coalesce(sum(employer_match_amount), 0)::VARCHAR,
-       coalesce(sum(employer_core_amount), 0)::VARCHAR,
-       count(*) FILTER (WHERE irs_limit_reached)
-FROM int_employee_contributions
-WHERE simulation_year = $year
-"""
+
+
+def assemble(
+    con: duckdb.DuckDBPyConnection, *, year: int, values: Mapping[str, Mapping[str, Any]]
+) -> dict[str, object]:
+    """The manifest's aggregates from :data:`YEAR_AGGREGATES`' values ({table: {name: v}});
+    the exact grouping queries run only where the cheap values say they matter."""
+    snap = values["fct_workforce_snapshot"]
+    ev = values["fct_yearly_events"]
+    contrib = values["int_employee_contributions"]
+    args = {"year": year}
+    if int(ev["typed"]) == int(ev["rows"]):
+        events = {str(k): int(n) for k, n in sorted((ev["by_type"] or {}).items())}
+    else:  # NULL event types: histogram() leaves them out, the grouping keeps them
+        events = {str(k): int(n) for k, n in con.execute(_EVENTS, args).fetchall()}
+    surplus = int(ev["surplus"])
+    if surplus:
+        row = con.execute(_DUPLICATES, args).fetchone()
+        assert row is not None
+        surplus = int(row[0])
+    return {
+        "simulation_year": year,
+        "workforce_count": int(snap["active"]),
+        "snapshot_rows": int(snap["rows"]),
+        "total_compensation": str(snap["compensation"]),
+        "total_prorated_compensation": str(snap["prorated"]),
+        "duplicate_snapshot_rows": int(snap["duplicates"]),
+        "event_type_distribution": events,
+        "event_count": sum(events.values()),
+        "duplicate_event_count": surplus,
+        "contribution_rows": int(contrib["rows"]),
+        "total_employee_contributions": str(contrib["employee"]),
+        "total_employer_match": str(contrib["match"]),
+        "total_employer_core": str(contrib["core"]),
+        "irs_limit_reached_count": int(contrib["irs_limit"]),
+    }
 
 
 def validation_aggregates(con: duckdb.DuckDBPyConnection, *, year: int) -> dict[str, object]:
     """Counts, exact sums and distributions of ``year``'s rows (zeros when there are none)."""
-    args = {"year": year}
-    snap = con.execute(_SNAPSHOT, args).fetchone()
-    contrib = con.execute(_CONTRIBUTIONS, args).fetchone()
-    dup = con.execute(_DUPLICATES, args).fetchone()
-    assert snap is not None and contrib is not None and dup is not None
-    events = {str(kind): int(n) for kind, n in con.execute(_EVENTS, args).fetchall()}
-    return {
-        "simulation_year": year,
-        "workforce_count": int(snap[0]),
-        "snapshot_rows": int(snap[1]),
-        "total_compensation": str(snap[2]),
-        "total_prorated_compensation": str(snap[3]),
-        "duplicate_snapshot_rows": int(snap[4]),
-        "event_type_distribution": events,
-        "event_count": sum(events.values()),
-        "duplicate_event_count": int(dup[0]),
-        "contribution_rows": int(contrib[0]),
-        "total_employee_contributions": str(contrib[1]),
-        "total_employer_match": str(contrib[2]),
-        "total_employer_core": str(contrib[3]),
-        "irs_limit_reached_count": int(contrib[4]),
+    from navsnap.catalog import quote_ident
+    from navsnap.yearpass import aggregate_values
+
+    values = {
+        agg.table: aggregate_values(con, agg, ref=quote_ident(agg.table), year=year)
+        for agg in YEAR_AGGREGATES
     }
+    return assemble(con, year=year, values=values)
