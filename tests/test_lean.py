@@ -281,3 +281,16 @@ def test_a_run_probes_its_store_without_an_fsync(
     inside = [os.path.relpath(p, root) for p in seen if p.startswith(str(root))]
     assert not any("probe" in p or p.startswith("locks") for p in inside)
     assert seen.count(str(root / "manifests")) == 2  # one commit per year
+
+
+def test_a_checkpoint_outside_a_run_is_always_deep(
+    tmp_path: Path, sim_config: Callable[..., Config], spy_jobs: list[SnapshotJob]
+) -> None:
+    """navsnap did not see the step that wrote the year: nothing vouches for older years."""
+    config = sim_config(200)
+    db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
+    navsnap.run(config, db=db, years="2025-2026", store=store, snapshots=False)
+    navsnap.checkpoint(db=db, year=2026, store=store, config=config)
+    job = spy_jobs[-1]
+    assert job.baseline is None and not job.trusted
+    assert ("fct_yearly_events", "2025") in {(t, k.year) for t, k in job.scanned}
