@@ -7,10 +7,11 @@ and JSON-serialisable.
 
 The aggregates are declared per table (:data:`YEAR_AGGREGATES`), so a snapshot computes each
 table's in the same scan as the year's fingerprint (:mod:`navsnap.yearpass`);
-:func:`assemble` turns them into the manifest's values. Duplicates are counted as
-``count(*) - count(DISTINCT key)``, the surplus rows among rows sharing their key, which is
-exactly what grouping by the key counts (DISTINCT and GROUP BY both take NULLs as equal);
-the grouping query itself runs only when that difference is not zero.
+:func:`assemble` turns them into the manifest's values. Duplicate snapshot rows are
+``count(*) - count(DISTINCT employee_id)``. Duplicate events are first bounded cheaply by
+``count(*) - count(DISTINCT hash(key))``: rows sharing their key share its hash, so a zero
+proves there are none; only otherwise (duplicates, or a hash collision) does the exact
+grouping query run.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ YEAR_AGGREGATES = (
             ("rows", "count(*)"),
             ("typed", "count(event_type)"),
             ("by_type", "histogram(event_type)"),
+            # A filter, not the value: rows sharing their key share its hash, so zero
+            # means no duplicates; anything else (or a collision) runs the exact query.
             (
                 "surplus",
-                "(count(*) - count(DISTINCT {'e': employee_id, 'y': simulation_year, "
-                "'t': event_type, 'd': effective_date}))::BIGINT",
+                "(count(*) - count(DISTINCT hash(employee_id, simulation_year, event_type, "
+                "effective_date)))::BIGINT",
             ),
         ),
     ),
