@@ -63,7 +63,14 @@ from navsnap.manifest import (
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import compute_checks, compute_validation, json_safe
-from navsnap.yearpass import Baseline, TablePass, table_pass, values_by_table, year_scannable
+from navsnap.yearpass import (
+    Baseline,
+    TablePass,
+    partition_fingerprint,
+    table_pass,
+    values_by_table,
+    year_scannable,
+)
 
 __all__ = ["ProgressFn", "SnapshotOptions", "new_run_id", "take_snapshot"]
 
@@ -272,8 +279,13 @@ class SnapshotJob:
             parent=parent,
             progress=progress,
         )
-        # Fingerprints are comparable only under the DuckDB version that computed them.
-        if baseline is not None and baseline.manifest.duckdb_version == duckdb.__version__:
+        # Fingerprints are comparable only under the DuckDB version that computed them; a
+        # whole-file copy holds the live rows, so its fingerprints must all be theirs.
+        if (
+            baseline is not None
+            and options.mode == "parquet"
+            and baseline.manifest.duckdb_version == duckdb.__version__
+        ):
             job.baseline = baseline
         try:
             job._start(con, reuse)
@@ -435,6 +447,7 @@ class SnapshotJob:
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
+        trusted = set(self.trusted)
         for i, (table, part, fp, rows) in enumerate(plan):
             if progress is not None:
                 progress("export", i, len(plan))
@@ -445,7 +458,16 @@ class SnapshotJob:
                 continue
             sig = column_signature(table.columns, table.encodings)
             hit = self.reuse.get(ReuseIndex.key(table.key, part, sig, fp))
-            if hit is not None and _stored_size(store, hit[0]) == hit[2]:
+            if hit is not None and _stored_size(store, hit[0]) != hit[2]:
+                hit = None
+            if hit is None and (table.key, part) in trusted:
+                # A trusted partition whose object is gone (pruned) is exported from the
+                # live rows: its fingerprint must then be theirs, not the baseline's.
+                fp = partition_fingerprint(cur, table, part)
+                rows = fp.rows
+                self.trusted.remove((table.key, part))
+                self.scanned.append((table.key, part))
+            if hit is not None:
                 ref = ObjectRef(key=hit[0], xxh3=hit[1], size=hit[2])
                 parts_by_table[table.key].append(
                     Partition(year=part, rows=rows, fingerprint=fp, object=ref, reused=True)

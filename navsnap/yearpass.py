@@ -40,7 +40,14 @@ from navsnap.catalog import (
 from navsnap.manifest import GLOBAL, NULL_YEAR, Fingerprint, Manifest, PartitionKey
 from navsnap.steps import TableAggregates, YearContract
 
-__all__ = ["Baseline", "TablePass", "aggregate_values", "table_pass", "year_scan"]
+__all__ = [
+    "Baseline",
+    "TablePass",
+    "aggregate_values",
+    "partition_fingerprint",
+    "table_pass",
+    "year_scan",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +120,20 @@ def aggregate_values(
     ).fetchone()
     assert row is not None
     return {name: row[i] for i, (name, _sql) in enumerate(agg.exprs)}
+
+
+def partition_fingerprint(
+    con: duckdb.DuckDBPyConnection, table: TableInfo, key: PartitionKey
+) -> Fingerprint:
+    """The fingerprint of one partition's rows, as :func:`~navsnap.catalog.fingerprints`
+    computes it (rows 0 when it has none)."""
+    t = quote_ident(row_alias(table.columns))
+    row = con.execute(
+        f"SELECT count(*), coalesce(sum(hash({t})::HUGEINT), 0)::VARCHAR "
+        f"FROM {table.ref} AS {t}{partition_filter(table, key)}"
+    ).fetchone()
+    assert row is not None
+    return Fingerprint(int(row[0]), str(row[1]))
 
 
 def year_counts(con: duckdb.DuckDBPyConnection, table: TableInfo) -> dict[PartitionKey, int]:

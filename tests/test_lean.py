@@ -5,6 +5,7 @@ fsyncs a snapshot pays (docs/concepts.md, Lean snapshots; docs/format.md, fsyncs
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import navsnap
 from navsnap.config import Config, load_config
 from navsnap.index import read_all
-from navsnap.manifest import Manifest
+from navsnap.manifest import GLOBAL, Manifest, PartitionKey
 from navsnap.snapshot import SnapshotJob, SnapshotOptions, new_run_id, take_snapshot
 from navsnap.steps import YearContract, parse_step
 from navsnap.store import open_store
@@ -115,6 +116,7 @@ def test_a_lean_snapshot_records_exactly_what_the_full_computation_does(
     prior = max(read_all(store)[0], key=lambda m: m.year)
     options = SnapshotOptions(step=step)
     kw: dict[str, Any] = {"year": 2027, "config": prior.config.to_dict(), "options": options}
+    shutil.copytree(tmp_path / "store", tmp_path / "lean")  # the older objects are stored
     lean = SnapshotJob.start(
         con,
         store=open_store(tmp_path / "lean"),
@@ -294,3 +296,32 @@ def test_a_checkpoint_outside_a_run_is_always_deep(
     job = spy_jobs[-1]
     assert job.baseline is None and not job.trusted
     assert ("fct_yearly_events", "2025") in {(t, k.year) for t, k in job.scanned}
+
+
+def test_a_trusted_partition_whose_object_is_gone_is_fingerprinted_from_the_rows_exported(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """The export then reads the live rows, so the manifest must carry their fingerprint,
+    even when a step broke its contract and they differ from the baseline's."""
+    db, store = tmp_path / "sim.duckdb", open_store(tmp_path / "store")
+    navsnap.run(toy_config, db=db, years="2025-2026", store=store)
+    prior = max(read_all(store)[0], key=lambda m: m.year)
+    gone = prior.table("yearly").partition(PartitionKey.of_year("2025"))
+    assert gone is not None
+    (tmp_path / "store" / gone.object.key).unlink()  # as if pruned
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE yearly SET pay = pay + 1 WHERE simulation_year = 2025 AND person_id = 7")
+    job = SnapshotJob.start(
+        con,
+        store=store,
+        year=2026,
+        run_id=new_run_id(),
+        config=prior.config.to_dict(),
+        options=SnapshotOptions(),
+        baseline=Baseline(prior, YearContract()),
+    )
+    m = job.finish()
+    con.close()
+    assert ("yearly", PartitionKey.of_year("2025")) in job.scanned
+    assert ("people", GLOBAL) in job.trusted  # the others stay trusted
+    assert _fingerprints(m) == _live_fingerprints(db, m)
