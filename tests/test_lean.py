@@ -325,3 +325,23 @@ def test_a_trusted_partition_whose_object_is_gone_is_fingerprinted_from_the_rows
     assert ("yearly", PartitionKey.of_year("2025")) in job.scanned
     assert ("people", GLOBAL) in job.trusted  # the others stay trusted
     assert _fingerprints(m) == _live_fingerprints(db, m)
+
+
+def test_a_whole_file_snapshot_is_always_deep(tmp_path: Path, toy_config: Config) -> None:
+    db, store = tmp_path / "sim.duckdb", open_store(tmp_path / "store")
+    navsnap.run(toy_config, db=db, years="2025-2025", store=store)
+    prior = read_all(store)[0][-1]
+    con = duckdb.connect(str(db))
+    job = SnapshotJob.start(
+        con,
+        store=store,
+        year=2025,
+        run_id=new_run_id(),
+        config=prior.config.to_dict(),
+        options=SnapshotOptions(mode="file"),
+        db_path=db,
+        baseline=Baseline(prior, YearContract()),
+    )
+    job.finish()
+    con.close()
+    assert job.baseline is None and not job.trusted
