@@ -171,3 +171,37 @@ def test_the_manifest_model_does_not_import_duckdb() -> None:
     assert "duckdb" not in imported
     imported_modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "navsnap.catalog" not in imported_modules
+
+
+@pytest.mark.parametrize(
+    ("check", "args", "refused"),
+    [
+        ("check_type", ("INTEGER",), False),
+        ("check_type", ('STRUCT("a b" VARCHAR, c INTEGER[])',), False),
+        ("check_type", ("INTEGER); DROP TABLE x; --",), True),
+        ("check_type", ("DECIMAL(" + "9," * 3000 + "2)",), True),  # longer than the memo
+        ("check_ddl", ("view", "CREATE VIEW v AS SELECT 1"), False),
+        ("check_ddl", ("view", "CREATE VIEW v AS SELECT 1; DROP TABLE t"), True),
+        ("check_ddl", ("macro", "CREATE VIEW v AS SELECT 1"), True),
+        ("check_ddl", (["view"], "CREATE VIEW v AS SELECT 1"), True),  # not a string: unmemoized
+        ("check_table_ddl", ("CREATE TABLE t (a INTEGER)",), False),
+        ("check_table_ddl", ("CREATE TABLE t AS SELECT 1 AS a",), True),
+    ],
+)
+def test_remembered_verdicts_are_the_same_every_time(
+    check: str, args: tuple[object, ...], refused: bool
+) -> None:
+    """The parse-based checks remember their verdict for short strings (a store's manifests
+    repeat the same DDL); the second and third calls must say exactly what the first said."""
+    from navsnap import manifest_check
+
+    fn = getattr(manifest_check, check)
+    said = []
+    for _ in range(3):
+        try:
+            fn(*args)
+            said.append(None)
+        except ValueError as exc:
+            said.append(str(exc))
+    assert said[0] == said[1] == said[2]
+    assert (said[0] is not None) == refused, said[0]
