@@ -29,6 +29,9 @@ PROJECT = TESTS / "dbt_project"
 #: Two years: the second is built from the first, each kill lands in it, and every restore
 #: and resume has an earlier year to go back to (each dbt build costs seconds of start-up).
 YEARS = "2025-2026"
+#: One worker runs these cases when the suite runs in parallel (scripts/check.py): they share
+#: the uninterrupted dbt run, which would otherwise be built once per worker.
+pytestmark = pytest.mark.xdist_group("dbt")
 
 
 def dbt_env() -> Path:
