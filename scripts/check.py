@@ -10,6 +10,7 @@ another number; 1, or ``-n``/``-p no:xdist`` among the arguments, decides it you
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -50,6 +51,8 @@ def parallel(args: list[str]) -> list[str]:
     if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args):
         return []
     if any(a == "no:xdist" or a == "-pno:xdist" for a in args):
+        return []
+    if importlib.util.find_spec("xdist") is None:  # an environment installed before it
         return []
     workers = int(os.environ.get("NAVSNAP_TEST_WORKERS", os.cpu_count() or 1))
     return ["-n", str(workers), "--dist", "loadgroup"] if workers > 1 else []
