@@ -401,12 +401,15 @@ def secret_names(con: duckdb.DuckDBPyConnection) -> frozenset[CatalogName]:
     return frozenset(("secret", "", str(name)) for (name,) in rows)
 
 
-def catalog_names(con: duckdb.DuckDBPyConnection) -> frozenset[CatalogName]:
+def catalog_names(
+    con: duckdb.DuckDBPyConnection, *, objects: Iterable[DdlEntry] | None = None
+) -> frozenset[CatalogName]:
     """Everything the current database holds, and what the connection has besides it.
 
     The persistent tables, the objects of :func:`list_objects`, every attached database but
     the current one and the built-in ones, and the connection's secrets: what a restore's
-    check compares with the manifest (:func:`navsnap.compare.unlisted_objects`).
+    check compares with the manifest (:func:`navsnap.compare.unlisted_objects`). ``objects``:
+    what :func:`list_objects` just returned on ``con`` (its catalog scan is the slow part).
     """
     out: set[CatalogName] = {
         ("table", str(schema), str(name))
@@ -415,7 +418,8 @@ def catalog_names(con: duckdb.DuckDBPyConnection) -> frozenset[CatalogName]:
             "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
         ).fetchall()
     }
-    out |= {(d.kind, d.schema, d.name) for d in list_objects(con)}
+    listed = list_objects(con) if objects is None else objects
+    out |= {(d.kind, d.schema, d.name) for d in listed}
     out |= {
         ("database", "", str(name))
         for (name,) in con.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ class ResumeDecision:
     moves_aside: bool = False
     #: The last year the run covers (a restore of it completes the run).
     last_year: int | None = None
+    #: The restore planned for ``snapshot`` (its live fingerprints): ``run --resume`` carries
+    #: it out under the same lock instead of fingerprinting the database again.
+    plan: RestorePlan | None = field(default=None, compare=False, repr=False)
 
     def explain(self) -> str:
         if self.action == "start":
@@ -149,14 +152,22 @@ def _decide(
             last_year=last,
         )
     held = _live_year(db_path, mine[0].year_column) if db_path.exists() else None
-    head, plan = _matching(store, mine, held=held, db_path=db_path, skipped=skipped)
+    plans: dict[str, RestorePlan] = {}
+
+    def plan_of(m: Manifest) -> RestorePlan:
+        """A snapshot's restore plan, made once: each fingerprints the live database."""
+        if m.snapshot_id not in plans:
+            plans[m.snapshot_id] = plan_restore(store, m, db_path=db_path)
+        return plans[m.snapshot_id]
+
+    head, plan = _matching(store, mine, held=held, plan_of=plan_of, skipped=skipped)
     if head is not None:
         tip = _newest_descendant(head, mine)
         if tip is not None and _verified(store, tip, skipped):
-            head, plan = tip, plan_restore(store, tip, db_path=db_path)
+            head, plan = tip, plan_of(tip)
     else:
         others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
-        holds, _plan = _matching(store, others, held=held, db_path=db_path, skipped=[])
+        holds, _plan = _matching(store, others, held=held, plan_of=plan_of, skipped=[])
         if holds is not None:
             raise ChainError(
                 f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
@@ -166,7 +177,7 @@ def _decide(
                 hint="resume with that snapshot's configuration, or choose explicitly: "
                 "'navsnap run --from-snapshot ID' or --force-restart",
             )
-        head, plan = _newest_intact_chain(store, mine, db_path=db_path, skipped=skipped)
+        head, plan = _newest_intact_chain(store, mine, plan_of=plan_of, skipped=skipped)
         # A crash leaves at most the year under way and the one still exporting beyond the
         # newest snapshot; more than that is finished work of another chain.
         if head is not None and held is not None and held > head.year + 2:
@@ -205,7 +216,14 @@ def _decide(
             last_year=last,
         )
     return ResumeDecision(
-        "restore", plan.reason, head, head.year + 1, plan.strategy, tuple(skipped), last_year=last
+        "restore",
+        plan.reason,
+        head,
+        head.year + 1,
+        plan.strategy,
+        tuple(skipped),
+        last_year=last,
+        plan=plan,
     )
 
 
@@ -227,7 +245,7 @@ def _matching(
     mine: Sequence[Manifest],
     *,
     held: int | None,
-    db_path: Path,
+    plan_of: Callable[[Manifest], RestorePlan],
     skipped: list[str],
 ) -> tuple[Manifest | None, RestorePlan | None]:
     """The verified snapshot of year ``held`` the live database matches (newest first)."""
@@ -236,7 +254,7 @@ def _matching(
     for m in _newest(m for m in mine if m.year == held):
         if not _verified(store, m, skipped):
             continue
-        plan = plan_restore(store, m, db_path=db_path)
+        plan = plan_of(m)
         if plan.strategy == "none":
             return m, plan
     return None, None
@@ -283,7 +301,11 @@ def _newest_descendant(head: Manifest, mine: Sequence[Manifest]) -> Manifest | N
 
 
 def _newest_intact_chain(
-    store: Store, mine: Sequence[Manifest], *, db_path: Path, skipped: list[str]
+    store: Store,
+    mine: Sequence[Manifest],
+    *,
+    plan_of: Callable[[Manifest], RestorePlan],
+    skipped: list[str],
 ) -> tuple[Manifest | None, RestorePlan | None]:
     """The newest snapshot taken, or along its parents the newest that verifies."""
     by_id = {m.snapshot_id: m for m in mine}
@@ -293,6 +315,6 @@ def _newest_intact_chain(
     while current is not None and current.snapshot_id not in seen:
         seen.add(current.snapshot_id)
         if _verified(store, current, skipped):
-            return current, plan_restore(store, current, db_path=db_path)
+            return current, plan_of(current)
         current = by_id.get(current.parent) if current.parent else None
     return None, None

@@ -455,7 +455,7 @@ class YearLoop:
                 years[0], {**block, "origin_year": origin}, decision=decision, moved_aside=moved
             )
         if decision.action == "restore":
-            restore(store, snap, db_path=self.db, progress=self.progress)
+            restore(store, snap, db_path=self.db, progress=self.progress, plan=decision.plan)
         # Either action leaves the database checked equal to snap: a restore checks what it
         # loaded, "continue" found every partition matching.
         return StartPoint(

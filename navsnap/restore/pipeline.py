@@ -64,13 +64,19 @@ def restore(
     dry_run: bool = False,
     allow_delta: bool = True,
     progress: ProgressFn | None = None,
+    plan: RestorePlan | None = None,
 ) -> RestoreReport:
-    """Restore ``manifest`` into ``db_path`` (or ``to``). See :mod:`navsnap.restore`."""
+    """Restore ``manifest`` into ``db_path`` (or ``to``). See :mod:`navsnap.restore`.
+
+    ``plan``: this restore's plan, made by the caller under the lock it still holds (the
+    resume decision's), so the live database is not fingerprinted again.
+    """
     t0 = time.perf_counter()
     engine.check_restorable(manifest)
-    plan = plan_restore(
-        store, manifest, db_path=db_path, to=to, tables=tables, allow_delta=allow_delta
-    )
+    if plan is None or plan.snapshot_id != manifest.snapshot_id:
+        plan = plan_restore(
+            store, manifest, db_path=db_path, to=to, tables=tables, allow_delta=allow_delta
+        )
     if dry_run or plan.strategy == "none":
         return RestoreReport(plan=plan, seconds=time.perf_counter() - t0)
     target = Path(plan.target)

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import TableInfo, database_name, list_comments, list_objects, list_tables
+from navsnap.catalog import (
+    CatalogName,
+    TableInfo,
+    catalog_names,
+    database_name,
+    list_comments,
+    list_objects,
+    list_tables,
+)
 from navsnap.compare import (
     Mismatch,
     comment_changes,
@@ -64,6 +72,9 @@ class RestorePlan:
     tables: tuple[str, ...] = ()
     #: COMMENT ON statements a delta applies so the comments are the snapshot's.
     comments: tuple[str, ...] = ()
+    #: A delta's: the live database's catalog as planned (:func:`navsnap.catalog.catalog_names`),
+    #: which a delta applied under the same lock starts from. None: not read.
+    live_catalog: frozenset[CatalogName] | None = field(default=None, compare=False, repr=False)
 
     @property
     def bytes_to_read(self) -> int:
@@ -186,7 +197,7 @@ def plan_restore(
         return full(f"target is broken ({cause(exc, width=100)})")
     if isinstance(analysed, str):
         return full(analysed)
-    actions, drop_tables, comments = analysed
+    actions, drop_tables, comments, live_catalog = analysed
     changed = any(a.action != "keep" for a in actions) or bool(drop_tables) or bool(comments)
     return RestorePlan(
         manifest.snapshot_id,
@@ -198,6 +209,7 @@ def plan_restore(
         drop_tables,
         names,
         comments,
+        live_catalog,
     )
 
 
@@ -241,7 +253,10 @@ def _analyse_live(
     entries: Sequence[TableEntry],
     *,
     partial: bool,
-) -> str | tuple[list[PartitionAction], tuple[str, ...], tuple[str, ...]]:
+) -> (
+    str
+    | tuple[list[PartitionAction], tuple[str, ...], tuple[str, ...], frozenset[CatalogName] | None]
+):
     """Per-partition actions for a delta restore, or the reason a full restore is needed."""
     con = duckdb.connect(str(target), read_only=True)
     try:
@@ -281,15 +296,18 @@ def _analyse_live(
         ):
             return f"DuckDB {engine.VERSION} cannot reload keyed rows in place (1.2 can)"
         comments: tuple[str, ...] = ()
+        live_catalog: frozenset[CatalogName] | None = None
         if not partial:
             want = restored_ddl(manifest, catalog=database_name(con))
-            if schema_objects_differ(list_objects(con), want):
+            objects = list_objects(con)
+            if schema_objects_differ(objects, want):
                 return "views, macros or sequences differ"
             extra = sorted(set(live) - {e.name for e in entries})
             if extra:
                 # Never dropped in place: a full restore keeps the old file, and them, aside.
                 return f"table(s) {', '.join(extra)} are not in the snapshot"
             comments = comment_changes(list_comments(con), manifest.comments)
+            live_catalog = catalog_names(con, objects=objects)
     finally:
         con.close()
-    return actions, (), comments
+    return actions, (), comments, live_catalog
