@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Restore timings only: full restore vs IMPORT DATABASE, delta restore vs full restore.
+
+Usage: python scripts/bench_restore.py [--sizes 100000] [--reps 3] [--workdir DIR] [--profile]
+
+The same pairs as scripts/bench.py (interleaved, medians, ratios), without the rest of the
+benchmark, so the restore path can be measured while it is being worked on. A workdir keeps
+the reference run and its EXPORT between invocations. ``--profile`` prints a cProfile of one
+full and one delta restore instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import YEARS, config, drop, fsync_tree
+
+import navsnap
+from navsnap.index import read_all
+from navsnap.store import open_store
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def prepare(n: int, work: Path) -> tuple[Path, Path, Path, str, list[str]]:
+    work.mkdir(parents=True, exist_ok=True)
+    db, store, export = work / "sim.duckdb", work / "store", work / "export"
+    if not (work / "ready").exists():
+        for p in (db, store, export):
+            drop(p)
+        navsnap.run(config(n), db=db, years=YEARS, store=str(store))
+        con = duckdb.connect(str(db), read_only=True)
+        con.execute(f"EXPORT DATABASE '{export}' (FORMAT parquet, COMPRESSION zstd)")
+        con.close()
+        (work / "ready").touch()
+    manifests, _ = read_all(open_store(store))
+    last = manifests[-1]
+    year_tables = [t.name for t in last.tables if t.year_column]
+    return db, store, export, last.snapshot_id, year_tables
+
+
+def damaged_copy(db: Path, dest: Path, year_tables: list[str]) -> None:
+    shutil.copyfile(db, dest)
+    con = duckdb.connect(str(dest))
+    for t in year_tables:
+        con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
+    con.close()
+
+
+def bench_size(n: int, reps: int, work: Path, *, profile: bool) -> None:
+    db, store, export, snap, year_tables = prepare(n, work)
+    out, imp, live = work / "out.duckdb", work / "imp.duckdb", work / "live.duckdb"
+
+    def full() -> None:
+        navsnap.restore(store=store, db=db, snapshot=snap, to=out)
+
+    def delta() -> None:
+        navsnap.restore(store=store, db=live, snapshot=snap)
+
+    def do_import() -> None:
+        con = duckdb.connect(str(imp))
+        con.execute(f"IMPORT DATABASE '{export}'")
+        con.execute("CHECKPOINT")
+        con.close()
+        fsync_tree(imp)
+
+    if profile:
+        drop(out)
+        for name, fn in (("full", full), ("delta", delta)):
+            if name == "delta":
+                damaged_copy(db, live, year_tables)
+            prof = cProfile.Profile()
+            prof.runcall(fn)
+            print(f"==== {name} restore, {n:,}")
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+        return
+    t: dict[str, list[float]] = {"full": [], "import": [], "delta": [], "full2": []}
+    for _ in range(reps):
+        drop(out)
+        t["full"].append(timed(full))
+        drop(imp)
+        t["import"].append(timed(do_import))
+        damaged_copy(db, live, year_tables)
+        t["delta"].append(timed(delta))
+        drop(out)
+        t["full2"].append(timed(full))
+    for p in (out, imp, live):
+        drop(p)
+    med = {k: statistics.median(v) for k, v in t.items()}
+    full_all = statistics.median(t["full"] + t["full2"])
+    print(
+        f"{n:>9,}: full {med['full']:.2f}s / IMPORT {med['import']:.2f}s = "
+        f"{med['full'] / med['import']:.2f}x; delta {med['delta']:.2f}s / full "
+        f"{full_all:.2f}s = {med['delta'] / full_all:.2f}x"
+    )
+    print("   raw:", {k: [round(x, 2) for x in v] for k, v in t.items()})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100000")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--workdir", default="/tmp/navsnap-bench-restore")
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    for n in (int(s) for s in args.sizes.split(",")):
+        bench_size(n, args.reps, Path(args.workdir) / str(n), profile=args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

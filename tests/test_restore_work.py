@@ -1,0 +1,130 @@
+"""What a restore does not repeat or pay for: the live database is fingerprinted once per
+resume, a delta's checkpoint does not vacuum, ``status`` does not import pyarrow or fsspec.
+(Speed itself is measured by scripts/bench_restore.py, never asserted here.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import invoke_at, pythonpath, table_fingerprints
+
+import navsnap
+import navsnap.compare
+from navsnap.catalog import TableInfo
+from navsnap.config import Config
+from navsnap.index import read_all
+from navsnap.manifest import Fingerprint, PartitionKey
+from navsnap.store import open_store
+
+
+def _count_whole_table_fingerprints(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count fingerprints of whole live tables (a rewritten partition's check reads only it)."""
+    calls: Counter[str] = Counter()
+    real = navsnap.compare.fingerprints
+
+    def counting(
+        con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
+    ) -> dict[PartitionKey, Fingerprint]:
+        if source is None:
+            calls[table.ref] += 1
+        return real(con, table, source=source)
+
+    monkeypatch.setattr(navsnap.compare, "fingerprints", counting)
+    return calls
+
+
+def test_resume_of_a_damaged_year_fingerprints_the_live_database_once(
+    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
+    want = table_fingerprints(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
+    con.close()
+    calls = _count_whole_table_fingerprints(monkeypatch)
+    events: list[str] = []
+    navsnap.run(
+        toy_config,
+        db=db,
+        years=(2025, 2027),
+        store=str(store),
+        resume=True,
+        on_event=lambda e: events.append(e.message),
+    )
+    assert any("restor" in e for e in events)
+    assert table_fingerprints(db) == want
+    manifests, _ = read_all(open_store(store))
+    tables = {t.name for t in manifests[-1].tables}
+    # Planned once (status's decision is the one carried out), every table once.
+    assert len(calls) == len(tables) and set(calls.values()) == {1}, calls
+
+
+def test_status_of_a_damaged_year_fingerprints_the_live_database_once(
+    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
+    con.close()
+    calls = _count_whole_table_fingerprints(monkeypatch)
+    decision = navsnap.status(toy_config, db=db, years=(2025, 2027), store=store)
+    assert decision.action == "restore" and decision.restore_strategy == "delta"
+    assert calls and set(calls.values()) == {1}, calls
+
+
+def test_delta_restore_leaves_the_vacuum_setting_as_it_was(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """The delta's checkpoint skips vacuum; the database's next checkpoints vacuum again."""
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
+    want = table_fingerprints(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2025")
+    default = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()
+    con.close()
+    report = navsnap.restore(store=store, db=db, year=2027)
+    assert report.plan.strategy == "delta"
+    assert table_fingerprints(db) == want
+    assert not db.with_name(db.name + ".wal").exists()
+    con = duckdb.connect(str(db))
+    try:
+        assert con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone() == default
+    finally:
+        con.close()
+
+
+def test_status_imports_neither_pyarrow_nor_fsspec(tmp_path: Path) -> None:
+    (tmp_path / "navsnap.toml").write_text("[simulation]\nemployees = 50\n")
+    assert invoke_at("-q", "run", "--years", "2025-2026", cwd=tmp_path).returncode == 0
+    code = (
+        "import sys\n"
+        "from navsnap.cli import main\n"
+        "try:\n"
+        "    main(['status', '--years', '2025-2026'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('pyarrow', 'fsspec', 's3fs') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "complete" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
