@@ -20,7 +20,14 @@ from pathlib import Path
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import catalog_names, quote_ident, quote_literal, secret_names
+from navsnap.catalog import (
+    catalog_names,
+    list_macros,
+    list_objects,
+    quote_ident,
+    quote_literal,
+    secret_names,
+)
 from navsnap.dbfile import wal_path
 from navsnap.errors import RestoreError
 from navsnap.faults import fault_point
@@ -85,10 +92,18 @@ def build_full(
         t2 = time.perf_counter()
         check_tables(con, manifest, entries, store=store)
         every = len(entries) == len(manifest.tables)
+        macros = list_macros(con)  # one catalog scan for both checks
+        objects = list_objects(con, macros=macros)
         if every:
             check_aggregates(con, manifest)
-            check_comments(con, manifest)
-        check_catalog(con, manifest, tables=None if every else plan.tables, allowed=secrets)
+            check_comments(con, manifest, macros=macros)
+        check_catalog(
+            con,
+            manifest,
+            tables=None if every else plan.tables,
+            allowed=secrets,
+            objects=objects,
+        )
         timings["check_s"] = time.perf_counter() - t2
         con.execute(f"CHECKPOINT {alias}")
         con.execute("USE memory")
@@ -156,12 +171,14 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
         # Every kept partition already matched its fingerprint; check what was rewritten.
         # (The validation aggregates follow: every partition equals the manifest's.)
         check_partitions(con, manifest, rewritten, store=store)
+        macros = list_macros(con)  # one catalog scan for both checks
+        objects = list_objects(con, macros=macros)
         if plan.comments:
-            check_comments(con, manifest)
+            check_comments(con, manifest, macros=macros)
         if every:
-            check_catalog(con, manifest, allowed=secret_names(con) & before)
+            check_catalog(con, manifest, allowed=secret_names(con) & before, objects=objects)
         else:
-            check_catalog(con, manifest, tables=plan.tables, allowed=before)
+            check_catalog(con, manifest, tables=plan.tables, allowed=before, objects=objects)
         con.execute("COMMIT")
         # The rewrite is made durable here, before the restore reports success (DuckDB's
         # checkpoint at close would do the same). Without vacuum: DuckDB would otherwise merge

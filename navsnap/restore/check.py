@@ -15,7 +15,14 @@ from collections.abc import Collection, Iterable, Sequence
 
 import duckdb
 
-from navsnap.catalog import CatalogName, catalog_names, list_comments, partition_filter, table_info
+from navsnap.catalog import (
+    CatalogName,
+    Macro,
+    catalog_names,
+    list_comments,
+    partition_filter,
+    table_info,
+)
 from navsnap.compare import (
     Mismatch,
     aggregate_mismatches,
@@ -27,7 +34,7 @@ from navsnap.compare import (
     unlisted_objects,
 )
 from navsnap.errors import RestoreError
-from navsnap.manifest import Manifest, PartitionKey, TableEntry
+from navsnap.manifest import DdlEntry, Manifest, PartitionKey, TableEntry
 from navsnap.materialize import local_files
 from navsnap.store import Store
 
@@ -100,9 +107,15 @@ def check_aggregates(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None
     _raise_on(aggregate_mismatches(con, manifest), manifest, "the restored database")
 
 
-def check_comments(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
-    """The comments of ``con``'s current database are the snapshot's, every one."""
-    changes = comment_changes(list_comments(con), manifest.comments)
+def check_comments(
+    con: duckdb.DuckDBPyConnection,
+    manifest: Manifest,
+    *,
+    macros: list[Macro] | None = None,
+) -> None:
+    """The comments of ``con``'s current database are the snapshot's, every one.
+    ``macros``: its :func:`~navsnap.catalog.list_macros`, when just read."""
+    changes = comment_changes(list_comments(con, macros=macros), manifest.comments)
     if changes:
         raise RestoreError(
             f"the restored database's comments do not match snapshot {manifest.snapshot_id}: "
@@ -117,11 +130,14 @@ def check_catalog(
     *,
     tables: Collection[str] | None = None,
     allowed: Iterable[CatalogName] = (),
+    objects: Iterable[DdlEntry] | None = None,
 ) -> None:
     """The current database of ``con`` holds only objects the manifest lists (and, restoring
     every table, all of them). ``tables``: the restored selection (None: every table);
-    ``allowed``: objects that were there before the restore began."""
-    found = unlisted_objects(catalog_names(con), manifest, tables=tables, allowed=allowed)
+    ``allowed``: objects that were there before the restore began; ``objects``: its
+    :func:`~navsnap.catalog.list_objects`, when just read."""
+    live = catalog_names(con, objects=objects)
+    found = unlisted_objects(live, manifest, tables=tables, allowed=allowed)
     if found:
         raise RestoreError(
             f"the restored database does not match snapshot {manifest.snapshot_id}: "

@@ -23,6 +23,7 @@ from navsnap.catalog import (
     catalog_names,
     database_name,
     list_comments,
+    list_macros,
     list_objects,
     list_tables,
 )
@@ -299,14 +300,15 @@ def _analyse_live(
         live_catalog: frozenset[CatalogName] | None = None
         if not partial:
             want = restored_ddl(manifest, catalog=database_name(con))
-            objects = list_objects(con)
+            macros = list_macros(con)  # one read of duckdb_functions() for both
+            objects = list_objects(con, macros=macros)
             if schema_objects_differ(objects, want):
                 return "views, macros or sequences differ"
             extra = sorted(set(live) - {e.name for e in entries})
             if extra:
                 # Never dropped in place: a full restore keeps the old file, and them, aside.
                 return f"table(s) {', '.join(extra)} are not in the snapshot"
-            comments = comment_changes(list_comments(con), manifest.comments)
+            comments = comment_changes(list_comments(con, macros=macros), manifest.comments)
             live_catalog = catalog_names(con, objects=objects)
     finally:
         con.close()
