@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from navsnap.catalog import list_tables, quote_ident
+from navsnap.catalog import qualified, quote_ident
 from navsnap.config import Config
 from navsnap.errors import ChainError, NavsnapError
 from navsnap.identity import database_name, lineage_label, snapshots_of
@@ -261,20 +261,33 @@ def _matching(
 
 
 def _live_year(db_path: Path, year_column: str) -> int | None:
-    """The newest year in the live database's year-scoped tables (None: unreadable)."""
+    """The newest year in the live database's year-scoped tables (None: unreadable).
+
+    One catalog query for the tables that have the year column, then one query over them
+    (not the full table listing a plan needs: ``status`` runs this on every call)."""
     try:
         con = duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error:
         return None
     try:
-        newest: int | None = None
-        for t in list_tables(con, year_column=year_column):
-            if t.year_column is None:
-                continue
-            row = con.execute(f"SELECT max({quote_ident(t.year_column)}) FROM {t.ref}").fetchone()
-            if row and row[0] is not None:
-                newest = max(newest or int(row[0]), int(row[0]))
-        return newest
+        tables = con.execute(
+            "SELECT c.schema_name, c.table_name FROM duckdb_columns() AS c "
+            "JOIN duckdb_tables() AS t ON t.database_name = c.database_name "
+            "AND t.schema_name = c.schema_name AND t.table_name = c.table_name "
+            "WHERE c.database_name = current_database() AND c.column_name = ? "
+            "AND NOT t.internal AND NOT t.temporary ORDER BY t.table_oid",
+            [year_column],
+        ).fetchall()
+        if not tables:
+            return None
+        col = quote_ident(year_column)
+        # One column per table, each of its own type, read as the per-table loop read them.
+        maxima = ", ".join(
+            f"(SELECT max({col}) FROM {qualified(schema, table)})" for schema, table in tables
+        )
+        row = con.execute(f"SELECT {maxima}").fetchone()
+        years = [int(v) for v in row or () if v is not None]
+        return max(years) if years else None
     except (duckdb.Error, ValueError, TypeError):
         return None
     finally:
