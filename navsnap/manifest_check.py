@@ -22,7 +22,7 @@ No SQL is ever run here.
 from __future__ import annotations
 
 import re
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -67,15 +67,31 @@ def _statement(sql: object) -> str:
         raise _Refused("is too long")
     if "\x00" in sql:
         raise _Refused("holds a NUL character")
+    problem = _parsed(sql) if len(sql) <= _MEMO_CHARS else _parse_problem(sql)
+    if problem is not None:
+        raise _Refused(problem)
+    return sql
+
+
+#: Every snapshot of a store repeats the same DDL and column types: each distinct short text
+#: is parsed once per process (the answer depends only on the text and the running DuckDB).
+_MEMO_CHARS = 4096
+
+
+def _parse_problem(sql: str) -> str | None:
+    """Why ``sql`` is not exactly one CREATE statement, or None."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise _Refused(f"does not parse: {str(exc).splitlines()[0]}") from None
+        return f"does not parse: {str(exc).splitlines()[0]}"
     if len(statements) != 1:
-        raise _Refused(f"holds {len(statements)} statements, not one")
+        return f"holds {len(statements)} statements, not one"
     if statements[0].type != duckdb.StatementType.CREATE:
-        raise _Refused(f"is a {statements[0].type.name} statement, not a CREATE")
-    return sql
+        return f"is a {statements[0].type.name} statement, not a CREATE"
+    return None
+
+
+_parsed = lru_cache(maxsize=1024)(_parse_problem)
 
 
 def _close_paren(text: str, start: int) -> int:
@@ -139,13 +155,21 @@ def check_type(text: object) -> None:
     """A column type: parses as a DuckDB type, or is a plain (user) type name."""
     if not isinstance(text, str) or not text or len(text) > 100_000 or "\x00" in text:
         raise _Refused("is not a type")
+    if not (_type_parses(text) if len(text) <= _MEMO_CHARS else _parses_as_type(text)):
+        raise _Refused(f"type {text[:80]!r} does not parse")
+
+
+def _parses_as_type(text: str) -> bool:
     try:
         duckdb.sqltype(text)
     except duckdb.CatalogException:  # a user type: its name alone parses
-        if not re.fullmatch(rf"{_QUALIFIED}(?:\[[0-9]*\])*", text):
-            raise _Refused(f"type {text[:80]!r} does not parse") from None
+        return re.fullmatch(rf"{_QUALIFIED}(?:\[[0-9]*\])*", text) is not None
     except (duckdb.Error, ValueError, TypeError, RuntimeError):
-        raise _Refused(f"type {text[:80]!r} does not parse") from None
+        return False
+    return True
+
+
+_type_parses = lru_cache(maxsize=1024)(_parses_as_type)
 
 
 def check_version(value: object, *, optional: bool = False) -> None:
