@@ -6,7 +6,8 @@ Usage: python scripts/bench_restore.py [--sizes 100000] [--reps 3] [--workdir DI
 The same pairs as scripts/bench.py (interleaved, medians, ratios), without the rest of the
 benchmark, so the restore path can be measured while it is being worked on. A workdir keeps
 the reference run and its EXPORT between invocations. ``--profile`` prints a cProfile of one
-full and one delta restore instead.
+full and one delta restore instead. CPU seconds are printed too: on a machine shared with
+other work they vary less than wall time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import resource
 import shutil
 import statistics
 import sys
@@ -32,11 +34,19 @@ import navsnap
 from navsnap.index import read_all
 from navsnap.store import open_store
 
+CPU: dict[int, list[float]] = {}
+
 
 def timed(fn: Callable[[], object]) -> float:
+    """Wall seconds of ``fn``; its CPU seconds (this process, every thread) go to ``CPU``."""
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    CPU.setdefault(id(fn), []).append(cpu)
+    return wall
 
 
 def prepare(n: int, work: Path) -> tuple[Path, Path, Path, str, list[str]]:
@@ -111,6 +121,13 @@ def bench_size(n: int, reps: int, work: Path, *, profile: bool) -> None:
         f"{full_all:.2f}s = {med['delta'] / full_all:.2f}x"
     )
     print("   raw:", {k: [round(x, 2) for x in v] for k, v in t.items()})
+    cpu = {name: statistics.median(CPU[id(fn)]) for name, fn in
+           (("full", full), ("import", do_import), ("delta", delta))}  # fmt: skip
+    print(
+        f"   CPU seconds (medians): full {cpu['full']:.2f} / IMPORT {cpu['import']:.2f} = "
+        f"{cpu['full'] / cpu['import']:.2f}x; delta {cpu['delta']:.2f} / full = "
+        f"{cpu['delta'] / cpu['full']:.2f}x"
+    )
 
 
 def main() -> int:
