@@ -183,7 +183,7 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
         # The rewrite is made durable here, before the restore reports success (DuckDB's
         # checkpoint at close would do the same). Without vacuum: DuckDB would otherwise merge
         # the row groups the DELETEs thinned and rewrite every row group after them (most of
-        # a delta restore's time), a space reclaim the next ordinary checkpoint still does.
+        # a delta restore's time); the rows are the same, only that merge is skipped.
         with _no_vacuum(con):
             con.execute("CHECKPOINT")
     except BaseException:
