@@ -1,0 +1,564 @@
+#!/usr/bin/env python3
+"""How snapshot time, restore time and store bytes grow with years and with employees.
+
+    python scripts/bench_scale.py --quick     # 10k employees x 3/6 years, 5k/20k x 3 years
+    python scripts/bench_scale.py             # 100k x 5/10/20 years, 10k/100k/1M x 5 years
+    python scripts/bench_scale.py --write     # also write docs/benchmarks-scale.md and .png
+    python scripts/bench_scale.py --employees 10000,100000   # leave the 1M series out
+
+Runtime on the shared 2-core development machine: ``--quick`` about 1-2 minutes; the default
+about 10-15 minutes, of which the single 1M series is about half (it runs once: 5 simulated
+years, one EXPORT DATABASE, one restore / IMPORT pair).
+
+Each series is one uninterrupted ``navsnap.run`` of the built-in simulation with snapshots (the
+real path, whatever a step may let a snapshot trust). The run overlaps a year's snapshot with
+the next year's step; here an ``on_event`` callback holds the next year back until the
+snapshot has committed, so every snapshot runs alone, and then times DuckDB ``COPY`` of exactly
+the rows that snapshot wrote (its new partitions, read from its manifest) to zstd Parquet with
+fsync, on a second connection to the same database instance: the two are interleaved year by
+year on the same data, the same cache and the same moment of the machine's load. A snapshot's
+time is its manifest's ``timings.total_s`` (from the start of the job to just before the
+manifest is written).
+
+After each run, interleaved ``--reps`` times: a full restore of the last year into a new file
+vs ``IMPORT DATABASE`` of an ``EXPORT DATABASE`` of the run's database (CHECKPOINT and fsync
+on both sides); ``status`` (the resume check) vs reading every manifest of the store. Bytes:
+the whole store directory vs the run's ``.duckdb`` file (after the run, which checkpoints).
+
+The headcount is held constant (``simulation.workforce.growth_rate = 0`` unless
+``--growth-rate``), so every year writes about the same rows: a snapshot whose time still grows
+with the year number is doing work for the years already stored. The claim checked is "no
+operation grows with the number of years already stored beyond reading their manifests": the
+last year's snapshot/COPY ratio should equal the first year's (the column *last / first*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import navsnap  # noqa: E402
+from navsnap.index import read_all  # noqa: E402
+from navsnap.manifest import Manifest, PartitionKind, TableEntry  # noqa: E402
+from navsnap.store import open_store  # noqa: E402
+
+FIRST_YEAR = 2025
+WAIT_LIMIT_S = 1800.0
+Log = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def fsync_tree(path: Path) -> None:
+    for p in path.rglob("*") if path.is_dir() else [path]:
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def drop(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        for p in (path, path.with_name(path.name + ".wal")):
+            p.unlink(missing_ok=True)
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def file_bytes(db: Path) -> int:
+    wal = db.with_name(db.name + ".wal")
+    return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def median(xs: Iterable[float]) -> float:
+    values = list(xs)
+    return statistics.median(values) if values else float("nan")
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
+        f"navsnap {navsnap.__version__}"
+    )
+
+
+def size_label(n: int) -> str:
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def partition_select(table: TableEntry, key_kind: PartitionKind, year: str) -> str:
+    """The SELECT of one partition's rows, as the snapshot exported them."""
+    src = f"{ident(table.schema)}.{ident(table.table)}"
+    if key_kind is PartitionKind.GLOBAL or table.year_column is None:
+        return f"SELECT * FROM {src}"
+    col = ident(table.year_column)
+    if key_kind is PartitionKind.NULL_YEAR:
+        return f"SELECT * FROM {src} WHERE {col} IS NULL"
+    value = year if year.lstrip("-").isdigit() else literal(year)
+    return f"SELECT * FROM {src} WHERE {col} = {value}"
+
+
+def copy_new_rows(con: duckdb.DuckDBPyConnection, manifest: Manifest, out: Path) -> int:
+    """DuckDB COPY of the partitions ``manifest`` wrote (not reused) to zstd Parquet, level 1
+    (navsnap's default), then fsync: the floor of that snapshot. Returns the rows copied."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = 0
+    for n, table in enumerate(manifest.tables):
+        for m, part in enumerate(table.partitions):
+            if part.reused:
+                continue
+            target = out / f"{n}-{m}.parquet"
+            con.execute(
+                f"COPY ({partition_select(table, part.year.kind, part.year.year)}) TO "
+                f"{literal(str(target))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
+            )
+            rows += part.rows
+    fsync_tree(out)
+    return rows
+
+
+# --------------------------------------------------------------------------- one series
+
+
+@dataclass
+class YearPoint:
+    year: int
+    snapshot_s: float
+    copy_s: float
+    rows: int
+    new_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        return self.snapshot_s / self.copy_s if self.copy_s else float("nan")
+
+
+@dataclass
+class Series:
+    employees: int
+    years: int
+    points: list[YearPoint] = field(default_factory=list)
+    run_s: float = 0.0
+    restore_s: list[float] = field(default_factory=list)
+    import_s: list[float] = field(default_factory=list)
+    status_s: list[float] = field(default_factory=list)
+    manifests_s: list[float] = field(default_factory=list)
+    store_bytes: int = 0
+    db_bytes: int = 0
+
+    @property
+    def first(self) -> YearPoint:
+        return self.points[0]
+
+    @property
+    def last(self) -> YearPoint:
+        return self.points[-1]
+
+    @property
+    def growth(self) -> float:
+        """Last year's snapshot/COPY ratio over the first year's (1.0: no growth)."""
+        return self.last.ratio / self.first.ratio
+
+    @property
+    def restore_ratio(self) -> float:
+        return median(self.restore_s) / median(self.import_s)
+
+    @property
+    def bytes_ratio(self) -> float:
+        return self.store_bytes / self.db_bytes
+
+
+class Interleaver:
+    """The run's ``on_event``: after each year's snapshot commits (and before the next year's
+    step starts), time COPY of the rows that snapshot wrote."""
+
+    def __init__(self, *, db: Path, store: Path, scratch: Path, last: int, log: Log) -> None:
+        self.db, self.store, self.scratch, self.last, self.log = db, store, scratch, last, log
+        self.points: list[YearPoint] = []
+
+    def __call__(self, event: navsnap.RunEvent) -> None:
+        if event.kind == "start" and event.started is not None and event.started > FIRST_YEAR:
+            self.measure(event.started - 1)
+        elif event.kind == "year" and event.year is not None and event.year.year == self.last:
+            self.measure(self.last)
+
+    def committed(self, year: int) -> str:
+        """Wait until the snapshot of ``year`` has committed; its id."""
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        manifests = self.store / "manifests"
+        while True:
+            found = sorted(manifests.glob(f"*-{year}.json")) if manifests.is_dir() else []
+            if found:
+                return found[0].stem
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the snapshot of {year} did not commit in {WAIT_LIMIT_S} s")
+            time.sleep(0.002)
+
+    def measure(self, year: int) -> None:
+        manifest = navsnap.show(self.store, self.committed(year))
+        snap_s = manifest.timings.get("total_s")
+        if snap_s is None:
+            raise RuntimeError("the manifest has no timings.total_s: update this script")
+        out = self.scratch / f"copy-{year}"
+        # Same process, same path, default configuration: DuckDB hands back the run's own
+        # database instance, so this reads exactly the year-end the snapshot just stored.
+        con = duckdb.connect(str(self.db))
+        try:
+            copy_s = timed(lambda: copy_new_rows(con, manifest, out))
+        finally:
+            con.close()
+        drop(out)
+        new = [p for t in manifest.tables for p in t.partitions if not p.reused]
+        point = YearPoint(
+            year=year,
+            snapshot_s=snap_s,
+            copy_s=copy_s,
+            rows=sum(p.rows for p in new),
+            new_bytes=sum(p.object.size for p in new),
+        )
+        self.points.append(point)
+        self.log(
+            f"   {year}: snapshot {snap_s:.3f} s, COPY {copy_s:.3f} s "
+            f"({point.ratio:.2f}x), {point.rows:,} rows"
+        )
+
+
+def run_series(n: int, years: int, *, reps: int, growth: float, work: Path, log: Log) -> Series:
+    log(f"== {n:,} employees, {years} years")
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = navsnap.load_config(
+        overrides={"simulation.employees": n, "simulation.workforce.growth_rate": growth},
+        search_cwd=False,
+    )
+    db, store = work / "sim.duckdb", work / "store"
+    last = FIRST_YEAR + years - 1
+    hook = Interleaver(db=db, store=store, scratch=work, last=last, log=log)
+    s = Series(n, years)
+    s.run_s = timed(
+        lambda: navsnap.run(
+            cfg, db=db, years=(FIRST_YEAR, last), store=str(store), snapshots=True, on_event=hook
+        )
+    )
+    s.points = sorted(hook.points, key=lambda p: p.year)
+    if len(s.points) != years:
+        raise RuntimeError(f"measured {len(s.points)} snapshots of {years}")
+    s.db_bytes = file_bytes(db)
+    s.store_bytes = tree_bytes(store)
+    last_id = navsnap.show(store, year=last, db=db).snapshot_id
+
+    export_dir = work / "export"
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute(f"EXPORT DATABASE {literal(str(export_dir))} (FORMAT parquet, COMPRESSION zstd)")
+    con.close()
+    for i in range(reps):
+        out = work / f"restored{i}.duckdb"
+        s.restore_s.append(
+            timed(lambda out=out: navsnap.restore(store=store, db=db, snapshot=last_id, to=out))  # type: ignore[misc]
+        )
+        drop(out)
+        imp = work / f"imported{i}.duckdb"
+
+        def do_import(imp: Path = imp) -> None:
+            c = duckdb.connect(str(imp))
+            c.execute(f"IMPORT DATABASE {literal(str(export_dir))}")
+            c.execute("CHECKPOINT")
+            c.close()
+            fsync_tree(imp)
+
+        s.import_s.append(timed(do_import))
+        drop(imp)
+        s.status_s.append(
+            timed(lambda: navsnap.status(cfg, db=db, years=(FIRST_YEAR, last), store=store))
+        )
+        s.manifests_s.append(timed(lambda: read_all(open_store(store))))
+    drop(export_dir)
+    log(
+        f"   restore {median(s.restore_s):.2f} s / IMPORT {median(s.import_s):.2f} s; "
+        f"store {s.store_bytes / 1e6:.1f} MB / .duckdb {s.db_bytes / 1e6:.1f} MB; "
+        f"snapshot last/first {s.growth:.2f}x"
+    )
+    return s
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.2f} s" if x >= 0.1 else f"{x * 1000:.0f} ms"
+
+
+def render(series: list[Series], *, reps: int, growth: float, chart: str | None, cmd: str) -> str:
+    lines = [
+        "# Benchmarks: scale",
+        "",
+        f"Generated by `{cmd}` on {dt.date.today().isoformat()}.",
+        f"Machine: {machine()}.",
+        "",
+        "How snapshot time, restore time and store bytes grow with the number of years stored "
+        "and with the number of employees, each beside a baseline measured in the same run, "
+        "interleaved (method below). Absolute seconds on this shared machine drift by tens of "
+        "percent; the ratios are the claim.",
+        "",
+        "## Snapshots: the first and the last year of each run",
+        "",
+        "The claim checked: *no operation grows with the number of years already stored beyond "
+        "reading their manifests*. With a constant headcount every year writes about the same "
+        "rows, so the last year's snapshot/COPY ratio should equal the first year's: "
+        "*last / first* near 1.0 holds the claim; a value growing with the years refutes it.",
+        "",
+        "| employees | years | first-year snapshot | COPY | ratio | last-year snapshot | COPY "
+        "| ratio | last / first |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in series:
+        f, la = s.first, s.last
+        lines.append(
+            f"| {s.employees:,} | {s.years} | {fmt_s(f.snapshot_s)} | {fmt_s(f.copy_s)} | "
+            f"{f.ratio:.2f}x | {fmt_s(la.snapshot_s)} | {fmt_s(la.copy_s)} | {la.ratio:.2f}x | "
+            f"**{s.growth:.2f}x** |"
+        )
+    lines += [
+        "",
+        "## Restore, resume check and bytes at the end of each run",
+        "",
+        f"Restore and IMPORT: medians of {reps} interleaved pairs (one at 1,000,000 employees).",
+        "",
+        "| employees | years | full restore | IMPORT DATABASE | ratio | resume check (`status`) "
+        "| reading every manifest | store | `.duckdb` file | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in series:
+        lines.append(
+            f"| {s.employees:,} | {s.years} | {fmt_s(median(s.restore_s))} | "
+            f"{fmt_s(median(s.import_s))} | {s.restore_ratio:.2f}x | "
+            f"{fmt_s(median(s.status_s))} | {fmt_s(median(s.manifests_s))} | "
+            f"{s.store_bytes / 1e6:,.1f} MB | {s.db_bytes / 1e6:,.1f} MB | "
+            f"{s.bytes_ratio:.2f}x |"
+        )
+    longest = max(series, key=lambda s: (s.years, s.employees))
+    lines += [
+        "",
+        f"## Every year of the longest run ({longest.employees:,} employees, "
+        f"{longest.years} years)",
+        "",
+        "| year | snapshot | COPY of the same rows | ratio | rows written | bytes written |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in longest.points:
+        lines.append(
+            f"| {p.year} | {fmt_s(p.snapshot_s)} | {fmt_s(p.copy_s)} | {p.ratio:.2f}x | "
+            f"{p.rows:,} | {p.new_bytes / 1e6:,.1f} MB |"
+        )
+    if chart:
+        lines += ["", f"![scale]({chart})", ""]
+    lines += [
+        "",
+        "## Method",
+        "",
+        "- Each row is one uninterrupted `navsnap.run` of the built-in simulation from 2025 "
+        "with snapshots to a local store, `simulation.workforce.growth_rate` = "
+        f"{growth} (a constant headcount, so every year writes about the same rows; the "
+        "other keys are the defaults).",
+        "- The run overlaps a year's snapshot with the next year's step. Here its `on_event` "
+        "callback holds the next year back until the snapshot has committed, so each snapshot "
+        "runs alone; a snapshot's time is its manifest's `timings.total_s`.",
+        "- Then, before the next year starts, DuckDB `COPY` writes exactly the rows that "
+        "snapshot wrote (its partitions not reused from earlier snapshots, read from its "
+        "manifest; the first year includes the global tables) to zstd Parquet level 1, and "
+        "fsyncs them: the floor of that snapshot. It runs on a second connection to the same "
+        "database instance, so both read the same year-end with the same cache.",
+        "- A navsnap snapshot does more than COPY: fingerprints (to find unchanged partitions), "
+        "validation aggregates, xxh3 of every object, fsyncs and an atomic manifest.",
+        "- After the run, interleaved: a full restore of the last year into a new file "
+        "(`navsnap.restore(..., to=...)`, every check on) vs `IMPORT DATABASE` of an "
+        "`EXPORT DATABASE` of the run's database followed by CHECKPOINT and fsync; "
+        "`navsnap.status` (what `run --resume` checks) vs reading every manifest of the store.",
+        "- Bytes: every file of the store directory vs the run's `.duckdb` file after the run.",
+        "- Reproduce: `python scripts/bench_scale.py --write` (about 10-15 minutes; "
+        "`--quick` for a 1-2 minute version at smaller sizes).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def draw(series: list[Series], path: Path, *, base_n: int, base_y: int) -> bool:
+    """Four panels: per-year snapshot/COPY ratio of every run; time against years stored
+    (navsnap solid, baseline dashed); time against employees; bytes."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    (a, b), (c, d) = axes
+    for s in series:
+        a.plot(
+            [p.year - FIRST_YEAR + 1 for p in s.points],
+            [p.ratio for p in s.points],
+            marker="o",
+            markersize=3,
+            label=f"{size_label(s.employees)} x {s.years} y",
+        )
+    a.axhline(1.0, color="black", linestyle="--", linewidth=1)
+    a.set_xlabel("year number in the run")
+    a.set_ylabel("snapshot / COPY of the same rows")
+    a.set_title("Each year's snapshot against COPY (flat = no growth)")
+    a.set_ylim(bottom=0)
+    a.xaxis.get_major_locator().set_params(integer=True)
+    a.legend(fontsize=7)
+
+    def dimension(
+        ax: object, items: list[Series], x: Callable[[Series], float], xlabel: str
+    ) -> None:
+        xs = [x(s) for s in items]
+        snaps = ([s.last.snapshot_s for s in items], [s.last.copy_s for s in items])
+        loads = ([median(s.restore_s) for s in items], [median(s.import_s) for s in items])
+        pairs = [("last-year snapshot", *snaps, "COPY"), ("full restore", *loads, "IMPORT")]
+        for (name, ours, base, bname), colour in zip(
+            pairs, ("tab:blue", "tab:orange"), strict=True
+        ):
+            ax.plot(xs, ours, marker="o", color=colour, label=name)  # type: ignore[attr-defined]
+            ax.plot(xs, base, marker="s", color=colour, linestyle="--", label=bname)  # type: ignore[attr-defined]
+        ax.set_xlabel(xlabel)  # type: ignore[attr-defined]
+        ax.set_ylabel("seconds")  # type: ignore[attr-defined]
+        ax.set_yscale("log")  # type: ignore[attr-defined]
+        if xs and max(xs) >= 1000:
+            ax.set_xscale("log")  # type: ignore[attr-defined]
+        ax.set_xticks(xs)  # type: ignore[attr-defined]
+        ax.set_xticklabels([size_label(int(v)) if v >= 1000 else str(int(v)) for v in xs])  # type: ignore[attr-defined]
+        ax.minorticks_off()  # type: ignore[attr-defined]
+        ax.legend(fontsize=7)  # type: ignore[attr-defined]
+
+    by_years = sorted((s for s in series if s.employees == base_n), key=lambda s: s.years)
+    by_n = sorted((s for s in series if s.years == base_y), key=lambda s: s.employees)
+    if by_years:
+        dimension(b, by_years, lambda s: s.years, f"years stored ({size_label(base_n)} employees)")
+        b.set_title("Time against years stored (solid navsnap, dashed baseline)")
+    if by_n:
+        dimension(c, by_n, lambda s: s.employees, f"employees ({base_y} years)")
+        c.set_title("Time against employees (solid navsnap, dashed baseline)")
+    labels = [f"{size_label(s.employees)} x {s.years} y" for s in series]
+    ys = range(len(series))
+    d.barh([y - 0.2 for y in ys], [s.store_bytes / 1e6 for s in series], height=0.4,
+           label="navsnap store")  # fmt: skip
+    d.barh([y + 0.2 for y in ys], [s.db_bytes / 1e6 for s in series], height=0.4,
+           label=".duckdb file")  # fmt: skip
+    for y, s in zip(ys, series, strict=True):
+        d.text(s.store_bytes / 1e6 * 1.05, y - 0.2, f"{s.bytes_ratio:.2f}x", va="center",
+               fontsize=7)  # fmt: skip
+    d.set_yticks(list(ys))
+    d.set_yticklabels(labels, fontsize=8)
+    d.invert_yaxis()
+    d.set_xscale("log")
+    d.set_xlabel("MB (log); label: store / .duckdb")
+    d.set_title("Bytes after the run")
+    d.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, about 1-2 minutes")
+    ap.add_argument("--years", default="", help="years of the runs at --base-employees")
+    ap.add_argument("--employees", default="", help="employees of the runs of --base-years")
+    ap.add_argument("--base-employees", type=int, default=0, help="employees of the year runs")
+    ap.add_argument("--base-years", type=int, default=0, help="years of the employee runs")
+    ap.add_argument("--reps", type=int, default=0, help="restore/IMPORT pairs (default 3)")
+    ap.add_argument("--growth-rate", type=float, default=0.0, help="headcount growth a year")
+    ap.add_argument("--write", action="store_true", help="write docs/benchmarks-scale.md/.png")
+    ap.add_argument("--workdir", default="", help="where to build (default: a temp dir)")
+    args = ap.parse_args()
+    base_n = args.base_employees or (10_000 if args.quick else 100_000)
+    base_y = args.base_years or (3 if args.quick else 5)
+
+    def ints(text: str, default: str) -> list[int]:
+        return [int(x) for x in (text or default).split(",") if x]
+
+    years = ints(args.years, "3,6" if args.quick else "5,10,20")
+    employees = ints(args.employees, "5000,10000,20000" if args.quick else "10000,100000,1000000")
+    reps = args.reps or (2 if args.quick else 3)
+    plan = list(dict.fromkeys([*((base_n, y) for y in years), *((n, base_y) for n in employees)]))
+    base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="navsnap-scale-"))
+    base.mkdir(parents=True, exist_ok=True)
+    series: list[Series] = []
+    t0 = time.perf_counter()
+    try:
+        for n, y in plan:
+            work = base / f"n{n}-y{y}"
+            shutil.rmtree(work, ignore_errors=True)
+            r = reps if n < 1_000_000 else 1
+            series.append(
+                run_series(n, y, reps=r, growth=args.growth_rate, work=work,
+                           log=lambda m: print(m, flush=True))
+            )  # fmt: skip
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(base, ignore_errors=True)
+    print(f"== measured in {time.perf_counter() - t0:.0f} s", flush=True)
+    series.sort(key=lambda s: (s.employees != base_n, s.employees, s.years))
+    chart = None
+    if args.write and draw(series, ROOT / "docs" / "benchmarks-scale.png", base_n=base_n,
+                           base_y=base_y):  # fmt: skip
+        chart = "benchmarks-scale.png"
+    cmd = "python " + " ".join(["scripts/bench_scale.py", *sys.argv[1:]])
+    text = render(series, reps=reps, growth=args.growth_rate, chart=chart, cmd=cmd)
+    print(text)
+    if args.write:
+        (ROOT / "docs" / "benchmarks-scale.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
