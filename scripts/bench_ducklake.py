@@ -372,14 +372,14 @@ def render(results: dict[int, list[Rep]], *, compression: str, cmd: str) -> str:
         "| table data and column types; no PRIMARY KEY/UNIQUE, macros or this view (it uses "
         "a macro) |",
         "| checks recorded | per partition: rows, fingerprint, xxh3-128 and size of its "
-        "object; validation aggregates of the year; config hash | row counts and column "
-        "statistics in the catalog; no content hash |",
+        "object; validation aggregates of the year; config hash | per data file: row count, "
+        "size and column statistics in the catalog; no content hash |",
         "| durability | objects fsynced, then the manifest written atomically (temp, fsync, "
         "rename, directory fsync) | catalog commit (DuckDB WAL), plus the data-file and "
         "catalog fsync this benchmark adds |",
         "| to a database file as of a year | `restore`: load into a new file, recompute counts "
         "and fingerprints and compare with the manifest, CHECKPOINT, fsync, rename | the "
-        "materialization above; nothing is checked |",
+        "materialization above; nothing is compared with recorded counts or hashes |",
         "",
         "Reproduce: `python scripts/bench_ducklake.py --write` (`--quick` for a 1-2 minute "
         "version; `--sizes 100000,1000000` adds 1M).",
