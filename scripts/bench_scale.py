@@ -17,8 +17,8 @@ snapshot has committed, so every snapshot runs alone, and then times DuckDB ``CO
 the rows that snapshot wrote (its new partitions, read from its manifest) to zstd Parquet with
 fsync, on a second connection to the same database instance: the two are interleaved year by
 year on the same data, the same cache and the same moment of the machine's load. A snapshot's
-time is its manifest's ``timings.total_s`` (from the start of the job to just before the
-manifest is written).
+time runs from the end of the year's step (the run's ``progress`` report) to the write of its
+manifest (the manifest file's modification time).
 
 After each run, interleaved ``--reps`` times: a full restore of the last year into a new file
 vs ``IMPORT DATABASE`` of an ``EXPORT DATABASE`` of the run's database (CHECKPOINT and fsync
@@ -29,7 +29,11 @@ The headcount is held constant (``simulation.workforce.growth_rate = 0`` unless
 ``--growth-rate``), so every year writes about the same rows: a snapshot whose time still grows
 with the year number is doing work for the years already stored. The claim checked is "no
 operation grows with the number of years already stored beyond reading their manifests": the
-last year's snapshot/COPY ratio should equal the first year's (the column *last / first*).
+snapshot/COPY ratio of the last years of a run should equal that of the first (*growth*).
+
+Results also go to docs/benchmarks-scale.json (with ``--write``): ``--add`` measures only the
+series asked for and keeps the others from that file (e.g. ``--series 1000000x5 --add``, to
+redo the 1M series alone); ``--redraw`` rewrites the page and chart from it without measuring.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -45,8 +50,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -175,6 +181,8 @@ class YearPoint:
     new_bytes: int
     #: The manifest's ``timings.fingerprint_s`` (None when a version no longer records it).
     fingerprint_s: float | None = None
+    #: The manifest's ``timings.total_s``: the part of ``snapshot_s`` the job timed itself.
+    job_s: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -229,19 +237,23 @@ class Series:
         return self.store_bytes / self.db_bytes
 
 
-def snapshot_seconds(manifest: Manifest) -> float:
-    """A snapshot's own time: its manifest's ``timings.total_s``."""
+def total_seconds(manifest: Manifest) -> float | None:
+    """The manifest's own ``timings.total_s`` (what the job measured of itself)."""
     secs = manifest.timings.get("total_s")
-    if secs is None:
-        raise RuntimeError("the manifest has no timings.total_s: update this script")
-    return float(secs)
+    return None if secs is None else float(secs)
 
 
 class AfterEachSnapshot:
-    """A run's ``on_event``: once each year's snapshot has committed, and before the next
-    year's step starts, call ``then(manifest, con)``, ``con`` a second connection to the run's
-    database. Same process, same path, default configuration: DuckDB hands back the run's own
-    database instance, so ``con`` sees exactly the year-end the snapshot just stored."""
+    """A run's ``on_event`` and ``progress``: once each year's snapshot has committed, and
+    before the next year's step starts, call ``then(manifest, con, seconds)``.
+
+    ``con`` is a second connection to the run's database. Same process, same path, default
+    configuration: DuckDB hands back the run's own database instance, so ``con`` sees exactly
+    the year-end the snapshot just stored. ``seconds`` is the snapshot's wall time, from the
+    end of the year's step (its ``progress`` report) to the modification time of the
+    snapshot's manifest: everything the run does for the snapshot, whatever part of it the
+    job's own ``timings`` cover.
+    """
 
     def __init__(
         self,
@@ -249,9 +261,15 @@ class AfterEachSnapshot:
         db: Path,
         store: Path,
         last: int,
-        then: Callable[[Manifest, duckdb.DuckDBPyConnection], None],
+        then: Callable[[Manifest, duckdb.DuckDBPyConnection, float], None],
     ) -> None:
         self.db, self.store, self.last, self.then = db, store, last, then
+        self.step_done: dict[int, float] = {}
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        words = phase.split()
+        if len(words) == 2 and words[0] == "step" and words[1].isdigit() and done == total:
+            self.step_done[int(words[1])] = time.time()
 
     def __call__(self, event: navsnap.RunEvent) -> None:
         if event.kind == "start" and event.started is not None and event.started > FIRST_YEAR:
@@ -259,23 +277,29 @@ class AfterEachSnapshot:
         elif event.kind == "year" and event.year is not None and event.year.year == self.last:
             self.fire(self.last)
 
-    def committed(self, year: int) -> str:
-        """Wait until the snapshot of ``year`` has committed; its id."""
+    def committed(self, year: int) -> Path:
+        """Wait until the snapshot of ``year`` has committed; its manifest file."""
         deadline = time.monotonic() + WAIT_LIMIT_S
         manifests = self.store / "manifests"
         while True:
             found = sorted(manifests.glob(f"*-{year}.json")) if manifests.is_dir() else []
             if found:
-                return found[0].stem
+                return found[0]
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the snapshot of {year} did not commit in {WAIT_LIMIT_S} s")
             time.sleep(0.002)
 
     def fire(self, year: int) -> None:
-        manifest = navsnap.show(self.store, self.committed(year))
+        path = self.committed(year)
+        manifest = navsnap.show(self.store, path.stem)
+        started = self.step_done.get(year)
+        if started is not None:
+            seconds = path.stat().st_mtime - started
+        else:  # the run no longer reports its step's end: the job's own measure
+            seconds = total_seconds(manifest) or float("nan")
         con = duckdb.connect(str(self.db))
         try:
-            self.then(manifest, con)
+            self.then(manifest, con, seconds)
         finally:
             con.close()
 
@@ -287,7 +311,7 @@ class CopyEachYear:
         self.scratch, self.log = scratch, log
         self.points: list[YearPoint] = []
 
-    def __call__(self, manifest: Manifest, con: duckdb.DuckDBPyConnection) -> None:
+    def __call__(self, manifest: Manifest, con: duckdb.DuckDBPyConnection, snap_s: float) -> None:
         year = manifest.year
         out = self.scratch / f"copy-{year}"
         copy_s = timed(lambda: copy_new_rows(con, manifest, out))
@@ -295,15 +319,17 @@ class CopyEachYear:
         new = [p for t in manifest.tables for p in t.partitions if not p.reused]
         point = YearPoint(
             year=year,
-            snapshot_s=snapshot_seconds(manifest),
+            snapshot_s=snap_s,
             copy_s=copy_s,
             rows=sum(p.rows for p in new),
             new_bytes=sum(p.object.size for p in new),
             fingerprint_s=manifest.timings.get("fingerprint_s"),
+            job_s=total_seconds(manifest),
         )
         self.points.append(point)
         self.log(
-            f"   {year}: snapshot {point.snapshot_s:.3f} s, COPY {copy_s:.3f} s "
+            f"   {year}: snapshot {point.snapshot_s:.3f} s (job {point.job_s or 0:.3f} s), "
+            f"COPY {copy_s:.3f} s "
             f"({point.ratio:.2f}x), {point.rows:,} rows"
         )
 
@@ -322,7 +348,13 @@ def run_series(n: int, years: int, *, reps: int, growth: float, work: Path, log:
     s = Series(n, years)
     s.run_s = timed(
         lambda: navsnap.run(
-            cfg, db=db, years=(FIRST_YEAR, last), store=str(store), snapshots=True, on_event=hook
+            cfg,
+            db=db,
+            years=(FIRST_YEAR, last),
+            store=str(store),
+            snapshots=True,
+            on_event=hook,
+            progress=hook.progress,
         )
     )
     s.points = sorted(copies.points, key=lambda p: p.year)
@@ -377,12 +409,19 @@ def fmt_opt(x: float | None) -> str:
     return "n/a" if x is None else fmt_s(x)
 
 
-def render(series: list[Series], *, reps: int, growth: float, chart: str | None, cmd: str) -> str:
+def render(series: list[Series], *, meta: dict[str, Any], chart: str | None) -> str:
+    growth = meta["growth_rate"]
+    headcount = (
+        "a constant headcount, so every year writes about the same rows"
+        if growth == 0
+        else "a headcount that changes every year"
+    )
+    made = ", then ".join(f"`{c}` on {d}" for c, d in meta["commands"])
     lines = [
         "# Benchmarks: scale",
         "",
-        f"Generated by `{cmd}` on {dt.date.today().isoformat()}.",
-        f"Machine: {machine()}.",
+        f"Generated by {made}.",
+        f"Machine: {meta['machine']}.",
         "",
         "How snapshot time, restore time and store bytes grow with the number of years stored "
         "and with the number of employees, each beside a baseline measured in the same run, "
@@ -419,11 +458,11 @@ def render(series: list[Series], *, reps: int, growth: float, chart: str | None,
         "",
         "## Restore, resume check and bytes at the end of each run",
         "",
-        f"Restore and IMPORT: medians of {reps} interleaved pairs (one at 1,000,000 employees).",
+        "Medians of the interleaved pairs (their number in the column *pairs*).",
         "",
         "| employees | years | full restore | IMPORT DATABASE | ratio | resume check (`status`) "
-        "| reading every manifest | store | `.duckdb` file | ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| reading every manifest | store | `.duckdb` file | ratio | pairs |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in series:
         lines.append(
@@ -431,7 +470,7 @@ def render(series: list[Series], *, reps: int, growth: float, chart: str | None,
             f"{fmt_s(median(s.import_s))} | {s.restore_ratio:.2f}x | "
             f"{fmt_s(median(s.status_s))} | {fmt_s(median(s.manifests_s))} | "
             f"{s.store_bytes / 1e6:,.1f} MB | {s.db_bytes / 1e6:,.1f} MB | "
-            f"{s.bytes_ratio:.2f}x |"
+            f"{s.bytes_ratio:.2f}x | {len(s.restore_s)} |"
         )
     longest = max(series, key=lambda s: (s.years, s.employees))
     lines += [
@@ -439,14 +478,15 @@ def render(series: list[Series], *, reps: int, growth: float, chart: str | None,
         f"## Every year of the longest run ({longest.employees:,} employees, "
         f"{longest.years} years)",
         "",
-        "| year | snapshot | of which fingerprints | COPY of the same rows | ratio "
-        "| rows written | bytes written |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| year | snapshot | of which the job's own `total_s` | fingerprint phase "
+        "| COPY of the same rows | ratio | rows written | bytes written |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in longest.points:
         lines.append(
-            f"| {p.year} | {fmt_s(p.snapshot_s)} | {fmt_opt(p.fingerprint_s)} | "
-            f"{fmt_s(p.copy_s)} | {p.ratio:.2f}x | {p.rows:,} | {p.new_bytes / 1e6:,.1f} MB |"
+            f"| {p.year} | {fmt_s(p.snapshot_s)} | {fmt_opt(p.job_s)} | "
+            f"{fmt_opt(p.fingerprint_s)} | {fmt_s(p.copy_s)} | {p.ratio:.2f}x | {p.rows:,} | "
+            f"{p.new_bytes / 1e6:,.1f} MB |"
         )
     if chart:
         lines += ["", f"![scale]({chart})", ""]
@@ -456,11 +496,11 @@ def render(series: list[Series], *, reps: int, growth: float, chart: str | None,
         "",
         "- Each row is one uninterrupted `navsnap.run` of the built-in simulation from 2025 "
         "with snapshots to a local store, `simulation.workforce.growth_rate` = "
-        f"{growth} (a constant headcount, so every year writes about the same rows; the "
-        "other keys are the defaults).",
+        f"{growth} ({headcount}; the other keys are the defaults).",
         "- The run overlaps a year's snapshot with the next year's step. Here its `on_event` "
         "callback holds the next year back until the snapshot has committed, so each snapshot "
-        "runs alone; a snapshot's time is its manifest's `timings.total_s`.",
+        "runs alone. A snapshot's time runs from the end of the year's step (the run's "
+        "`progress` report) to the write of its manifest (the file's modification time).",
         "- Then, before the next year starts, DuckDB `COPY` writes exactly the rows that "
         "snapshot wrote (its partitions not reused from earlier snapshots, read from its "
         "manifest; the first year includes the global tables) to zstd Parquet level 1, and "
@@ -568,6 +608,37 @@ def draw(series: list[Series], path: Path, *, base_n: int, base_y: int) -> bool:
     return True
 
 
+RESULTS = ROOT / "docs" / "benchmarks-scale.json"
+
+
+def save(series: list[Series], meta: dict[str, Any]) -> None:
+    data = {"meta": meta, "series": [asdict(x) for x in series]}
+    RESULTS.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def load() -> tuple[list[Series], dict[str, Any]]:
+    data = json.loads(RESULTS.read_text())
+    series = []
+    for d in data["series"]:
+        points = [YearPoint(**p) for p in d.pop("points")]
+        series.append(Series(**d, points=points))
+    return series, data["meta"]
+
+
+def publish(series: list[Series], meta: dict[str, Any], *, write: bool) -> None:
+    base_n, base_y = meta["base_employees"], meta["base_years"]
+    series.sort(key=lambda s: (s.employees != base_n, s.employees, s.years))
+    chart = None
+    if write and draw(series, ROOT / "docs" / "benchmarks-scale.png", base_n=base_n,
+                      base_y=base_y):  # fmt: skip
+        chart = "benchmarks-scale.png"
+    text = render(series, meta=meta, chart=chart)
+    print(text)
+    if write:
+        (ROOT / "docs" / "benchmarks-scale.md").write_text(text)
+        save(series, meta)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, about 1-2 minutes")
@@ -575,11 +646,18 @@ def main() -> int:
     ap.add_argument("--employees", default="", help="employees of the runs of --base-years")
     ap.add_argument("--base-employees", type=int, default=0, help="employees of the year runs")
     ap.add_argument("--base-years", type=int, default=0, help="years of the employee runs")
+    ap.add_argument("--series", default="", help="exactly these runs, e.g. 1000000x5,10000x20")
     ap.add_argument("--reps", type=int, default=0, help="restore/IMPORT pairs (default 3)")
     ap.add_argument("--growth-rate", type=float, default=0.0, help="headcount growth a year")
-    ap.add_argument("--write", action="store_true", help="write docs/benchmarks-scale.md/.png")
+    ap.add_argument("--write", action="store_true", help="write docs/benchmarks-scale.*")
+    ap.add_argument("--add", action="store_true", help="keep the other series of the .json")
+    ap.add_argument("--redraw", action="store_true", help="rewrite the page from the .json")
     ap.add_argument("--workdir", default="", help="where to build (default: a temp dir)")
     args = ap.parse_args()
+    if args.redraw:
+        series, meta = load()
+        publish(series, meta, write=True)
+        return 0
     base_n = args.base_employees or (10_000 if args.quick else 100_000)
     base_y = args.base_years or (3 if args.quick else 5)
 
@@ -589,7 +667,28 @@ def main() -> int:
     years = ints(args.years, "3,6" if args.quick else "5,10,20")
     employees = ints(args.employees, "5000,10000,20000" if args.quick else "10000,100000,1000000")
     reps = args.reps or (2 if args.quick else 3)
-    plan = list(dict.fromkeys([*((base_n, y) for y in years), *((n, base_y) for n in employees)]))
+    if args.series:
+        plan = [(int(a), int(b)) for a, b in (x.split("x") for x in args.series.split(","))]
+    else:
+        plan = list(
+            dict.fromkeys([*((base_n, y) for y in years), *((n, base_y) for n in employees)])
+        )
+    cmd = "python " + " ".join(["scripts/bench_scale.py", *sys.argv[1:]])
+    meta: dict[str, Any] = {
+        "growth_rate": args.growth_rate,
+        "base_employees": base_n,
+        "base_years": base_y,
+        "machine": machine(),
+        "commands": [],
+    }
+    kept: list[Series] = []
+    if args.add and RESULTS.exists():
+        kept, old = load()
+        if old["growth_rate"] != args.growth_rate:
+            sys.exit(f"--add: {RESULTS} was measured with another --growth-rate")
+        meta = {**old, "commands": old["commands"]}
+        kept = [x for x in kept if (x.employees, x.years) not in plan]
+    meta["commands"] = [*meta["commands"], [cmd, dt.date.today().isoformat()]]
     base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="navsnap-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     series: list[Series] = []
@@ -608,16 +707,7 @@ def main() -> int:
         if not args.workdir:
             shutil.rmtree(base, ignore_errors=True)
     print(f"== measured in {time.perf_counter() - t0:.0f} s", flush=True)
-    series.sort(key=lambda s: (s.employees != base_n, s.employees, s.years))
-    chart = None
-    if args.write and draw(series, ROOT / "docs" / "benchmarks-scale.png", base_n=base_n,
-                           base_y=base_y):  # fmt: skip
-        chart = "benchmarks-scale.png"
-    cmd = "python " + " ".join(["scripts/bench_scale.py", *sys.argv[1:]])
-    text = render(series, reps=reps, growth=args.growth_rate, chart=chart, cmd=cmd)
-    print(text)
-    if args.write:
-        (ROOT / "docs" / "benchmarks-scale.md").write_text(text)
+    publish([*kept, *series], meta, write=args.write)
     return 0
 
 
