@@ -78,6 +78,7 @@ sys.path.insert(0, str(ROOT))
 from bench_scale import (  # noqa: E402
     FIRST_YEAR,
     AfterEachSnapshot,
+    Log,
     drop,
     fsync_tree,
     ident,
@@ -130,7 +131,7 @@ class LakeCommits:
     simulation writes only year Y); navsnap finds it out by fingerprinting.
     """
 
-    def __init__(self, *, catalog: Path, data: Path, ext: Path, compression: str, log: object):
+    def __init__(self, *, catalog: Path, data: Path, ext: Path, compression: str, log: Log):
         self.catalog, self.data, self.ext, self.compression = catalog, data, ext, compression
         self.log = log
         self.seconds: dict[int, float] = {}
@@ -182,7 +183,7 @@ class LakeCommits:
         row = con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()
         assert row is not None
         self.versions[year] = int(row[0])
-        self.log(  # type: ignore[operator]
+        self.log(
             f"   {year}: navsnap snapshot {self.snap_seconds[year]:.3f} s, "
             f"DuckLake commit {self.seconds[year]:.3f} s"
         )
@@ -239,7 +240,7 @@ def row_counts(db: Path, tables: list[str]) -> dict[str, int]:
         con.close()
 
 
-def one_rep(n: int, i: int, *, work: Path, compression: str, log: object) -> Rep:
+def one_rep(n: int, i: int, *, work: Path, compression: str, log: Log) -> Rep:
     work.mkdir(parents=True, exist_ok=True)
     cfg = navsnap.load_config(overrides={"simulation.employees": n}, search_cwd=False)
     db, store = work / "sim.duckdb", work / "store"
@@ -282,7 +283,7 @@ def one_rep(n: int, i: int, *, work: Path, compression: str, log: object) -> Rep
         raise RuntimeError(f"the two files as of {AS_OF} differ in rows: {a} vs {b}")
     drop(ours)
     drop(theirs)
-    log(  # type: ignore[operator]
+    log(
         f"   as of {AS_OF}: navsnap restore {r.restore_s:.2f} s, DuckLake materialize "
         f"{r.materialize_s:.2f} s; bytes {r.navsnap_bytes / 1e6:.1f} / {r.lake_bytes / 1e6:.1f} MB"
     )
@@ -336,9 +337,9 @@ def render(results: dict[int, list[Rep]], *, compression: str, cmd: str) -> str:
     ]
     for n, reps in results.items():
         for year in range(FIRST_YEAR, LAST_YEAR + 1):
-            a = median(r.navsnap_s[year] for r in reps)
-            b = median(r.lake_s[year] for r in reps)
-            lines.append(f"| {n:,} | {year} | {a:.3f} | {b:.3f} | {b / a:.2f}x |")
+            ys = median(r.navsnap_s[year] for r in reps)
+            yl = median(r.lake_s[year] for r in reps)
+            lines.append(f"| {n:,} | {year} | {ys:.3f} | {yl:.3f} | {yl / ys:.2f}x |")
     lake_codec = compression or "DuckLake's default (snappy)"
     lines += [
         "",

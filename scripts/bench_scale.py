@@ -655,8 +655,7 @@ def main() -> int:
     ap.add_argument("--workdir", default="", help="where to build (default: a temp dir)")
     args = ap.parse_args()
     if args.redraw:
-        series, meta = load()
-        publish(series, meta, write=True)
+        publish(*load(), write=True)
         return 0
     base_n = args.base_employees or (10_000 if args.quick else 100_000)
     base_y = args.base_years or (3 if args.quick else 5)
