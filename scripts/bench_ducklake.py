@@ -94,7 +94,7 @@ from navsnap.manifest import Manifest  # noqa: E402
 
 LAST_YEAR = FIRST_YEAR + 4
 AS_OF = FIRST_YEAR + 2
-LAKE = "lake"
+LAKE = "lake"  # the alias of the lake in a materialization's own connection
 
 
 def extension_file() -> Path:
@@ -111,19 +111,32 @@ def files_under(path: Path) -> set[Path]:
     return {p for p in path.rglob("*") if p.is_file()} if path.exists() else set()
 
 
+#: DuckLake variants measured side by side: name -> (parquet_compression, level) options
+#: ("" keeps DuckLake's own default, snappy in 1.5.5).
+VARIANTS: dict[str, tuple[str, int | None]] = {
+    "default": ("", None),
+    "zstd1": ("zstd", 1),  # navsnap's own codec and level
+}
+
+
+def variant_label(name: str) -> str:
+    codec, level = VARIANTS[name]
+    return f"{codec} level {level}" if codec else "its default codec (snappy)"
+
+
 @dataclass
 class Rep:
     navsnap_s: dict[int, float] = field(default_factory=dict)
-    lake_s: dict[int, float] = field(default_factory=dict)
+    lake_s: dict[str, dict[int, float]] = field(default_factory=dict)
     navsnap_bytes: int = 0
-    lake_bytes: int = 0
+    lake_bytes: dict[str, int] = field(default_factory=dict)
     db_bytes: int = 0
     restore_s: float = 0.0
-    materialize_s: float = 0.0
+    materialize_s: dict[str, float] = field(default_factory=dict)
 
 
 class LakeCommits:
-    """After each navsnap snapshot: commit the same year-end to the DuckLake, timed.
+    """After each navsnap snapshot: commit the same year-end to one DuckLake, timed.
 
     The first year creates every table in the lake from the database's (global tables whole,
     year tables with that year's rows); each later year inserts that year's rows of the
@@ -131,42 +144,49 @@ class LakeCommits:
     simulation writes only year Y); navsnap finds it out by fingerprinting.
     """
 
-    def __init__(self, *, catalog: Path, data: Path, ext: Path, compression: str, log: Log):
-        self.catalog, self.data, self.ext, self.compression = catalog, data, ext, compression
-        self.log = log
+    def __init__(self, *, variant: str, work: Path, ext: Path) -> None:
+        self.variant, self.ext = variant, ext
+        self.alias = f"lake_{variant}"
+        self.catalog = work / f"{self.alias}.ducklake"
+        self.data = work / f"{self.alias}-data"
         self.seconds: dict[int, float] = {}
-        self.snap_seconds: dict[int, float] = {}
         self.versions: dict[int, int] = {}
         self.attached = False
+
+    def stored_bytes(self) -> int:
+        catalog = sum(p.stat().st_size for p in self.catalog.parent.glob(self.catalog.name + "*"))
+        return tree_bytes(self.data) + catalog
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         """LOAD and ATTACH (not timed: a pipeline keeps its lake attached for the run)."""
         con.execute(f"LOAD {literal(str(self.ext))}")
         con.execute(
-            f"ATTACH {literal('ducklake:' + str(self.catalog))} AS {LAKE} "
+            f"ATTACH {literal('ducklake:' + str(self.catalog))} AS {self.alias} "
             f"(DATA_PATH {literal(str(self.data) + '/')})"
         )
-        if self.compression:
-            con.execute(
-                f"CALL {LAKE}.set_option('parquet_compression', {literal(self.compression)})"
-            )
+        codec, level = VARIANTS[self.variant]
+        if codec:
+            con.execute(f"CALL {self.alias}.set_option('parquet_compression', {literal(codec)})")
+        if level is not None:
+            con.execute(f"CALL {self.alias}.set_option('parquet_compression_level', {level})")
         self.attached = True
 
-    def __call__(self, manifest: Manifest, con: duckdb.DuckDBPyConnection, snap_s: float) -> None:
+    def commit(self, manifest: Manifest, con: duckdb.DuckDBPyConnection) -> None:
         year = manifest.year
         if not self.attached:
             self.attach(con)
         before = files_under(self.data)
+        lake = self.alias
 
         def commit() -> None:
             con.execute("BEGIN TRANSACTION")
             for t in manifest.tables:
                 src = f"{ident(t.schema)}.{ident(t.table)}"
-                dest = f"{LAKE}.{ident(t.schema)}.{ident(t.table)}"
+                dest = f"{lake}.{ident(t.schema)}.{ident(t.table)}"
                 where = f" WHERE {ident(t.year_column)} = {year}" if t.year_column else ""
                 if year == FIRST_YEAR:
                     if t.schema != "main":
-                        con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE}.{ident(t.schema)}")
+                        con.execute(f"CREATE SCHEMA IF NOT EXISTS {lake}.{ident(t.schema)}")
                     con.execute(f"CREATE TABLE {dest} AS SELECT * FROM {src}{where}")
                 elif t.year_column:
                     con.execute(f"INSERT INTO {dest} SELECT * FROM {src}{where}")
@@ -179,14 +199,24 @@ class LakeCommits:
                     fsync_tree(p)
 
         self.seconds[year] = timed(commit)
-        self.snap_seconds[year] = snap_s
-        row = con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()
+        row = con.execute(f"SELECT max(snapshot_id) FROM {lake}.snapshots()").fetchone()
         assert row is not None
         self.versions[year] = int(row[0])
-        self.log(
-            f"   {year}: navsnap snapshot {self.snap_seconds[year]:.3f} s, "
-            f"DuckLake commit {self.seconds[year]:.3f} s"
-        )
+
+
+class EachYear:
+    """The hook's action: record navsnap's snapshot time, then commit every lake in turn."""
+
+    def __init__(self, lakes: list[LakeCommits], log: Log) -> None:
+        self.lakes, self.log = lakes, log
+        self.snap_seconds: dict[int, float] = {}
+
+    def __call__(self, manifest: Manifest, con: duckdb.DuckDBPyConnection, snap_s: float) -> None:
+        self.snap_seconds[manifest.year] = snap_s
+        for lake in self.lakes:
+            lake.commit(manifest, con)
+        commits = ", ".join(f"{x.variant} {x.seconds[manifest.year]:.3f} s" for x in self.lakes)
+        self.log(f"   {manifest.year}: navsnap snapshot {snap_s:.3f} s; DuckLake {commits}")
 
 
 def materialize(
@@ -240,14 +270,14 @@ def row_counts(db: Path, tables: list[str]) -> dict[str, int]:
         con.close()
 
 
-def one_rep(n: int, i: int, *, work: Path, compression: str, log: Log) -> Rep:
+def one_rep(n: int, i: int, *, work: Path, variants: list[str], log: Log) -> Rep:
     work.mkdir(parents=True, exist_ok=True)
     cfg = navsnap.load_config(overrides={"simulation.employees": n}, search_cwd=False)
     db, store = work / "sim.duckdb", work / "store"
-    catalog, data = work / "lake.ducklake", work / "lake-data"
     ext = extension_file()
-    lake = LakeCommits(catalog=catalog, data=data, ext=ext, compression=compression, log=log)
-    hook = AfterEachSnapshot(db=db, store=store, last=LAST_YEAR, then=lake)
+    lakes = [LakeCommits(variant=v, work=work, ext=ext) for v in variants]
+    each = EachYear(lakes, log)
+    hook = AfterEachSnapshot(db=db, store=store, last=LAST_YEAR, then=each)
     navsnap.run(
         cfg,
         db=db,
@@ -256,36 +286,49 @@ def one_rep(n: int, i: int, *, work: Path, compression: str, log: Log) -> Rep:
         on_event=hook,
         progress=hook.progress,
     )
-    r = Rep(navsnap_s=dict(lake.snap_seconds), lake_s=dict(lake.seconds))
+    r = Rep(navsnap_s=dict(each.snap_seconds))
+    r.lake_s = {x.variant: dict(x.seconds) for x in lakes}
     r.navsnap_bytes = tree_bytes(store)
-    r.lake_bytes = tree_bytes(data) + sum(
-        p.stat().st_size for p in work.glob("lake.ducklake*") if p.is_file()
-    )
+    r.lake_bytes = {x.variant: x.stored_bytes() for x in lakes}
     r.db_bytes = db.stat().st_size
     ddl, tables = source_schema(db)
-    ours, theirs = work / "restored.duckdb", work / "materialized.duckdb"
+    ours = work / "restored.duckdb"
 
     def do_restore() -> None:
         navsnap.restore(store=store, db=db, year=AS_OF, to=ours)
 
-    def do_materialize() -> None:
-        materialize(ext=ext, catalog=catalog, data=data, version=lake.versions[AS_OF], ddl=ddl,
-                    tables=tables, out=theirs)  # fmt: skip
+    outs = {x.variant: work / f"materialized-{x.variant}.duckdb" for x in lakes}
 
+    def do_materialize(lake: LakeCommits) -> None:
+        out = outs[lake.variant]
+        r.materialize_s[lake.variant] = timed(
+            lambda: materialize(ext=ext, catalog=lake.catalog, data=lake.data,
+                                version=lake.versions[AS_OF], ddl=ddl, tables=tables, out=out)
+        )  # fmt: skip
+
+    # One group per repetition: navsnap first in even repetitions, last in odd ones.
     if i % 2 == 0:
         r.restore_s = timed(do_restore)
-        r.materialize_s = timed(do_materialize)
+        for lake in lakes:
+            do_materialize(lake)
     else:
-        r.materialize_s = timed(do_materialize)
+        for lake in lakes[::-1]:
+            do_materialize(lake)
         r.restore_s = timed(do_restore)
-    a, b = row_counts(ours, tables), row_counts(theirs, tables)
-    if a != b:
-        raise RuntimeError(f"the two files as of {AS_OF} differ in rows: {a} vs {b}")
+    expected = row_counts(ours, tables)
     drop(ours)
-    drop(theirs)
+    for v, out in outs.items():
+        theirs = row_counts(out, tables)
+        drop(out)
+        if theirs != expected:
+            raise RuntimeError(
+                f"{v}: the files as of {AS_OF} differ in rows: {expected} vs {theirs}"
+            )
+    made = ", ".join(f"{v} {s:.2f} s" for v, s in r.materialize_s.items())
+    sizes = ", ".join(f"{v} {b / 1e6:.1f} MB" for v, b in r.lake_bytes.items())
     log(
-        f"   as of {AS_OF}: navsnap restore {r.restore_s:.2f} s, DuckLake materialize "
-        f"{r.materialize_s:.2f} s; bytes {r.navsnap_bytes / 1e6:.1f} / {r.lake_bytes / 1e6:.1f} MB"
+        f"   as of {AS_OF}: navsnap restore {r.restore_s:.2f} s; DuckLake {made}; "
+        f"bytes navsnap {r.navsnap_bytes / 1e6:.1f} MB, DuckLake {sizes}"
     )
     return r
 
@@ -293,7 +336,7 @@ def one_rep(n: int, i: int, *, work: Path, compression: str, log: Log) -> Rep:
 # --------------------------------------------------------------------------- report
 
 
-def render(results: dict[int, list[Rep]], *, compression: str, cmd: str) -> str:
+def render(results: dict[int, list[Rep]], *, variants: list[str], cmd: str) -> str:
     lines = [
         "# Benchmarks: navsnap and DuckLake",
         "",
@@ -303,44 +346,49 @@ def render(results: dict[int, list[Rep]], *, compression: str, cmd: str) -> str:
         "DuckLake is the snapshot format a DuckDB user might pick instead of navsnap. It needs "
         "DuckDB 1.5.x, so both sides run here under DuckDB 1.5.5 (the script makes its own "
         "environment). Medians over the repetitions; each repetition is one run in which "
-        "navsnap's snapshot and DuckLake's commit of each year-end alternate (method below). "
-        "Absolute seconds on this shared machine drift by tens of percent; the ratios are the "
-        "claim.",
+        "navsnap's snapshot and the DuckLake commits of each year-end alternate (method "
+        "below). DuckLake is measured twice in the same run: with its default Parquet codec "
+        "and with navsnap's (zstd level 1). Absolute seconds on this shared machine drift by "
+        "tens of percent; the ratios are the claim.",
         "",
-        "| employees | measure | navsnap | DuckLake | DuckLake / navsnap | navsnap / DuckLake "
-        "| reps |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| employees | measure | DuckLake's Parquet codec | navsnap | DuckLake "
+        "| DuckLake / navsnap | navsnap / DuckLake | reps |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     for n, reps in results.items():
         snap = median(sum(r.navsnap_s.values()) for r in reps)
-        lake = median(sum(r.lake_s.values()) for r in reps)
         nb = median(r.navsnap_bytes for r in reps)
-        lb = median(r.lake_bytes for r in reps)
         rs = median(r.restore_s for r in reps)
-        ms = median(r.materialize_s for r in reps)
-        rows = [
-            ("5 yearly snapshots / commits, 2025-2029", f"{snap:.2f} s", f"{lake:.2f} s",
-             lake / snap),
-            ("bytes stored after 2029", f"{nb / 1e6:,.1f} MB", f"{lb / 1e6:,.1f} MB", lb / nb),
-            (f"a database file as of {AS_OF}", f"{rs:.2f} s", f"{ms:.2f} s", ms / rs),
-        ]  # fmt: skip
-        for name, a, b, ratio in rows:
-            lines.append(
-                f"| {n:,} | {name} | {a} | {b} | {ratio:.2f}x | {1 / ratio:.2f}x | {len(reps)} |"
-            )
+        for v in variants:
+            lake = median(sum(r.lake_s[v].values()) for r in reps)
+            lb = median(r.lake_bytes[v] for r in reps)
+            ms = median(r.materialize_s[v] for r in reps)
+            rows = [
+                ("5 yearly snapshots / commits, 2025-2029", f"{snap:.2f} s", f"{lake:.2f} s",
+                 lake / snap),
+                ("bytes stored after 2029", f"{nb / 1e6:,.1f} MB", f"{lb / 1e6:,.1f} MB",
+                 lb / nb),
+                (f"a database file as of {AS_OF}", f"{rs:.2f} s", f"{ms:.2f} s", ms / rs),
+            ]  # fmt: skip
+            for name, a, b, ratio in rows:
+                lines.append(
+                    f"| {n:,} | {name} | {variant_label(v)} | {a} | {b} | {ratio:.2f}x | "
+                    f"{1 / ratio:.2f}x | {len(reps)} |"
+                )
     lines += [
         "",
         "Each year, medians (seconds):",
         "",
-        "| employees | year | navsnap snapshot | DuckLake commit | DuckLake / navsnap |",
-        "|---:|---:|---:|---:|---:|",
+        "| employees | year | navsnap snapshot | "
+        + " | ".join(f"DuckLake commit, {variant_label(v)}" for v in variants)
+        + " |",
+        "|---:|---:|---:|" + "---:|" * len(variants),
     ]
     for n, reps in results.items():
         for year in range(FIRST_YEAR, LAST_YEAR + 1):
             ys = median(r.navsnap_s[year] for r in reps)
-            yl = median(r.lake_s[year] for r in reps)
-            lines.append(f"| {n:,} | {year} | {ys:.3f} | {yl:.3f} | {yl / ys:.2f}x |")
-    lake_codec = compression or "DuckLake's default (snappy)"
+            cells = " | ".join(f"{median(r.lake_s[v][year] for r in reps):.3f}" for v in variants)
+            lines.append(f"| {n:,} | {year} | {ys:.3f} | {cells} |")
     lines += [
         "",
         "## Method",
@@ -360,15 +408,18 @@ def render(results: dict[int, list[Rep]], *, compression: str, cmd: str) -> str:
         "file. LOAD and ATTACH happen once, before the first commit, untimed.",
         "- DuckLake's first commit creates every table from the database (global tables "
         "whole, year tables with 2025's rows); each later one inserts that year's rows of "
-        "the three year-scoped tables. It is told what changed; navsnap finds out itself.",
-        "- As of 2027, one pair per repetition, order alternating: navsnap "
+        "the three year-scoped tables. It is told what changed; navsnap finds out itself. "
+        "Each DuckLake variant is its own lake, committed in turn after the snapshot.",
+        "- As of 2027, once per repetition and variant, navsnap first in even repetitions "
+        "and last in odd ones: navsnap "
         "`restore(year=2027, to=new file)`; DuckLake: a fresh `.duckdb`, LOAD, ATTACH the "
         "lake read-only, every table created with the source database's own `CREATE TABLE` "
         "(constraints included), `INSERT ... SELECT * FROM lake.t AT (VERSION => v)` where "
         "`v` is the lake's version right after the 2027 commit, CHECKPOINT, fsync. The "
-        "script checks that both files hold the same row count in every table.",
+        "script checks that every file holds the same row count in every table.",
         "- Bytes: every file of navsnap's store vs the lake's data folder plus its catalog "
-        f"file(s). Parquet compression: navsnap zstd level 1; DuckLake {lake_codec}.",
+        "file(s). Parquet compression: navsnap zstd level 1; DuckLake as the table says "
+        "(`CALL lake.set_option('parquet_compression', ...)` and `parquet_compression_level`).",
         "",
         "## What each side does and guarantees",
         "",
@@ -402,13 +453,19 @@ def main() -> int:
     ap.add_argument("--sizes", default="", help="comma-separated employee counts")
     ap.add_argument("--reps", type=int, default=0, help="repetitions (default 3; 1 at 1M)")
     ap.add_argument(
-        "--compression", default="", help="DuckLake's parquet_compression (default: its own)"
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"DuckLake variants to measure (of {', '.join(VARIANTS)})",
     )
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks-ducklake.md")
     ap.add_argument("--workdir", default="", help="where to build (default: a temp dir)")
     args = ap.parse_args()
     sizes = [int(s) for s in (args.sizes or ("20000" if args.quick else "100000")).split(",")]
     reps = args.reps or (2 if args.quick else 3)
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        sys.exit(f"--variants: choose among {', '.join(VARIANTS)}")
     base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="navsnap-lake-"))
     base.mkdir(parents=True, exist_ok=True)
     results: dict[int, list[Rep]] = {}
@@ -424,14 +481,14 @@ def main() -> int:
                 log(f"== {n:,} employees, repetition {i + 1}")
                 work = base / f"n{n}-{i}"
                 shutil.rmtree(work, ignore_errors=True)
-                results[n].append(one_rep(n, i, work=work, compression=args.compression, log=log))
+                results[n].append(one_rep(n, i, work=work, variants=variants, log=log))
                 shutil.rmtree(work, ignore_errors=True)
     finally:
         if not args.workdir:
             shutil.rmtree(base, ignore_errors=True)
     log(f"== measured in {time.perf_counter() - t0:.0f} s")
     cmd = "python " + " ".join(["scripts/bench_ducklake.py", *sys.argv[1:]])
-    text = render(results, compression=args.compression, cmd=cmd)
+    text = render(results, variants=variants, cmd=cmd)
     print(text)
     if args.write:
         (ROOT / "docs" / "benchmarks-ducklake.md").write_text(text)
