@@ -491,6 +491,10 @@ def render(rows: list[Row], reps: int, chart: str | None) -> str:
         "`scripts/bench_verify.py` (hash throughput, bytearray vs mmap), "
         "`scripts/bench_remote.py` (restore from a local S3 server vs local disk).",
         "",
+        "Growth with years and employees: [benchmarks-scale.md](benchmarks-scale.md) "
+        "(`scripts/bench_scale.py`); against DuckLake: "
+        "[benchmarks-ducklake.md](benchmarks-ducklake.md) (`scripts/bench_ducklake.py`).",
+        "",
     ]
     return "\n".join(lines)
 
