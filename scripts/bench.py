@@ -489,7 +489,9 @@ def render(rows: list[Row], reps: int, chart: str | None) -> str:
         "",
         "Other benchmarks, run separately: `scripts/bench_sim.py` (one simulated year), "
         "`scripts/bench_verify.py` (hash throughput, bytearray vs mmap), "
-        "`scripts/bench_remote.py` (restore from a local S3 server vs local disk).",
+        "`scripts/bench_remote.py` (restore from a local S3 server vs local disk), "
+        "`scripts/bench_restore.py` (the restore pairs alone, with CPU-second ratios, and "
+        "`--profile`).",
         "",
         "Growth with years and employees: [benchmarks-scale.md](benchmarks-scale.md) "
         "(`scripts/bench_scale.py`); against DuckLake: "
