@@ -222,6 +222,8 @@ class SnapshotSummary:
     lineage: str = ""
     #: The parent, when it is of another lineage or database: this snapshot starts a fork.
     fork_of: str | None = None
+    #: Bytes of its hot-tier copy while the copy is live (0: none, or released).
+    hot_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__, tags=list(self.tags))
@@ -265,6 +267,9 @@ def list_snapshots(
     ]
     verified = _verified_times(st)
     damaged = _damaged_times(st)
+    from navsnap.hotwindow import live_hot_snapshots
+
+    hot = live_hot_snapshots(everything)
     out = [
         SnapshotSummary(
             snapshot_id=m.snapshot_id,
@@ -285,6 +290,7 @@ def list_snapshots(
             damaged_at=damaged.get(m.snapshot_id),
             lineage=lineage_label(m),
             fork_of=_fork_of(m, by_id),
+            hot_bytes=m.hot_bytes if m.snapshot_id in hot else 0,
         )
         for m in manifests
     ]

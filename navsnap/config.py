@@ -113,6 +113,12 @@ class SnapshotSection:
             min=1,
         ),
     )
+    hot: int = field(
+        default=0,
+        metadata=_doc(
+            "Hot tier: also keep a whole-file copy of the latest N year-ends (0: off).", min=0
+        ),
+    )
 
 
 @dataclass(frozen=True)

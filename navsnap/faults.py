@@ -28,6 +28,9 @@ POINTS = (
     "restore-after-swap",
     "delta-mid-transaction",
     "file-copy-mid",
+    "hot-after-stage",
+    "hot-before-publish",
+    "hot-after-publish",
     "prune-after-manifest-delete",
     "prune-mid-objects",
 )

@@ -26,6 +26,7 @@ __all__ = [
     "DdlEntry",
     "FileCopy",
     "Fingerprint",
+    "HotCopy",
     "Manifest",
     "ObjectRef",
     "Partition",
@@ -271,6 +272,26 @@ class FileCopy:
 
 
 @dataclass(frozen=True)
+class HotCopy:
+    """The hot tier: a whole-file copy of the year-end database beside the Parquet objects.
+
+    Optional (``hot`` in the manifest, absent when there is none). ``object`` is the stored
+    object (its xxh3-128 and size as stored); ``raw_xxh3``/``raw_size`` those of the database
+    file it unpacks to; ``compression`` is ``"none"`` (a reflink or a plain copy) or
+    ``"zstd"``; ``storage_version`` the file's DuckDB storage version; ``keep`` the number of
+    latest year-ends of the database whose copies are kept (:mod:`navsnap.hotwindow`).
+    """
+
+    object: ObjectRef
+    method: str  # "reflink" | "copy"
+    compression: str  # "none" | "zstd"
+    raw_size: int
+    raw_xxh3: str
+    storage_version: str | None
+    keep: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     snapshot_id: str
     run_id: str
@@ -294,6 +315,8 @@ class Manifest:
     #: Comments on catalog objects; absent from the JSON when there are none (older readers
     #: ignore the field and restore without comments).
     comments: tuple[Comment, ...] = ()
+    #: The hot tier's whole-file copy; absent from the JSON when there is none.
+    hot: HotCopy | None = None
 
     # ------------------------------------------------------------ derived
 
@@ -326,6 +349,11 @@ class Manifest:
         return sum(o.size for o in self.objects())
 
     @property
+    def hot_bytes(self) -> int:
+        """Bytes of the hot tier's copy as stored (0 without one)."""
+        return self.hot.object.size if self.hot is not None else 0
+
+    @property
     def new_bytes(self) -> int:
         """Bytes of objects this snapshot wrote itself (not shared with an earlier one)."""
         if self.file is not None:
@@ -346,6 +374,10 @@ class Manifest:
         else:
             del data["comments"]
         data["file"] = asdict(self.file) if self.file is not None else None
+        if self.hot is not None:  # absent rather than null: older manifests stay as they were
+            data["hot"] = asdict(self.hot)
+        else:
+            del data["hot"]
         data["config"] = self.config.to_dict()
         data["validation"] = dict(self.validation)
         data["checks"] = dict(self.checks)
@@ -421,12 +453,13 @@ class Manifest:
         simple = {
             k: v
             for k, v in data.items()
-            if k in known and k not in ("tables", "file", "ddl", "config", "comments")
+            if k in known and k not in ("tables", "file", "ddl", "config", "comments", "hot")
         }
         return cls(
             **simple,
             tables=tuple(_table_from_dict(t) for t in data.get("tables", [])),
             file=file_copy,
+            hot=_hot(data["hot"]) if "hot" in data else None,
             config=ConfigBlock.from_dict(data["config"]),
             ddl=tuple(
                 DdlEntry(
@@ -456,6 +489,21 @@ def _int(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{str(value)[:40]!r} is not an integer")
     return value
+
+
+def _hot(data: Mapping[str, Any]) -> HotCopy:
+    storage = data["storage_version"]
+    if storage is not None and not isinstance(storage, str):
+        raise TypeError("hot.storage_version is not a string or null")
+    return HotCopy(
+        object=_object(data["object"]),
+        method=str(data["method"]),
+        compression=str(data["compression"]),
+        raw_size=_int(data["raw_size"]),
+        raw_xxh3=str(data["raw_xxh3"]),
+        storage_version=storage,
+        keep=_int(data["keep"]),
+    )
 
 
 def _object(data: Mapping[str, Any]) -> ObjectRef:

@@ -50,6 +50,7 @@ COMMENT_ON = ("TABLE", "COLUMN", "VIEW", "SEQUENCE", "MACRO", "MACRO TABLE", "TY
 _IDENT = r'(?:"(?:[^"]|"")+"|[^\W\d][\w$]*)'
 _QUALIFIED = rf"{_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}}"
 _HEAD = r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?"
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 _VERSION = re.compile(r"v?[0-9]+(?:\.[0-9]+){0,3}(?:[-+.]?[A-Za-z0-9]+){0,4}\+?")
 _MAX_SQL = 1_000_000
 _MAX_DEPTH = 16
@@ -305,6 +306,21 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest") -> None:
         _check_entry(d, f"ddl[{i}]", fields)
     for i, c in enumerate(m.comments):
         fields.append((f"comments[{i}]", partial(_check_comment, c)))
+    if m.hot is not None:
+        hot = m.hot
+
+        def hot_copy() -> None:
+            if hot.method not in ("reflink", "copy") or hot.compression not in ("none", "zstd"):
+                raise _Refused("names an unknown method or compression")
+            if hot.keep < 1 or hot.raw_size < 0 or hot.object.size < 0:
+                raise _Refused("has a negative size or a keep below 1")
+            if not _HEX32.fullmatch(hot.raw_xxh3):
+                raise _Refused("raw_xxh3 is not an xxh3-128 digest")
+
+        fields.append(("hot", hot_copy))
+        fields.append(
+            ("hot.storage_version", lambda: check_version(hot.storage_version, optional=True))
+        )
     for name, check in fields:
         try:
             check()

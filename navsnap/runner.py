@@ -49,7 +49,7 @@ from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
-from navsnap.restore import restore
+from navsnap.restore import RestorePlan, RestoreReport, restore
 from navsnap.resume import ResumeDecision, plan_resume
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
@@ -140,14 +140,26 @@ class RunReport:
     decision: ResumeDecision | None = None
     moved_aside: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: The restore the start point did (resume, --from-snapshot), else None.
+    restored: RestoreReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        restored = self.restored
         return {
             "run_id": self.run_id,
             "db": self.db_path,
             "store": self.store,
             "years": [y.__dict__ for y in self.years_run],
             "decision": self.decision.to_dict() if self.decision else None,
+            "restore": None
+            if restored is None
+            else {
+                "snapshot_id": restored.plan.snapshot_id,
+                "strategy": restored.plan.strategy,
+                "source": restored.source,
+                "hot_fallback": restored.hot_fallback,
+                "seconds": round(restored.seconds, 3),
+            },
             "moved_aside": list(self.moved_aside),
             "warnings": list(self.warnings),
         }
@@ -309,6 +321,7 @@ def run(
         decision=start.decision,
         moved_aside=start.moved_aside,
         warnings=tuple(warnings),
+        restored=start.restored,
     )
 
 
@@ -328,6 +341,7 @@ class StartPoint:
     #: The snapshot the database was just checked to equal, partition by partition (after a
     #: restore, or a resume that found it matching): the first snapshot's baseline.
     verified: Manifest | None = None
+    restored: RestoreReport | None = None
 
 
 @dataclass(frozen=True)
@@ -406,10 +420,14 @@ class YearLoop:
         if from_snapshot is not None:
             assert store is not None
             snap = self._from_snapshot(store, from_snapshot, block, first=first)
-            restore(store, snap, db_path=self.db, progress=self.progress)
+            report = self._restore(store, snap)
             origin = snap.config.origin_year
             return StartPoint(
-                first, {**block, "origin_year": origin}, parent=snap.snapshot_id, verified=snap
+                first,
+                {**block, "origin_year": origin},
+                parent=snap.snapshot_id,
+                verified=snap,
+                restored=report,
             )
         log.info("new run: starting at %d", first)
         return StartPoint(first, {**block, "origin_year": first}, fresh=True)
@@ -454,17 +472,38 @@ class YearLoop:
             return StartPoint(
                 years[0], {**block, "origin_year": origin}, decision=decision, moved_aside=moved
             )
-        if decision.action == "restore":
-            restore(store, snap, db_path=self.db, progress=self.progress, plan=decision.plan)
+        report = (
+            self._restore(store, snap, plan=decision.plan) if decision.action == "restore" else None
+        )
         # Either action leaves the database checked equal to snap: a restore checks what it
-        # loaded, "continue" found every partition matching.
+        # loaded (from the hot tier: the very file the snapshot was taken of, its xxh3
+        # checked), "continue" found every partition matching.
         return StartPoint(
             snap.year + 1,
             {**block, "origin_year": snap.config.origin_year},
             parent=snap.snapshot_id,
             decision=decision,
             verified=snap,
+            restored=report,
         )
+
+    def _restore(
+        self, store: Store, snap: Manifest, *, plan: RestorePlan | None = None
+    ) -> RestoreReport:
+        """Restore ``snap`` into the database (``plan``: one already made) and say which path
+        it took."""
+        report = restore(store, snap, db_path=self.db, progress=self.progress, plan=plan)
+        if report.hot_fallback is not None:
+            self.emit(RunEvent("warning", f"hot copy not used: {report.hot_fallback}"))
+        if report.source != "none":
+            self.emit(
+                RunEvent(
+                    "plan",
+                    f"restored {snap.snapshot_id} from the {report.source} path "
+                    f"({report.plan.strategy}) in {report.seconds:.2f}s",
+                )
+            )
+        return report
 
     # ------------------------------------------------------------------ the years
 

@@ -48,12 +48,14 @@ from navsnap.faults import fault_point
 from navsnap.filecopy import copy_database_file
 from navsnap.fsutil import is_disk_full
 from navsnap.hashing import hash_file
+from navsnap.hot import StagedCopy
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
 from navsnap.manifest import (
     ConfigBlock,
     FileCopy,
     Fingerprint,
+    HotCopy,
     Manifest,
     ObjectRef,
     Partition,
@@ -105,6 +107,8 @@ class SnapshotOptions:
     year_column: str = "simulation_year"
     step: Step | None = None
     checks: Mapping[str, str] = field(default_factory=dict)
+    #: The hot tier: keep a whole-file copy of the latest ``hot`` year-ends (0: off).
+    hot: int = 0
 
     @classmethod
     def from_config(cls, config: Config, *, step: Step, mode: str | None = None) -> SnapshotOptions:
@@ -117,6 +121,7 @@ class SnapshotOptions:
             year_column=config.run.year_column,
             step=step,
             checks=config.checks,
+            hot=config.snapshot.hot,
         )
 
 
@@ -252,6 +257,8 @@ class SnapshotJob:
         #: (table, partition) pairs taken from the baseline / fingerprinted by this snapshot.
         self.trusted: list[tuple[str, PartitionKey]] = []
         self.scanned: list[tuple[str, PartitionKey]] = []
+        #: The hot tier's copy of the year-end file, staged by :meth:`_start`.
+        self.staged_hot: StagedCopy | None = None
 
     @classmethod
     def start(
@@ -307,9 +314,10 @@ class SnapshotJob:
                 f"snapshot {self.snapshot_id} already exists in {store.url!r}",
                 hint="use another --run id",
             )
-        if options.mode == "file":
-            if self.db_path is None:
-                raise DatabaseError("whole-file mode needs a database file, not an in-memory one")
+        if options.mode == "file" and self.db_path is None:
+            raise DatabaseError("whole-file mode needs a database file, not an in-memory one")
+        hot = options.hot > 0 and options.mode == "parquet" and self.db_path is not None
+        if options.mode == "file" or hot:
             try:
                 con.execute("CHECKPOINT")
             except duckdb.Error as exc:
@@ -339,6 +347,35 @@ class SnapshotJob:
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
         self.storage_version = storage_version(cur)
+        if hot:
+            self._stage_hot()
+
+    def _stage_hot(self) -> None:
+        """Copy the checkpointed year-end file now, in the caller's thread: the next year's
+        step may start writing it as soon as :meth:`start` returns."""
+        from navsnap.dbfile import wal_path
+        from navsnap.hot import stage
+
+        assert self.db_path is not None
+        wal = wal_path(self.db_path)
+        if wal.exists() and wal.stat().st_size > 0:
+            # Another connection kept CHECKPOINT from folding the WAL in: the file alone is
+            # not the year-end. The Parquet snapshot is complete without a hot copy.
+            log.warning("no hot copy of %s: its .wal was not checkpointed", self.snapshot_id)
+            return
+        t0 = time.perf_counter()
+        try:
+            self.staged_hot = stage(
+                self.db_path, self.staging, storage_version=self.storage_version
+            )
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    "no space left while copying the database for the hot tier",
+                    hint="free disk space and retry",
+                ) from None
+            raise
+        self.timings["hot_stage_s"] = time.perf_counter() - t0
 
     def _close(self) -> None:
         if self.cur is not None:
@@ -515,6 +552,15 @@ class SnapshotJob:
             reused,
             len(parts) - reused,
         )
+        hot: HotCopy | None = None
+        if self.staged_hot is not None:
+            from navsnap.hot import publish
+
+            t5 = time.perf_counter()
+            hot, created = publish(self.staged_hot, store=store, keep=options.hot)
+            if created:
+                self.published.append(hot.object.key)
+            self.timings["hot_s"] = time.perf_counter() - t5
         t4 = time.perf_counter()
         if options.step is None:
             validation: dict[str, Any] = {}
@@ -548,6 +594,7 @@ class SnapshotJob:
             checks=checks,
             timings={k: round(v, 6) for k, v in self.timings.items()},
             parent=self.parent,
+            hot=hot,
         )
         # The objects' folder entries, once per folder, before the manifest that names them.
         store.sync(self.written)

@@ -1,5 +1,6 @@
 """A store at a glance: per database, its runs and snapshots, the newest year, the bytes its
-snapshots take stored once (deduplicated) and would take stored apart, and the last verify.
+snapshots take stored once (deduplicated) and would take stored apart, the bytes of its live
+hot-tier copies per year, and the last verify.
 
 Built on what ``list`` reads (the manifests, the tags) and on verify's advisory record of
 what it last found intact or damaged (:mod:`navsnap.verify`). Nothing is hashed or written.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from navsnap.hotwindow import live_hot_snapshots
 from navsnap.index import read_all
 from navsnap.manifest import Manifest
 from navsnap.store import Store
@@ -45,6 +47,12 @@ class DatabaseInfo:
     last_verified_at: str | None
     #: Snapshots whose last verify found damage.
     damaged: tuple[str, ...]
+    #: The hot tier: (year, bytes) of each live whole-file copy, by year (newest last).
+    hot: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def hot_bytes(self) -> int:
+        return sum(b for _, b in self.hot)
 
     @property
     def dedup_ratio(self) -> float:
@@ -84,6 +92,8 @@ class StoreInfo:
                     "dedup_ratio": d.dedup_ratio,
                     "last_verified_at": d.last_verified_at,
                     "damaged": list(d.damaged),
+                    "hot_bytes": d.hot_bytes,
+                    "hot": [{"year": y, "bytes": b} for y, b in d.hot],
                     "runs": [r.__dict__ for r in d.runs],
                 }
                 for d in self.databases
@@ -96,7 +106,11 @@ def _unique_bytes(manifests: list[Manifest]) -> int:
 
 
 def _database(
-    name: str, manifests: list[Manifest], verified: dict[str, str], damaged: dict[str, str]
+    name: str,
+    manifests: list[Manifest],
+    verified: dict[str, str],
+    damaged: dict[str, str],
+    hot: frozenset[str],
 ) -> DatabaseInfo:
     by_run: dict[str, list[Manifest]] = {}
     for m in manifests:
@@ -123,6 +137,7 @@ def _database(
         logical_bytes=sum(m.total_bytes for m in manifests),
         last_verified_at=max(times) if times else None,
         damaged=tuple(m.snapshot_id for m in manifests if m.snapshot_id in damaged),
+        hot=tuple(sorted((m.year, m.hot_bytes) for m in manifests if m.snapshot_id in hot)),
     )
 
 
@@ -134,13 +149,14 @@ def store_info(store: Store) -> StoreInfo:
     manifests, broken = read_all(store)
     verified = last_verified(store)
     damaged = last_damaged(store)
+    hot = live_hot_snapshots(manifests)
     by_db: dict[str, list[Manifest]] = {}
     for m in manifests:
         by_db.setdefault(m.database_name, []).append(m)
     return StoreInfo(
         store=store.url,
         databases=tuple(
-            _database(name, ms, verified, damaged) for name, ms in sorted(by_db.items())
+            _database(name, ms, verified, damaged, hot) for name, ms in sorted(by_db.items())
         ),
         snapshots=len(manifests),
         stored_bytes=_unique_bytes(manifests),

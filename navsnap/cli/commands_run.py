@@ -81,6 +81,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "step": "run.step",
         "threads": "run.threads",
         "mode": "snapshot.mode",
+        "hot": "snapshot.hot",
     }
     return {keys[k]: v for k, v in values.items() if v is not None}
 
@@ -119,6 +120,14 @@ def _year_or_ref(value: str | None) -> int | str | None:
     "--threads", type=int, default=None, help="DuckDB threads (results do not depend on it)."
 )
 @click.option("--mode", type=click.Choice(["parquet", "file"]), default=None, help="Snapshot mode.")
+@click.option(
+    "--hot",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="K",
+    help="Hot tier: also keep a whole-file copy of the latest K year-ends, so restoring and "
+    "resuming them is a file copy. Default: [snapshot] hot (0: off).",
+)
 @click.option("--no-snapshots", is_flag=True, help="Run without taking snapshots.")
 @click.option("--resume", is_flag=True, help="Continue from the newest verified snapshot.")
 @click.option("--force-restart", is_flag=True, help="Move the database aside and start over.")
@@ -142,6 +151,7 @@ def run_cmd(
     step: str | None,
     threads: int | None,
     mode: str | None,
+    hot: int | None,
     no_snapshots: bool,
     resume: bool,
     force_restart: bool,
@@ -159,6 +169,7 @@ def run_cmd(
     Example:
       navsnap run --years 2025-2029
       navsnap run --years 2025-2029 --resume
+      navsnap run --years 2025-2029 --hot 2
       navsnap run --years 2027-2028 --from-snapshot 2026
       navsnap run --years 2027-2029 --from-snapshot latest@2026 --seed 7
       navsnap run --years 2025-2029 --step 'dbt run --vars "{simulation_year: {year}}"'
@@ -166,7 +177,9 @@ def run_cmd(
     span = parse_years(years) if years is not None else None
     config = load_config(
         config_path,
-        overrides=_overrides(employees=employees, seed=seed, step=step, threads=threads, mode=mode),
+        overrides=_overrides(
+            employees=employees, seed=seed, step=step, threads=threads, mode=mode, hot=hot
+        ),
     )
     if span is None:
         span = parse_years(config.run.years)

@@ -55,6 +55,8 @@ def list_cmd(
     Every database in the store is listed unless --db (or NAVSNAP_DB) names one: then only
     its snapshots. DATABASE is the database file's name without .duckdb; LINEAGE the
     configuration hash; FORK OF the parent of a snapshot that starts a new lineage (a fork).
+    HOT is the size of the snapshot's hot-tier copy (a whole-file copy of the year-end kept
+    for the latest K year-ends, run --hot K), - when it has none or it was released.
     VERIFIED is when verify last found a snapshot intact, DAMAGED when the last verify found
     it damaged, - when it was never verified.
 
@@ -90,6 +92,7 @@ def list_cmd(
             f"{s.rows:,}",
             human_bytes(s.bytes_new),
             human_bytes(s.bytes_total - s.bytes_new),
+            human_bytes(s.hot_bytes) if s.hot_bytes else "-",
             _verified_cell(s),
             ",".join(s.tags),
             s.fork_of or "",
@@ -110,6 +113,7 @@ def list_cmd(
                 "ROWS",
                 "NEW",
                 "SHARED",
+                "HOT",
                 "VERIFIED",
                 "TAGS",
                 "FORK OF",
@@ -300,7 +304,8 @@ def info_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
     """Summarize the store per database: size, dedup, last verify.
 
     STORED counts every object once; DEDUP is what the snapshots would take stored apart
-    divided by STORED. VERIFIED is the newest verify that found one of the database's
+    divided by STORED; HOT the bytes of the live hot-tier copies (run --hot K), listed per
+    year below the table. VERIFIED is the newest verify that found one of the database's
     snapshots intact; DAMAGED counts snapshots the last verify found damaged.
 
     \b
@@ -328,6 +333,7 @@ def info_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
             str(d.newest_year),
             human_bytes(d.stored_bytes),
             f"{d.dedup_ratio:.1f}x",
+            human_bytes(d.hot_bytes) if d.hot else "-",
             (d.last_verified_at or "-")[:16].replace("T", " "),
             str(len(d.damaged)) if d.damaged else "-",
         ]
@@ -337,9 +343,23 @@ def info_cmd(config_path: str | None, db: str, store: str | None, as_json: bool)
     click.echo(
         table(
             rows,
-            ["DATABASE", "RUNS", "SNAPSHOTS", "NEWEST", "STORED", "DEDUP", "VERIFIED", "DAMAGED"],
+            [
+                "DATABASE",
+                "RUNS",
+                "SNAPSHOTS",
+                "NEWEST",
+                "STORED",
+                "DEDUP",
+                "HOT",
+                "VERIFIED",
+                "DAMAGED",
+            ],
         )
     )
+    for d in report.databases:
+        if d.hot:
+            years = ", ".join(f"{y} {human_bytes(b)}" for y, b in d.hot)
+            click.echo(f"hot tier of {d.database}: {years}")
 
 
 COMMANDS = [list_cmd, show_cmd, restore_cmd, info_cmd]

@@ -3,6 +3,8 @@
 * :func:`build_full` — a new file from the manifest (:func:`navsnap.materialize.build_database`),
   checked (:mod:`navsnap.restore.check`), CHECKPOINTed and fsynced, ready to be swapped in;
 * :func:`build_file` — a whole-file snapshot unpacked and checked against its hash;
+* :func:`check_hot_copy` — a hot-tier copy (unpacked and hash-checked by :mod:`navsnap.hot`)
+  holds the manifest's catalog and row counts;
 * :func:`apply_delta` — the differing partitions of the live file rewritten in one
   transaction that is checked before it commits.
 
@@ -27,6 +29,7 @@ from navsnap.catalog import (
     quote_ident,
     quote_literal,
     secret_names,
+    table_info,
 )
 from navsnap.dbfile import wal_path
 from navsnap.errors import RestoreError
@@ -45,7 +48,7 @@ from navsnap.restore.check import (
 from navsnap.restore.plan import RestorePlan
 from navsnap.store import Store
 
-__all__ = ["apply_delta", "build_file", "build_full"]
+__all__ = ["apply_delta", "build_file", "build_full", "check_hot_copy"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -143,6 +146,33 @@ def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     finally:
         with contextlib.suppress(duckdb.Error):
             con.execute("RESET max_vacuum_tasks")
+
+
+def check_hot_copy(path: Path, manifest: Manifest) -> None:
+    """The cheap checks of a hot copy whose bytes matched their hash: it opens in the running
+    DuckDB, holds only the objects the manifest lists, every table with the manifest's row
+    count, and no ``.wal`` came with it. HotUnusable otherwise (the Parquet path is taken)."""
+    from navsnap.hot import HotUnusable
+
+    if wal_path(path).exists():
+        raise HotUnusable("the hot copy came with a .wal")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
+    try:
+        check_catalog(con, manifest, allowed=secret_names(con))
+        for entry in manifest.tables:
+            row = con.execute(f"SELECT count(*) FROM {table_info(entry).ref}").fetchone()
+            if row is None or row[0] != entry.rows:
+                raise HotUnusable(
+                    f"the hot copy's table {entry.name} has {row[0] if row else 0} rows, "
+                    f"the snapshot {entry.rows}"
+                )
+    except (duckdb.Error, RestoreError) as exc:
+        raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
+    finally:
+        con.close()
 
 
 def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Path) -> None:

@@ -21,10 +21,11 @@ from navsnap.dbfile import (
 )
 from navsnap.errors import DatabaseError, DiskFullError, RestoreError, cause
 from navsnap.fsutil import is_disk_full
+from navsnap.hot import HotUnusable, unpack
 from navsnap.manifest import Manifest
-from navsnap.restore.build import apply_delta, build_file, build_full
+from navsnap.restore.build import apply_delta, build_file, build_full, check_hot_copy
 from navsnap.restore.fetch import fetch
-from navsnap.restore.plan import RestorePlan, plan_restore
+from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
 from navsnap.store import Store
 
 __all__ = ["RestoreReport", "restore"]
@@ -43,10 +44,17 @@ class RestoreReport:
     timings: dict[str, float] = field(default_factory=dict)
     #: What the user should know about the choice of snapshot ("from database big, ...").
     notes: tuple[str, ...] = ()
+    #: Where the data came from: "hot" (the hot tier's file copy), "parquet", "file"
+    #: (a whole-file snapshot) or "none" (nothing restored).
+    source: str = "none"
+    #: Why the snapshot's hot copy was not used, when it has one and the Parquet path ran.
+    hot_fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.plan.to_dict(),
+            "source": self.source,
+            "hot_fallback": self.hot_fallback,
             "notes": list(self.notes),
             "moved_aside": list(self.moved_aside),
             "seconds": round(self.seconds, 3),
@@ -84,6 +92,91 @@ def restore(
         raise DatabaseError(
             f"directory {str(target.parent)!r} does not exist", hint="create it first"
         )
+    hot_fallback: str | None = None
+    if manifest.hot is not None and not tables and plan.strategy in ("full", "delta"):
+        try:
+            return _restore_hot(store, manifest, plan, target, t0=t0)
+        except HotUnusable as exc:
+            hot_fallback = exc.reason
+    report = _restore_parquet(
+        store, manifest, plan, target, db_path=db_path, to=to, tables=tables, progress=progress
+    )
+    return replace(
+        report,
+        seconds=time.perf_counter() - t0,
+        hot_fallback=hot_fallback,
+        timings={**report.timings, "total_s": time.perf_counter() - t0},
+    )
+
+
+def _fresh_temp(target: Path) -> Path:
+    tmp = temp_beside(target, _TEMP_PURPOSE)
+    remove_with_wal(tmp)
+    for leftover in dead_temps(target, _TEMP_PURPOSE):
+        leftover.unlink(missing_ok=True)
+    return tmp
+
+
+def _disk_full(exc: BaseException, manifest: Manifest, tmp: Path, target: Path) -> None:
+    if is_disk_full(exc, path=tmp):
+        raise DiskFullError(
+            f"no space left while restoring {manifest.snapshot_id} into {str(target)!r}",
+            hint="free disk space and run the command again; nothing was changed",
+        ) from None
+
+
+def _restore_hot(
+    store: Store, manifest: Manifest, plan: RestorePlan, target: Path, *, t0: float
+) -> RestoreReport:
+    """Restore from the hot tier's copy: unpack it beside the target, check its hash, its
+    catalog and its row counts, then swap it in (:func:`navsnap.dbfile.swap_into_place`).
+    HotUnusable (nothing changed) when any of that fails before the swap."""
+    assert manifest.hot is not None
+    tmp = _fresh_temp(target)
+    timings: dict[str, float] = {}
+    try:
+        t1 = time.perf_counter()
+        method = unpack(manifest.hot, store=store, dest=tmp)
+        timings["unpack_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        check_hot_copy(tmp, manifest)
+        timings["check_s"] = time.perf_counter() - t2
+        moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
+    except BaseException as exc:
+        remove_with_wal(tmp)
+        _disk_full(exc, manifest, tmp, target)
+        raise
+    timings["total_s"] = time.perf_counter() - t0
+    hot_plan = replace(
+        plan,
+        strategy="hot",
+        reason=f"hot copy of the year-end ({method})",
+        actions=(PartitionAction("<hot copy>", None, "load", 0, manifest.hot.object.size),),
+        comments=(),
+    )
+    return RestoreReport(
+        plan=hot_plan,
+        moved_aside=moved,
+        seconds=time.perf_counter() - t0,
+        timings=timings,
+        source="hot",
+    )
+
+
+def _restore_parquet(
+    store: Store,
+    manifest: Manifest,
+    plan: RestorePlan,
+    target: Path,
+    *,
+    db_path: str | os.PathLike[str],
+    to: str | os.PathLike[str] | None,
+    tables: Sequence[str] | None,
+    progress: ProgressFn | None,
+) -> RestoreReport:
+    """The Parquet (or whole-file snapshot) path: fetch, build or delta, check, swap."""
+    t0 = time.perf_counter()
+    source = "file" if plan.strategy == "file" else "parquet"
     t1 = time.perf_counter()
     fetch(store, manifest, plan, progress=progress)
     timings: dict[str, float] = {"verify_s": time.perf_counter() - t1}
@@ -105,12 +198,11 @@ def restore(
             plan = replace(full, reason=f"delta failed: {cause(exc, width=100)}")
         else:
             timings["total_s"] = time.perf_counter() - t0
-            return RestoreReport(plan=plan, seconds=time.perf_counter() - t0, timings=timings)
+            return RestoreReport(
+                plan=plan, seconds=time.perf_counter() - t0, timings=timings, source=source
+            )
 
-    tmp = temp_beside(target, _TEMP_PURPOSE)
-    remove_with_wal(tmp)
-    for leftover in dead_temps(target, _TEMP_PURPOSE):
-        leftover.unlink(missing_ok=True)
+    tmp = _fresh_temp(target)
     try:
         if plan.strategy == "file":
             build_file(store, manifest, tmp)
@@ -119,11 +211,7 @@ def restore(
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)
-        if is_disk_full(exc, path=tmp):
-            raise DiskFullError(
-                f"no space left while restoring {manifest.snapshot_id} into {str(target)!r}",
-                hint="free disk space and run the command again; nothing was changed",
-            ) from None
+        _disk_full(exc, manifest, tmp, target)
         if isinstance(exc, duckdb.Error):
             raise RestoreError(
                 f"restoring {manifest.snapshot_id} into {str(target)!r} failed: "
@@ -133,5 +221,9 @@ def restore(
         raise
     timings["total_s"] = time.perf_counter() - t0
     return RestoreReport(
-        plan=plan, moved_aside=moved, seconds=time.perf_counter() - t0, timings=timings
+        plan=plan,
+        moved_aside=moved,
+        seconds=time.perf_counter() - t0,
+        timings=timings,
+        source=source,
     )

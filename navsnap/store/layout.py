@@ -8,6 +8,7 @@ to keep it so. See ``docs/format.md`` for what each file holds::
       navsnap-store.json           MARKER
       manifests/<snapshot>.json    manifest_key()
       objects/<h[:2]>/<h>.<ext>    object_key(), parse_object_key()
+      objects/<h[:2]>/<h>.hot.duckdb[.zst]   hot_key() (the hot tier's whole-file copies)
       tags/<name>.json             tag_key()
       state/<name>.json            state_key() (advisory records, e.g. verification)
       locks/prune.lock[.json]      PRUNE_LOCK_FILE (local stores: an OS file lock + holder)
@@ -39,6 +40,7 @@ __all__ = [
     "TMP",
     "WRITERS",
     "ObjectKey",
+    "hot_key",
     "manifest_id",
     "manifest_key",
     "object_digest",
@@ -119,6 +121,12 @@ def object_key(digest: str, ext: str) -> str:
     if not _EXT.fullmatch(ext):
         raise ValueError(f"{ext!r} is not an object extension")
     return ObjectKey(digest, ext).key
+
+
+def hot_key(digest: str, *, compressed: bool) -> str:
+    """``objects/<digest[:2]>/<digest>.hot.duckdb[.zst]``: a hot-tier copy of a database file
+    (an object like any other, named by the hash of its stored bytes)."""
+    return object_key(digest, "hot.duckdb.zst" if compressed else "hot.duckdb")
 
 
 def parse_object_key(key: str) -> ObjectKey:

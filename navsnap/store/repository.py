@@ -90,8 +90,12 @@ class Unreferenced:
 
 
 def referenced_objects(manifests: Iterable[Manifest]) -> frozenset[str]:
-    """The keys of every object the given manifests reference."""
-    return frozenset(o.key for m in manifests for o in m.objects())
+    """The keys of every object the given manifests reference: their Parquet (or file)
+    objects, and the hot-tier copies still live (:mod:`navsnap.hotwindow`)."""
+    from navsnap.hotwindow import live_hot_keys
+
+    ms = list(manifests)
+    return frozenset(o.key for m in ms for o in m.objects()) | live_hot_keys(ms)
 
 
 def _check_object_keys(manifest: Manifest, source: str) -> None:
@@ -99,6 +103,8 @@ def _check_object_keys(manifest: Manifest, source: str) -> None:
     recorded xxh3-128, before anything opens it: IntegrityError naming the field otherwise
     (a key with ``..``, an absolute path or another folder would read outside ``objects/``)."""
     refs = [("file.object.key", manifest.file.object)] if manifest.file is not None else []
+    if manifest.hot is not None:
+        refs.append(("hot.object.key", manifest.hot.object))
     for ti, table in enumerate(manifest.tables):
         for pi, part in enumerate(table.partitions):
             refs.append((f"tables[{ti}].partitions[{pi}].object.key", part.object))

@@ -1,0 +1,166 @@
+"""The hot tier: a whole-file copy of each year-end database beside its Parquet snapshot.
+
+Taking one (:mod:`navsnap.snapshot` calls these):
+
+1. :func:`stage` in the caller's thread, right after the year's step and a ``CHECKPOINT``,
+   before the next step may write: the database file is cloned (``FICLONE``) or copied into
+   the snapshot's local staging folder. The staged file is exactly the year-end state.
+2. :func:`publish` (possibly in the export thread, overlapping the next step): a reflink
+   staged for a local store is published as it is (no byte is copied, so it is never
+   compressed); anything else is zstd-compressed first. The object is published under
+   :func:`navsnap.store.layout.hot_key` *before* the manifest that records it (the manifest is
+   the only commit point, so a crash leaves an unreferenced object for prune).
+
+Using one (:mod:`navsnap.restore.pipeline`): :func:`unpack` writes the copy to a temporary file
+and checks the xxh3-128 of the unpacked bytes; :class:`HotUnusable` says why a copy cannot be
+used (missing, damaged, written in a storage version this DuckDB cannot open), and the caller
+falls back to the Parquet objects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from navsnap import engine
+from navsnap.errors import IntegrityError
+from navsnap.faults import fault_point
+from navsnap.filecopy import reflink
+from navsnap.fsutil import fsync_file
+from navsnap.hashing import hash_file
+from navsnap.manifest import HotCopy, ObjectRef
+from navsnap.store import Store, layout
+
+__all__ = ["HotUnusable", "StagedCopy", "openable", "publish", "stage", "unpack"]
+
+_BUF = 8 << 20
+
+
+class HotUnusable(Exception):
+    """A hot copy cannot be used; ``reason`` says why. Internal: the restore pipeline catches
+    it and takes the Parquet path, so it never reaches a caller of navsnap."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StagedCopy:
+    """A year-end database file copied into a staging folder (:func:`stage`)."""
+
+    path: Path
+    reflinked: bool
+    storage_version: str | None
+
+
+def stage(db: Path, staging: Path, *, storage_version: str | None) -> StagedCopy:
+    """Clone or copy checkpointed database ``db`` into ``staging`` (no fsync: the bytes are
+    hashed and published, with an fsync, before any manifest names them)."""
+    staged = staging / "hot.duckdb"
+    cloned = reflink(db, staged)
+    if not cloned:
+        shutil.copyfile(db, staged)
+    fault_point("hot-after-stage")
+    return StagedCopy(staged, cloned, storage_version)
+
+
+def _compress(src: Path, dest: Path) -> None:
+    import pyarrow as pa  # only here: importing it costs ~0.3 s of every command's start
+
+    with src.open("rb") as fin, pa.CompressedOutputStream(str(dest), "zstd") as out:
+        while chunk := fin.read(_BUF):
+            out.write(chunk)
+    fsync_file(dest)
+
+
+def publish(staged: StagedCopy, *, store: Store, keep: int) -> tuple[HotCopy, bool]:
+    """Publish ``staged`` as a hot-tier object; returns its record and whether it was new."""
+    raw_xxh3, raw_size = hash_file(staged.path)
+    if staged.reflinked and store.capabilities.local_paths:
+        # Published by a rename: the object shares the database's blocks.
+        src, method, compressed = staged.path, "reflink", False
+        digest, size = raw_xxh3, raw_size
+    else:
+        src = staged.path.with_name("hot.duckdb.zst")
+        _compress(staged.path, src)
+        staged.path.unlink()
+        method, compressed = "copy", True
+        digest, size = hash_file(src)
+    key = layout.hot_key(digest, compressed=compressed)
+    fault_point("hot-before-publish")
+    created = store.publish_file(src, key)
+    fault_point("hot-after-publish")
+    hot = HotCopy(
+        object=ObjectRef(key=key, xxh3=digest, size=size),
+        method=method,
+        compression="zstd" if compressed else "none",
+        raw_size=raw_size,
+        raw_xxh3=raw_xxh3,
+        storage_version=staged.storage_version,
+        keep=keep,
+    )
+    return hot, created
+
+
+def openable(hot: HotCopy) -> str | None:
+    """Why the running DuckDB cannot open the copy (a newer storage version), or None."""
+    storage = engine.parse_version(hot.storage_version)
+    if storage is not None and storage[:2] > engine.RUNNING[:2]:
+        return (
+            f"the hot copy is in storage {engine.storage_tag(hot.storage_version)}, newer than "
+            f"the running DuckDB {engine.VERSION}"
+        )
+    return None
+
+
+def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
+    """Write the database file of ``hot`` to ``dest`` (fsynced) and check it against its
+    recorded xxh3-128 and size; returns how (``reflink`` or ``copy``). HotUnusable when the
+    object is missing or its bytes are not the recorded ones (``dest`` is removed then)."""
+    reason = openable(hot)
+    if reason is not None:
+        raise HotUnusable(reason)
+    try:
+        method = _unpack(hot, store=store, dest=dest)
+    except FileNotFoundError:
+        dest.unlink(missing_ok=True)
+        raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
+    except IntegrityError as exc:  # a cached remote object that fails its hash
+        dest.unlink(missing_ok=True)
+        raise HotUnusable(f"the hot copy {hot.object.key} is damaged: {exc.message}") from None
+    except OSError as exc:
+        dest.unlink(missing_ok=True)
+        if exc.errno is None:  # pyarrow: a damaged zstd stream
+            raise HotUnusable(f"the hot copy {hot.object.key} is damaged: {exc}") from None
+        raise
+    digest, size = hash_file(dest)
+    if digest != hot.raw_xxh3 or size != hot.raw_size:
+        dest.unlink(missing_ok=True)
+        raise HotUnusable(f"the hot copy {hot.object.key} is damaged (hash mismatch)")
+    return method
+
+
+def _unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
+    with store.local_copy(hot.object.key) as src:
+        if hot.compression == "none":
+            if store.capabilities.local_paths and reflink(src, dest):
+                return "reflink"
+            with src.open("rb") as fin, dest.open("wb") as fout:
+                shutil.copyfileobj(fin, fout, _BUF)
+                fout.flush()
+                os.fsync(fout.fileno())
+            return "copy"
+        import pyarrow as pa
+
+        try:
+            with pa.input_stream(str(src), compression="zstd") as fin, dest.open("wb") as fout:
+                while chunk := fin.read(_BUF):
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
+        except pa.ArrowException as exc:
+            raise OSError(f"zstd: {exc}") from None
+        return "copy"
