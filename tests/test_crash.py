@@ -183,6 +183,24 @@ def named_cases() -> list[Case]:
     ckpt_file = ("checkpoint", "--year", "2029", "--run", "f", "--mode", "file", *WHERE)
     for fault in ("file-copy-mid@1", "before-manifest@1", "after-manifest@1"):
         cases.append(Case("complete", ckpt_file, fault, "resume", frozenset({"end of 2029"})))
+    # The hot tier (#16): a fresh run with --hot 2 killed while a year's copy is staged or
+    # published (once a year each); restores of 2028 from its copy, killed around the swap.
+    for point, nths in (
+        ("hot-after-stage", (1, 3)),
+        ("hot-before-publish", (2,)),
+        ("hot-after-publish", (1, 4)),
+    ):
+        for n in nths:
+            last = min(kill_year(point, n) + 1, YEARS[1])
+            run_hot = _run("--hot", "2", last=last)
+            cases.append(Case("empty", run_hot, f"{point}@{n}", years=(YEARS[0], last)))
+    restore_hot = ("restore", "--year", "2028", *WHERE)
+    for fault, allowed in (
+        ("restore-before-swap@1", frozenset({"end of 2029"})),
+        ("restore-after-move-aside@2", frozenset({"end of 2029"})),
+        ("restore-after-swap@1", frozenset({"end of 2028"})),
+    ):
+        cases.append(Case("hot", restore_hot, fault, "restore:2028", allowed))
     # prune: manifests of the older run first, then its objects.
     for fault in (
         "prune-after-manifest-delete@1",
@@ -267,6 +285,12 @@ def build_golden(root: Path) -> dict[str, Path]:
         mode="file",
     )  # fmt: skip
     states["filemode"] = filemode
+
+    hot = root / "hot"
+    hot.mkdir()
+    hot_cfg = load_config(overrides={"run.step": TOY_STEP, "snapshot.hot": 2}, search_cwd=False)
+    navsnap.run(hot_cfg, db=hot / DB, years=YEARS, store=str(hot / STORE))
+    states["hot"] = hot
 
     # prune: an older run whose data differs (so dropping it leaves unreferenced objects),
     # then the toy run proper, which is the newest run and stays.

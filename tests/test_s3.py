@@ -338,3 +338,36 @@ def test_many_writers_and_a_pruner_share_one_bucket(tmp_path: Path, bucket: str)
     with pytest.raises(FileExistsError):
         store.write_bytes_atomic(key, b"{}")
     assert store.read_bytes(key) == first
+
+
+def test_hot_tier_through_s3(tmp_path: Path, bucket: str) -> None:
+    """A run with --hot 2 into S3: the copies are stored compressed, the latest K restore
+    from their copy (through the local cache), the tables equal the Parquet path's."""
+    url = f"s3://{bucket}/hot"
+    db = tmp_path / "sim.duckdb"
+    res = invoke_at("run", "--years", "2025-2027", "--db", str(db), "--store", url, "--step",
+                    TOY_STEP, "--hot", "2", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    manifests = {m.year: m for m in read_all(open_store(url))[0]}
+    assert all(m.hot is not None and m.hot.compression == "zstd" for m in manifests.values())
+    snaps = api.list_snapshots(url).snapshots
+    assert [s.hot_bytes > 0 for s in snaps] == [False, True, True]
+    res = invoke_at("restore", "--year", "2027", "--store", url, "--db", str(db), "--to",
+                    "hot.duckdb", "--json", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["source"] == "hot"
+    res = invoke_at("restore", "--year", "2025", "--store", url, "--db", str(db), "--to",
+                    "old.duckdb", "--json", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    # 2025's copy is released but still stored (prune's grace): it is used while it lasts.
+    assert json.loads(res.stdout)["source"] == "hot"
+    assert table_fingerprints(tmp_path / "hot.duckdb") == table_fingerprints(db)
+    # A copy gone from the bucket (and from no cache): the Parquet path, which says why.
+    hot = manifests[2026].hot
+    assert hot is not None
+    open_store(url).delete(hot.object.key)
+    res = invoke_at("restore", "--year", "2026", "--store", url, "--db", str(db), "--to",
+                    "cold.duckdb", "--json", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["source"] == "parquet" and "missing" in out["hot_fallback"], out

@@ -1,0 +1,241 @@
+"""The hot tier (#16): whole-file copies of the latest K year-ends beside the Parquet snapshots.
+
+Restoring or resuming a year with a live copy is a verified file copy, with exactly the tables
+the Parquet path gives; a missing, damaged or too new copy falls back to Parquet and says so;
+only the latest K copies stay referenced, and prune collects the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TOY_STEP, invoke_at, table_fingerprints
+
+import navsnap
+from navsnap.config import Config, load_config
+from navsnap.hotwindow import live_hot_snapshots
+from navsnap.index import read_all
+from navsnap.manifest import Manifest
+from navsnap.retention import RetentionPolicy
+from navsnap.store import layout, open_store
+
+YEARS = (2025, 2029)
+K = 2
+
+
+def hot_config(k: int = K) -> Config:
+    return load_config(overrides={"run.step": TOY_STEP, "snapshot.hot": k}, search_cwd=False)
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A five-year toy run with ``--hot 2`` and a reference run without snapshots."""
+    root = tmp_path_factory.mktemp("hot")
+    navsnap.run(hot_config(), db=root / "sim.duckdb", years=YEARS, store=str(root / "store"))
+    for last in (2027, 2029):
+        navsnap.run(hot_config(), db=root / f"ref-{last}.duckdb", years=(2025, last),
+                    snapshots=False)  # fmt: skip
+    yield root
+
+
+@pytest.fixture
+def work(golden: Path, tmp_path: Path) -> Path:
+    cwd = tmp_path / "w"
+    shutil.copytree(golden, cwd)
+    return cwd
+
+
+def manifests(cwd: Path) -> dict[int, Manifest]:
+    ms, broken = read_all(open_store(cwd / "store"))
+    assert not broken
+    return {m.year: m for m in ms}
+
+
+def hot_path(cwd: Path, m: Manifest) -> Path:
+    assert m.hot is not None
+    return cwd / "store" / m.hot.object.key
+
+
+def rewrite(cwd: Path, m: Manifest) -> None:
+    """Replace a manifest on disk (with a correct integrity hash: a writer's own record)."""
+    (cwd / "store" / layout.manifest_key(m.snapshot_id)).write_bytes(m.to_json())
+
+
+def restore_json(cwd: Path, year: int, to: str) -> dict[str, object]:
+    res = invoke_at("restore", "--year", str(year), "--db", "sim.duckdb", "--store", "store",
+                    "--to", to, "--json", cwd=cwd)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out: dict[str, object] = json.loads(res.stdout)
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_every_snapshot_records_its_copy_and_only_the_latest_k_stay_live(work: Path) -> None:
+    ms = manifests(work)
+    assert sorted(ms) == list(range(YEARS[0], YEARS[1] + 1))
+    for m in ms.values():
+        assert m.hot is not None and m.hot.keep == K
+        assert m.hot.compression in ("none", "zstd")
+        assert m.hot.storage_version == m.storage_version
+        assert hot_path(work, m).stat().st_size == m.hot.object.size
+        # The Parquet snapshot is whole without it: the copy is not one of its objects.
+        assert m.hot.object.key not in {o.key for o in m.objects()}
+    live = live_hot_snapshots(ms.values())
+    assert live == {ms[2028].snapshot_id, ms[2029].snapshot_id}
+    listed = {s.year: s.hot_bytes for s in navsnap.list_snapshots(work / "store").snapshots}
+    assert listed == {2025: 0, 2026: 0, 2027: 0, 2028: ms[2028].hot_bytes,
+                      2029: ms[2029].hot_bytes}  # fmt: skip
+    info = invoke_at("info", "--store", "store", "--json", cwd=work)
+    assert info.returncode == 0, info.stderr
+    (db,) = json.loads(info.stdout)["databases"]
+    assert db["hot"] == [{"year": 2028, "bytes": ms[2028].hot_bytes},
+                         {"year": 2029, "bytes": ms[2029].hot_bytes}]  # fmt: skip
+    assert db["hot_bytes"] == ms[2028].hot_bytes + ms[2029].hot_bytes
+
+
+def test_the_copy_is_exactly_the_year_end(work: Path) -> None:
+    """Each year's copy holds that year's end, though the next year's step ran meanwhile."""
+    m = manifests(work)[2027]
+    out = restore_json(work, 2027, "r.duckdb")
+    assert out["source"] == "hot", out
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2027.duckdb")
+    assert out["snapshot_id"] == m.snapshot_id
+
+
+def test_prune_keeps_the_latest_k_copies_and_collects_the_rest(work: Path) -> None:
+    ms = manifests(work)
+    report = navsnap.prune(work / "store", policy=RetentionPolicy(), grace_minutes=0)
+    released = {hot_path(work, ms[y]).relative_to(work / "store").as_posix() for y in
+                (2025, 2026, 2027)}  # fmt: skip
+    assert set(report.removed_objects) == released
+    assert not report.removed_manifests
+    for year in (2025, 2026, 2027):
+        assert not hot_path(work, ms[year]).exists()
+    for year in (2028, 2029):
+        assert hot_path(work, ms[year]).exists()
+    res = invoke_at("verify", "--all", "--store", "store", "--db", "sim.duckdb", cwd=work)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # A released year restores from Parquet, and says why.
+    out = restore_json(work, 2027, "old.duckdb")
+    assert out["source"] == "parquet" and "missing" in str(out["hot_fallback"])
+    assert table_fingerprints(work / "old.duckdb") == table_fingerprints(work / "ref-2027.duckdb")
+
+
+def test_young_released_copies_wait_for_the_grace_period(work: Path) -> None:
+    report = navsnap.prune(work / "store", policy=RetentionPolicy())
+    assert not report.removed_objects
+    assert len(report.kept_young_objects) == 3
+
+
+# --------------------------------------------------------------------------- restoring
+
+
+def test_hot_restore_gives_the_tables_of_the_parquet_path(work: Path) -> None:
+    hot = restore_json(work, 2029, "hot.duckdb")
+    assert hot["source"] == "hot" and hot["strategy"] == "hot" and hot["hot_fallback"] is None
+    ms = manifests(work)
+    # The same snapshot without its copy: the Parquet path.
+    rewrite(work, dataclasses.replace(ms[2029], hot=None))
+    cold = restore_json(work, 2029, "cold.duckdb")
+    assert cold["source"] == "parquet" and cold["hot_fallback"] is None
+    want = table_fingerprints(work / "ref-2029.duckdb")
+    assert table_fingerprints(work / "hot.duckdb") == want
+    assert table_fingerprints(work / "cold.duckdb") == want
+    views = "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+    got = []
+    for name in ("hot.duckdb", "cold.duckdb"):
+        con = duckdb.connect(str(work / name), read_only=True)
+        got.append(con.execute(views).fetchall())
+        con.close()
+    assert got[0] == got[1]
+
+
+def test_in_place_restore_uses_the_copy_and_keeps_the_old_file(work: Path) -> None:
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2028)
+    assert report.source == "hot" and report.plan.strategy == "hot"
+    assert len(report.moved_aside) == 1 and Path(report.moved_aside[0]).exists()
+    con = duckdb.connect(str(work / "sim.duckdb"), read_only=True)
+    top = con.execute("SELECT max(simulation_year) FROM yearly").fetchone()
+    con.close()
+    assert top == (2028,)
+
+
+def test_damaged_copy_falls_back_to_parquet(work: Path) -> None:
+    copy = hot_path(work, manifests(work)[2029])
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    out = restore_json(work, 2029, "r.duckdb")
+    assert out["source"] == "parquet"
+    assert "damaged" in str(out["hot_fallback"])
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+    assert not list(work.glob(".r.duckdb.navsnap-*")), "temporary left behind"
+
+
+def test_copy_in_newer_storage_falls_back_to_parquet(work: Path) -> None:
+    m = manifests(work)[2029]
+    assert m.hot is not None
+    rewrite(work, dataclasses.replace(m, hot=dataclasses.replace(m.hot, storage_version="v99.0.0")))
+    out = restore_json(work, 2029, "r.duckdb")
+    assert out["source"] == "parquet"
+    assert "v99.0.0" in str(out["hot_fallback"])
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+def test_resume_restores_from_the_copy(work: Path) -> None:
+    """A crash in 2027 left garbage: --resume restores 2026's end from its copy... once the
+    run of 2025-2026 is the chain's newest, so the case is built from a shorter run."""
+    cwd = work / "short"
+    cwd.mkdir()
+    navsnap.run(hot_config(), db=cwd / "sim.duckdb", years=(2025, 2027), store=str(cwd / "store"))
+    (cwd / "sim.duckdb").write_bytes(b"not a database\n" * 100)
+    res = invoke_at("run", "--years", "2025-2029", "--step", TOY_STEP, "--hot", "2", "--db",
+                    "sim.duckdb", "--store", "store", "--resume", "--json", cwd=cwd)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["restore"]["source"] == "hot", out
+    assert out["restore"]["hot_fallback"] is None
+    assert [y["year"] for y in out["years"]] == [2028, 2029]
+    assert table_fingerprints(cwd / "sim.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+def test_resume_with_a_damaged_copy_says_so_and_uses_parquet(work: Path) -> None:
+    cwd = work / "short"
+    cwd.mkdir()
+    navsnap.run(hot_config(), db=cwd / "sim.duckdb", years=(2025, 2027), store=str(cwd / "store"))
+    (cwd / "sim.duckdb").write_bytes(b"not a database\n" * 100)
+    hot_path(cwd, manifests(cwd)[2027]).write_bytes(b"garbage")
+    report = navsnap.run(hot_config(), db=cwd / "sim.duckdb", years=YEARS,
+                         store=str(cwd / "store"), resume=True)  # fmt: skip
+    assert report.restored is not None
+    assert report.restored.source == "parquet"
+    assert report.restored.hot_fallback is not None
+    assert table_fingerprints(cwd / "sim.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+# --------------------------------------------------------------------------- format
+
+
+def test_manifest_without_a_copy_has_no_hot_field(tmp_path: Path, toy_config: Config) -> None:
+    navsnap.run(toy_config, db=tmp_path / "sim.duckdb", years=(2025, 2025),
+                store=str(tmp_path / "store"))  # fmt: skip
+    (m,) = read_all(open_store(tmp_path / "store"))[0]
+    assert m.hot is None and "hot" not in m.to_dict()
+    assert not list((tmp_path / "store").rglob("*.hot.duckdb*"))
+
+
+def test_manifest_round_trips_its_copy(work: Path) -> None:
+    m = manifests(work)[2029]
+    again = Manifest.from_json(m.to_json())
+    assert again == m and again.hot == m.hot
+    data = json.loads(m.to_json())
+    assert set(data["hot"]) == {"object", "method", "compression", "raw_size", "raw_xxh3",
+                                "storage_version", "keep"}  # fmt: skip
