@@ -140,6 +140,9 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[object]]
     out: dict[str, list[object]] = {}
     out["run"] = [j("run", "--years", "2025-2026", *step)]
     out["run"].append(j("run", "--years", "2025-2027", *step, "--resume"))
+    # --resume over a lost database: a restore (of 2027's end, the last year: none to run).
+    (cwd / "simulation.duckdb").write_bytes(b"not a database\n" * 64)
+    out["run"].append(j("run", "--years", "2025-2027", *step, "--resume"))
     out["status"] = [j("status", "--years", "2025-2028", *step)]
     out["checkpoint"] = [j("checkpoint", "--year", "2027")]
     out["list"] = [j("list")]
