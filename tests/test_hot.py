@@ -239,3 +239,23 @@ def test_manifest_round_trips_its_copy(work: Path) -> None:
     data = json.loads(m.to_json())
     assert set(data["hot"]) == {"object", "method", "compression", "raw_size", "raw_xxh3",
                                 "storage_version", "keep"}  # fmt: skip
+
+
+def test_resume_warns_when_the_copy_is_not_used(work: Path) -> None:
+    cwd = work / "short"
+    cwd.mkdir()
+    navsnap.run(hot_config(), db=cwd / "sim.duckdb", years=(2025, 2026), store=str(cwd / "store"))
+    (cwd / "sim.duckdb").write_bytes(b"not a database\n" * 100)
+    hot_path(cwd, manifests(cwd)[2026]).unlink()
+    res = invoke_at("run", "--years", "2025-2026", "--step", TOY_STEP, "--db", "sim.duckdb",
+                    "--store", "store", "--resume", cwd=cwd)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "hot copy not used" in res.stderr and "missing" in res.stderr
+
+
+def test_restoring_some_tables_never_uses_the_copy(work: Path) -> None:
+    res = invoke_at("restore", "--year", "2029", "--db", "sim.duckdb", "--store", "store",
+                    "--to", "part.duckdb", "--tables", "yearly", "--json", cwd=work)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["source"] == "parquet" and out["hot_fallback"] is None
