@@ -6,6 +6,12 @@ the table's column types. On a local store the views read absolute file paths; o
 store (``s3://``) they read the objects' URLs through the store's fsspec filesystem, registered
 with DuckDB (``con.register_filesystem``), so the credentials stay in the environment.
 
+When the snapshot has a live hot-tier copy stored uncompressed in a local store (a reflink of
+the year-end database, :mod:`navsnap.hot`), :func:`connect` ATTACHes that file read-only and
+makes it the current database instead of building views: the snapshot's tables, views and
+macros are then ready at once. A compressed copy would have to be unpacked first, which costs
+more than the views; the views are used then.
+
 A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
 
     navsnap show SNAPSHOT --json      # manifest: tables -> partitions -> object key
@@ -14,6 +20,7 @@ A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +29,7 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
+from navsnap.catalog import quote_ident, quote_literal
 from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest
@@ -80,10 +88,40 @@ def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manife
     return create_parquet_views(con, manifest, files)
 
 
+def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> bool:
+    """ATTACH the snapshot's hot copy read-only and USE it, when it can be read in place (see
+    the module docstring); False (nothing attached) otherwise."""
+    from navsnap.hashing import hash_file
+    from navsnap.hot import openable
+
+    hot = manifest.hot
+    if hot is None or hot.compression != "none" or not store.capabilities.local_paths:
+        return False
+    if openable(hot) is not None:
+        return False
+    path = store.local_path(hot.object.key)
+    try:
+        # Its hash, as a restore checks it: a damaged copy must not answer queries.
+        if hash_file(path) != (hot.raw_xxh3, hot.raw_size):
+            return False
+        alias = quote_ident("navsnap_hot")
+        con.execute(f"ATTACH {quote_literal(str(path))} AS {alias} (READ_ONLY)")
+        con.execute(f"USE {alias}")
+    except (OSError, duckdb.Error):
+        with contextlib.suppress(duckdb.Error):
+            con.execute("USE memory")
+            con.execute("DETACH DATABASE IF EXISTS navsnap_hot")
+        return False
+    return True
+
+
 def connect(store: Store, manifest: Manifest) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one view per table of the snapshot."""
+    """An in-memory DuckDB connection where each table of the snapshot reads by its name: the
+    hot copy attached read-only when it can be read in place, else one view per table."""
     con = duckdb.connect()
     try:
+        if _attach_hot(con, store, manifest):
+            return con
         _create_views(con, store, manifest)
     except BaseException:
         con.close()

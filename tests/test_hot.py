@@ -259,3 +259,78 @@ def test_restoring_some_tables_never_uses_the_copy(work: Path) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["source"] == "parquet" and out["hot_fallback"] is None
+
+
+# --------------------------------------------------------------------------- analysts
+
+
+def uncompressed_copy(cwd: Path, year: int) -> Manifest:
+    """Store year's copy uncompressed, as a reflink-capable local store does (ext4 cannot
+    clone, so the test unpacks the zstd copy), and record it in the manifest."""
+    import pyarrow as pa
+
+    from navsnap.hashing import hash_file
+    from navsnap.manifest import ObjectRef
+
+    m = manifests(cwd)[year]
+    assert m.hot is not None and m.hot.compression == "zstd"
+    raw = cwd / "raw.duckdb"
+    with pa.input_stream(str(hot_path(cwd, m)), compression="zstd") as fin:
+        raw.write_bytes(fin.read())
+    digest, size = hash_file(raw)
+    key = layout.hot_key(digest, compressed=False)
+    (cwd / "store" / key).parent.mkdir(parents=True, exist_ok=True)
+    raw.rename(cwd / "store" / key)
+    hot = dataclasses.replace(m.hot, object=ObjectRef(key, digest, size), compression="none",
+                              method="copy")  # fmt: skip
+    m = dataclasses.replace(m, hot=hot)
+    rewrite(cwd, m)
+    return m
+
+
+QUERY = "SELECT count(*), sum(hash(y)::HUGEINT)::VARCHAR FROM yearly AS y"
+
+
+def test_sql_attaches_an_uncompressed_copy_and_answers_as_the_views(work: Path) -> None:
+    from navsnap.analyst import connect
+
+    store = open_store(work / "store")
+    views = connect(store, manifests(work)[2029])  # compressed: views over Parquet
+    want = views.execute(QUERY).fetchall()
+    assert views.execute("SELECT current_database()").fetchone() == ("memory",)
+    views.close()
+    m = uncompressed_copy(work, 2029)
+    con = connect(store, m)
+    try:
+        assert con.execute("SELECT current_database()").fetchone() == ("navsnap_hot",)
+        assert con.execute(QUERY).fetchall() == want
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("DELETE FROM yearly")
+    finally:
+        con.close()
+    res = invoke_at("sql", m.snapshot_id, QUERY, "--store", "store", "--json", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert [list(r.values()) for r in json.loads(res.stdout)] == [list(r) for r in want]
+
+
+def test_sql_uses_views_when_the_uncompressed_copy_is_damaged(work: Path) -> None:
+    from navsnap.analyst import connect
+
+    m = uncompressed_copy(work, 2029)
+    copy = hot_path(work, m)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    copy.write_bytes(bytes(data))
+    con = connect(open_store(work / "store"), m)
+    try:
+        assert con.execute("SELECT current_database()").fetchone() == ("memory",)
+        assert con.execute("SELECT count(*) FROM yearly").fetchone() is not None
+    finally:
+        con.close()
+
+
+def test_restore_from_an_uncompressed_copy(work: Path) -> None:
+    uncompressed_copy(work, 2029)
+    out = restore_json(work, 2029, "r.duckdb")
+    assert out["source"] == "hot" and out["hot_fallback"] is None
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
