@@ -119,6 +119,13 @@ class SnapshotSection:
             "Hot tier: also keep a whole-file copy of the latest N year-ends (0: off).", min=0
         ),
     )
+    hot_compression: Literal["auto", "zstd", "none"] = field(
+        default="auto",
+        metadata=_doc(
+            "Hot copies that are not reflinks: 'auto' (zstd on a remote store, none on a "
+            "local one), 'zstd' or 'none'."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Taking one (:mod:`navsnap.snapshot` calls these):
    the snapshot's local staging folder. The staged file is exactly the year-end state.
 2. :func:`publish` (possibly in the export thread, overlapping the next step): a reflink
    staged for a local store is published as it is (no byte is copied, so it is never
-   compressed); anything else is zstd-compressed first. The object is published under
+   compressed); anything else is zstd-compressed first when :func:`compresses` says so
+   (``[snapshot] hot_compression``: by default on remote stores only). The object is published under
    :func:`navsnap.store.layout.hot_key` *before* the manifest that records it (the manifest is
    the only commit point, so a crash leaves an unreferenced object for prune).
 
@@ -33,7 +34,15 @@ from navsnap.hashing import hash_file
 from navsnap.manifest import HotCopy, ObjectRef
 from navsnap.store import Store, layout
 
-__all__ = ["HotUnusable", "StagedCopy", "openable", "publish", "stage", "unpack"]
+__all__ = [
+    "HotUnusable",
+    "StagedCopy",
+    "compresses",
+    "openable",
+    "publish",
+    "stage",
+    "unpack",
+]
 
 _BUF = 8 << 20
 
@@ -76,12 +85,35 @@ def _compress(src: Path, dest: Path) -> None:
     fsync_file(dest)
 
 
-def publish(staged: StagedCopy, *, store: Store, keep: int) -> tuple[HotCopy, bool]:
-    """Publish ``staged`` as a hot-tier object; returns its record and whether it was new."""
-    raw_xxh3, raw_size = hash_file(staged.path)
+def compresses(staged: StagedCopy, *, store: Store, compression: str) -> bool:
+    """Whether :func:`publish` stores ``staged`` zstd-compressed.
+
+    A reflink published into a local store (by a rename) is never compressed: it shares the
+    database's blocks and costs no bytes until the database changes. Otherwise ``zstd``
+    compresses and ``none`` does not; ``auto`` compresses for a remote store only. A DuckDB
+    file is compressed already (zstd makes it about a third smaller), and unpacking zstd runs
+    at a fraction of the speed of a local disk copy (docs/benchmarks.md): on a local store the
+    plain copy restores several times faster, on a remote one the bytes transferred count.
+    """
     if staged.reflinked and store.capabilities.local_paths:
-        # Published by a rename: the object shares the database's blocks.
-        src, method, compressed = staged.path, "reflink", False
+        return False
+    if compression == "auto":
+        return not store.capabilities.local_paths
+    return compression == "zstd"
+
+
+def publish(
+    staged: StagedCopy, *, store: Store, keep: int, compression: str = "auto"
+) -> tuple[HotCopy, bool]:
+    """Publish ``staged`` as a hot-tier object; returns its record and whether it was new.
+    ``compression``: ``auto``, ``zstd`` or ``none`` (:func:`compresses`)."""
+    raw_xxh3, raw_size = hash_file(staged.path)
+    if not compresses(staged, store=store, compression=compression):
+        # On a local store published by a rename: a reflink keeps sharing the database's
+        # blocks, a copy is moved into place.
+        src, compressed = staged.path, False
+        local_clone = staged.reflinked and store.capabilities.local_paths
+        method = "reflink" if local_clone else "copy"
         digest, size = raw_xxh3, raw_size
     else:
         src = staged.path.with_name("hot.duckdb.zst")
@@ -148,10 +180,8 @@ def _unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
         if hot.compression == "none":
             if store.capabilities.local_paths and reflink(src, dest):
                 return "reflink"
-            with src.open("rb") as fin, dest.open("wb") as fout:
-                shutil.copyfileobj(fin, fout, _BUF)
-                fout.flush()
-                os.fsync(fout.fileno())
+            shutil.copyfile(src, dest)  # in the kernel where it can (copy_file_range)
+            fsync_file(dest)
             return "copy"
         import pyarrow as pa
 

@@ -109,6 +109,8 @@ class SnapshotOptions:
     checks: Mapping[str, str] = field(default_factory=dict)
     #: The hot tier: keep a whole-file copy of the latest ``hot`` year-ends (0: off).
     hot: int = 0
+    #: Hot copies that are not reflinks: "auto", "zstd" or "none" (:func:`navsnap.hot.publish`).
+    hot_compression: str = "auto"
 
     @classmethod
     def from_config(cls, config: Config, *, step: Step, mode: str | None = None) -> SnapshotOptions:
@@ -122,6 +124,7 @@ class SnapshotOptions:
             step=step,
             checks=config.checks,
             hot=config.snapshot.hot,
+            hot_compression=config.snapshot.hot_compression,
         )
 
 
@@ -557,7 +560,12 @@ class SnapshotJob:
             from navsnap.hot import publish
 
             t5 = time.perf_counter()
-            hot, created = publish(self.staged_hot, store=store, keep=options.hot)
+            hot, created = publish(
+                self.staged_hot,
+                store=store,
+                keep=options.hot,
+                compression=options.hot_compression,
+            )
             if created:
                 self.published.append(hot.object.key)
             self.timings["hot_s"] = time.perf_counter() - t5

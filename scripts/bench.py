@@ -23,6 +23,11 @@ Pairs (navsnap / baseline, target):
 - bytes stored by five yearly snapshots / five whole snapshots (naive copies)
 - verify: xxh3 throughput over the store's objects in the page cache (>= 4 GB/s)
 - peak extra memory of one snapshot (<= 1 GB at 1,000,000)
+- hot tier: restore of 2029 from its whole-file copy / IMPORT DATABASE (<= 0.1); the first
+  ``sql`` query and ``attach`` / IMPORT DATABASE (<= 0.05); the 2029 snapshot and the 5-year
+  run with the hot tier / without it (its cost)
+
+``--only hot`` builds the reference run and measures the hot tier's rows alone.
 """
 
 from __future__ import annotations
@@ -293,6 +298,8 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
     rows.append(full)
     log(f"   restore {full.ours_med:.2f}s / IMPORT {full.base_med:.2f}s")
 
+    rows += bench_hot(n, reps, work, db=db, base_store=base_store, export_dir=export_dir, log=log)
+
     # ---- delta restore (one year's partitions damaged) vs full restore
     delta = Row(
         n, "delta restore, 2027 partitions damaged", base_name="full restore", target="<= 0.25"
@@ -413,6 +420,140 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
         else:
             log("   whole-file reflink: skipped (needs root and mkfs.xfs)")
     log(f"   done {n:,}")
+    return rows
+
+
+def bench_hot_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
+    """The reference run, a store without its 2029 snapshot and an EXPORT, then bench_hot."""
+    log(f"== {n:,} employees: building the reference run (hot tier rows only)")
+    db, store = work / "sim.duckdb", work / "store"
+    navsnap.run(config(n), db=db, years=YEARS, store=str(store))
+    base_store = work / "store-2028"
+    navsnap.run(config(n), db=work / "to2028.duckdb", years=(2025, 2028), store=str(base_store))
+    drop(work / "to2028.duckdb")
+    export_dir = work / "export"
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute(f"EXPORT DATABASE '{export_dir}' (FORMAT parquet, COMPRESSION zstd)")
+    con.close()
+    return bench_hot(n, reps, work, db=db, base_store=base_store, export_dir=export_dir, log=log)
+
+
+def import_database(export_dir: Path, imp: Path) -> None:
+    """The baseline of restores: IMPORT DATABASE of an EXPORT into a new file, fsynced."""
+    con = duckdb.connect(str(imp))
+    con.execute(f"IMPORT DATABASE '{export_dir}'")
+    con.execute("CHECKPOINT")
+    con.close()
+    fsync_tree(imp)
+
+
+def bench_hot(
+    n: int,
+    reps: int,
+    work: Path,
+    *,
+    db: Path,
+    base_store: Path,
+    export_dir: Path,
+    log: Callable[[str], None],
+) -> list[Row]:
+    """The hot tier (#16): what it adds to a snapshot and to a run, what a restore and an
+    analyst's first query cost with it, each against a baseline measured interleaved."""
+    from navsnap.analyst import connect, write_attach_file
+
+    cfg = config(n)
+    hot_cfg = navsnap.load_config(
+        overrides={"simulation.employees": n, "snapshot.hot": 2}, search_cwd=False
+    )
+    rows: list[Row] = []
+    # ---- what it adds to the 2029 snapshot (CHECKPOINT, file copy, zstd or reflink)
+    cost = Row(n, "snapshot of 2029 with the hot tier", base_name="same snapshot without it")
+    hot_store = work / "hotstore"
+    for i in range(reps):
+        for with_hot in (True, False):
+            s = work / f"hotsnap{i}{with_hot}"
+            shutil.copytree(base_store, s)
+            secs = timed(
+                partial(
+                    navsnap.checkpoint,
+                    db=db,
+                    year=2029,
+                    store=s,
+                    config=hot_cfg if with_hot else cfg,
+                    run_id=f"hot{i}",
+                )
+            )
+            (cost.ours if with_hot else cost.base).append(secs)
+            if with_hot and not hot_store.exists():
+                s.rename(hot_store)
+            else:
+                drop(s)
+    rows.append(cost)
+    (manifest,) = [m for m in read_all(open_store(hot_store))[0] if m.hot is not None]
+    log(f"   hot snapshot {cost.ours_med:.2f}s / without {cost.base_med:.2f}s")
+
+    # ---- restore of 2029 from the hot copy vs IMPORT DATABASE
+    hot = Row(
+        n,
+        f"restore of 2029 from the hot copy ({manifest.hot.compression if manifest.hot else '-'})",
+        base_name="IMPORT DATABASE",
+        target="<= 0.1",
+    )
+    table = f'"{manifest.tables[-1].schema}"."{manifest.tables[-1].table}"'
+    ready = Row(n, "sql: first query ready", base_name="IMPORT DATABASE", target="<= 0.05")
+    attach = Row(n, "attach: views file written", base_name="IMPORT DATABASE", target="<= 0.05")
+    st = open_store(hot_store)
+    for i in range(reps):
+        out = work / f"hotrestored{i}.duckdb"
+        report = navsnap.restore(store=hot_store, db=db, snapshot=manifest.snapshot_id, to=out)
+        assert report.source == "hot", report.hot_fallback
+        drop(out)
+        hot.ours.append(
+            timed(
+                lambda out=out: navsnap.restore(  # type: ignore[misc]
+                    store=hot_store, db=db, snapshot=manifest.snapshot_id, to=out
+                )
+            )
+        )
+        drop(out)
+
+        def first_query() -> None:
+            con = connect(st, manifest)
+            con.execute(f"SELECT count(*) FROM {table}").fetchall()
+            con.close()
+
+        ready.ours.append(timed(first_query))
+        views = work / f"views{i}.duckdb"
+        attach.ours.append(timed(lambda v=views: write_attach_file(st, manifest, v)))  # type: ignore[misc]
+        drop(views)
+        imp = work / f"hotimported{i}.duckdb"
+        secs = timed(lambda imp=imp: import_database(export_dir, imp))  # type: ignore[misc]
+        for r in (hot, ready, attach):
+            r.base.append(secs)
+        drop(imp)
+    rows += [hot, ready, attach]
+    log(
+        f"   hot restore {hot.ours_med:.2f}s / sql ready {ready.ours_med:.2f}s / attach "
+        f"{attach.ours_med:.2f}s / IMPORT {hot.base_med:.2f}s"
+    )
+
+    # ---- the 5-year run with the hot tier vs with Parquet snapshots only
+    run = Row(n, "5-year run with the hot tier (K=2)", base_name="same run, Parquet only")
+    for i in range(reps):
+        for with_hot in (True, False):
+            d = work / f"hotrun{i}{with_hot}.duckdb"
+            s = work / f"hotrunstore{i}{with_hot}"
+            secs = timed(
+                lambda d=d, s=s, w=with_hot: navsnap.run(  # type: ignore[misc]
+                    hot_cfg if w else cfg, db=d, years=YEARS, store=str(s)
+                )
+            )
+            (run.ours if with_hot else run.base).append(secs)
+            drop(d)
+            drop(s)
+    rows.append(run)
+    log(f"   run with hot {run.ours_med:.2f}s / without {run.base_med:.2f}s")
+    drop(hot_store)
     return rows
 
 
@@ -624,6 +765,7 @@ def main() -> int:
     ap.add_argument(
         "--redraw", action="store_true", help="redraw docs/benchmarks.png from docs/benchmarks.md"
     )
+    ap.add_argument("--only", choices=["hot"], default="", help="only these rows (hot tier)")
     args = ap.parse_args()
     if args.redraw:
         rows = rows_from_markdown((ROOT / "docs" / "benchmarks.md").read_text())
@@ -642,7 +784,11 @@ def main() -> int:
             work = base / f"n{n}"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
-            rows += bench_size(n, reps, work, lambda m: print(m, flush=True))
+            log = partial(print, flush=True)
+            if args.only == "hot":
+                rows += bench_hot_only(n, reps, work, log)
+            else:
+                rows += bench_size(n, reps, work, log)
             shutil.rmtree(work, ignore_errors=True)
     finally:
         if not args.workdir:

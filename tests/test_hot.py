@@ -264,42 +264,19 @@ def test_restoring_some_tables_never_uses_the_copy(work: Path) -> None:
 # --------------------------------------------------------------------------- analysts
 
 
-def uncompressed_copy(cwd: Path, year: int) -> Manifest:
-    """Store year's copy uncompressed, as a reflink-capable local store does (ext4 cannot
-    clone, so the test unpacks the zstd copy), and record it in the manifest."""
-    import pyarrow as pa
-
-    from navsnap.hashing import hash_file
-    from navsnap.manifest import ObjectRef
-
-    m = manifests(cwd)[year]
-    assert m.hot is not None and m.hot.compression == "zstd"
-    raw = cwd / "raw.duckdb"
-    with pa.input_stream(str(hot_path(cwd, m)), compression="zstd") as fin:
-        raw.write_bytes(fin.read())
-    digest, size = hash_file(raw)
-    key = layout.hot_key(digest, compressed=False)
-    (cwd / "store" / key).parent.mkdir(parents=True, exist_ok=True)
-    raw.rename(cwd / "store" / key)
-    hot = dataclasses.replace(m.hot, object=ObjectRef(key, digest, size), compression="none",
-                              method="copy")  # fmt: skip
-    m = dataclasses.replace(m, hot=hot)
-    rewrite(cwd, m)
-    return m
-
-
 QUERY = "SELECT count(*), sum(hash(y)::HUGEINT)::VARCHAR FROM yearly AS y"
 
 
-def test_sql_attaches_an_uncompressed_copy_and_answers_as_the_views(work: Path) -> None:
+def test_sql_attaches_the_copy_and_answers_as_the_views(work: Path) -> None:
     from navsnap.analyst import connect
 
     store = open_store(work / "store")
-    views = connect(store, manifests(work)[2029])  # compressed: views over Parquet
+    m = manifests(work)[2029]
+    assert m.hot is not None and m.hot.compression == "none"  # a local store: not compressed
+    views = connect(store, dataclasses.replace(m, hot=None))  # views over Parquet
     want = views.execute(QUERY).fetchall()
     assert views.execute("SELECT current_database()").fetchone() == ("memory",)
     views.close()
-    m = uncompressed_copy(work, 2029)
     con = connect(store, m)
     try:
         assert con.execute("SELECT current_database()").fetchone() == ("navsnap_hot",)
@@ -313,10 +290,10 @@ def test_sql_attaches_an_uncompressed_copy_and_answers_as_the_views(work: Path) 
     assert [list(r.values()) for r in json.loads(res.stdout)] == [list(r) for r in want]
 
 
-def test_sql_uses_views_when_the_uncompressed_copy_is_damaged(work: Path) -> None:
+def test_sql_uses_views_when_the_copy_is_damaged(work: Path) -> None:
     from navsnap.analyst import connect
 
-    m = uncompressed_copy(work, 2029)
+    m = manifests(work)[2029]
     copy = hot_path(work, m)
     data = bytearray(copy.read_bytes())
     data[len(data) // 3] ^= 0x01
@@ -329,8 +306,29 @@ def test_sql_uses_views_when_the_uncompressed_copy_is_damaged(work: Path) -> Non
         con.close()
 
 
-def test_restore_from_an_uncompressed_copy(work: Path) -> None:
-    uncompressed_copy(work, 2029)
-    out = restore_json(work, 2029, "r.duckdb")
+def test_zstd_copies_restore_and_sql_keeps_the_views(tmp_path: Path) -> None:
+    """hot_compression = "zstd" (the default on remote stores) on a local store."""
+    from navsnap.analyst import connect
+
+    cfg = load_config(overrides={"run.step": TOY_STEP, "snapshot.hot": 1,
+                                 "snapshot.hot_compression": "zstd"}, search_cwd=False)  # fmt: skip
+    navsnap.run(cfg, db=tmp_path / "sim.duckdb", years=(2025, 2026), store=str(tmp_path / "store"))
+    m = manifests(tmp_path)[2026]
+    assert m.hot is not None and m.hot.compression == "zstd" and m.hot.method == "copy"
+    assert m.hot.object.key.endswith(".hot.duckdb.zst") and m.hot.object.size < m.hot.raw_size
+    out = restore_json(tmp_path, 2026, "r.duckdb")
     assert out["source"] == "hot" and out["hot_fallback"] is None
-    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+    assert table_fingerprints(tmp_path / "r.duckdb") == table_fingerprints(tmp_path / "sim.duckdb")
+    con = connect(open_store(tmp_path / "store"), m)
+    try:
+        assert con.execute("SELECT current_database()").fetchone() == ("memory",)
+    finally:
+        con.close()
+    # A damaged zstd stream: the Parquet path, which says so.
+    copy = hot_path(tmp_path, m)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    copy.write_bytes(bytes(data))
+    out = restore_json(tmp_path, 2026, "r2.duckdb")
+    assert out["source"] == "parquet" and "damaged" in str(out["hot_fallback"]), out
+    assert not list(tmp_path.glob(".r2.duckdb.navsnap-*")), "temporary left behind"
