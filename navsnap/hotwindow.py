@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from navsnap.manifest import Manifest
 
-__all__ = ["live_hot_keys", "live_hot_snapshots"]
+__all__ = ["hot_keys", "live_hot_keys", "live_hot_snapshots"]
 
 
 def live_hot_snapshots(manifests: Iterable[Manifest]) -> frozenset[str]:
@@ -38,3 +38,9 @@ def live_hot_keys(manifests: Iterable[Manifest]) -> frozenset[str]:
     ms = list(manifests)
     live = live_hot_snapshots(ms)
     return frozenset(m.hot.object.key for m in ms if m.hot is not None and m.snapshot_id in live)
+
+
+def hot_keys(manifests: Iterable[Manifest]) -> frozenset[str]:
+    """The object keys of every hot copy the manifests name, live or released: ``verify``
+    does not call a released copy an orphan (a manifest names it; prune removes it)."""
+    return frozenset(m.hot.object.key for m in manifests if m.hot is not None)

@@ -45,6 +45,7 @@ from navsnap.compare import (
 )
 from navsnap.errors import IntegrityError, NavsnapError, StoreError
 from navsnap.filecopy import unpack_verified
+from navsnap.hotwindow import hot_keys
 from navsnap.index import manifest_ids, read_all, resolve
 from navsnap.integrity import check_object
 from navsnap.manifest import Manifest, ObjectRef
@@ -445,7 +446,9 @@ def verify(
 
     pending: list[str] = []
     if whole:
-        unreferenced = store.unreferenced_objects(referenced_objects(manifests), grace=orphan_grace)
+        # A released hot copy is no orphan: its manifest names it, prune collects it.
+        known_keys = referenced_objects(manifests) | hot_keys(manifests)
+        unreferenced = store.unreferenced_objects(known_keys, grace=orphan_grace)
         pending = [found.key for found in unreferenced.young]
         for found in unreferenced.collectable:
             problems.append(

@@ -129,6 +129,22 @@ def test_prune_keeps_the_latest_k_copies_and_collects_the_rest(work: Path) -> No
     assert table_fingerprints(work / "old.duckdb") == table_fingerprints(work / "ref-2027.duckdb")
 
 
+def test_verify_does_not_call_a_released_copy_an_orphan(work: Path) -> None:
+    """However old, a released copy is named by its manifest: prune's to remove, not damage."""
+    from navsnap.verify import verify
+
+    # Nor does it read copies: a damaged one costs only the fast path.
+    hot_path(work, manifests(work)[2029]).write_bytes(b"damaged")
+    report = verify(open_store(work / "store"), orphan_grace=0.0, record=False)
+    assert report.ok, report.problems
+    assert not report.pending_orphans
+    stray = work / "store" / layout.object_key("ab" * 16, "parquet")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"not referenced by anything")
+    report = verify(open_store(work / "store"), orphan_grace=0.0, record=False)
+    assert [p.kind for p in report.problems] == ["orphaned"]
+
+
 def test_young_released_copies_wait_for_the_grace_period(work: Path) -> None:
     report = navsnap.prune(work / "store", policy=RetentionPolicy())
     assert not report.removed_objects
