@@ -495,7 +495,8 @@ def bench_hot(
     # ---- restore of 2029 from the hot copy vs IMPORT DATABASE
     hot = Row(
         n,
-        f"restore of 2029 from the hot copy ({manifest.hot.compression if manifest.hot else '-'})",
+        "restore of 2029 from the hot copy"
+        + (" (zstd)" if manifest.hot and manifest.hot.compression == "zstd" else ""),
         base_name="IMPORT DATABASE",
         target="<= 0.1",
     )
