@@ -169,7 +169,7 @@ def run_cmd(
     Example:
       navsnap run --years 2025-2029
       navsnap run --years 2025-2029 --resume
-      navsnap run --years 2025-2029 --hot 2
+      navsnap run --years 2025-2029 --hot 2 --db hot.duckdb
       navsnap run --years 2027-2028 --from-snapshot 2026
       navsnap run --years 2027-2029 --from-snapshot latest@2026 --seed 7
       navsnap run --years 2025-2029 --step 'dbt run --vars "{simulation_year: {year}}"'
