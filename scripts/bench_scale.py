@@ -59,6 +59,8 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import drop, fsync_tree, timed  # noqa: E402  (scripts/ is on the path)
+
 import navsnap  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
 from navsnap.manifest import Manifest, PartitionKind, TableEntry  # noqa: E402
@@ -70,30 +72,6 @@ Log = Callable[[str], None]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def fsync_tree(path: Path) -> None:
-    for p in path.rglob("*") if path.is_dir() else [path]:
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def drop(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        for p in (path, path.with_name(path.name + ".wal")):
-            p.unlink(missing_ok=True)
 
 
 def tree_bytes(path: Path) -> int:
