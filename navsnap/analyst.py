@@ -91,6 +91,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manife
 def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> bool:
     """ATTACH the snapshot's hot copy read-only and USE it, when it can be read in place (see
     the module docstring); False (nothing attached) otherwise."""
+    from navsnap.dbfile import wal_path
     from navsnap.hashing import hash_file
     from navsnap.hot import openable
 
@@ -100,6 +101,9 @@ def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest
     if openable(hot) is not None:
         return False
     path = store.local_path(hot.object.key)
+    if wal_path(path).exists():
+        # DuckDB would replay it over the hashed file, even read-only: the views answer.
+        return False
     try:
         # Its hash, as a restore checks it: a damaged copy must not answer queries.
         if hash_file(path) != (hot.raw_xxh3, hot.raw_size):

@@ -81,7 +81,10 @@ class RunSection:
     )
     step_rewrites: list[str] = field(
         default_factory=list,
-        metadata=_doc("Global tables the step may rewrite every year (with step_contract)."),
+        metadata=_doc(
+            "Global tables the step may rewrite every year (with step_contract), as table or "
+            "schema.table; a name that is no table of the database makes the snapshot deep."
+        ),
     )
 
 

@@ -290,10 +290,13 @@ class SnapshotJob:
             progress=progress,
         )
         # Fingerprints are comparable only under the DuckDB version that computed them; a
-        # whole-file copy holds the live rows, so its fingerprints must all be theirs.
+        # whole-file copy (file mode, or the hot tier's copy of the year-end) holds the live
+        # rows, so the manifest it is restored against must describe those rows: deep.
+        hot_copy = options.hot > 0 and db_path is not None
         if (
             baseline is not None
             and options.mode == "parquet"
+            and not hot_copy
             and baseline.manifest.duckdb_version == duckdb.__version__
         ):
             job.baseline = baseline
@@ -331,6 +334,18 @@ class SnapshotJob:
         self._stack.callback(shutil.rmtree, self.staging, True)
         cur.execute("BEGIN TRANSACTION")
         self.tables = list_tables(cur, year_column=options.year_column)
+        if self.baseline is not None:
+            # A name in the contract that is no table (a typo, a table not made yet) cannot
+            # say which global tables the step rewrites: nothing is trusted (a deep snapshot).
+            names = {t.key for t in self.tables} | {f"{t.schema}.{t.name}" for t in self.tables}
+            unknown = sorted(self.baseline.contract.rewrites - names)
+            if unknown:
+                log.warning(
+                    "step_rewrites names no table of the database (%s): %s is a deep snapshot",
+                    ", ".join(unknown),
+                    self.snapshot_id,
+                )
+                self.baseline = None
         # In the caller's thread, before the next year's step can start: a table navsnap
         # cannot store exactly stops the run here, with the database as the step left it.
         for table in self.tables:

@@ -151,7 +151,9 @@ def year_counts(con: duckdb.DuckDBPyConnection, table: TableInfo) -> dict[Partit
 def _vouched(table: TableInfo, baseline: Baseline | None) -> dict[PartitionKey, Fingerprint] | None:
     """The baseline's partitions of ``table`` when they may stand for the table's (None:
     no baseline, a table the step rewrites, a new table, or other columns)."""
-    if baseline is None or table.key in baseline.contract.rewrites:
+    if baseline is None:
+        return None
+    if {table.key, f"{table.schema}.{table.name}"} & baseline.contract.rewrites:
         return None
     entry = next((t for t in baseline.manifest.tables if t.name == table.key), None)
     if entry is None or entry.year_column != table.year_column:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -318,6 +320,31 @@ def test_sql_uses_views_when_the_copy_is_damaged(work: Path) -> None:
     try:
         assert con.execute("SELECT current_database()").fetchone() == ("memory",)
         assert con.execute("SELECT count(*) FROM yearly").fetchone() is not None
+    finally:
+        con.close()
+
+
+def test_sql_uses_views_when_a_wal_lies_beside_the_copy(work: Path) -> None:
+    """DuckDB would replay a .wal beside the attached copy even read-only, changing what the
+    hashed file answers: the views over Parquet answer instead."""
+    from navsnap.analyst import connect
+
+    m = manifests(work)[2029]
+    copy = hot_path(work, m)
+    # A real .wal of this very file, that deletes every row of yearly when replayed.
+    twin = work / "twin.duckdb"
+    shutil.copy(copy, twin)
+    code = (
+        "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]);"
+        " c.execute(\"SET checkpoint_threshold = '1GB'\"); c.execute('DELETE FROM yearly');"
+        " os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(twin)], check=True)
+    shutil.copy(twin.with_name("twin.duckdb.wal"), copy.with_name(copy.name + ".wal"))
+    con = connect(open_store(work / "store"), m)
+    try:
+        assert con.execute("SELECT current_database()").fetchone() == ("memory",)
+        assert con.execute("SELECT count(*) FROM yearly").fetchone() != (0,)
     finally:
         con.close()
 

@@ -345,3 +345,67 @@ def test_a_whole_file_snapshot_is_always_deep(tmp_path: Path, toy_config: Config
     job.finish()
     con.close()
     assert job.baseline is None and not job.trusted
+
+
+def test_with_the_hot_tier_every_snapshot_is_deep_so_copy_and_parquet_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spy_jobs: list[SnapshotJob]
+) -> None:
+    """A hot copy holds the live year-end rows; a lean manifest could describe a partition as
+    the previous snapshot had it (a step that updates an older year in place, keeping the
+    counts). So a snapshot that keeps a hot copy is deep, and a restore from the copy and
+    one from the Parquet give the same tables."""
+    monkeypatch.setenv("LEAN_BREAK", "update:2026")
+    config = load_config(
+        overrides={
+            "run.step": LEAN_STEP,
+            "run.step_contract": True,
+            "snapshot.deep_every": 100,
+            "snapshot.hot": 2,
+        },
+        search_cwd=False,
+    )
+    db, store = tmp_path / "sim.duckdb", tmp_path / "store"
+    navsnap.run(config, db=db, years="2025-2027", store=str(store))
+    assert [job.baseline is None and not job.trusted for job in spy_jobs] == [True] * 3
+    manifests = sorted(read_all(open_store(store))[0], key=lambda m: m.year)
+    assert manifests[-1].hot is not None
+    assert _fingerprints(manifests[-1]) == _live_fingerprints(db, manifests[-1])
+    hot = navsnap.restore(store=store, db=db, year=2027, to=tmp_path / "hot.duckdb")
+    assert hot.source == "hot"
+    (store / manifests[-1].hot.object.key).write_bytes(b"damaged")
+    cold = navsnap.restore(store=store, db=db, year=2027, to=tmp_path / "cold.duckdb")
+    assert cold.source != "hot"
+    assert _live_fingerprints(tmp_path / "hot.duckdb", manifests[-1]) == _live_fingerprints(
+        tmp_path / "cold.duckdb", manifests[-1]
+    )
+
+
+def test_step_rewrites_names_a_table_or_the_snapshot_is_deep(
+    tmp_path: Path, spy_jobs: list[SnapshotJob]
+) -> None:
+    """``main.people`` and ``people`` name the same global table; a name that is no table
+    (a typo) cannot say what the step rewrites, so nothing is trusted."""
+
+    def run(rewrites: list[str], name: str) -> list[SnapshotJob]:
+        config = load_config(
+            overrides={
+                "run.step": LEAN_STEP,
+                "run.step_contract": True,
+                "run.step_rewrites": rewrites,
+                "snapshot.deep_every": 100,
+            },
+            search_cwd=False,
+        )
+        before = len(spy_jobs)
+        navsnap.run(config, db=tmp_path / f"{name}.duckdb", years="2025-2027",
+                    store=str(tmp_path / name))  # fmt: skip
+        return spy_jobs[before:]
+
+    typo = run(["peopel"], "typo")
+    assert [job.baseline is None and not job.trusted for job in typo] == [True] * 3
+    qualified = run(["main.people"], "qualified")
+    assert [job.baseline is None for job in qualified] == [True, False, False]
+    for job in qualified[1:]:
+        assert ("people", GLOBAL) not in job.trusted
+        assert ("people", GLOBAL) in job.scanned
+        assert job.trusted  # the older years of the year-scoped tables still are

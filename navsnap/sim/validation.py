@@ -45,7 +45,9 @@ YEAR_AGGREGATES = (
         (
             ("rows", "count(*)"),
             ("typed", "count(event_type)"),
-            ("by_type", "histogram(event_type)"),
+            # As a list of {key, value} structs: DuckDB 1.0's Python API returns a MAP as
+            # {"key": [...], "value": [...]}, later releases as a dict.
+            ("by_type", "map_entries(histogram(event_type))"),
             # A filter, not the value: rows sharing their key share its hash, so zero
             # means no duplicates; anything else (or a collision) runs the exact query.
             (
@@ -98,7 +100,8 @@ def assemble(
     contrib = values["int_employee_contributions"]
     args = {"year": year}
     if int(ev["typed"]) == int(ev["rows"]):
-        events = {str(k): int(n) for k, n in sorted((ev["by_type"] or {}).items())}
+        pairs = ((e["key"], e["value"]) for e in ev["by_type"] or [])
+        events = {str(k): int(n) for k, n in sorted(pairs)}
     else:  # NULL event types: histogram() leaves them out, the grouping keeps them
         events = {str(k): int(n) for k, n in con.execute(_EVENTS, args).fetchall()}
     surplus = int(ev["surplus"])
