@@ -39,6 +39,9 @@ CORE_FILES = frozenset(
         "test_resume.py",
         "test_verify.py",
         "test_fingerprint.py",
+        "test_lean.py",
+        "test_hot.py",
+        "test_restore_work.py",
     }
 )
 
