@@ -186,7 +186,7 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
     log(f"== {n:,} employees: building the reference run")
     db = work / "sim.duckdb"
     store = work / "store"
-    navsnap.run(cfg, db_path=db, years=YEARS, store=str(store))
+    navsnap.run(cfg, db=db, years=YEARS, store=str(store))
     db_bytes = db.stat().st_size
     manifests, _ = read_all(open_store(store))
     last = manifests[-1]
@@ -210,7 +210,7 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
             s = work / f"runstore{i}"
             secs = timed(
                 lambda d=d, s=s, w=with_snaps: navsnap.run(  # type: ignore[misc]
-                    cfg, db_path=d, years=YEARS, store=str(s), snapshots=w
+                    cfg, db=d, years=YEARS, store=str(s), snapshots=w
                 )
             )
             (r.ours if with_snaps else r.base).append(secs)

@@ -48,7 +48,7 @@ def build(db: Path, store: Store, years: str, rows: int) -> str:
     sys.modules["bench_remote_step"].step = step  # type: ignore[attr-defined]
     config = load_config(overrides={"run.step": "bench_remote_step:step"}, search_cwd=False)
     first, last = (int(y) for y in years.split("-"))
-    run(config, db_path=db, years=(first, last), store=store)
+    run(config, db=db, years=(first, last), store=store)
     return read_all(store)[0][-1].snapshot_id
 
 

@@ -121,7 +121,7 @@ def _timed(job: Job, employees: int, ref: h.Fingerprints, tmp: Path) -> Result:
         res.states.append("opens" if state in ("mid-year", "empty") else state)
         h.check_store(tmp)
     report = navsnap.run(
-        h.sim_config(employees), db_path=tmp / h.DB, years=h.YEARS, store=str(tmp / h.STORE),
+        h.sim_config(employees), db=tmp / h.DB, years=h.YEARS, store=str(tmp / h.STORE),
         resume=True,
     )  # fmt: skip
     assert h.table_fingerprints(tmp / h.DB) == ref, "resumed run differs"
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     golden = h.build_golden(root)
     refs = h.reference_fingerprints(root, h.toy_config())
     sim_ref_db = root / "sim-ref.duckdb"
-    navsnap.run(h.sim_config(args.employees), db_path=sim_ref_db, years=h.YEARS, snapshots=False)
+    navsnap.run(h.sim_config(args.employees), db=sim_ref_db, years=h.YEARS, snapshots=False)
     sim_ref = h.table_fingerprints(sim_ref_db)
     timing = root / "timing"
     timing.mkdir()
