@@ -125,6 +125,16 @@ def copy_fsync(src: Path, dest: Path) -> None:
         os.fsync(fout.fileno())
 
 
+def import_database(export_dir: Path, into: Path) -> None:
+    """The restore baseline: IMPORT DATABASE of an EXPORT into a new file, then CHECKPOINT
+    and fsync, as navsnap's restore makes its file durable."""
+    con = duckdb.connect(str(into))
+    con.execute(f"IMPORT DATABASE '{str(export_dir).replace(chr(39), chr(39) * 2)}'")
+    con.execute("CHECKPOINT")
+    con.close()
+    fsync_tree(into)
+
+
 def drop(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
@@ -302,15 +312,7 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
         )
         drop(out)
         imp = work / f"imported{i}.duckdb"
-
-        def do_import(imp: Path = imp) -> None:
-            con = duckdb.connect(str(imp))
-            con.execute(f"IMPORT DATABASE '{export_dir}'")
-            con.execute("CHECKPOINT")
-            con.close()
-            fsync_tree(imp)
-
-        full.base.append(timed(do_import))
+        full.base.append(timed(partial(import_database, export_dir, imp)))
         drop(imp)
     rows.append(full)
     log(f"   restore {full.ours_med:.2f}s / IMPORT {full.base_med:.2f}s")
@@ -453,15 +455,6 @@ def bench_hot_only(n: int, reps: int, work: Path, log: Callable[[str], None]) ->
     con.execute(f"EXPORT DATABASE '{export_dir}' (FORMAT parquet, COMPRESSION zstd)")
     con.close()
     return bench_hot(n, reps, work, db=db, base_store=base_store, export_dir=export_dir, log=log)
-
-
-def import_database(export_dir: Path, imp: Path) -> None:
-    """The baseline of restores: IMPORT DATABASE of an EXPORT into a new file, fsynced."""
-    con = duckdb.connect(str(imp))
-    con.execute(f"IMPORT DATABASE '{export_dir}'")
-    con.execute("CHECKPOINT")
-    con.close()
-    fsync_tree(imp)
 
 
 def bench_hot(

@@ -59,7 +59,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import drop, fsync_tree, timed  # noqa: E402  (scripts/ is on the path)
+from bench import drop, fsync_tree, import_database, timed  # noqa: E402  (scripts/ is on the path)
 
 import navsnap  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
@@ -353,15 +353,7 @@ def run_series(n: int, years: int, *, reps: int, growth: float, work: Path, log:
         )
         drop(out)
         imp = work / f"imported{i}.duckdb"
-
-        def do_import(imp: Path = imp) -> None:
-            c = duckdb.connect(str(imp))
-            c.execute(f"IMPORT DATABASE {literal(str(export_dir))}")
-            c.execute("CHECKPOINT")
-            c.close()
-            fsync_tree(imp)
-
-        s.import_s.append(timed(do_import))
+        s.import_s.append(timed(lambda imp=imp: import_database(export_dir, imp)))  # type: ignore[misc]
         drop(imp)
         s.status_s.append(
             timed(lambda: navsnap.status(cfg, db=db, years=(FIRST_YEAR, last), store=store))
