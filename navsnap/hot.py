@@ -20,7 +20,6 @@ falls back to the Parquet objects.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,7 @@ from pathlib import Path
 from navsnap import engine
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
-from navsnap.filecopy import reflink
-from navsnap.fsutil import fsync_file
+from navsnap.filecopy import compress_file, reflink, unpack_object
 from navsnap.hashing import hash_file
 from navsnap.manifest import HotCopy, ObjectRef
 from navsnap.store import Store, layout
@@ -43,8 +41,6 @@ __all__ = [
     "stage",
     "unpack",
 ]
-
-_BUF = 8 << 20
 
 
 class HotUnusable(Exception):
@@ -74,15 +70,6 @@ def stage(db: Path, staging: Path, *, storage_version: str | None) -> StagedCopy
         shutil.copyfile(db, staged)
     fault_point("hot-after-stage")
     return StagedCopy(staged, cloned, storage_version)
-
-
-def _compress(src: Path, dest: Path) -> None:
-    import pyarrow as pa  # only here: importing it costs ~0.3 s of every command's start
-
-    with src.open("rb") as fin, pa.CompressedOutputStream(str(dest), "zstd") as out:
-        while chunk := fin.read(_BUF):
-            out.write(chunk)
-    fsync_file(dest)
 
 
 def compresses(staged: StagedCopy, *, store: Store, compression: str) -> bool:
@@ -117,7 +104,7 @@ def publish(
         digest, size = raw_xxh3, raw_size
     else:
         src = staged.path.with_name("hot.duckdb.zst")
-        _compress(staged.path, src)
+        compress_file(staged.path, src)
         staged.path.unlink()
         method, compressed = "copy", True
         digest, size = hash_file(src)
@@ -176,21 +163,13 @@ def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
 
 
 def _unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
-    with store.local_copy(hot.object.key) as src:
-        if hot.compression == "none":
-            if store.capabilities.local_paths and reflink(src, dest):
-                return "reflink"
-            shutil.copyfile(src, dest)  # in the kernel where it can (copy_file_range)
-            fsync_file(dest)
-            return "copy"
-        import pyarrow as pa
+    compressed = hot.compression != "none"
+    try:
+        return unpack_object(hot.object.key, compressed=compressed, store=store, dest=dest)
+    except Exception as exc:
+        if compressed:
+            import pyarrow as pa  # imported already: the zstd stream was being read
 
-        try:
-            with pa.input_stream(str(src), compression="zstd") as fin, dest.open("wb") as fout:
-                while chunk := fin.read(_BUF):
-                    fout.write(chunk)
-                fout.flush()
-                os.fsync(fout.fileno())
-        except pa.ArrowException as exc:
-            raise OSError(f"zstd: {exc}") from None
-        return "copy"
+            if isinstance(exc, pa.ArrowException):
+                raise OSError(f"zstd: {exc}") from None
+        raise

@@ -263,6 +263,12 @@ class SnapshotJob:
         #: The hot tier's copy of the year-end file, staged by :meth:`_start`.
         self.staged_hot: StagedCopy | None = None
 
+    @property
+    def keeps_hot_copy(self) -> bool:
+        """Whether this snapshot takes the hot tier's copy of the year-end file (a Parquet
+        snapshot of a database file, with ``hot`` on)."""
+        return self.options.hot > 0 and self.options.mode == "parquet" and self.db_path is not None
+
     @classmethod
     def start(
         cls,
@@ -292,11 +298,10 @@ class SnapshotJob:
         # Fingerprints are comparable only under the DuckDB version that computed them; a
         # whole-file copy (file mode, or the hot tier's copy of the year-end) holds the live
         # rows, so the manifest it is restored against must describe those rows: deep.
-        hot_copy = options.hot > 0 and db_path is not None
         if (
             baseline is not None
             and options.mode == "parquet"
-            and not hot_copy
+            and not job.keeps_hot_copy
             and baseline.manifest.duckdb_version == duckdb.__version__
         ):
             job.baseline = baseline
@@ -322,7 +327,7 @@ class SnapshotJob:
             )
         if options.mode == "file" and self.db_path is None:
             raise DatabaseError("whole-file mode needs a database file, not an in-memory one")
-        hot = options.hot > 0 and options.mode == "parquet" and self.db_path is not None
+        hot = self.keeps_hot_copy
         if options.mode == "file" or hot:
             try:
                 con.execute("CHECKPOINT")

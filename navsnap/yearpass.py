@@ -96,8 +96,19 @@ def year_scan(
 ) -> tuple[Fingerprint | None, dict[str, Any]]:
     """The fingerprint of ``table``'s rows of ``year`` (None: it has none) and ``exprs``
     over the same rows, in one scan."""
+    fp, values = _partition_scan(con, table, PartitionKey.of_year(str(year)), exprs)
+    return (fp if fp.rows else None), values
+
+
+def _partition_scan(
+    con: duckdb.DuckDBPyConnection,
+    table: TableInfo,
+    key: PartitionKey,
+    exprs: tuple[tuple[str, str], ...] = (),
+) -> tuple[Fingerprint, dict[str, Any]]:
+    """Partition ``key``'s fingerprint (rows 0 when it has none), as
+    :func:`~navsnap.catalog.fingerprints` computes it, and ``exprs`` over its rows."""
     t = quote_ident(row_alias(table.columns))
-    key = PartitionKey.of_year(str(year))
     extra = "".join(f", {sql}" for _name, sql in exprs)
     row = con.execute(
         f"SELECT count(*), coalesce(sum(hash({t})::HUGEINT), 0)::VARCHAR{extra} "
@@ -105,8 +116,7 @@ def year_scan(
     ).fetchone()
     assert row is not None
     values = {name: row[2 + i] for i, (name, _sql) in enumerate(exprs)}
-    rows = int(row[0])
-    return (Fingerprint(rows, str(row[1])) if rows else None), values
+    return Fingerprint(int(row[0]), str(row[1])), values
 
 
 def aggregate_values(
@@ -127,13 +137,7 @@ def partition_fingerprint(
 ) -> Fingerprint:
     """The fingerprint of one partition's rows, as :func:`~navsnap.catalog.fingerprints`
     computes it (rows 0 when it has none)."""
-    t = quote_ident(row_alias(table.columns))
-    row = con.execute(
-        f"SELECT count(*), coalesce(sum(hash({t})::HUGEINT), 0)::VARCHAR "
-        f"FROM {table.ref} AS {t}{partition_filter(table, key)}"
-    ).fetchone()
-    assert row is not None
-    return Fingerprint(int(row[0]), str(row[1]))
+    return _partition_scan(con, table, key)[0]
 
 
 def year_counts(con: duckdb.DuckDBPyConnection, table: TableInfo) -> dict[PartitionKey, int]:
