@@ -39,11 +39,8 @@ redo the 1M series alone); ``--redraw`` rewrites the page and chart from it with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
@@ -59,7 +56,7 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import drop, fsync_tree, import_database, timed  # noqa: E402  (scripts/ is on the path)
+from bench import drop, fsync_tree, import_database, machine, timed  # noqa: E402  (scripts/ is on the path)
 
 import navsnap  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
@@ -94,20 +91,6 @@ def ident(name: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
-        f"navsnap {navsnap.__version__}"
-    )
 
 
 def size_label(n: int) -> str:
