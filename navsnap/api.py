@@ -402,15 +402,21 @@ def status(
     db: PathLike,
     years: str | tuple[int, int] | None = None,
     store: Store | PathLike | None = None,
+    deep: bool = False,
 ) -> ResumeDecision:
     """What ``run --resume`` would do, and why, without doing it (the same decision).
 
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside ``db``.
+    A valid stat cache beside the database (:mod:`navsnap.statcache`) answers "the database
+    matches snapshot X" without fingerprinting it (``from_cache`` in the decision); ``deep``
+    fingerprints it anyway. ``run --resume`` never trusts the cache.
     """
     given = Path(db)
     span = year_span(years, config)
     db_path = checked_path(given)
-    return plan_resume(_store(store, given, config), config, db_path=db_path, years=span)
+    return plan_resume(
+        _store(store, given, config), config, db_path=db_path, years=span, use_cache=not deep
+    )
 
 
 # --------------------------------------------------------------------------- maintenance

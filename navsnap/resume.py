@@ -11,10 +11,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from navsnap import statcache
 from navsnap.catalog import qualified, quote_ident
 from navsnap.config import Config
 from navsnap.errors import ChainError, NavsnapError
@@ -23,8 +24,10 @@ from navsnap.index import read_all
 from navsnap.integrity import verify_objects
 from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.manifest import Manifest
-from navsnap.restore import RestorePlan, plan_restore
 from navsnap.store import Store
+
+if TYPE_CHECKING:
+    from navsnap.restore.plan import RestorePlan
 
 __all__ = ["ResumeDecision", "plan_resume"]
 
@@ -48,6 +51,9 @@ class ResumeDecision:
     #: The restore planned for ``snapshot`` (its live fingerprints): ``run --resume`` carries
     #: it out under the same lock instead of fingerprinting the database again.
     plan: RestorePlan | None = field(default=None, compare=False, repr=False)
+    #: The database's match came from the stat cache beside it (:mod:`navsnap.statcache`),
+    #: not from fingerprinting it (``status`` only; ``run --resume`` always fingerprints).
+    from_cache: bool = False
 
     def explain(self) -> str:
         if self.action == "start":
@@ -83,6 +89,7 @@ class ResumeDecision:
             "moves_aside": self.moves_aside,
             "last_year": self.last_year,
             "message": self.explain(),
+            "from_cache": self.from_cache,
         }
 
 
@@ -93,11 +100,19 @@ def plan_resume(
     db_path: Path,
     years: tuple[int, int],
     block: Mapping[str, Any] | None = None,
+    use_cache: bool = False,
 ) -> ResumeDecision:
     """Where ``run --resume`` starts, and why: the one decision ``status`` prints and ``run``
-    carries out. Changes nothing; raises DriftError when only other lineages' snapshots exist.
+    carries out. Changes nothing in the database; raises DriftError when only other lineages'
+    snapshots exist.
+
+    A full check that finds the database equal to a snapshot is recorded in the stat cache
+    beside it (:mod:`navsnap.statcache`). ``use_cache`` (``status`` only) trusts a valid
+    record instead of fingerprinting the database again.
     """
-    decision = _decide(store, config, db_path=db_path, years=years, block=block)
+    decision = _decide(
+        store, config, db_path=db_path, years=years, block=block, use_cache=use_cache
+    )
     if decision.action == "start" and db_path.exists():
         decision = dataclasses.replace(decision, moves_aside=True)
     log.info("resume: %s", decision.explain())
@@ -113,6 +128,7 @@ def _decide(
     db_path: Path,
     years: tuple[int, int],
     block: Mapping[str, Any] | None,
+    use_cache: bool = False,
 ) -> ResumeDecision:
     """Find the chain the live database is on and decide what to do with its newest snapshot.
 
@@ -151,42 +167,63 @@ def _decide(
             skipped=tuple(skipped),
             last_year=last,
         )
-    held = _live_year(db_path, mine[0].year_column) if db_path.exists() else None
-    plans: dict[str, RestorePlan] = {}
+    year_column = mine[0].year_column
+    with statcache.recording(db_path, engine=duckdb.__version__, year_column=year_column) as rec:
+        cached = (
+            statcache.load(db_path, engine=duckdb.__version__, year_column=year_column)
+            if use_cache
+            else None
+        )
+        if cached is not None:
+            held = cached.year
+        else:
+            held = _live_year(db_path, year_column) if db_path.exists() else None
+        rec.year = held
+        plans: dict[str, RestorePlan] = {}
+        hits: set[str] = set()
 
-    def plan_of(m: Manifest) -> RestorePlan:
-        """A snapshot's restore plan, made once: each fingerprints the live database."""
-        if m.snapshot_id not in plans:
-            plans[m.snapshot_id] = plan_restore(store, m, db_path=db_path)
-        return plans[m.snapshot_id]
+        def plan_of(m: Manifest) -> RestorePlan:
+            """A snapshot's restore plan, made once: each fingerprints the live database
+            (unless the stat cache says the database is this very snapshot)."""
+            if m.snapshot_id not in plans:
+                if cached is not None and cached.holds(m):
+                    plans[m.snapshot_id] = _cached_plan(m, db_path)
+                    hits.add(m.snapshot_id)
+                else:
+                    from navsnap.restore.plan import plan_restore
 
-    head, plan = _matching(store, mine, held=held, plan_of=plan_of, skipped=skipped)
-    if head is not None:
-        tip = _newest_descendant(head, mine)
-        if tip is not None and _verified(store, tip, skipped):
-            head, plan = tip, plan_of(tip)
-    else:
-        others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
-        holds, _plan = _matching(store, others, held=held, plan_of=plan_of, skipped=[])
-        if holds is not None:
-            raise ChainError(
-                f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
-                f"{lineage_label(holds)}), which is not on a chain of this configuration "
-                f"(lineage {str(block['hash'])[:8]}); resuming would replace it",
-                holds=holds.snapshot_id,
-                hint="resume with that snapshot's configuration, or choose explicitly: "
-                "'navsnap run --from-snapshot ID' or --force-restart",
-            )
-        head, plan = _newest_intact_chain(store, mine, plan_of=plan_of, skipped=skipped)
-        # A crash leaves at most the year under way and the one still exporting beyond the
-        # newest snapshot; more than that is finished work of another chain.
-        if head is not None and held is not None and held > head.year + 2:
-            raise ChainError(
-                f"the database holds years up to {held}, which no snapshot of this chain has; "
-                f"resuming would go back to {head.snapshot_id} (end of {head.year}) and drop them",
-                hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
-                "over with --force-restart",
-            )
+                    plans[m.snapshot_id] = plan_restore(store, m, db_path=db_path)
+                    if plans[m.snapshot_id].strategy == "none":
+                        rec.matched_snapshot(m)
+            return plans[m.snapshot_id]
+
+        head, plan = _matching(store, mine, held=held, plan_of=plan_of, skipped=skipped)
+        if head is not None:
+            tip = _newest_descendant(head, mine)
+            if tip is not None and _verified(store, tip, skipped):
+                head, plan = tip, plan_of(tip)
+        else:
+            others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
+            holds, _plan = _matching(store, others, held=held, plan_of=plan_of, skipped=[])
+            if holds is not None:
+                raise ChainError(
+                    f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
+                    f"{lineage_label(holds)}), which is not on a chain of this configuration "
+                    f"(lineage {str(block['hash'])[:8]}); resuming would replace it",
+                    holds=holds.snapshot_id,
+                    hint="resume with that snapshot's configuration, or choose explicitly: "
+                    "'navsnap run --from-snapshot ID' or --force-restart",
+                )
+            head, plan = _newest_intact_chain(store, mine, plan_of=plan_of, skipped=skipped)
+            # A crash leaves at most the year under way and the one still exporting beyond the
+            # newest snapshot; more than that is finished work of another chain.
+            if head is not None and held is not None and held > head.year + 2:
+                raise ChainError(
+                    f"the database holds years up to {held}, which no snapshot of this chain has; "
+                    f"resuming would go back to {head.snapshot_id} (end of {head.year}) and drop them",
+                    hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
+                    "over with --force-restart",
+                )
     if head is None or plan is None:
         return ResumeDecision(
             "start",
@@ -205,6 +242,7 @@ def _decide(
                 None,
                 tuple(skipped),
                 last_year=last,
+                from_cache=head.snapshot_id in hits,
             )
         return ResumeDecision(
             "continue",
@@ -214,6 +252,7 @@ def _decide(
             None,
             tuple(skipped),
             last_year=last,
+            from_cache=head.snapshot_id in hits,
         )
     return ResumeDecision(
         "restore",
@@ -224,6 +263,20 @@ def _decide(
         tuple(skipped),
         last_year=last,
         plan=plan,
+    )
+
+
+def _cached_plan(m: Manifest, db_path: Path) -> RestorePlan:
+    """The plan a full check made when it found the database equal to ``m``, from the stat
+    cache: nothing to do, every partition kept."""
+    from navsnap.restore.plan import PartitionAction, RestorePlan
+
+    keep = tuple(
+        PartitionAction(t.name, p.year, "keep", p.rows, 0) for t in m.tables for p in t.partitions
+    )
+    names = tuple(t.name for t in m.tables)
+    return RestorePlan(
+        m.snapshot_id, m.year, str(db_path), "none", "stat cache: database unchanged", keep, (), names
     )
 
 

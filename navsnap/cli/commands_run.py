@@ -242,6 +242,13 @@ def run_cmd(
 @lineage_options
 @db_option
 @store_option
+@click.option(
+    "--deep",
+    "--no-cache",
+    "deep",
+    is_flag=True,
+    help="Fingerprint the database even when its stat cache says it is unchanged.",
+)
 @json_option
 def status_cmd(
     years: str | None,
@@ -251,18 +258,24 @@ def status_cmd(
     step: str | None,
     db: str,
     store: str | None,
+    deep: bool,
     as_json: bool,
 ) -> None:
     """Say what 'run --resume' would do and why, without doing it.
 
+    A database found equal to a snapshot is recorded in <db>.navsnap.stat beside it; while
+    the file is unchanged, status trusts that record instead of fingerprinting it again
+    (from_cache in --json). 'run --resume' always fingerprints.
+
     \b
     Example:
       navsnap status --years 2025-2029
+      navsnap status --deep
     """
     config = load_config(
         config_path, overrides=_overrides(employees=employees, seed=seed, step=step)
     )
-    decision = api.status(config, db=db, years=years, store=store)
+    decision = api.status(config, db=db, years=years, store=store, deep=deep)
     if as_json:
         emit_json(decision_json(decision.to_dict()))
         return
