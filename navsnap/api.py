@@ -11,29 +11,27 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
 
-from navsnap.analyst import AttachReport, QueryResult, run_query, write_attach_file
-from navsnap.catalog import list_tables
-from navsnap.config import Config
 from navsnap.dbfile import checked_path
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
-from navsnap.fallback import damaged_manifest_error, with_fallback_hint
 from navsnap.identity import belongs, database_name, foreign_note, lineage_label
 from navsnap.index import LATEST, read_all, resolve
 from navsnap.locate import resolve_store
-from navsnap.lock import db_lock
-from navsnap.manifest import Manifest
-from navsnap.restore import RestoreReport
-from navsnap.restore import restore as _restore
-from navsnap.resume import ResumeDecision, plan_resume
-from navsnap.runner import RunEvent, RunReport, db_argument, run, year_span
-from navsnap.snapshot import ProgressFn, SnapshotOptions, new_run_id, take_snapshot
-from navsnap.steps import parse_step
 from navsnap.store import Store, open_store
+from navsnap.years import year_span
 
+# What ``status`` does not need is imported by the functions that use it, so that
+# ``navsnap status`` starts fast (tests/test_startup.py lists what it must not import).
 if TYPE_CHECKING:
+    from navsnap.analyst import AttachReport, QueryResult
+    from navsnap.config import Config
     from navsnap.diff import ManifestDiff
     from navsnap.lock import UnlockReport
+    from navsnap.manifest import Manifest
+    from navsnap.restore import RestoreReport
+    from navsnap.resume import ResumeDecision
     from navsnap.retention import PruneReport, RetentionPolicy
+    from navsnap.runner import RunEvent, RunReport
+    from navsnap.snapshot import ProgressFn
     from navsnap.summary import StoreInfo
     from navsnap.tags import TagChange
     from navsnap.verify import VerifyReport
@@ -86,7 +84,11 @@ def checkpoint(
     The database is opened read-only (whole-file mode opens it read-write for its CHECKPOINT).
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside it.
     """
+    from navsnap.catalog import list_tables
+    from navsnap.lock import db_lock
     from navsnap.manual import check_year, checkpoint_config
+    from navsnap.snapshot import SnapshotOptions, new_run_id, take_snapshot
+    from navsnap.steps import parse_step
 
     given = Path(db)
     db_path = checked_path(given)
@@ -157,6 +159,10 @@ def restore(
     progress: ProgressFn | None = None,
 ) -> RestoreReport:
     """Restore a snapshot (by id or tag, or the newest of ``year``/``run``) into ``db``/``to``."""
+    from navsnap.fallback import damaged_manifest_error, with_fallback_hint
+    from navsnap.lock import db_lock
+    from navsnap.restore import restore as _restore
+
     if snapshot is None and year is None:
         raise UsageError("say which snapshot to restore", hint="pass SNAPSHOT or --year Y")
     given = Path(db)
@@ -384,6 +390,8 @@ def resume(
 
     ``db_path`` is the deprecated name of ``db``.
     """
+    from navsnap.runner import db_argument, run
+
     return run(
         config,
         db=db_argument(db, db_path, caller="resume"),
@@ -414,6 +422,8 @@ def status(
     given = Path(db)
     span = year_span(years, config)
     db_path = checked_path(given)
+    from navsnap.resume import plan_resume
+
     return plan_resume(
         _store(store, given, config), config, db_path=db_path, years=span, use_cache=not deep
     )
@@ -560,6 +570,8 @@ def sql(
     """Run ``query`` over one snapshot's tables (views over its Parquet; nothing restored)."""
     st = _open(store)
     st.check_readable()
+    from navsnap.analyst import run_query
+
     return run_query(st, select(st, ref, year=year, db=db), query)
 
 
@@ -575,4 +587,6 @@ def attach(
     """Write a small DuckDB file of views over one snapshot's Parquet objects."""
     st = _open(store)
     st.check_readable()
+    from navsnap.analyst import write_attach_file
+
     return write_attach_file(st, select(st, ref, year=year, db=db), out, overwrite=overwrite)

@@ -56,20 +56,11 @@ from navsnap.steps import Step, make_step
 from navsnap.store import Store, layout
 from navsnap.yearcheck import check_new_run, count_rows, step_result_error
 from navsnap.yearpass import Baseline
+from navsnap.years import parse_years, year_span
 
 __all__ = ["RunEvent", "RunReport", "StartPoint", "YearResult", "parse_years", "run"]
 
 log = logging.getLogger(__name__)
-
-
-def year_span(years: str | tuple[int, int] | None, config: Config) -> tuple[int, int]:
-    """``years`` as the API takes it (text, a pair or None for the config's) -> (first, last)."""
-    if years is None:
-        return parse_years(config.run.years)
-    if isinstance(years, str):
-        return parse_years(years)
-    first, last = years
-    return parse_years(f"{int(first)}-{int(last)}")
 
 
 def db_argument(
@@ -88,26 +79,6 @@ def db_argument(
     if db is None:
         raise UsageError(f"{caller}() needs db", hint=f"call {caller}(config, db='sim.duckdb')")
     return db
-
-
-def parse_years(text: str) -> tuple[int, int]:
-    """'2025-2029' -> (2025, 2029); '2027' -> (2027, 2027)."""
-    raw = text.strip()
-    first, sep, last = raw.partition("-")
-    try:
-        a = int(first)
-        b = int(last) if sep else a
-    except ValueError:
-        raise UsageError(
-            f"years {text!r} are not of the form A-B", hint="for example --years 2025-2029"
-        ) from None
-    if not (1 <= a <= 9999 and 1 <= b <= 9999):
-        raise UsageError(f"years {text!r} are out of range", hint="use years 1-9999")
-    if b < a:
-        raise UsageError(
-            f"years {text!r} run backwards", hint=f"write them in order: --years {b}-{a}"
-        )
-    return a, b
 
 
 @dataclass(frozen=True)

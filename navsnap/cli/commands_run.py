@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,10 +25,11 @@ from navsnap.cli.common import (
     warn,
 )
 from navsnap.cli.interrupt import continue_command
-from navsnap.cli.progress import RunProgress, year_summary
 from navsnap.config import DEFAULT_CONFIG_NAME, load_config
-from navsnap.runner import RunEvent, parse_years
-from navsnap.runner import run as run_years
+from navsnap.years import parse_years
+
+if TYPE_CHECKING:  # run's modules are imported by run_cmd: status starts without them
+    from navsnap.runner import RunEvent
 
 
 class _Where:
@@ -174,6 +175,9 @@ def run_cmd(
       navsnap run --years 2027-2029 --from-snapshot latest@2026 --seed 7
       navsnap run --years 2025-2029 --step 'dbt run --vars "{simulation_year: {year}}"'
     """
+    from navsnap.cli.progress import RunProgress, year_summary
+    from navsnap.runner import run as run_years
+
     span = parse_years(years) if years is not None else None
     config = load_config(
         config_path,

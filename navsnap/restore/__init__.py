@@ -21,7 +21,30 @@ to a full restore.
 
 from __future__ import annotations
 
-from navsnap.restore.pipeline import RestoreReport, restore
-from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from navsnap.restore.pipeline import RestoreReport, restore
+    from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
 
 __all__ = ["PartitionAction", "RestorePlan", "RestoreReport", "plan_restore", "restore"]
+
+#: Each name and the step module that defines it, imported when first used: ``status``
+#: needs the plan's types, not the pipeline's.
+_MODULES = {
+    "PartitionAction": "plan",
+    "RestorePlan": "plan",
+    "plan_restore": "plan",
+    "RestoreReport": "pipeline",
+    "restore": "pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -27,21 +27,13 @@ from navsnap.catalog import (
     list_objects,
     list_tables,
 )
-from navsnap.compare import (
-    Mismatch,
-    comment_changes,
-    full_strength,
-    reference_mismatches,
-    schema_objects_differ,
-    shape_difference,
-    table_mismatches,
-)
 from navsnap.dbfile import raise_if_in_use
 from navsnap.errors import DatabaseError, RestoreError, UsageError, cause
-from navsnap.integrity import fetch_verified
 from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
-from navsnap.materialize import local_files, restored_ddl
 from navsnap.store import Store
+
+if TYPE_CHECKING:
+    from navsnap.compare import Mismatch
 
 __all__ = ["PartitionAction", "RestorePlan", "plan_restore"]
 
@@ -239,6 +231,10 @@ def _live_mismatches(
     """The partitions of the live table that differ from the snapshot's, at full strength:
     compared with the manifest's fingerprints, or (another DuckDB's, whose ``hash()``
     differs) with the snapshot's own verified Parquet fingerprinted by the running engine."""
+    from navsnap.compare import full_strength, reference_mismatches, table_mismatches
+    from navsnap.integrity import fetch_verified
+    from navsnap.materialize import local_files
+
     if full_strength(manifest):
         return table_mismatches(con, manifest, entry, info=info)
     objects = list({p.object.key: p.object for p in entry.partitions}.values())
@@ -259,6 +255,11 @@ def _analyse_live(
     | tuple[list[PartitionAction], tuple[str, ...], tuple[str, ...], frozenset[CatalogName] | None]
 ):
     """Per-partition actions for a delta restore, or the reason a full restore is needed."""
+    # Imported here: the plan's types are all ``status`` needs when it answers from the
+    # stat cache.
+    from navsnap.compare import comment_changes, schema_objects_differ, shape_difference
+    from navsnap.materialize import restored_ddl
+
     con = duckdb.connect(str(target), read_only=True)
     try:
         live = {t.key: t for t in list_tables(con, year_column=manifest.year_column)}

@@ -14,9 +14,10 @@ import duckdb
 
 from navsnap.config import Config
 from navsnap.errors import ConfigError, StepError, UsageError
-from navsnap.sim.model import run_year
-from navsnap.sim.validation import YEAR_AGGREGATES, assemble, validation_aggregates
 from navsnap.steps import Step, TableAggregates, YearContract
+
+# The model and its validation SQL are imported by the methods that run them: ``status``
+# names the built-in step (its lineage keys) without running it.
 
 __all__ = ["SimulationStep"]
 
@@ -54,6 +55,8 @@ class SimulationStep(Step):
         log_path: Path,
     ) -> None:
         assert con is not None
+        from navsnap.sim.model import run_year
+
         try:
             run_year(con, year=year, params=config.simulation, seed=config.run.seed)
         except ValueError as exc:
@@ -76,9 +79,13 @@ class SimulationStep(Step):
         ).fetchall()
         if not {str(name) for (name,) in rows} >= _AGGREGATED:
             return {}
+        from navsnap.sim.validation import validation_aggregates
+
         return validation_aggregates(con, year=year)
 
     def year_aggregates(self) -> tuple[TableAggregates, ...]:
+        from navsnap.sim.validation import YEAR_AGGREGATES
+
         return YEAR_AGGREGATES
 
     def assemble_validation(
@@ -88,6 +95,8 @@ class SimulationStep(Step):
         year: int,
         values: Mapping[str, Mapping[str, Any]],
     ) -> dict[str, Any]:
+        from navsnap.sim.validation import assemble
+
         return assemble(con, year=year, values=values)
 
     def contract(self, config: Config) -> YearContract | None:

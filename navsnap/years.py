@@ -1,0 +1,42 @@
+"""The years a run covers: ``--years A-B`` and ``[run] years`` as a pair (first, last)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from navsnap.errors import UsageError
+
+if TYPE_CHECKING:
+    from navsnap.config import Config
+
+__all__ = ["parse_years", "year_span"]
+
+
+def parse_years(text: str) -> tuple[int, int]:
+    """'2025-2029' -> (2025, 2029); '2027' -> (2027, 2027)."""
+    raw = text.strip()
+    first, sep, last = raw.partition("-")
+    try:
+        a = int(first)
+        b = int(last) if sep else a
+    except ValueError:
+        raise UsageError(
+            f"years {text!r} are not of the form A-B", hint="for example --years 2025-2029"
+        ) from None
+    if not (1 <= a <= 9999 and 1 <= b <= 9999):
+        raise UsageError(f"years {text!r} are out of range", hint="use years 1-9999")
+    if b < a:
+        raise UsageError(
+            f"years {text!r} run backwards", hint=f"write them in order: --years {b}-{a}"
+        )
+    return a, b
+
+
+def year_span(years: str | tuple[int, int] | None, config: Config) -> tuple[int, int]:
+    """``years`` as the API takes it (text, a pair or None for the config's) -> (first, last)."""
+    if years is None:
+        return parse_years(config.run.years)
+    if isinstance(years, str):
+        return parse_years(years)
+    first, last = years
+    return parse_years(f"{int(first)}-{int(last)}")
