@@ -22,6 +22,7 @@ No SQL is ever run here.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -79,10 +80,24 @@ def _statement(sql: object) -> str:
 _MEMO_CHARS = 4096
 
 
+_PARSERS = threading.local()
+
+
+def _parser() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory connection for parsing: the module-level
+    ``duckdb.extract_statements`` goes through DuckDB's default connection, whose set-up and
+    per-call cursor cost more than the parse (measured: about 2 ms a call against 0.1 ms)."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_PARSERS, "con", None)
+    if con is None:
+        con = duckdb.connect(":memory:", config={"threads": 1})
+        _PARSERS.con = con
+    return con
+
+
 def _parse_problem(sql: str) -> str | None:
     """Why ``sql`` is not exactly one CREATE statement, or None."""
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = _parser().extract_statements(sql)
     except duckdb.Error as exc:
         return f"does not parse: {str(exc).splitlines()[0]}"
     if len(statements) != 1:
@@ -162,7 +177,7 @@ def check_type(text: object) -> None:
 
 def _parses_as_type(text: str) -> bool:
     try:
-        duckdb.sqltype(text)
+        _parser().sqltype(text)
     except duckdb.CatalogException:  # a user type: its name alone parses
         return re.fullmatch(rf"{_QUALIFIED}(?:\[[0-9]*\])*", text) is not None
     except (duckdb.Error, ValueError, TypeError, RuntimeError):
