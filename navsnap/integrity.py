@@ -8,7 +8,8 @@ of a remote store). Remote objects are hashed in parallel (network bound).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -55,9 +56,15 @@ def verify_objects(
 ) -> None:
     """Check size and xxh3-128 of each object; raise IntegrityError naming the first bad one."""
     objs = list(objects)
-    with ThreadPoolExecutor(max_workers=store.capabilities.parallel_reads) as pool:
+    with contextlib.ExitStack() as stack:
+        workers = store.capabilities.parallel_reads
+        if workers > 1:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+            results: Iterator[ObjectCheck] = pool.map(lambda o: check_object(store, o), objs)
+        else:  # a local disk: no thread to start and wait for
+            results = (check_object(store, o) for o in objs)
         # Results come back in order, so the first bad object is the one named.
-        for i, result in enumerate(pool.map(lambda o: check_object(store, o), objs)):
+        for i, result in enumerate(results):
             if progress is not None:
                 progress("verify", i, len(objs))
             if result.problem is not None:
