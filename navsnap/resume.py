@@ -168,62 +168,63 @@ def _decide(
             last_year=last,
         )
     year_column = mine[0].year_column
-    with statcache.recording(db_path, engine=duckdb.__version__, year_column=year_column) as rec:
-        cached = (
-            statcache.load(db_path, engine=duckdb.__version__, year_column=year_column)
-            if use_cache
-            else None
-        )
-        if cached is not None:
-            held = cached.year
-        else:
-            held = _live_year(db_path, year_column) if db_path.exists() else None
-        rec.year = held
-        plans: dict[str, RestorePlan] = {}
-        hits: set[str] = set()
+    rec = statcache.begin(db_path, engine=duckdb.__version__, year_column=year_column)
+    cached = (
+        statcache.load(db_path, engine=duckdb.__version__, year_column=year_column)
+        if use_cache
+        else None
+    )
+    if cached is not None:
+        held = cached.year
+    else:
+        held = _live_year(db_path, year_column) if db_path.exists() else None
+    rec.year = held
+    plans: dict[str, RestorePlan] = {}
+    hits: set[str] = set()
 
-        def plan_of(m: Manifest) -> RestorePlan:
-            """A snapshot's restore plan, made once: each fingerprints the live database
-            (unless the stat cache says the database is this very snapshot)."""
-            if m.snapshot_id not in plans:
-                if cached is not None and cached.holds(m):
-                    plans[m.snapshot_id] = _cached_plan(m, db_path)
-                    hits.add(m.snapshot_id)
-                else:
-                    from navsnap.restore.plan import plan_restore
+    def plan_of(m: Manifest) -> RestorePlan:
+        """A snapshot's restore plan, made once: each fingerprints the live database
+        (unless the stat cache says the database is this very snapshot)."""
+        if m.snapshot_id not in plans:
+            if cached is not None and cached.holds(m):
+                plans[m.snapshot_id] = _cached_plan(m, db_path)
+                hits.add(m.snapshot_id)
+            else:
+                from navsnap.restore.plan import plan_restore
 
-                    plans[m.snapshot_id] = plan_restore(store, m, db_path=db_path)
-                    if plans[m.snapshot_id].strategy == "none":
-                        rec.matched_snapshot(m)
-            return plans[m.snapshot_id]
+                plans[m.snapshot_id] = plan_restore(store, m, db_path=db_path)
+                if plans[m.snapshot_id].strategy == "none":
+                    rec.matched_snapshot(m)
+        return plans[m.snapshot_id]
 
-        head, plan = _matching(store, mine, held=held, plan_of=plan_of, skipped=skipped)
-        if head is not None:
-            tip = _newest_descendant(head, mine)
-            if tip is not None and _verified(store, tip, skipped):
-                head, plan = tip, plan_of(tip)
-        else:
-            others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
-            holds, _plan = _matching(store, others, held=held, plan_of=plan_of, skipped=[])
-            if holds is not None:
-                raise ChainError(
-                    f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
-                    f"{lineage_label(holds)}), which is not on a chain of this configuration "
-                    f"(lineage {str(block['hash'])[:8]}); resuming would replace it",
-                    holds=holds.snapshot_id,
-                    hint="resume with that snapshot's configuration, or choose explicitly: "
-                    "'navsnap run --from-snapshot ID' or --force-restart",
-                )
-            head, plan = _newest_intact_chain(store, mine, plan_of=plan_of, skipped=skipped)
-            # A crash leaves at most the year under way and the one still exporting beyond the
-            # newest snapshot; more than that is finished work of another chain.
-            if head is not None and held is not None and held > head.year + 2:
-                raise ChainError(
-                    f"the database holds years up to {held}, which no snapshot of this chain has; "
-                    f"resuming would go back to {head.snapshot_id} (end of {head.year}) and drop them",
-                    hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
-                    "over with --force-restart",
-                )
+    head, plan = _matching(store, mine, held=held, plan_of=plan_of, skipped=skipped)
+    if head is not None:
+        tip = _newest_descendant(head, mine)
+        if tip is not None and _verified(store, tip, skipped):
+            head, plan = tip, plan_of(tip)
+    else:
+        others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
+        holds, _plan = _matching(store, others, held=held, plan_of=plan_of, skipped=[])
+        if holds is not None:
+            raise ChainError(
+                f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
+                f"{lineage_label(holds)}), which is not on a chain of this configuration "
+                f"(lineage {str(block['hash'])[:8]}); resuming would replace it",
+                holds=holds.snapshot_id,
+                hint="resume with that snapshot's configuration, or choose explicitly: "
+                "'navsnap run --from-snapshot ID' or --force-restart",
+            )
+        head, plan = _newest_intact_chain(store, mine, plan_of=plan_of, skipped=skipped)
+        # A crash leaves at most the year under way and the one still exporting beyond the
+        # newest snapshot; more than that is finished work of another chain.
+        if head is not None and held is not None and held > head.year + 2:
+            raise ChainError(
+                f"the database holds years up to {held}, which no snapshot of this chain has; "
+                f"resuming would go back to {head.snapshot_id} (end of {head.year}) and drop them",
+                hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
+                "over with --force-restart",
+            )
+    rec.finish()
     if head is None or plan is None:
         return ResumeDecision(
             "start",
@@ -276,7 +277,14 @@ def _cached_plan(m: Manifest, db_path: Path) -> RestorePlan:
     )
     names = tuple(t.name for t in m.tables)
     return RestorePlan(
-        m.snapshot_id, m.year, str(db_path), "none", "stat cache: database unchanged", keep, (), names
+        m.snapshot_id,
+        m.year,
+        str(db_path),
+        "none",
+        "stat cache: database unchanged",
+        keep,
+        (),
+        names,
     )
 
 

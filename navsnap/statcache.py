@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,10 +44,10 @@ __all__ = [
     "Cached",
     "FileIdentity",
     "Recorder",
+    "begin",
     "cache_path",
     "load",
     "manifest_digest",
-    "recording",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,10 @@ def _int(value: object) -> int:
     return value
 
 
-def _parse(raw: bytes) -> tuple[FileIdentity, int, str, str, int | None, frozenset[tuple[str, str]]]:
+_Parsed = tuple[FileIdentity, int, str, str, int | None, frozenset[tuple[str, str]]]
+
+
+def _parse(raw: bytes) -> _Parsed:
     """A record's fields; ValueError/TypeError/KeyError on anything not exactly as written."""
     data = json.loads(raw)
     if not isinstance(data, dict) or set(data) != _KEYS:
@@ -198,7 +200,6 @@ class Recorder:
     year_column: str
     identity: FileIdentity | None
     checked_at_ns: int
-    temp: Path | None
     year: int | None = None
     matched: list[tuple[str, str]] = field(default_factory=list)
 
@@ -225,47 +226,39 @@ class Recorder:
         }
 
     def finish(self) -> None:
-        """Publish the record (when there is one to publish), else remove the temporary file."""
-        if self.temp is None:
+        """Publish the record, when the check found a match and the file did not change."""
+        record = self._record()
+        if record is None:
             return
+        temp = _temp(self.db_path)
         try:
-            record = self._record()
-            if record is not None:
-                self.temp.write_text(json.dumps(record, sort_keys=True))
-                os.replace(self.temp, cache_path(self.db_path))
+            temp.write_text(json.dumps(record, sort_keys=True))
+            os.replace(temp, cache_path(self.db_path))
         except OSError as exc:  # a cache: failing to write it changes nothing
             log.debug("%s: stat cache not written: %s", cache_path(self.db_path), exc)
-        finally:
             with contextlib.suppress(OSError):
-                self.temp.unlink()
+                temp.unlink()
 
 
-@contextlib.contextmanager
-def recording(db_path: Path, *, engine: str, year_column: str) -> Iterator[Recorder]:
-    """A :class:`Recorder` for a check of ``db_path`` about to begin; the record is written on
-    a normal exit when the check found a match and the file did not change meanwhile.
+def _temp(db_path: Path) -> Path:
+    return db_path.with_name(f".{db_path.name}.navsnap-stat-{os.getpid()}.tmp")
 
-    The filesystem's clock is read from a temporary file created beside the database now;
-    when that cannot be created (a read-only directory) nothing is recorded.
-    """
+
+def begin(db_path: Path, *, engine: str, year_column: str) -> Recorder:
+    """A :class:`Recorder` for a check of ``db_path`` about to begin: the file's identity and
+    the filesystem's clock now, read from a file created (and removed) beside the database.
+    When that cannot be created (a read-only directory) nothing will be recorded."""
     identity = None if os.path.lexists(_wal(db_path)) else FileIdentity.of(db_path)
-    temp: Path | None = None
     checked_at = 0
     if identity is not None:
-        temp = db_path.with_name(f".{db_path.name}.navsnap-stat-{os.getpid()}.tmp")
+        probe = _temp(db_path)
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 checked_at = os.fstat(fd).st_mtime_ns
             finally:
                 os.close(fd)
+                os.unlink(probe)
         except OSError:
-            temp, identity = None, None
-    rec = Recorder(db_path, engine, year_column, identity, checked_at, temp)
-    try:
-        yield rec
-    except BaseException:
-        rec.matched.clear()
-        rec.finish()
-        raise
-    rec.finish()
+            identity = None
+    return Recorder(db_path, engine, year_column, identity, checked_at)

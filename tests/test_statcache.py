@@ -1,0 +1,245 @@
+"""The stat cache beside a database: ``status`` trusts it only while the file is unchanged.
+
+Every test checks the answer against a full scan (``deep``): a record may save work, never
+change an answer. ``RACY_NS`` is set to 0 where a test needs a record trusted right after the
+file was written (the margin is what makes a just-written file untrusted; one test keeps it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import TOY_STEP, invoke_at
+
+import navsnap
+from navsnap import statcache
+from navsnap.config import Config
+from navsnap.resume import plan_resume
+from navsnap.store import open_store
+
+YEARS = (2025, 2026)
+
+
+@pytest.fixture
+def no_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(statcache, "RACY_NS", 0)
+
+
+def _settle() -> None:
+    """Past the filesystem's timestamp tick, so the check's clock is after the file's ctime."""
+    time.sleep(0.05)
+
+
+def _run(tmp_path: Path, config: Config) -> tuple[Path, str]:
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(config, db=db, years=YEARS, store=store)
+    _settle()
+    return db, store
+
+
+def _status(config: Config, db: Path, store: str, *, deep: bool = False) -> navsnap.ResumeDecision:
+    return navsnap.status(config, db=db, years=YEARS, store=store, deep=deep)
+
+
+def _cached(tmp_path: Path, config: Config) -> tuple[Path, str]:
+    """A finished run whose match is recorded (one scanning status)."""
+    db, store = _run(tmp_path, config)
+    first = _status(config, db, store)
+    assert first.action == "complete" and not first.from_cache
+    assert statcache.cache_path(db).is_file()
+    return db, store
+
+
+def test_second_status_comes_from_the_record_and_deep_scans(
+    tmp_path: Path, toy_config: Config, no_margin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    scans: list[str] = []
+    plan_mod = importlib.import_module("navsnap.restore.plan")
+    real = plan_mod.plan_restore
+    monkeypatch.setattr(
+        plan_mod, "plan_restore", lambda *a, **k: scans.append("scan") or real(*a, **k)
+    )
+    again = _status(toy_config, db, store)
+    assert again.from_cache and scans == []
+    deep = _status(toy_config, db, store, deep=True)
+    assert not deep.from_cache and scans == ["scan"]
+    assert (again.action, again.snapshot) == (deep.action, deep.snapshot)
+    (tmp_path / "navsnap.toml").write_text(f'[run]\nstep = "{TOY_STEP}"\nyears = "2025-2026"\n')
+    out = invoke_at("status", "--json", "--db", "sim.duckdb", "--store", store, cwd=tmp_path)
+    assert json.loads(out.stdout)["from_cache"] is True, out.stderr
+    out = invoke_at(
+        "status", "--json", "--no-cache", "--db", "sim.duckdb", "--store", store, cwd=tmp_path
+    )
+    assert json.loads(out.stdout)["from_cache"] is False, out.stderr
+    assert not list(tmp_path.glob(".sim.duckdb.navsnap-stat-*")), "a temporary file was left"
+
+
+def test_a_changed_database_is_scanned(tmp_path: Path, toy_config: Config, no_margin: None) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id = 1")
+    con.close()
+    _settle()
+    after = _status(toy_config, db, store)
+    assert not after.from_cache and after.action == "restore"
+
+
+def test_a_same_size_edit_with_mtime_put_back_is_caught_by_ctime(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    before = os.stat(db)
+    with open(db, "r+b") as fh:  # garbage over the middle of the file, same size
+        fh.seek(before.st_size // 2)
+        fh.write(b"\xff" * 4096)
+    os.utime(db, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after_stat = os.stat(db)
+    assert (after_stat.st_size, after_stat.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    _settle()
+    assert not _status(toy_config, db, store).from_cache
+
+
+def test_a_wal_or_a_running_writer_means_scan(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    assert _status(toy_config, db, store).from_cache
+    lock_info = db.with_name(db.name + ".navsnap.lock.json")
+    lock_info.write_text("{}")
+    assert statcache.load(db, engine=duckdb.__version__, year_column="simulation_year") is None
+    lock_info.unlink()
+    wal = db.with_name(db.name + ".wal")
+    wal.write_bytes(b"")
+    assert statcache.load(db, engine=duckdb.__version__, year_column="simulation_year") is None
+    wal.unlink()
+    assert statcache.load(db, engine=duckdb.__version__, year_column="simulation_year")
+
+
+def test_a_racily_clean_file_is_not_trusted(tmp_path: Path, toy_config: Config) -> None:
+    # The real margin: the run wrote the file moments ago, so the record is written but a
+    # file changed so close to its check is never trusted (a later write could share its
+    # timestamps).
+    db, store = _run(tmp_path, toy_config)
+    assert not _status(toy_config, db, store).from_cache
+    assert statcache.cache_path(db).is_file()
+    assert not _status(toy_config, db, store).from_cache
+
+
+def _record(db: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads(statcache.cache_path(db).read_text())
+    return data
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "garbage",
+        "truncated",
+        "bool-for-int",
+        "extra-key",
+        "other-version",
+        "other-engine",
+        "other-year-column",
+        "huge",
+        "other-manifest",
+        "no-matches",
+    ],
+)
+def test_a_damaged_or_foreign_record_means_scan(
+    tmp_path: Path, toy_config: Config, no_margin: None, damage: str
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    path = statcache.cache_path(db)
+    rec = _record(db)
+    raw = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"\x00not json")
+    elif damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "bool-for-int":
+        assert isinstance(rec["file"], dict)
+        rec["file"]["size"] = True
+        path.write_text(json.dumps(rec))
+    elif damage == "extra-key":
+        path.write_text(json.dumps({**rec, "trust": "me"}))
+    elif damage == "other-version":
+        path.write_text(json.dumps({**rec, "version": 2}))
+    elif damage == "other-engine":
+        path.write_text(json.dumps({**rec, "engine": "0.9.0"}))
+    elif damage == "other-year-column":
+        path.write_text(json.dumps({**rec, "year_column": "year"}))
+    elif damage == "huge":
+        path.write_bytes(raw[:-1] + b" " * statcache.MAX_BYTES + b"}")
+    elif damage == "other-manifest":
+        assert isinstance(rec["matches"], list)
+        rec["matches"] = [{**m, "manifest": "0" * 32} for m in rec["matches"]]
+        path.write_text(json.dumps(rec))
+    elif damage == "no-matches":
+        path.write_text(json.dumps({**rec, "matches": []}))
+    decision = _status(toy_config, db, store)
+    assert not decision.from_cache
+    assert decision.action == "complete"
+
+
+def test_a_record_for_another_file_is_not_used(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    copy = db.with_name("copy.duckdb")
+    copy.write_bytes(db.read_bytes())
+    os.replace(copy, db)  # same bytes, another inode
+    _settle()
+    assert not _status(toy_config, db, store).from_cache
+
+
+def test_resume_never_trusts_the_record(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    # A record that lies (forged for the changed file) fools status, which trusts it by
+    # design, but not run --resume, which always fingerprints.
+    db, store = _cached(tmp_path, toy_config)
+    rec = _record(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id = 1")
+    con.close()
+    _settle()
+    ident = statcache.FileIdentity.of(db)
+    assert ident is not None
+    rec["file"] = ident.to_dict()
+    rec["checked_at_ns"] = time.time_ns()
+    statcache.cache_path(db).write_text(json.dumps(rec))
+    assert _status(toy_config, db, store).from_cache
+    decision = plan_resume(open_store(store), toy_config, db_path=db, years=YEARS)
+    assert decision.action == "restore" and not decision.from_cache
+
+
+def test_the_record_names_the_manifest_not_only_its_id(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    import dataclasses
+
+    db, store = _cached(tmp_path, toy_config)
+    cached = statcache.load(db, engine=duckdb.__version__, year_column="simulation_year")
+    assert cached is not None
+    head = navsnap.show(store, "latest", db=db)
+    assert cached.holds(head)
+    assert not cached.holds(dataclasses.replace(head, created_at="2000-01-01T00:00:00+00:00"))
+
+
+def test_resume_records_the_match_it_found(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _run(tmp_path, toy_config)
+    assert not statcache.cache_path(db).exists()
+    decision = plan_resume(open_store(store), toy_config, db_path=db, years=YEARS)
+    assert decision.action == "complete" and not decision.from_cache
+    _settle()
+    assert _status(toy_config, db, store).from_cache
