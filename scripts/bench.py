@@ -29,17 +29,24 @@ Pairs (navsnap / baseline, target):
   ``sql`` query and ``attach`` / IMPORT DATABASE (<= 0.05); the 2029 snapshot and the 5-year
   run with the hot tier / without it (its cost)
 
-``--only hot`` builds the reference run and measures the hot tier's rows alone.
+- start-up: ``navsnap --version``, ``navsnap status`` answered from the stat cache, and
+  ``status --deep`` (fingerprints the database) / ``python -c "import duckdb"``, wall and CPU
+  (<= 1.3, issue 16)
+
+``--only hot`` builds the reference run and measures the hot tier's rows alone; ``--only
+startup`` the start-up rows alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import datetime as dt
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 import navsnap  # noqa: E402
 from navsnap.hashing import hash_file  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
+from navsnap.statcache import RACY_NS  # noqa: E402
 from navsnap.store import open_store  # noqa: E402
 
 YEARS = (2025, 2029)
@@ -197,6 +205,7 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
     db = work / "sim.duckdb"
     store = work / "store"
     navsnap.run(cfg, db=db, years=YEARS, store=str(store))
+    rows += bench_startup(n, reps, db=db, store=store, log=log)
     db_bytes = db.stat().st_size
     manifests, _ = read_all(open_store(store))
     last = manifests[-1]
@@ -442,6 +451,74 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
     return rows
 
 
+def command_times(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one command in a new process; CPU is user + system."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def bench_startup(
+    n: int, reps: int, *, db: Path, store: Path, log: Callable[[str], None]
+) -> list[Row]:
+    """``--version``, ``status`` (stat cache) and ``status --deep`` in new processes, each
+    against ``python -c "import duckdb"`` in the same loop; wall and CPU. navsnap's modules are
+    byte-compiled first, as pip install does."""
+    compileall.compile_dir(ROOT / "navsnap", quiet=1)
+    py = sys.executable
+    status = [py, "-m", "navsnap", "status", "--employees", str(n), "--years", "2025-2029"]
+    status += ["--db", str(db), "--store", str(store)]
+    cases = {
+        "base": [py, "-c", "import duckdb"],
+        "version": [py, "-m", "navsnap", "--version"],
+        "status": status,
+        "deep": [*status, "--deep"],
+    }
+    # A record the cache trusts: written by a check that began past the racy margin.
+    time.sleep(RACY_NS / 1e9 + 0.5)
+    subprocess.run(cases["deep"], cwd=db.parent, check=True, capture_output=True)
+    base = '`python -c "import duckdb"`'
+    names = {
+        "version": "`navsnap --version`",
+        "status": "`navsnap status` (stat cache)",
+        "deep": "`navsnap status --deep`",
+    }
+    targets = {"version": "<= 1.3", "status": "<= 1.3", "deep": ""}
+    rows = {
+        (k, kind): Row(
+            n,
+            f"{names[k]}, {kind}",
+            base_name=f"{base}, {kind}",
+            target=targets[k] if kind == "wall" else "",
+        )
+        for k in names
+        for kind in ("wall", "CPU")
+    }
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
+    for _ in range(max(5, reps * 3)):
+        for k, cmd in cases.items():
+            times[k].append(command_times(cmd, db.parent))
+    for k in names:
+        for i, kind in enumerate(("wall", "CPU")):
+            rows[(k, kind)].ours = [t[i] for t in times[k]]
+            rows[(k, kind)].base = [t[i] for t in times["base"]]
+    out = list(rows.values())
+    log("   start-up " + ", ".join(f"{r.name} {r.ratio:.2f}x" for r in out if r.ratio))
+    return out
+
+
+def bench_startup_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
+    """The reference run, then the start-up rows."""
+    log(f"== {n:,} employees: building the reference run (start-up rows only)")
+    db, store = work / "sim.duckdb", work / "store"
+    navsnap.run(config(n), db=db, years=YEARS, store=str(store))
+    return bench_startup(n, reps, db=db, store=store, log=log)
+
+
 def bench_hot_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
     """The reference run, a store without its 2029 snapshot and an EXPORT, then bench_hot."""
     log(f"== {n:,} employees: building the reference run (hot tier rows only)")
@@ -656,6 +733,11 @@ def render(
         "and its hash* isolates the copy itself.",
         "- The 5-year run overlaps each year's export with the next year's simulation; on two "
         "cores both compete for the same CPUs.",
+        "- Start-up rows run each command in a new interpreter (modules byte-compiled), "
+        'interleaved with `python -c "import duckdb"`; CPU is user + system time of the '
+        "process. `status` answers from the stat cache beside the database (the file is "
+        "unchanged since a check recorded it; docs/concepts.md, Status and the stat cache); "
+        "`status --deep` fingerprints the database as `run --resume` does.",
         "- `IMPORT DATABASE` here is DuckDB 2.0's, measured on the same `EXPORT DATABASE` "
         "output, with a CHECKPOINT and fsync like navsnap's restore.",
     ]
@@ -819,7 +901,9 @@ def main() -> int:
     ap.add_argument(
         "--redraw", action="store_true", help="redraw docs/benchmarks.png from docs/benchmarks.md"
     )
-    ap.add_argument("--only", choices=["hot"], default="", help="only these rows (hot tier)")
+    ap.add_argument(
+        "--only", choices=["hot", "startup"], default="", help="only these rows (hot, start-up)"
+    )
     ap.add_argument(
         "--add",
         action="store_true",
@@ -846,6 +930,8 @@ def main() -> int:
             log = partial(print, flush=True)
             if args.only == "hot":
                 rows += bench_hot_only(n, reps, work, log)
+            elif args.only == "startup":
+                rows += bench_startup_only(n, reps, work, log)
             else:
                 rows += bench_size(n, reps, work, log)
             shutil.rmtree(work, ignore_errors=True)
