@@ -89,29 +89,19 @@ def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manife
 
 
 def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> bool:
-    """ATTACH the snapshot's hot copy read-only and USE it, when it can be read in place (see
-    the module docstring); False (nothing attached) otherwise."""
-    from navsnap.dbfile import wal_path
-    from navsnap.hashing import hash_file
-    from navsnap.hot import openable
+    """ATTACH the snapshot's hot copy read-only and USE it, when it can be read in place
+    (:func:`navsnap.hot.in_place`: the checks a restore makes of the bytes it unpacked, so a
+    damaged copy never answers queries); False (nothing attached) otherwise."""
+    from navsnap.hot import HotUnusable, in_place
 
-    hot = manifest.hot
-    if hot is None or hot.compression != "none" or not store.capabilities.local_paths:
-        return False
-    if openable(hot) is not None:
-        return False
-    path = store.local_path(hot.object.key)
-    if wal_path(path).exists():
-        # DuckDB would replay it over the hashed file, even read-only: the views answer.
+    if manifest.hot is None:
         return False
     try:
-        # Its hash, as a restore checks it: a damaged copy must not answer queries.
-        if hash_file(path) != (hot.raw_xxh3, hot.raw_size):
-            return False
+        path = in_place(manifest.hot, store=store)
         alias = quote_ident("navsnap_hot")
         con.execute(f"ATTACH {quote_literal(str(path))} AS {alias} (READ_ONLY)")
         con.execute(f"USE {alias}")
-    except (OSError, duckdb.Error):
+    except (HotUnusable, OSError, duckdb.Error):
         with contextlib.suppress(duckdb.Error):
             con.execute("USE memory")
             con.execute("DETACH DATABASE IF EXISTS navsnap_hot")

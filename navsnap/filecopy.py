@@ -9,9 +9,12 @@ block sharing that makes them nearly free.
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import shutil
 from pathlib import Path
+
+import xxhash
 
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
@@ -20,7 +23,13 @@ from navsnap.hashing import hash_file
 from navsnap.manifest import FileCopy, ObjectRef
 from navsnap.store import Store, layout
 
-__all__ = ["copy_database_file", "reflink", "restore_file_copy", "unpack_verified"]
+__all__ = [
+    "copy_database_file",
+    "reflink",
+    "restore_file_copy",
+    "unpack_hashed",
+    "unpack_verified",
+]
 
 _FICLONE = 0x40049409
 _BUF = 8 << 20
@@ -116,6 +125,57 @@ def unpack_object(key: str, *, compressed: bool, store: Store, dest: Path) -> st
             fout.flush()
             os.fsync(fout.fileno())
         return "copy"
+
+
+def unpack_hashed(key: str, *, compressed: bool, store: Store, dest: Path) -> tuple[str, str, int]:
+    """Write the database file stored as object ``key`` (zstd if ``compressed``) to ``dest``
+    and hash the bytes written as they are written (one read of them, where
+    :func:`unpack_object` then :func:`~navsnap.hashing.hash_file` would read them twice);
+    returns ``(method, xxh3-128, size)``. A reflink (fsynced by :func:`reflink`) is hashed
+    after the clone: it shares the object's blocks. A copy is **not fsynced**: the caller
+    makes ``dest`` durable before it relies on it (a hot restore overlaps that fsync with its
+    checks of the copy, :func:`navsnap.fsutil.fsync_behind`)."""
+    with store.local_copy(key) as src:
+        if not compressed:
+            if store.capabilities.local_paths and reflink(src, dest):
+                return ("reflink", *hash_file(dest))
+            return ("copy", *_copy_hashed(src, dest))
+        import pyarrow as pa
+
+        h = xxhash.xxh3_128()
+        size = 0
+        with pa.input_stream(str(src), compression="zstd") as fin, dest.open("wb") as fout:
+            while chunk := fin.read(_BUF):
+                h.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+        return "copy", h.hexdigest(), size
+
+
+def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
+    """Copy ``src`` to ``dest`` through an mmap of ``src``: each chunk is hashed, then that
+    same buffer is written, so the digest is of exactly the bytes written."""
+    h = xxhash.xxh3_128()
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        if size == 0:
+            return h.hexdigest(), 0
+        fd = fout.fileno()
+        with mmap.mmap(fin.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            view = memoryview(mm)
+            try:
+                for start in range(0, size, _BUF):
+                    chunk = view[start : start + _BUF]
+                    try:
+                        h.update(chunk)
+                        done = 0
+                        while done < len(chunk):
+                            done += os.write(fd, chunk[done:])
+                    finally:
+                        chunk.release()
+            finally:
+                view.release()
+    return h.hexdigest(), size
 
 
 def unpack_verified(copy: FileCopy, *, store: Store, dest: Path, snapshot_id: str) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 
-__all__ = ["fsync_dir", "fsync_file", "is_disk_full", "pid_alive"]
+__all__ = ["fsync_behind", "fsync_dir", "fsync_file", "is_disk_full", "pid_alive"]
 
 #: How DuckDB (whose errors carry no errno) and the OS word a full disk.
 _NO_SPACE = ("No space left on device", "ENOSPC", "Disk quota exceeded")
@@ -23,6 +26,30 @@ def fsync_file(path: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def fsync_behind(path: str | os.PathLike[str]) -> Iterator[None]:
+    """fsync ``path`` in a thread while the block runs (reads of the file, such as DuckDB
+    opening it read-only, proceed meanwhile); on leaving, wait for it. The fsync's error is
+    raised when the block succeeded; the block's own error wins otherwise. Leaving the block
+    normally therefore means the file is durable."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fsync_file(path)
+        except BaseException as exc:  # handed to the caller's thread below
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="navsnap-fsync", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+    if failed:
+        raise failed[0]
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

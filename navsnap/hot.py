@@ -12,8 +12,11 @@ Taking one (:mod:`navsnap.snapshot` calls these):
    :func:`navsnap.store.layout.hot_key` *before* the manifest that records it (the manifest is
    the only commit point, so a crash leaves an unreferenced object for prune).
 
-Using one (:mod:`navsnap.restore.pipeline`): :func:`unpack` writes the copy to a temporary file
-and checks the xxh3-128 of the unpacked bytes; :class:`HotUnusable` says why a copy cannot be
+Using one: :func:`unpack` (:mod:`navsnap.restore.pipeline`) writes the copy to a temporary
+file, hashing the bytes as it writes them; :func:`in_place` (:mod:`navsnap.analyst`: ``sql``)
+names the stored object itself when it can be read where it lies. Both end in
+:func:`check_file`, the one home of the checks that a file is the copy's bytes (no ``.wal``
+beside it, the recorded xxh3-128 and size). :class:`HotUnusable` says why a copy cannot be
 used (missing, damaged, written in a storage version this DuckDB cannot open), and the caller
 falls back to the Parquet objects.
 """
@@ -25,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from navsnap import engine
+from navsnap.dbfile import wal_path
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
-from navsnap.filecopy import compress_file, reflink, unpack_object
+from navsnap.filecopy import compress_file, reflink, unpack_hashed
 from navsnap.hashing import hash_file
 from navsnap.manifest import HotCopy, ObjectRef
 from navsnap.store import Store, layout
@@ -35,7 +39,9 @@ from navsnap.store import Store, layout
 __all__ = [
     "HotUnusable",
     "StagedCopy",
+    "check_file",
     "compresses",
+    "in_place",
     "openable",
     "publish",
     "stage",
@@ -135,15 +141,49 @@ def openable(hot: HotCopy) -> str | None:
     return None
 
 
+def check_file(hot: HotCopy, path: Path, *, digest: tuple[str, int] | None = None) -> None:
+    """HotUnusable unless the file at ``path`` is exactly the bytes of ``hot``: no ``.wal``
+    lies beside it (DuckDB would replay one over the hashed bytes when it opens the file, even
+    read-only) and its xxh3-128 and size are the recorded ones. ``digest``: the file's
+    ``(xxh3-128, size)`` when it was computed while the file was written (:func:`unpack`),
+    else the file is hashed here. The same checks for a copy unpacked by a restore and for
+    one read in place (:func:`in_place`)."""
+    if wal_path(path).exists():
+        raise HotUnusable(f"the hot copy {hot.object.key} has a .wal beside it")
+    if digest is None:
+        digest = hash_file(path)
+    if digest != (hot.raw_xxh3, hot.raw_size):
+        raise HotUnusable(f"the hot copy {hot.object.key} is damaged (hash mismatch)")
+
+
+def in_place(hot: HotCopy, *, store: Store) -> Path:
+    """The local path of ``hot``'s object, to be read where it lies (``sql`` attaches it
+    read-only): stored uncompressed in a local store, in a storage version the running
+    DuckDB opens, and passing :func:`check_file`. HotUnusable otherwise."""
+    if hot.compression != "none" or not store.capabilities.local_paths:
+        raise HotUnusable("the hot copy is compressed or not on a local disk")
+    reason = openable(hot)
+    if reason is not None:
+        raise HotUnusable(reason)
+    path = store.local_path(hot.object.key)
+    try:
+        check_file(hot, path)
+    except FileNotFoundError:
+        raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
+    return path
+
+
 def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
-    """Write the database file of ``hot`` to ``dest`` (fsynced) and check it against its
-    recorded xxh3-128 and size; returns how (``reflink`` or ``copy``). HotUnusable when the
-    object is missing or its bytes are not the recorded ones (``dest`` is removed then)."""
+    """Write the database file of ``hot`` to ``dest``, hashing the bytes as they are written,
+    and check them (:func:`check_file`); returns how (``reflink`` or ``copy``). HotUnusable
+    when the object is missing or its bytes are not the recorded ones (``dest`` is removed
+    then). A copied ``dest`` is **not fsynced** yet: the caller makes it durable before it
+    swaps it in (:func:`navsnap.fsutil.fsync_behind`, overlapping the restore's checks)."""
     reason = openable(hot)
     if reason is not None:
         raise HotUnusable(reason)
     try:
-        method = _unpack(hot, store=store, dest=dest)
+        method, digest, size = _unpack(hot, store=store, dest=dest)
     except FileNotFoundError:
         dest.unlink(missing_ok=True)
         raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
@@ -155,17 +195,18 @@ def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
         if exc.errno is None:  # pyarrow: a damaged zstd stream
             raise HotUnusable(f"the hot copy {hot.object.key} is damaged: {exc}") from None
         raise
-    digest, size = hash_file(dest)
-    if digest != hot.raw_xxh3 or size != hot.raw_size:
+    try:
+        check_file(hot, dest, digest=(digest, size))
+    except HotUnusable:
         dest.unlink(missing_ok=True)
-        raise HotUnusable(f"the hot copy {hot.object.key} is damaged (hash mismatch)")
+        raise
     return method
 
 
-def _unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
+def _unpack(hot: HotCopy, *, store: Store, dest: Path) -> tuple[str, str, int]:
     compressed = hot.compression != "none"
     try:
-        return unpack_object(hot.object.key, compressed=compressed, store=store, dest=dest)
+        return unpack_hashed(hot.object.key, compressed=compressed, store=store, dest=dest)
     except Exception as exc:
         if compressed:
             import pyarrow as pa  # imported already: the zstd stream was being read

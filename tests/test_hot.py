@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -277,6 +278,103 @@ def test_restoring_some_tables_never_uses_the_copy(work: Path) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["source"] == "parquet" and out["hot_fallback"] is None
+
+
+def _fd_path(fd: int) -> str:
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fds through /proc")
+def test_hot_restore_reads_the_copy_once_and_makes_it_durable_before_the_swap(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is hashed as it is written (the bytes hashed are the bytes written: nothing
+    re-reads it), and its fsync, overlapped with the catalog and row checks, is done before
+    the file is swapped into place."""
+    import navsnap.hashing as hashing
+    import navsnap.hot as hot_module
+
+    events: list[tuple[str, str]] = []
+    real_fsync, real_hash = os.fsync, hashing.hash_file
+    pipeline = sys.modules["navsnap.restore.pipeline"]
+    real_swap = pipeline.swap_into_place
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(("fsync", _fd_path(fd)))
+
+    def hash_file(path: str | os.PathLike[str], **kw: object) -> tuple[str, int]:
+        events.append(("hash", str(Path(path).resolve())))
+        return real_hash(path)
+
+    def swap(tmp: Path, target: Path, **kw: object) -> tuple[str, ...]:
+        events.append(("swap", str(tmp.resolve())))
+        out: tuple[str, ...] = real_swap(tmp, target, **kw)
+        return out
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(hot_module, "hash_file", hash_file)
+    monkeypatch.setattr(sys.modules["navsnap.filecopy"], "hash_file", hash_file)
+    monkeypatch.setattr(pipeline, "swap_into_place", swap)
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
+                             to=work / "r.duckdb")  # fmt: skip
+    assert report.source == "hot" and "copy" in report.plan.reason, report
+    (tmp,) = [path for what, path in events if what == "swap"]
+    assert ("hash", tmp) not in events, "the unpacked copy was read again to hash it"
+    assert events.index(("fsync", tmp)) < events.index(("swap", tmp))
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+def test_a_copy_of_another_year_is_refused_by_its_row_counts(work: Path) -> None:
+    """A manifest naming an intact copy that is not its database (another year's, with that
+    copy's own hash): the row counts differ, so the restore takes the Parquet path."""
+    ms = manifests(work)
+    assert ms[2028].hot is not None
+    rewrite(work, dataclasses.replace(ms[2029], hot=ms[2028].hot))
+    out = restore_json(work, 2029, "r.duckdb")
+    assert out["source"] == "parquet", out
+    assert "rows" in str(out["hot_fallback"]), out
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+def test_fsync_behind_waits_and_raises_its_error_unless_the_block_failed(tmp_path: Path) -> None:
+    from navsnap.fsutil import fsync_behind
+
+    present = tmp_path / "f"
+    present.write_bytes(b"x")
+    with fsync_behind(present):
+        pass
+    with pytest.raises(FileNotFoundError), fsync_behind(tmp_path / "absent"):
+        pass
+    with pytest.raises(ValueError), fsync_behind(tmp_path / "absent"):
+        raise ValueError("the block's own error wins")
+
+
+def _fake_reflink(src: Path, dest: Path) -> bool:
+    """Stands in for FICLONE on ext4, which cannot clone: a plain copy that says it cloned.
+    It proves what navsnap does on the reflink branch (checks, reports), not the clone."""
+    shutil.copyfile(src, dest)
+    return True
+
+
+def test_reflink_branch_restores_and_checks_the_clone(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules["navsnap.filecopy"], "reflink", _fake_reflink)
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
+                             to=work / "r.duckdb")  # fmt: skip
+    assert report.source == "hot" and report.plan.reason.endswith("(reflink)"), report
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+    # A damaged object is cloned damaged: the clone's hash refuses it.
+    copy = hot_path(work, manifests(work)[2029])
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
+                             to=work / "r2.duckdb")  # fmt: skip
+    assert report.source == "parquet" and "damaged" in str(report.hot_fallback), report
+    assert table_fingerprints(work / "r2.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+    assert not list(work.glob(".r2.duckdb.navsnap-*")), "temporary left behind"
 
 
 # --------------------------------------------------------------------------- analysts

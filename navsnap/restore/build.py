@@ -149,26 +149,30 @@ def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def check_hot_copy(path: Path, manifest: Manifest) -> None:
-    """The cheap checks of a hot copy whose bytes matched their hash: it opens in the running
-    DuckDB, holds only the objects the manifest lists, every table with the manifest's row
-    count, and no ``.wal`` came with it. HotUnusable otherwise (the Parquet path is taken)."""
+    """The cheap checks of a hot copy whose bytes matched their hash
+    (:func:`navsnap.hot.check_file`): it opens in the running DuckDB, holds only the objects
+    the manifest lists, and every table has the manifest's row count (one query for all of
+    them). HotUnusable otherwise (the Parquet path is taken)."""
     from navsnap.hot import HotUnusable
 
-    if wal_path(path).exists():
-        raise HotUnusable("the hot copy came with a .wal")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
     try:
         check_catalog(con, manifest, allowed=secret_names(con))
-        for entry in manifest.tables:
-            row = con.execute(f"SELECT count(*) FROM {table_info(entry).ref}").fetchone()
-            if row is None or row[0] != entry.rows:
-                raise HotUnusable(
-                    f"the hot copy's table {entry.name} has {row[0] if row else 0} rows, "
-                    f"the snapshot {entry.rows}"
-                )
+        if manifest.tables:
+            counts = " UNION ALL ".join(
+                f"SELECT {i} AS i, count(*) AS n FROM {table_info(entry).ref}"
+                for i, entry in enumerate(manifest.tables)
+            )
+            found = dict(con.execute(counts).fetchall())
+            for i, entry in enumerate(manifest.tables):
+                if found.get(i) != entry.rows:
+                    raise HotUnusable(
+                        f"the hot copy's table {entry.name} has {found.get(i, 0)} rows, "
+                        f"the snapshot {entry.rows}"
+                    )
     except (duckdb.Error, RestoreError) as exc:
         raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
     finally:

@@ -20,7 +20,7 @@ from navsnap.dbfile import (
     temp_beside,
 )
 from navsnap.errors import DatabaseError, DiskFullError, RestoreError, cause
-from navsnap.fsutil import is_disk_full
+from navsnap.fsutil import fsync_behind, is_disk_full
 from navsnap.hot import HotUnusable, unpack
 from navsnap.manifest import Manifest
 from navsnap.restore.build import apply_delta, build_file, build_full, check_hot_copy
@@ -128,9 +128,10 @@ def _disk_full(exc: BaseException, manifest: Manifest, tmp: Path, target: Path) 
 def _restore_hot(
     store: Store, manifest: Manifest, plan: RestorePlan, target: Path, *, t0: float
 ) -> RestoreReport:
-    """Restore from the hot tier's copy: unpack it beside the target, check its hash, its
-    catalog and its row counts, then swap it in (:func:`navsnap.dbfile.swap_into_place`).
-    HotUnusable (nothing changed) when any of that fails before the swap."""
+    """Restore from the hot tier's copy: unpack it beside the target, hashing it as it is
+    written, check its hash, then its catalog and its row counts while it is fsynced (the
+    checks only read it), then swap it in (:func:`navsnap.dbfile.swap_into_place`) once both
+    are done. HotUnusable (nothing changed) when any of that fails before the swap."""
     assert manifest.hot is not None
     tmp = _fresh_temp(target)
     timings: dict[str, float] = {}
@@ -139,8 +140,10 @@ def _restore_hot(
         method = unpack(manifest.hot, store=store, dest=tmp)
         timings["unpack_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        check_hot_copy(tmp, manifest)
-        timings["check_s"] = time.perf_counter() - t2
+        with fsync_behind(tmp):
+            check_hot_copy(tmp, manifest)
+            timings["check_s"] = time.perf_counter() - t2
+        timings["fsync_wait_s"] = time.perf_counter() - t2 - timings["check_s"]
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)
