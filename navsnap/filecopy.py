@@ -18,7 +18,7 @@ import xxhash
 
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
-from navsnap.fsutil import fsync_file
+from navsnap.fsutil import fsync_file, start_writeback
 from navsnap.hashing import hash_file
 from navsnap.manifest import FileCopy, ObjectRef
 from navsnap.store import Store, layout
@@ -154,7 +154,9 @@ def unpack_hashed(key: str, *, compressed: bool, store: Store, dest: Path) -> tu
 
 def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
     """Copy ``src`` to ``dest`` through an mmap of ``src``: each chunk is hashed, then that
-    same buffer is written, so the digest is of exactly the bytes written."""
+    same buffer is written, so the digest is of exactly the bytes written. Each written chunk
+    is sent to disk at once (:func:`~navsnap.fsutil.start_writeback`): the disk works while
+    the copy goes on, and the caller's fsync waits for the rest."""
     h = xxhash.xxh3_128()
     with src.open("rb") as fin, dest.open("wb") as fout:
         size = os.fstat(fin.fileno()).st_size
@@ -173,6 +175,7 @@ def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
                             done += os.write(fd, chunk[done:])
                     finally:
                         chunk.release()
+                    start_writeback(fd, start, done)
             finally:
                 view.release()
     return h.hexdigest(), size

@@ -8,6 +8,7 @@ only the latest K copies stay referenced, and prune collects the others.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -323,6 +324,30 @@ def test_hot_restore_reads_the_copy_once_and_makes_it_durable_before_the_swap(
     assert ("hash", tmp) not in events, "the unpacked copy was read again to hash it"
     assert events.index(("fsync", tmp)) < events.index(("swap", tmp))
     assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+def test_the_copy_is_sent_to_disk_while_it_is_written(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every range of the unpacked copy is handed to the disk as soon as it is written (the
+    fsync before the swap then finds little left), and the hint is harmless where it fails."""
+    from navsnap.fsutil import start_writeback
+
+    start_writeback(-1, 0, 4096)  # a bad descriptor: nothing happens
+    filecopy = sys.modules["navsnap.filecopy"]
+    ranges: list[tuple[int, int]] = []
+
+    def record(fd: int, offset: int, length: int) -> None:
+        ranges.append((offset, length))
+        start_writeback(fd, offset, length)
+
+    monkeypatch.setattr(filecopy, "start_writeback", record)
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
+                             to=work / "r.duckdb")  # fmt: skip
+    assert report.source == "hot"
+    assert ranges and ranges[0][0] == 0
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(ranges))
+    assert ranges[-1][0] + ranges[-1][1] == (work / "r.duckdb").stat().st_size
 
 
 def test_a_copy_of_another_year_is_refused_by_its_row_counts(work: Path) -> None:
