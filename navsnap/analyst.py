@@ -6,11 +6,13 @@ the table's column types. On a local store the views read absolute file paths; o
 store (``s3://``) they read the objects' URLs through the store's fsspec filesystem, registered
 with DuckDB (``con.register_filesystem``), so the credentials stay in the environment.
 
-When the snapshot has a live hot-tier copy stored uncompressed in a local store (a reflink of
-the year-end database, :mod:`navsnap.hot`), :func:`connect` ATTACHes that file read-only and
-makes it the current database instead of building views: the snapshot's tables, views and
-macros are then ready at once. A compressed copy would have to be unpacked first, which costs
-more than the views; the views are used then.
+When the snapshot has a live hot-tier copy stored uncompressed in a local store (a whole-file
+copy of the year-end database, :mod:`navsnap.hot`), :func:`connect` ATTACHes that file
+read-only and makes it the current database instead of building views, and
+:func:`write_attach_file` writes a reflink clone of it when the filesystem can clone it there:
+the snapshot's tables, views and macros are then ready at once. A compressed copy would have
+to be unpacked, and a byte copy where no clone is possible costs more than the views (it is
+bounded by the disk); the views are used then.
 
 A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
 
@@ -62,8 +64,11 @@ class AttachReport:
 
     path: str
     snapshot_id: str
+    #: The views written (none for a clone of the hot copy, which holds the tables).
     views: tuple[str, ...]
     remote: bool
+    #: ``views`` (views over the Parquet objects) or ``hot`` (a clone of the hot copy).
+    source: str = "views"
 
 
 def _check_mode(manifest: Manifest) -> None:
@@ -145,7 +150,10 @@ def write_attach_file(
     store: Store, manifest: Manifest, out: str | os.PathLike[str], *, overwrite: bool = False
 ) -> AttachReport:
     """Write a small DuckDB file of views over the snapshot's objects (and a ``navsnap_info``
-    table naming the snapshot). Written beside ``out`` and renamed into place."""
+    table naming the snapshot). Written beside ``out`` and renamed into place. Where the
+    snapshot's hot copy can be cloned beside ``out`` (:func:`navsnap.hot.clone`: a local
+    store on XFS or btrfs, the same filesystem), the file is that clone instead, with the
+    snapshot's own tables, views and macros, and the same ``navsnap_info`` table."""
     _check_mode(manifest)
     # A device, FIFO or directory is refused before anything is written; a symlink is
     # resolved, so the file it names is replaced and the link stays a link.
@@ -161,9 +169,10 @@ def write_attach_file(
     tmp = temp_beside(target, "attach")
     remove_with_wal(tmp)
     try:
-        con = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
+        cloned = _clone_hot(store, manifest, tmp)
+        con = duckdb.connect(str(tmp), config={} if cloned else engine.OLDEST_FILE_CONFIG)
         try:
-            views = _create_views(con, store, manifest)
+            views = [] if cloned else _create_views(con, store, manifest)
             con.execute(
                 "CREATE TABLE navsnap_info AS SELECT ? AS snapshot_id, ? AS year, ? AS store",
                 [manifest.snapshot_id, manifest.year, store.url],
@@ -183,4 +192,20 @@ def write_attach_file(
         snapshot_id=manifest.snapshot_id,
         views=tuple(views),
         remote=not store.capabilities.local_paths,
+        source="hot" if cloned else "views",
     )
+
+
+def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
+    """Clone the snapshot's hot copy to ``dest`` when that is possible and the clone checks
+    out (:func:`navsnap.hot.clone`); False, and no ``dest``, otherwise."""
+    from navsnap.hot import HotUnusable, clone
+
+    if manifest.hot is None:
+        return False
+    try:
+        clone(manifest.hot, store=store, dest=dest)
+    except (HotUnusable, OSError):
+        remove_with_wal(dest)
+        return False
+    return True

@@ -14,11 +14,12 @@ Taking one (:mod:`navsnap.snapshot` calls these):
 
 Using one: :func:`unpack` (:mod:`navsnap.restore.pipeline`) writes the copy to a temporary
 file, hashing the bytes as it writes them; :func:`in_place` (:mod:`navsnap.analyst`: ``sql``)
-names the stored object itself when it can be read where it lies. Both end in
-:func:`check_file`, the one home of the checks that a file is the copy's bytes (no ``.wal``
-beside it, the recorded xxh3-128 and size). :class:`HotUnusable` says why a copy cannot be
-used (missing, damaged, written in a storage version this DuckDB cannot open), and the caller
-falls back to the Parquet objects.
+names the stored object itself when it can be read where it lies, and :func:`clone`
+(``attach``) reflinks it where the filesystem can. All end in :func:`check_file`, the one
+home of the checks that a file is the copy's bytes (no ``.wal`` beside it, the recorded
+xxh3-128 and size). :class:`HotUnusable` says why a copy cannot be used (missing, damaged,
+written in a storage version this DuckDB cannot open), and the caller falls back to the
+Parquet objects (or, for ``attach``, the views).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "HotUnusable",
     "StagedCopy",
     "check_file",
+    "clone",
     "compresses",
     "in_place",
     "openable",
@@ -156,21 +158,46 @@ def check_file(hot: HotCopy, path: Path, *, digest: tuple[str, int] | None = Non
         raise HotUnusable(f"the hot copy {hot.object.key} is damaged (hash mismatch)")
 
 
-def in_place(hot: HotCopy, *, store: Store) -> Path:
-    """The local path of ``hot``'s object, to be read where it lies (``sql`` attaches it
-    read-only): stored uncompressed in a local store, in a storage version the running
-    DuckDB opens, and passing :func:`check_file`. HotUnusable otherwise."""
+def _local_plain(hot: HotCopy, store: Store) -> Path:
+    """The object's local path, when it is stored uncompressed in a local store and the
+    running DuckDB opens its storage version; HotUnusable otherwise."""
     if hot.compression != "none" or not store.capabilities.local_paths:
         raise HotUnusable("the hot copy is compressed or not on a local disk")
     reason = openable(hot)
     if reason is not None:
         raise HotUnusable(reason)
-    path = store.local_path(hot.object.key)
+    return store.local_path(hot.object.key)
+
+
+def in_place(hot: HotCopy, *, store: Store) -> Path:
+    """The local path of ``hot``'s object, to be read where it lies (``sql`` attaches it
+    read-only): stored uncompressed in a local store, in a storage version the running
+    DuckDB opens, and passing :func:`check_file`. HotUnusable otherwise."""
+    path = _local_plain(hot, store)
     try:
         check_file(hot, path)
     except FileNotFoundError:
         raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
     return path
+
+
+def clone(hot: HotCopy, *, store: Store, dest: Path) -> None:
+    """Reflink ``hot``'s object to ``dest`` (fsynced), a file of its own that shares the
+    object's blocks until either is written, and check the clone (:func:`check_file`).
+    HotUnusable, and no ``dest``, when the copy is not :func:`in_place`-readable, the
+    filesystem cannot clone (ext4; another filesystem than the store's), or the check fails.
+    Never a byte copy: where cloning is not possible, the caller's cheaper path runs."""
+    src = _local_plain(hot, store)
+    try:
+        if not reflink(src, dest):
+            raise HotUnusable("the filesystem cannot clone the hot copy here")
+        check_file(hot, dest)
+    except FileNotFoundError:
+        dest.unlink(missing_ok=True)
+        raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
+    except HotUnusable:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:

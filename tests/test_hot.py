@@ -56,7 +56,11 @@ def work(golden: Path, tmp_path: Path) -> Path:
 
 
 def manifests(cwd: Path) -> dict[int, Manifest]:
-    ms, broken = read_all(open_store(cwd / "store"))
+    return manifests_of(cwd / "store")
+
+
+def manifests_of(store: Path) -> dict[int, Manifest]:
+    ms, broken = read_all(open_store(store))
     assert not broken
     return {m.year: m for m in ms}
 
@@ -382,10 +386,15 @@ def _fake_reflink(src: Path, dest: Path) -> bool:
     return True
 
 
+def fake_clones(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ("navsnap.filecopy", "navsnap.hot"):
+        monkeypatch.setattr(sys.modules[module], "reflink", _fake_reflink)
+
+
 def test_reflink_branch_restores_and_checks_the_clone(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sys.modules["navsnap.filecopy"], "reflink", _fake_reflink)
+    fake_clones(monkeypatch)
     report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
                              to=work / "r.duckdb")  # fmt: skip
     assert report.source == "hot" and report.plan.reason.endswith("(reflink)"), report
@@ -498,3 +507,105 @@ def test_zstd_copies_restore_and_sql_keeps_the_views(tmp_path: Path) -> None:
     out = restore_json(tmp_path, 2026, "r2.duckdb")
     assert out["source"] == "parquet" and "damaged" in str(out["hot_fallback"]), out
     assert not list(tmp_path.glob(".r2.duckdb.navsnap-*")), "temporary left behind"
+
+
+def test_attach_clones_the_copy_where_the_filesystem_can(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a clone possible (faked here: ext4 cannot clone), attach writes the clone of the
+    hot copy, holding the snapshot's own tables, plus navsnap_info; it answers as the views."""
+    from navsnap.analyst import connect, write_attach_file
+
+    store = open_store(work / "store")
+    m = manifests(work)[2029]
+    views = connect(store, dataclasses.replace(m, hot=None))
+    want = views.execute(QUERY).fetchall()
+    views.close()
+    fake_clones(monkeypatch)
+    report = write_attach_file(store, m, work / "a.duckdb")
+    assert report.source == "hot" and report.views == (), report
+    con = duckdb.connect(str(work / "a.duckdb"), read_only=True)
+    try:
+        kinds = dict(
+            con.execute(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                "WHERE table_name IN ('yearly', 'navsnap_info')"
+            ).fetchall()
+        )
+        assert kinds == {"yearly": "BASE TABLE", "navsnap_info": "BASE TABLE"}
+        assert con.execute("SELECT snapshot_id, year FROM navsnap_info").fetchall() == [
+            (m.snapshot_id, 2029)
+        ]
+        assert con.execute(QUERY).fetchall() == want
+    finally:
+        con.close()
+    res = invoke_at("attach", m.snapshot_id, "--out", "b.duckdb", "--store", "store", "--json",
+                    cwd=work)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["source"] in ("hot", "views")  # in-process fake not seen
+
+
+def test_attach_writes_views_when_the_clone_does_not_check_out(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from navsnap.analyst import write_attach_file
+
+    fake_clones(monkeypatch)
+    m = manifests(work)[2029]
+    copy = hot_path(work, m)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
+    assert report.source == "views" and "yearly" in report.views, report
+    assert not list(work.glob(".a.duckdb.navsnap-*")), "temporary left behind"
+    con = duckdb.connect(str(work / "a.duckdb"), read_only=True)
+    try:
+        kind = con.execute("SELECT table_type FROM information_schema.tables"
+                           " WHERE table_name = 'yearly'").fetchone()  # fmt: skip
+        assert kind == ("VIEW",)
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def xfs(tmp_path: Path) -> Iterator[Path]:
+    """A loop-mounted XFS with reflink, where this process may make one (root, mkfs.xfs, a
+    loop device); skipped elsewhere. The reflink path itself, not a fake."""
+    if os.geteuid() != 0 or shutil.which("mkfs.xfs") is None:
+        pytest.skip("needs root and mkfs.xfs for a loop-mounted XFS")
+    image, mnt = tmp_path / "xfs.img", tmp_path / "xfs"
+    mnt.mkdir()
+    with image.open("wb") as fh:
+        fh.truncate(512 << 20)
+    made = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"mkfs.xfs failed: {made.stderr.decode()[:200]}")
+    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot loop-mount: {mounted.stderr.decode()[:200]}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_on_xfs_restore_and_attach_clone_the_copy(xfs: Path) -> None:
+    from navsnap.analyst import write_attach_file
+
+    navsnap.run(hot_config(1), db=xfs / "sim.duckdb", years=(2025, 2026), store=str(xfs / "s"))
+    m = manifests_of(xfs / "s")[2026]
+    assert m.hot is not None and m.hot.method == "reflink" and m.hot.compression == "none"
+    report = navsnap.restore(store=xfs / "s", db=xfs / "sim.duckdb", year=2026,
+                             to=xfs / "r.duckdb")  # fmt: skip
+    assert report.source == "hot" and report.plan.reason.endswith("(reflink)"), report
+    assert table_fingerprints(xfs / "r.duckdb") == table_fingerprints(xfs / "sim.duckdb")
+    attached = write_attach_file(open_store(xfs / "s"), m, xfs / "a.duckdb")
+    assert attached.source == "hot", attached
+    # Writing to the clone leaves the store's copy as it was.
+    con = duckdb.connect(str(xfs / "a.duckdb"))
+    con.execute("DELETE FROM yearly")
+    con.close()
+    again = navsnap.restore(store=xfs / "s", db=xfs / "sim.duckdb", year=2026,
+                            to=xfs / "r2.duckdb")  # fmt: skip
+    assert again.source == "hot", again.hot_fallback

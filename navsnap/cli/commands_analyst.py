@@ -104,6 +104,8 @@ def attach_cmd(
     """Write a DuckDB file of views over a snapshot's objects.
 
     Open it with any DuckDB client. For a local store the views read absolute paths.
+    When the snapshot has a hot copy that the filesystem can clone to --out (XFS or
+    btrfs), the file is that clone instead: the snapshot's own tables.
     For an s3:// store they read s3:// URLs: at read time DuckDB needs either navsnap's
     filesystem (navsnap.analyst.connect) or the httpfs extension with an S3 secret.
 
@@ -122,8 +124,12 @@ def attach_cmd(
                 "snapshot_id": report.snapshot_id,
                 "views": list(report.views),
                 "remote": report.remote,
+                "source": report.source,
             }
         )
+        return
+    if report.source == "hot":
+        say(f"wrote {report.path}: a clone of snapshot {report.snapshot_id}'s hot copy")
         return
     say(f"wrote {report.path}: {len(report.views)} view(s) of snapshot {report.snapshot_id}")
     if report.remote:
