@@ -17,6 +17,7 @@ import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -28,6 +29,7 @@ from navsnap.compare import full_strength
 from navsnap.errors import RestoreError
 from navsnap.index import resolve
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey, TableEntry
+from navsnap.restore import check as restore_check
 from navsnap.restore.plan import plan_restore
 from navsnap.store import open_store
 
@@ -286,3 +288,30 @@ def test_verify_deep_and_the_planner_keep_full_strength_within_a_hash_family(
     assert {(a.table, str(a.year)) for a in plan.actions if a.action == "load"} == {
         ("facts", "2025")
     }
+
+
+@pytest.mark.core
+def test_a_full_restore_recomputes_the_aggregates_only_where_fingerprints_cannot_prove_them(
+    small: tuple[Path, Path, Manifest], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At full strength every restored partition matched the fingerprint of the rows the
+    snapshot's aggregates were computed from, so they are not recomputed (as after a delta);
+    under another hash family the tables are compared with the Parquet, and the aggregates
+    are recomputed against the manifest."""
+    db, store, manifest = small
+    recomputed: list[str] = []
+    real = restore_check.aggregate_mismatches
+
+    def counting(con: duckdb.DuckDBPyConnection, m: Manifest, **kw: Any) -> Any:
+        recomputed.append(m.duckdb_version)
+        return real(con, m, **kw)
+
+    monkeypatch.setattr(restore_check, "aggregate_mismatches", counting)
+    report = navsnap.restore(store=store, db=db, snapshot=manifest.snapshot_id, to=tmp_path / "a")
+    assert report.plan.strategy == "full" and recomputed == []
+    other = other_release(same_hash=False)
+    if engine.parse_version(other) > engine.RUNNING:
+        pytest.skip(f"DuckDB {other}'s snapshot is never restored by {engine.VERSION}")
+    forged = forge(store, manifest, duckdb_version=other, tables=garbled(manifest))
+    report = navsnap.restore(store=store, db=db, snapshot=forged.snapshot_id, to=tmp_path / "b")
+    assert report.plan.strategy == "full" and recomputed == [other]
