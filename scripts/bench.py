@@ -35,7 +35,7 @@ Pairs (navsnap / baseline, target):
   (<= 1.3, issue 16)
 
 ``--only hot`` builds the reference run and measures the hot tier's rows alone; ``--only
-startup`` the start-up rows alone.
+startup`` the start-up rows alone; ``--only restore`` the full and delta restore rows alone.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 import navsnap  # noqa: E402
 from navsnap.hashing import hash_file  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
+from navsnap.manifest import Manifest  # noqa: E402
 from navsnap.statcache import RACY_NS  # noqa: E402
 from navsnap.store import open_store  # noqa: E402
 
@@ -308,57 +309,16 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
 
     # ---- full restore vs IMPORT DATABASE
     export_dir = work / f"export{reps - 1}"
-    full = Row(
-        n, "full restore of 2029 into a new file", base_name="IMPORT DATABASE", target="<= 0.8"
-    )
-    for i in range(reps):
-        out = work / f"restored{i}.duckdb"
-        full.ours.append(
-            timed(
-                lambda out=out: navsnap.restore(  # type: ignore[misc]
-                    store=store, db=db, snapshot=last.snapshot_id, to=out
-                )
-            )
+    rows.append(
+        full_restore_row(
+            n, reps, work, db=db, store=store, last=last, export_dir=export_dir, log=log
         )
-        drop(out)
-        imp = work / f"imported{i}.duckdb"
-        full.base.append(timed(partial(import_database, export_dir, imp)))
-        drop(imp)
-    rows.append(full)
-    log(f"   restore {full.ours_med:.2f}s / IMPORT {full.base_med:.2f}s")
+    )
 
     rows += bench_hot(n, reps, work, db=db, base_store=base_store, export_dir=export_dir, log=log)
 
     # ---- delta restore (one year's partitions damaged) vs full restore
-    delta = Row(
-        n, "delta restore, 2027 partitions damaged", base_name="full restore", target="<= 0.25"
-    )
-    for i in range(reps):
-        work_db = work / f"delta{i}.duckdb"
-        shutil.copyfile(db, work_db)
-        con = duckdb.connect(str(work_db))
-        for t in year_tables:
-            con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
-        con.close()
-        delta.ours.append(
-            timed(
-                lambda w=work_db: navsnap.restore(  # type: ignore[misc]
-                    store=store, db=w, snapshot=last.snapshot_id
-                )
-            )
-        )
-        drop(work_db)
-        out = work / f"fullr{i}.duckdb"
-        delta.base.append(
-            timed(
-                lambda out=out: navsnap.restore(  # type: ignore[misc]
-                    store=store, db=db, snapshot=last.snapshot_id, to=out
-                )
-            )
-        )
-        drop(out)
-    rows.append(delta)
-    log(f"   delta {delta.ours_med:.2f}s / full {delta.base_med:.2f}s")
+    rows.append(delta_restore_row(n, reps, work, db=db, store=store, last=last, log=log))
 
     # ---- resume check when the database matches
     check = Row(n, "resume check, database matches", target="<= 5")
@@ -518,6 +478,100 @@ def bench_startup_only(n: int, reps: int, work: Path, log: Callable[[str], None]
     db, store = work / "sim.duckdb", work / "store"
     navsnap.run(config(n), db=db, years=YEARS, store=str(store))
     return bench_startup(n, reps, db=db, store=store, log=log)
+
+
+def full_restore_row(
+    n: int,
+    reps: int,
+    work: Path,
+    *,
+    db: Path,
+    store: Path,
+    last: Manifest,
+    export_dir: Path,
+    log: Callable[[str], None],
+) -> Row:
+    """A full restore of ``last`` into a new file / IMPORT DATABASE of ``export_dir``."""
+    full = Row(
+        n, "full restore of 2029 into a new file", base_name="IMPORT DATABASE", target="<= 0.8"
+    )
+    for i in range(reps):
+        out = work / f"restored{i}.duckdb"
+        full.ours.append(
+            timed(
+                lambda out=out: navsnap.restore(  # type: ignore[misc]
+                    store=store, db=db, snapshot=last.snapshot_id, to=out
+                )
+            )
+        )
+        drop(out)
+        imp = work / f"imported{i}.duckdb"
+        full.base.append(timed(partial(import_database, export_dir, imp)))
+        drop(imp)
+    log(f"   restore {full.ours_med:.2f}s / IMPORT {full.base_med:.2f}s")
+    return full
+
+
+def delta_restore_row(
+    n: int,
+    reps: int,
+    work: Path,
+    *,
+    db: Path,
+    store: Path,
+    last: Manifest,
+    log: Callable[[str], None],
+) -> Row:
+    """A delta restore of ``last`` over a copy of ``db`` whose 2027 partitions lost a
+    seventh of their rows / a full restore of ``last`` into a new file."""
+    year_tables = [t.name for t in last.tables if t.year_column]
+    delta = Row(
+        n, "delta restore, 2027 partitions damaged", base_name="full restore", target="<= 0.25"
+    )
+    for i in range(reps):
+        work_db = work / f"delta{i}.duckdb"
+        shutil.copyfile(db, work_db)
+        con = duckdb.connect(str(work_db))
+        for t in year_tables:
+            con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
+        con.close()
+        delta.ours.append(
+            timed(
+                lambda w=work_db: navsnap.restore(  # type: ignore[misc]
+                    store=store, db=w, snapshot=last.snapshot_id
+                )
+            )
+        )
+        drop(work_db)
+        out = work / f"fullr{i}.duckdb"
+        delta.base.append(
+            timed(
+                lambda out=out: navsnap.restore(  # type: ignore[misc]
+                    store=store, db=db, snapshot=last.snapshot_id, to=out
+                )
+            )
+        )
+        drop(out)
+    log(f"   delta {delta.ours_med:.2f}s / full {delta.base_med:.2f}s")
+    return delta
+
+
+def bench_restore_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
+    """The reference run and its EXPORT, then the full and delta restore rows alone."""
+    log(f"== {n:,} employees: building the reference run (restore rows only)")
+    db, store = work / "sim.duckdb", work / "store"
+    navsnap.run(config(n), db=db, years=YEARS, store=str(store))
+    last = read_all(open_store(store))[0][-1]
+    export_dir = work / "export"
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute(f"EXPORT DATABASE '{export_dir}' (FORMAT parquet, COMPRESSION zstd)")
+    con.close()
+    return [
+        full_restore_row(
+            n, reps, work, db=db, store=store, last=last, export_dir=export_dir, log=log
+        ),
+        delta_restore_row(n, reps, work, db=db, store=store, last=last, log=log),
+    ]
 
 
 def bench_hot_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
@@ -968,7 +1022,10 @@ def main() -> int:
         "--redraw", action="store_true", help="redraw docs/benchmarks.png from docs/benchmarks.md"
     )
     ap.add_argument(
-        "--only", choices=["hot", "startup"], default="", help="only these rows (hot, start-up)"
+        "--only",
+        choices=["hot", "startup", "restore"],
+        default="",
+        help="only these rows (hot tier; start-up; full and delta restore)",
     )
     ap.add_argument(
         "--add",
@@ -998,6 +1055,8 @@ def main() -> int:
                 rows += bench_hot_only(n, reps, work, log)
             elif args.only == "startup":
                 rows += bench_startup_only(n, reps, work, log)
+            elif args.only == "restore":
+                rows += bench_restore_only(n, reps, work, log)
             else:
                 rows += bench_size(n, reps, work, log)
             shutil.rmtree(work, ignore_errors=True)
