@@ -859,7 +859,14 @@ def render(
         "unchanged since a check recorded it; docs/concepts.md, Status and the stat cache); "
         "`status --deep` fingerprints the database as `run --resume` does.",
         "- `IMPORT DATABASE` here is DuckDB 2.0's, measured on the same `EXPORT DATABASE` "
-        "output, with a CHECKPOINT and fsync like navsnap's restore.",
+        "output (`FORMAT parquet, COMPRESSION zstd`, like navsnap's objects), with a CHECKPOINT "
+        "and fsync like navsnap's restore. Both create the tables with their constraints and "
+        "load them from Parquet; a full restore also checks the xxh3 of every object, "
+        "fingerprints every restored partition and lists the new file's catalog (the "
+        "validation aggregates follow from the fingerprints: docs/concepts.md, Restore).",
+        "- *delta restore*: a copy of the database whose 2027 partitions lost a seventh of "
+        "their rows; the delta fingerprints the live tables, rewrites the partitions that "
+        "differ in one transaction, checks them and checkpoints.",
     ]
     lines += [
         "",
