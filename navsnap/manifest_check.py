@@ -21,8 +21,12 @@ No SQL is ever run here.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import re
 import threading
+from collections.abc import Iterable, Iterator
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +73,57 @@ def _statement(sql: object) -> str:
         raise _Refused("is too long")
     if "\x00" in sql:
         raise _Refused("holds a NUL character")
+    key = _digest("statement", sql)
+    if _known(key):
+        return sql
     problem = _parsed(sql) if len(sql) <= _MEMO_CHARS else _parse_problem(sql)
     if problem is not None:
         raise _Refused(problem)
+    _accept(key)
     return sql
+
+
+#: SHA-256 digests (:func:`_digest`) of the texts the running DuckDB's parser accepted in this
+#: process. The same text parses the same way under the same DuckDB, and SHA-256 makes another
+#: text with a known digest infeasible to find, so a hostile manifest cannot borrow a verdict.
+_ACCEPTED: set[str] = set()
+_MAX_ACCEPTED = 100_000
+#: Digests a valid stat cache record says this DuckDB's parser accepted, for the duration of
+#: one ``status`` (:func:`assuming_parsed`): never for a restore, which runs the DDL.
+_ASSUMED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "navsnap_assumed_parsed", default=frozenset()
+)
+
+
+def _known(key: str) -> bool:
+    return key in _ACCEPTED or key in _ASSUMED.get()
+
+
+def _digest(kind: str, text: str) -> str:
+    return hashlib.sha256(f"{kind}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _accept(key: str) -> None:
+    if len(_ACCEPTED) < _MAX_ACCEPTED:
+        _ACCEPTED.add(key)
+
+
+def accepted_digests() -> frozenset[str]:
+    """The digests of every text accepted by the parser in this process (for the stat
+    cache, :mod:`navsnap.statcache`)."""
+    return frozenset(_ACCEPTED)
+
+
+@contextlib.contextmanager
+def assuming_parsed(digests: Iterable[str]) -> Iterator[None]:
+    """Within the block (this thread or task only), accept the texts of these digests without
+    parsing them: digests from a stat cache record of the running DuckDB
+    (``status`` only; :mod:`navsnap.statcache`)."""
+    token = _ASSUMED.set(frozenset(digests))
+    try:
+        yield
+    finally:
+        _ASSUMED.reset(token)
 
 
 #: Every snapshot of a store repeats the same DDL and column types: each distinct short text
@@ -137,12 +188,16 @@ def _close_paren(text: str, start: int) -> int:
 def check_table_ddl(sql: object) -> None:
     """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``."""
     text = _statement(sql)
+    key = _digest("table", text)  # every snapshot repeats its tables' DDL: checked once
+    if _known(key):
+        return
     m = re.match(rf"{_HEAD}TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}\s*(?=\()", text, re.I)
     if m is None:
         raise _Refused("is not CREATE TABLE with a column list")
     rest = text[_close_paren(text, m.end()) :]
     if not re.fullmatch(r"\s*;?\s*", rest):
         raise _Refused("has more after its column list (CREATE TABLE ... AS is refused)")
+    _accept(key)
 
 
 def check_ddl(kind: object, sql: object) -> None:
@@ -171,8 +226,12 @@ def check_type(text: object) -> None:
     """A column type: parses as a DuckDB type, or is a plain (user) type name."""
     if not isinstance(text, str) or not text or len(text) > 100_000 or "\x00" in text:
         raise _Refused("is not a type")
+    key = _digest("type", text)
+    if _known(key):
+        return
     if not (_type_parses(text) if len(text) <= _MEMO_CHARS else _parses_as_type(text)):
         raise _Refused(f"type {text[:80]!r} does not parse")
+    _accept(key)
 
 
 def _parses_as_type(text: str) -> bool:

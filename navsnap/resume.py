@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from navsnap import statcache
+from navsnap import manifest_check, statcache
 from navsnap.catalog import qualified, quote_ident
 from navsnap.config import Config
 from navsnap.errors import ChainError, NavsnapError
@@ -146,7 +146,10 @@ def _decide(
     if not store.has_marker():
         return ResumeDecision("start", f"no store at {store.url}", next_year=first, last_year=last)
     store.check_readable()
-    manifests, broken = read_all(store)
+    cached = statcache.load(db_path, engine=duckdb.__version__) if use_cache else None
+    # The texts this DuckDB's parser accepted when the record was made need no parse now.
+    with manifest_check.assuming_parsed(cached.parsed if cached is not None else ()):
+        manifests, broken = read_all(store)
     skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
     # A snapshot of the year before the first continues the run too (--years 2027-2029
     # after a finished 2025-2026); one whose run began after ``first`` does not.
@@ -168,12 +171,10 @@ def _decide(
             last_year=last,
         )
     year_column = mine[0].year_column
-    rec = statcache.begin(db_path, engine=duckdb.__version__, year_column=year_column)
-    cached = (
-        statcache.load(db_path, engine=duckdb.__version__, year_column=year_column)
-        if use_cache
-        else None
-    )
+    if cached is not None and cached.year_column != year_column:
+        cached = None
+    start = statcache.idle if cached is not None else statcache.begin
+    rec = start(db_path, engine=duckdb.__version__, year_column=year_column)
     if cached is not None:
         held = cached.year
     else:
@@ -197,14 +198,27 @@ def _decide(
                     rec.matched_snapshot(m)
         return plans[m.snapshot_id]
 
-    head, plan = _matching(store, mine, held=held, plan_of=plan_of, skipped=skipped)
+    def verified(m: Manifest, skipped: list[str]) -> bool:
+        """Whether ``m``'s objects are intact: hashed, unless the record says these very
+        files were hashed (a local store)."""
+        paths = _object_paths(store, m)
+        if cached is not None and paths is not None and cached.objects_unchanged(paths):
+            return True
+        before = _identities(paths, rec)
+        if not _verified(store, m, skipped):
+            return False
+        if before is not None and before == _identities(paths, rec):
+            rec.verified_objects(before)
+        return True
+
+    head, plan = _matching(mine, held=held, plan_of=plan_of, verified=verified, skipped=skipped)
     if head is not None:
         tip = _newest_descendant(head, mine)
-        if tip is not None and _verified(store, tip, skipped):
+        if tip is not None and verified(tip, skipped):
             head, plan = tip, plan_of(tip)
     else:
         others = [m for m in snapshots_of(manifests, database) if not same_lineage(m.config, block)]
-        holds, _plan = _matching(store, others, held=held, plan_of=plan_of, skipped=[])
+        holds, _plan = _matching(others, held=held, plan_of=plan_of, verified=verified, skipped=[])
         if holds is not None:
             raise ChainError(
                 f"the database holds snapshot {holds.snapshot_id} (end of {holds.year}, lineage "
@@ -214,7 +228,7 @@ def _decide(
                 hint="resume with that snapshot's configuration, or choose explicitly: "
                 "'navsnap run --from-snapshot ID' or --force-restart",
             )
-        head, plan = _newest_intact_chain(store, mine, plan_of=plan_of, skipped=skipped)
+        head, plan = _newest_intact_chain(mine, plan_of=plan_of, verified=verified, skipped=skipped)
         # A crash leaves at most the year under way and the one still exporting beyond the
         # newest snapshot; more than that is finished work of another chain.
         if head is not None and held is not None and held > head.year + 2:
@@ -224,7 +238,7 @@ def _decide(
                 hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
                 "over with --force-restart",
             )
-    rec.finish()
+    rec.finish(parsed=manifest_check.accepted_digests())
     if head is None or plan is None:
         return ResumeDecision(
             "start",
@@ -288,6 +302,32 @@ def _cached_plan(m: Manifest, db_path: Path) -> RestorePlan:
     )
 
 
+def _object_paths(store: Store, m: Manifest) -> dict[str, Path] | None:
+    """Each object's file, on a store whose objects are local files (else None)."""
+    if not store.capabilities.local_paths:
+        return None
+    try:
+        return {o.key: store.local_path(o.key) for o in m.objects()}
+    except ValueError:
+        return None
+
+
+def _identities(
+    paths: Mapping[str, Path] | None, rec: statcache.Recorder
+) -> dict[str, statcache.FileIdentity] | None:
+    """The objects' identities, when all are regular files on the database's filesystem (so
+    their times and the record's clock are one clock) and a record is being made."""
+    if paths is None or rec.identity is None:
+        return None
+    out: dict[str, statcache.FileIdentity] = {}
+    for key, path in paths.items():
+        ident = statcache.FileIdentity.of(path, follow=False)
+        if ident is None or ident.dev != rec.identity.dev:
+            return None
+        out[key] = ident
+    return out
+
+
 def _verified(store: Store, m: Manifest, skipped: list[str]) -> bool:
     try:
         verify_objects(store, m, m.objects())
@@ -302,18 +342,18 @@ def _newest(ms: Iterable[Manifest]) -> list[Manifest]:
 
 
 def _matching(
-    store: Store,
     mine: Sequence[Manifest],
     *,
     held: int | None,
     plan_of: Callable[[Manifest], RestorePlan],
+    verified: Callable[[Manifest, list[str]], bool],
     skipped: list[str],
 ) -> tuple[Manifest | None, RestorePlan | None]:
     """The verified snapshot of year ``held`` the live database matches (newest first)."""
     if held is None:
         return None, None
     for m in _newest(m for m in mine if m.year == held):
-        if not _verified(store, m, skipped):
+        if not verified(m, skipped):
             continue
         plan = plan_of(m)
         if plan.strategy == "none":
@@ -375,10 +415,10 @@ def _newest_descendant(head: Manifest, mine: Sequence[Manifest]) -> Manifest | N
 
 
 def _newest_intact_chain(
-    store: Store,
     mine: Sequence[Manifest],
     *,
     plan_of: Callable[[Manifest], RestorePlan],
+    verified: Callable[[Manifest, list[str]], bool],
     skipped: list[str],
 ) -> tuple[Manifest | None, RestorePlan | None]:
     """The newest snapshot taken, or along its parents the newest that verifies."""
@@ -388,7 +428,7 @@ def _newest_intact_chain(
     seen: set[str] = set()
     while current is not None and current.snapshot_id not in seen:
         seen.add(current.snapshot_id)
-        if _verified(store, current, skipped):
+        if verified(current, skipped):
             return current, plan_of(current)
         current = by_id.get(current.parent) if current.parent else None
     return None, None

@@ -12,16 +12,20 @@ beside the database (atomically: a temporary file renamed over it). It records:
   never this machine's);
 - the DuckDB version that fingerprinted it and the year column;
 - the year the database held, and the snapshots it matched, each with the ``integrity`` hash
-  of its manifest (a manifest rewritten under the same id does not match).
+  of its manifest (a manifest rewritten under the same id does not match);
+- the SHA-256 of each DDL statement and column type text DuckDB's parser accepted while the
+  manifests were read (the same text parses the same under the same DuckDB);
+- on a local store, the identity of each object whose xxh3-128 the check verified.
 
 :func:`load` returns the record only when every one of these still holds: the file's identity
 is the same, there is no ``.wal`` and no navsnap writer holds the database lock, the engine
-and year column are the same, and the file is not *racily clean*: its mtime and ctime are at
-least :data:`RACY_NS` older than ``checked_at_ns``. A write after the check began changes the
+is the same, and the file is not *racily clean*: its mtime and ctime are at least
+:data:`RACY_NS` older than ``checked_at_ns``. A write after the check began changes the
 ctime (the kernel sets it, no user can), unless it landed in the same timestamp tick as the
-recorded one; the margin rules that case out. The file is untrusted input: anything that does
-not parse exactly as written means "no record", so the caller scans as before. It is a cache:
-it is never needed, and deleting it is always safe.
+recorded one; the margin rules that case out. An object is trusted under the same rules. The
+file is untrusted input: anything that does not parse exactly as written means "no record",
+so the caller scans as before. It is a cache: it is never needed, and deleting it is always
+safe.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,12 +65,25 @@ VERSION = 1
 #: covers coarse timestamps (2 s on FAT, a few ms on ext4's coarse clock).
 RACY_NS = 3_000_000_000
 #: A record larger than this is not read.
-MAX_BYTES = 1 << 16
-#: The snapshots one record may name.
+MAX_BYTES = 1 << 20
+#: The snapshots, parsed texts and objects one record may name.
 MAX_MATCHES = 64
+MAX_PARSED = 4096
+MAX_OBJECTS = 4096
 
 _IDENTITY_KEYS = ("dev", "ino", "size", "mtime_ns", "ctime_ns")
-_KEYS = {"format", "version", "file", "checked_at_ns", "engine", "year_column", "year", "matches"}
+_KEYS = {
+    "format",
+    "version",
+    "file",
+    "checked_at_ns",
+    "engine",
+    "year_column",
+    "year",
+    "matches",
+    "parsed",
+    "objects",
+}
 _FORMAT = "navsnap-stat"
 
 
@@ -94,11 +112,12 @@ class FileIdentity:
     ctime_ns: int
 
     @classmethod
-    def of(cls, path: Path) -> FileIdentity | None:
-        """The identity of regular file ``path`` (None: absent, not a regular file)."""
+    def of(cls, path: Path, *, follow: bool = True) -> FileIdentity | None:
+        """The identity of regular file ``path`` (None: absent, not a regular file; with
+        ``follow`` False, a symlink is not a regular file)."""
         try:
-            st = os.stat(path)
-        except OSError:
+            st = os.stat(path) if follow else os.lstat(path)
+        except (OSError, ValueError):
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
@@ -106,6 +125,10 @@ class FileIdentity:
 
     def to_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in _IDENTITY_KEYS}
+
+    def changed_before(self, checked_at_ns: int) -> bool:
+        """Last changed at least :data:`RACY_NS` before ``checked_at_ns`` (not racily clean)."""
+        return max(self.mtime_ns, self.ctime_ns) < checked_at_ns - RACY_NS
 
 
 def manifest_digest(manifest: Manifest) -> str:
@@ -115,17 +138,33 @@ def manifest_digest(manifest: Manifest) -> str:
 
 @dataclass(frozen=True)
 class Cached:
-    """A record :func:`load` found valid: the year the database holds and the snapshots (id,
-    manifest digest) it matched."""
+    """A record :func:`load` found valid for the database as it is now."""
 
     year: int | None
+    year_column: str
     matches: frozenset[tuple[str, str]]
+    checked_at_ns: int
+    #: SHA-256 digests of texts DuckDB's parser accepted (:mod:`navsnap.manifest_check`).
+    parsed: frozenset[str] = frozenset()
+    #: Object key -> identity when its hash was verified (local stores only).
+    objects: Mapping[str, FileIdentity] = field(default_factory=dict, compare=False)
 
     def holds(self, manifest: Manifest) -> bool:
         """Whether the database was found equal to exactly this manifest."""
         if not any(sid == manifest.snapshot_id for sid, _ in self.matches):
             return False
         return (manifest.snapshot_id, manifest_digest(manifest)) in self.matches
+
+    def objects_unchanged(self, paths: Mapping[str, Path]) -> bool:
+        """Whether every object (key -> its file) is the file whose hash was verified, and
+        was last changed well before that check began."""
+        for key, path in paths.items():
+            known = self.objects.get(key)
+            if known is None or not known.changed_before(self.checked_at_ns):
+                return False
+            if FileIdentity.of(path, follow=False) != known:
+                return False
+        return True
 
 
 def _int(value: object) -> int:
@@ -134,20 +173,21 @@ def _int(value: object) -> int:
     return value
 
 
-_Parsed = tuple[FileIdentity, int, str, str, int | None, frozenset[tuple[str, str]]]
+def _identity(value: object) -> FileIdentity:
+    if not isinstance(value, dict) or set(value) != set(_IDENTITY_KEYS):
+        raise ValueError("unexpected file identity keys")
+    return FileIdentity(*(_int(value[k]) for k in _IDENTITY_KEYS))
 
 
-def _parse(raw: bytes) -> _Parsed:
-    """A record's fields; ValueError/TypeError/KeyError on anything not exactly as written."""
+def _parse(raw: bytes) -> tuple[FileIdentity, str, Cached]:
+    """A record's file identity, engine and contents; ValueError/TypeError/KeyError on
+    anything not exactly as written."""
     data = json.loads(raw)
     if not isinstance(data, dict) or set(data) != _KEYS:
         raise ValueError("unexpected keys")
     if data["format"] != _FORMAT or _int(data["version"]) != VERSION:
         raise ValueError("another format or version")
-    f = data["file"]
-    if not isinstance(f, dict) or set(f) != set(_IDENTITY_KEYS):
-        raise ValueError("unexpected file keys")
-    identity = FileIdentity(*(_int(f[k]) for k in _IDENTITY_KEYS))
+    identity = _identity(data["file"])
     engine, column = data["engine"], data["year_column"]
     if not isinstance(engine, str) or not isinstance(column, str):
         raise TypeError("engine and year_column are strings")
@@ -163,10 +203,22 @@ def _parse(raw: bytes) -> _Parsed:
         if not isinstance(sid, str) or not isinstance(digest, str) or not sid or not digest:
             raise TypeError("snapshot_id and manifest are non-empty strings")
         pairs.add((sid, digest))
-    return identity, _int(data["checked_at_ns"]), engine, column, year, frozenset(pairs)
+    parsed = data["parsed"]
+    if not isinstance(parsed, list) or len(parsed) > MAX_PARSED:
+        raise ValueError("parsed is not a short list")
+    if not all(isinstance(d, str) and len(d) == 64 for d in parsed):
+        raise ValueError("parsed holds something other than SHA-256 digests")
+    objects = data["objects"]
+    if not isinstance(objects, dict) or len(objects) > MAX_OBJECTS:
+        raise ValueError("objects is not a small mapping")
+    known = {str(key): _identity(value) for key, value in objects.items()}
+    cached = Cached(
+        year, column, frozenset(pairs), _int(data["checked_at_ns"]), frozenset(parsed), known
+    )
+    return identity, engine, cached
 
 
-def load(db_path: Path, *, engine: str, year_column: str) -> Cached | None:
+def load(db_path: Path, *, engine: str) -> Cached | None:
     """The record beside ``db_path`` when it may be trusted now, else None (scan instead)."""
     if os.path.lexists(_wal(db_path)) or _writer_active(db_path):
         return None
@@ -178,17 +230,15 @@ def load(db_path: Path, *, engine: str, year_column: str) -> Cached | None:
     if len(raw) > MAX_BYTES:
         return None
     try:
-        identity, checked_at, rec_engine, rec_column, year, matches = _parse(raw)
+        identity, rec_engine, cached = _parse(raw)
     except (ValueError, TypeError, KeyError, RecursionError):
         log.debug("%s: not a valid stat cache record; scanning", cache_path(db_path))
         return None
-    if rec_engine != engine or rec_column != year_column:
-        return None
-    if max(identity.mtime_ns, identity.ctime_ns) >= checked_at - RACY_NS:
-        return None  # racily clean: changed too close to the check to tell a later change
+    if rec_engine != engine or not identity.changed_before(cached.checked_at_ns):
+        return None  # another engine's, or racily clean
     if FileIdentity.of(db_path) != identity:
         return None
-    return Cached(year, matches)
+    return cached
 
 
 @dataclass
@@ -202,18 +252,25 @@ class Recorder:
     checked_at_ns: int
     year: int | None = None
     matched: list[tuple[str, str]] = field(default_factory=list)
+    objects: dict[str, FileIdentity] = field(default_factory=dict)
 
     def matched_snapshot(self, manifest: Manifest) -> None:
         """The full check found the database equal to ``manifest``."""
         if len(self.matched) < MAX_MATCHES:
             self.matched.append((manifest.snapshot_id, manifest_digest(manifest)))
 
-    def _record(self) -> dict[str, Any] | None:
+    def verified_objects(self, identities: Mapping[str, FileIdentity]) -> None:
+        """These objects' hashes were verified while their files had these identities."""
+        if len(self.objects) + len(identities) <= MAX_OBJECTS:
+            self.objects.update(identities)
+
+    def _record(self, parsed: Iterable[str]) -> dict[str, Any] | None:
         if self.identity is None or not self.matched:
             return None
         # The file must be exactly as it was before the check began, and still without a WAL.
         if os.path.lexists(_wal(self.db_path)) or FileIdentity.of(self.db_path) != self.identity:
             return None
+        digests = sorted(set(parsed))
         return {
             "format": _FORMAT,
             "version": VERSION,
@@ -223,11 +280,14 @@ class Recorder:
             "year_column": self.year_column,
             "year": self.year,
             "matches": [{"snapshot_id": s, "manifest": d} for s, d in dict.fromkeys(self.matched)],
+            "parsed": digests if len(digests) <= MAX_PARSED else [],
+            "objects": {k: v.to_dict() for k, v in sorted(self.objects.items())},
         }
 
-    def finish(self) -> None:
-        """Publish the record, when the check found a match and the file did not change."""
-        record = self._record()
+    def finish(self, *, parsed: Iterable[str] = ()) -> None:
+        """Publish the record, when the check found a match and the file did not change.
+        ``parsed``: digests of the texts DuckDB's parser accepted in this process."""
+        record = self._record(parsed)
         if record is None:
             return
         temp = _temp(self.db_path)
@@ -242,6 +302,11 @@ class Recorder:
 
 def _temp(db_path: Path) -> Path:
     return db_path.with_name(f".{db_path.name}.navsnap-stat-{os.getpid()}.tmp")
+
+
+def idle(db_path: Path, *, engine: str, year_column: str) -> Recorder:
+    """A :class:`Recorder` that records nothing (a check answered from the record)."""
+    return Recorder(db_path, engine, year_column, None, 0)
 
 
 def begin(db_path: Path, *, engine: str, year_column: str) -> Recorder:

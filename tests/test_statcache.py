@@ -18,7 +18,7 @@ import pytest
 from conftest import TOY_STEP, invoke_at
 
 import navsnap
-from navsnap import statcache
+from navsnap import manifest_check, statcache
 from navsnap.config import Config
 from navsnap.resume import plan_resume
 from navsnap.store import open_store
@@ -114,13 +114,13 @@ def test_a_wal_or_a_running_writer_means_scan(
     assert _status(toy_config, db, store).from_cache
     lock_info = db.with_name(db.name + ".navsnap.lock.json")
     lock_info.write_text("{}")
-    assert statcache.load(db, engine=duckdb.__version__, year_column="simulation_year") is None
+    assert statcache.load(db, engine=duckdb.__version__) is None
     lock_info.unlink()
     wal = db.with_name(db.name + ".wal")
     wal.write_bytes(b"")
-    assert statcache.load(db, engine=duckdb.__version__, year_column="simulation_year") is None
+    assert statcache.load(db, engine=duckdb.__version__) is None
     wal.unlink()
-    assert statcache.load(db, engine=duckdb.__version__, year_column="simulation_year")
+    assert statcache.load(db, engine=duckdb.__version__)
 
 
 def test_a_racily_clean_file_is_not_trusted(tmp_path: Path, toy_config: Config) -> None:
@@ -151,6 +151,8 @@ def _record(db: Path) -> dict[str, object]:
         "huge",
         "other-manifest",
         "no-matches",
+        "parsed-not-a-digest",
+        "object-bool",
     ],
 )
 def test_a_damaged_or_foreign_record_means_scan(
@@ -184,6 +186,12 @@ def test_a_damaged_or_foreign_record_means_scan(
         path.write_text(json.dumps(rec))
     elif damage == "no-matches":
         path.write_text(json.dumps({**rec, "matches": []}))
+    elif damage == "parsed-not-a-digest":
+        path.write_text(json.dumps({**rec, "parsed": ["DROP TABLE yearly"]}))
+    elif damage == "object-bool":
+        assert isinstance(rec["objects"], dict) and rec["objects"]
+        key = next(iter(rec["objects"]))
+        path.write_text(json.dumps({**rec, "objects": {key: True}}))
     decision = _status(toy_config, db, store)
     assert not decision.from_cache
     assert decision.action == "complete"
@@ -227,7 +235,7 @@ def test_the_record_names_the_manifest_not_only_its_id(
     import dataclasses
 
     db, store = _cached(tmp_path, toy_config)
-    cached = statcache.load(db, engine=duckdb.__version__, year_column="simulation_year")
+    cached = statcache.load(db, engine=duckdb.__version__)
     assert cached is not None
     head = navsnap.show(store, "latest", db=db)
     assert cached.holds(head)
@@ -243,3 +251,68 @@ def test_resume_records_the_match_it_found(
     assert decision.action == "complete" and not decision.from_cache
     _settle()
     assert _status(toy_config, db, store).from_cache
+
+
+def test_status_from_the_record_hashes_no_object_and_parses_no_ddl(
+    tmp_path: Path, toy_config: Config, no_margin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    rec = _record(db)
+    assert rec["objects"] and rec["parsed"]  # the check recorded both
+    calls: list[str] = []
+    resume = importlib.import_module("navsnap.resume")  # navsnap.resume is also the API's
+    monkeypatch.setattr(resume, "verify_objects", lambda *a, **k: calls.append("hash"))
+    monkeypatch.setattr(manifest_check, "_ACCEPTED", set())
+    manifest_check._parsed.cache_clear()
+    manifest_check._type_parses.cache_clear()
+
+    def no_parser() -> None:
+        raise AssertionError("parsed a manifest text again")
+
+    monkeypatch.setattr(manifest_check, "_parser", no_parser)
+    decision = _status(toy_config, db, store)
+    assert decision.from_cache and decision.action == "complete" and calls == []
+
+
+def test_an_assumed_digest_accepts_only_its_own_text() -> None:
+    good = "CREATE TABLE t (a INTEGER)"
+    bad = "CREATE TABLE t (a INTEGER); DROP TABLE u"
+    broken_type = "INTEGER)"
+    digests = {
+        manifest_check._digest("statement", good),
+        manifest_check._digest("type", broken_type),
+    }
+    with manifest_check.assuming_parsed(digests):
+        manifest_check.check_table_ddl(good)
+        manifest_check.check_type(broken_type)  # a record's word is taken for its text...
+        with pytest.raises(ValueError):
+            manifest_check.check_table_ddl(bad)  # ...and for no other
+        as_select = "CREATE TABLE t AS SELECT 1"
+    assumed = {manifest_check._digest("statement", as_select)}
+    # It parses as one CREATE, but has no column list: the table check still runs.
+    with manifest_check.assuming_parsed(assumed), pytest.raises(ValueError):
+        manifest_check.check_table_ddl(as_select)
+    assert manifest_check._digest("type", broken_type) not in manifest_check.accepted_digests()
+    with pytest.raises(ValueError):
+        manifest_check.check_type(broken_type)  # the assumption ended with the block
+
+
+def test_a_changed_object_is_hashed_again(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    head = navsnap.show(store, "latest", db=db)
+    obj = Path(store) / head.objects()[-1].key
+    before = os.stat(obj)
+    with open(obj, "r+b") as fh:  # same size, mtime put back: only the ctime tells
+        fh.seek(before.st_size // 2)
+        flipped = bytes(b ^ 0xFF for b in fh.read(8))
+        fh.seek(before.st_size // 2)
+        fh.write(flipped)
+    os.utime(obj, ns=(before.st_atime_ns, before.st_mtime_ns))
+    _settle()
+    decision = _status(toy_config, db, store)
+    deep = _status(toy_config, db, store, deep=True)
+    assert any(head.snapshot_id in line for line in decision.skipped)
+    assert (decision.action, decision.snapshot) == (deep.action, deep.snapshot)
+    assert decision.snapshot is None or decision.snapshot.snapshot_id != head.snapshot_id
