@@ -173,8 +173,9 @@ def _decide(
     year_column = mine[0].year_column
     if cached is not None and cached.year_column != year_column:
         cached = None
-    start = statcache.idle if cached is not None else statcache.begin
-    rec = start(db_path, engine=duckdb.__version__, year_column=year_column)
+    # Begun even when the record is trusted: a snapshot it does not name is still fingerprinted
+    # (a new run of the same year, another lineage), and that match is recorded in its place.
+    rec = statcache.begin(db_path, engine=duckdb.__version__, year_column=year_column)
     if cached is not None:
         held = cached.year
     else:

@@ -304,11 +304,6 @@ def _temp(db_path: Path) -> Path:
     return db_path.with_name(f".{db_path.name}.navsnap-stat-{os.getpid()}.tmp")
 
 
-def idle(db_path: Path, *, engine: str, year_column: str) -> Recorder:
-    """A :class:`Recorder` that records nothing (a check answered from the record)."""
-    return Recorder(db_path, engine, year_column, None, 0)
-
-
 def begin(db_path: Path, *, engine: str, year_column: str) -> Recorder:
     """A :class:`Recorder` for a check of ``db_path`` about to begin: the file's identity and
     the filesystem's clock now, read from a file created (and removed) beside the database.

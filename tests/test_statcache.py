@@ -316,3 +316,16 @@ def test_a_changed_object_is_hashed_again(
     assert any(head.snapshot_id in line for line in decision.skipped)
     assert (decision.action, decision.snapshot) == (deep.action, deep.snapshot)
     assert decision.snapshot is None or decision.snapshot.snapshot_id != head.snapshot_id
+
+
+def test_a_record_naming_other_snapshots_is_replaced_after_the_scan(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    rec = _record(db)
+    statcache.cache_path(db).write_text(
+        json.dumps({**rec, "matches": [{"snapshot_id": "elsewhere-2026", "manifest": "0" * 32}]})
+    )
+    assert not _status(toy_config, db, store).from_cache  # valid, but names no snapshot here
+    _settle()
+    assert _status(toy_config, db, store).from_cache  # the scan's match replaced it
