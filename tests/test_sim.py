@@ -21,6 +21,7 @@ from navsnap.sim import (
     validation_aggregates,
 )
 from navsnap.sim.params import CensusParams, PlanParams, WorkforceParams, iter_param_docs
+from navsnap.sim.validation import BITMAP_RANGE
 
 YEARS = range(2025, 2030)
 SEED = 42
@@ -455,6 +456,76 @@ def test_duplicate_events_are_counted(fresh: duckdb.DuckDBPyConnection) -> None:
         "SELECT * FROM fct_yearly_events WHERE event_type = 'hire' LIMIT 3"
     )
     assert validation_aggregates(fresh, year=2025)["duplicate_event_count"] == 3
+
+
+# The duplicate counts as DISTINCT and the exact grouping define them: what the bitmap
+# counts and screens must equal.
+_DUPLICATES_ORACLE = (
+    "SELECT (SELECT (count(*) - count(DISTINCT employee_id))::BIGINT "
+    "FROM fct_workforce_snapshot WHERE simulation_year = $year), "
+    "(SELECT coalesce(sum(n - 1), 0)::BIGINT FROM (SELECT count(*) AS n "
+    "FROM fct_yearly_events WHERE simulation_year = $year "
+    "GROUP BY employee_id, simulation_year, event_type, effective_date HAVING count(*) > 1))"
+)
+
+
+class _Recorder:
+    """A connection that remembers the SQL it ran."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.sql = con, list[str]()
+
+    def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
+        self.sql.append(sql)
+        return self.con.execute(sql, params)
+
+
+@pytest.mark.parametrize("spread", ["narrow", "wide"])
+def test_duplicate_counts_equal_distinct_and_the_exact_grouping(
+    fresh: duckdb.DuckDBPyConnection, spread: str
+) -> None:
+    """Duplicated rows and events, NULL employee ids, a type made only of NULL ids; with
+    ids spread too wide for the bitmap, the DISTINCT queries give the same numbers."""
+    run_year(fresh, year=2025, params=PARAMS, seed=SEED)
+    for table in ("fct_workforce_snapshot", "fct_yearly_events"):
+        fresh.execute(f"ALTER TABLE {table} ALTER employee_id DROP NOT NULL")
+        fresh.execute(f"INSERT INTO {table} SELECT * FROM {table} ORDER BY ALL LIMIT 3")
+        fresh.execute(
+            f"INSERT INTO {table} SELECT * REPLACE (NULL AS employee_id) FROM {table} "
+            "ORDER BY ALL LIMIT 2"
+        )
+    fresh.execute(
+        "INSERT INTO fct_yearly_events SELECT * REPLACE (NULL AS employee_id, "
+        "'nobody' AS event_type) FROM fct_yearly_events ORDER BY ALL LIMIT 2"
+    )
+    if spread == "wide":
+        for table in ("fct_workforce_snapshot", "fct_yearly_events"):
+            fresh.execute(
+                f"INSERT INTO {table} SELECT * REPLACE (employee_id + {BITMAP_RANGE} "
+                "AS employee_id) "
+                f"FROM {table} WHERE employee_id IS NOT NULL ORDER BY ALL LIMIT 1"
+            )
+    con = _Recorder(fresh)
+    got = validation_aggregates(con, year=2025)  # type: ignore[arg-type]
+    want = fresh.execute(_DUPLICATES_ORACLE, {"year": 2025}).fetchone()
+    assert want is not None and want[0] >= 3 and want[1] >= 5
+    assert (got["duplicate_snapshot_rows"], got["duplicate_event_count"]) == want
+    assert any("DISTINCT" in sql for sql in con.sql) == (spread == "wide")
+
+
+def test_a_year_without_duplicates_is_proven_so_without_distinct_or_grouping_by_key(
+    fresh: duckdb.DuckDBPyConnection,
+) -> None:
+    run_year(fresh, year=2025, params=PARAMS, seed=SEED)
+    con = _Recorder(fresh)
+    got = validation_aggregates(con, year=2025)  # type: ignore[arg-type]
+    assert (got["duplicate_snapshot_rows"], got["duplicate_event_count"]) == (0, 0)
+    assert not [sql for sql in con.sql if "DISTINCT" in sql or "HAVING" in sql]
+    # one duplicated event makes the screen run the exact query
+    fresh.execute("INSERT INTO fct_yearly_events SELECT * FROM fct_yearly_events LIMIT 1")
+    con = _Recorder(fresh)
+    assert validation_aggregates(con, year=2025)["duplicate_event_count"] == 1  # type: ignore[arg-type]
+    assert [sql for sql in con.sql if "HAVING" in sql]
 
 
 def test_validation_aggregates_of_an_empty_year(fresh: duckdb.DuckDBPyConnection) -> None:

@@ -8,10 +8,14 @@ and JSON-serialisable.
 The aggregates are declared per table (:data:`YEAR_AGGREGATES`), so a snapshot computes each
 table's in the same scan as the year's fingerprint (:mod:`navsnap.yearpass`);
 :func:`assemble` turns them into the manifest's values. Duplicate snapshot rows are
-``count(*) - count(DISTINCT employee_id)``. Duplicate events are first bounded cheaply by
-``count(*) - count(DISTINCT hash(key))``: rows sharing their key share its hash, so a zero
-proves there are none; only otherwise (duplicates, or a hash collision) does the exact
-grouping query run.
+``count(*) - count(DISTINCT employee_id)``, counted with a bitmap of the year's employee ids
+(``bitstring_agg`` between their min and max, which the year's scan finds): the same number,
+without the hash table a ``DISTINCT`` builds. Duplicate events (rows sharing employee, year,
+type and date) are first screened per event type: two rows sharing their key share their
+employee and type, so when every type has as many distinct employees (bits) as rows, there are
+none. Only otherwise does the exact grouping query run. Ids spread wider than
+:data:`BITMAP_RANGE` take the ``DISTINCT`` queries instead (``count(DISTINCT hash(key))`` as
+the events' screen).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ YEAR_AGGREGATES = (
             ("rows", "count(*)"),
             ("compensation", "coalesce(sum(total_compensation), 0)::VARCHAR"),
             ("prorated", "coalesce(sum(prorated_annual_compensation), 0)::VARCHAR"),
-            ("duplicates", "(count(*) - count(DISTINCT employee_id))::BIGINT"),
+            # The bitmap's bounds for the duplicate count (see assemble).
+            ("id_min", "min(employee_id)"),
+            ("id_max", "max(employee_id)"),
         ),
     ),
     TableAggregates(
@@ -48,13 +54,9 @@ YEAR_AGGREGATES = (
             # As a list of {key, value} structs: DuckDB 1.0's Python API returns a MAP as
             # {"key": [...], "value": [...]}, later releases as a dict.
             ("by_type", "map_entries(histogram(event_type))"),
-            # A filter, not the value: rows sharing their key share its hash, so zero
-            # means no duplicates; anything else (or a collision) runs the exact query.
-            (
-                "surplus",
-                "(count(*) - count(DISTINCT hash(employee_id, simulation_year, event_type, "
-                "effective_date)))::BIGINT",
-            ),
+            # The bitmap's bounds for the duplicate screen (see assemble).
+            ("id_min", "min(employee_id)"),
+            ("id_max", "max(employee_id)"),
         ),
     ),
     TableAggregates(
@@ -76,6 +78,38 @@ FROM fct_yearly_events
 WHERE simulation_year = $year
 GROUP BY event_type
 ORDER BY event_type
+"""
+#: The widest span of employee ids (max - min + 1) counted with a bitmap: 2**25 bits, 4 MiB
+#: per aggregate state; wider spans take the DISTINCT queries.
+BITMAP_RANGE = 1 << 25
+# Duplicate snapshot rows: rows minus distinct employee ids (NULLs count as rows, not ids).
+_SNAPSHOT_DUPLICATES_BITMAP = """
+SELECT (count(*) - coalesce(bit_count(bitstring_agg(employee_id, $lo, $hi)), 0))::BIGINT
+FROM fct_workforce_snapshot
+WHERE simulation_year = $year
+"""
+_SNAPSHOT_DUPLICATES = """
+SELECT (count(*) - count(DISTINCT employee_id))::BIGINT
+FROM fct_workforce_snapshot
+WHERE simulation_year = $year
+"""
+# Screens for duplicate events, zero proving there are none: rows sharing their key share
+# their event type and employee, so some type then has more rows than distinct employees
+# (or than distinct key hashes).
+_EVENT_SCREEN_BITMAP = """
+SELECT coalesce(max(n - d), 0)::BIGINT
+FROM (
+    SELECT count(*) AS n, coalesce(bit_count(bitstring_agg(employee_id, $lo, $hi)), 0) AS d
+    FROM fct_yearly_events
+    WHERE simulation_year = $year
+    GROUP BY event_type
+)
+"""
+_EVENT_SCREEN = """
+SELECT (count(*) - count(DISTINCT hash(employee_id, simulation_year, event_type,
+    effective_date)))::BIGINT
+FROM fct_yearly_events
+WHERE simulation_year = $year
 """
 # Surplus rows among events that share their natural key.
 _DUPLICATES = """
@@ -104,18 +138,21 @@ def assemble(
         events = {str(k): int(n) for k, n in sorted(pairs)}
     else:  # NULL event types: histogram() leaves them out, the grouping keeps them
         events = {str(k): int(n) for k, n in con.execute(_EVENTS, args).fetchall()}
-    surplus = int(ev["surplus"])
-    if surplus:
-        row = con.execute(_DUPLICATES, args).fetchone()
-        assert row is not None
-        surplus = int(row[0])
+    surplus = 0
+    screen = _by_bitmap(ev, _EVENT_SCREEN_BITMAP, _EVENT_SCREEN)
+    if int(ev["rows"]) and _scalar(con, screen, args, ev):
+        surplus = _scalar(con, _DUPLICATES, args, ev)
+    duplicates = 0
+    if int(snap["rows"]):
+        sql = _by_bitmap(snap, _SNAPSHOT_DUPLICATES_BITMAP, _SNAPSHOT_DUPLICATES)
+        duplicates = _scalar(con, sql, args, snap)
     return {
         "simulation_year": year,
         "workforce_count": int(snap["active"]),
         "snapshot_rows": int(snap["rows"]),
         "total_compensation": str(snap["compensation"]),
         "total_prorated_compensation": str(snap["prorated"]),
-        "duplicate_snapshot_rows": int(snap["duplicates"]),
+        "duplicate_snapshot_rows": duplicates,
         "event_type_distribution": events,
         "event_count": sum(events.values()),
         "duplicate_event_count": surplus,
@@ -125,6 +162,26 @@ def assemble(
         "total_employer_core": str(contrib["core"]),
         "irs_limit_reached_count": int(contrib["irs_limit"]),
     }
+
+
+def _by_bitmap(values: Mapping[str, Any], bitmap: str, other: str) -> str:
+    """``bitmap`` when the employee ids the year's scan found span at most
+    :data:`BITMAP_RANGE`, else ``other``."""
+    lo, hi = values["id_min"], values["id_max"]
+    if isinstance(lo, int) and isinstance(hi, int) and hi - lo < BITMAP_RANGE:
+        return bitmap
+    return other
+
+
+def _scalar(
+    con: duckdb.DuckDBPyConnection, sql: str, args: dict[str, int], values: Mapping[str, Any]
+) -> int:
+    """The BIGINT ``sql`` returns (``$lo``/``$hi``: the ids' bounds in ``values``)."""
+    if "$lo" in sql:
+        args = {**args, "lo": values["id_min"], "hi": values["id_max"]}
+    row = con.execute(sql, args).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def validation_aggregates(con: duckdb.DuckDBPyConnection, *, year: int) -> dict[str, object]:
