@@ -265,8 +265,9 @@ def bench_lean_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -
     tables = [
         str(t)
         for (t,) in con.execute(
-            "SELECT DISTINCT table_name FROM duckdb_columns() "
-            "WHERE database_name = current_database() AND column_name = 'simulation_year'"
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name IN (SELECT table_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND column_name = 'simulation_year')"
         ).fetchall()
     ]
     lean.base = [copy_rows(con, tables, work / f"copy{i}") for i in range(reps)]
@@ -894,8 +895,9 @@ def render(
         "`status --deep` fingerprints the database as `run --resume` does.",
         "- `COPY` writes zstd level 1, navsnap's default codec (`[snapshot] compression`). "
         "`scripts/bench_codec.py` compares codecs on the simulation's rows: at 1,000,000 "
-        "employees snappy (DuckDB's default) and lz4 write with 0.8-0.9x zstd-1's CPU but "
-        "store 1.5x its bytes, and load as fast; the default stays zstd-1.",
+        "employees snappy (DuckDB's default) writes with 0.8x zstd-1's CPU and lz4 with the same, "
+        "both store 1.5x its bytes, and all three load with the same CPU; the default stays "
+        "zstd-1.",
         "- `IMPORT DATABASE` here is DuckDB 2.0's, measured on the same `EXPORT DATABASE` "
         "output (`FORMAT parquet, COMPRESSION zstd`, like navsnap's objects), with a CHECKPOINT "
         "and fsync like navsnap's restore. Both create the tables with their constraints and "

@@ -67,8 +67,9 @@ def main() -> int:
         tables = [
             str(t)
             for (t,) in con.execute(
-                "SELECT DISTINCT table_name FROM duckdb_columns() "
-                "WHERE database_name = current_database() AND column_name = 'simulation_year' "
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "AND table_name IN (SELECT table_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND column_name = 'simulation_year') "
                 "ORDER BY 1"
             ).fetchall()
         ]
