@@ -1049,14 +1049,26 @@ def dates_from_markdown(text: str) -> dict[int, str]:
     return {n: m.group(1) for n in sizes} if m else {}
 
 
-def merged(old_text: str, new: list[Row]) -> tuple[list[Row], dict[int, str]]:
+def merged(
+    old_text: str, new: list[Row], *, by_row: bool = False
+) -> tuple[list[Row], dict[int, str]]:
     """``--add``: the rows of the sizes just measured replace those sizes' rows of the
-    existing table; the other sizes keep their rows and the date they were measured."""
+    existing table; the other sizes keep their rows and the date they were measured. With
+    ``by_row`` (an ``--only`` group) each new row replaces the row of the same size and pair in
+    place, and the size's other rows stay; that size's date becomes today's."""
     measured = {r.size for r in new}
-    kept = [r for r in rows_from_markdown(old_text) if r.size not in measured]
     dates = {n: d for n, d in dates_from_markdown(old_text).items() if n not in measured}
     dates.update({n: dt.date.today().isoformat() for n in measured})
-    return sorted([*kept, *new], key=lambda r: r.size), dates
+    old = rows_from_markdown(old_text)
+    if not by_row:
+        kept = [r for r in old if r.size not in measured]
+        return sorted([*kept, *new], key=lambda r: r.size), dates
+    fresh = {(r.size, r.name, r.base_name): r for r in new}
+    out = [fresh.pop((r.size, r.name, r.base_name), r) for r in old]
+    for r in fresh.values():  # pairs the page did not have: after their size's last row
+        at = max((i + 1 for i, o in enumerate(out) if o.size <= r.size), default=0)
+        out.insert(at, r)
+    return out, dates
 
 
 def main() -> int:
@@ -1079,7 +1091,10 @@ def main() -> int:
     ap.add_argument(
         "--add",
         action="store_true",
-        help="with --write: replace only the measured sizes' rows of docs/benchmarks.md",
+        help=(
+            "with --write: replace only the measured sizes' rows of docs/benchmarks.md "
+            "(with --only, only the measured rows)"
+        ),
     )
     args = ap.parse_args()
     if args.redraw:
@@ -1117,7 +1132,7 @@ def main() -> int:
     dates: dict[int, str] = {}
     page = ROOT / "docs" / "benchmarks.md"
     if args.add and page.exists():
-        rows, dates = merged(page.read_text(), rows)
+        rows, dates = merged(page.read_text(), rows, by_row=bool(args.only))
     chart = None
     if args.write and draw(rows, ROOT / "docs" / "benchmarks.png"):
         chart = "benchmarks.png"
