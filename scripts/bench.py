@@ -187,8 +187,8 @@ def xfs_mount(work: Path) -> Iterator[Path | None]:
     if os.geteuid() != 0 or shutil.which("mkfs.xfs") is None:
         yield None
         return
-    image, mnt = work / "xfs.img", work / "xfs"
-    mnt.mkdir()
+    mnt = Path(tempfile.mkdtemp(prefix="xfs", dir=work))  # a fresh one per use
+    image = mnt.with_suffix(".img")
     with image.open("wb") as fh:
         fh.truncate(8 << 30)
     ok = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)]).returncode == 0
@@ -199,6 +199,8 @@ def xfs_mount(work: Path) -> Iterator[Path | None]:
         if ok:
             subprocess.run(["umount", str(mnt)], check=False)
         image.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            mnt.rmdir()
 
 
 def bench_run(n: int, reps: int, work: Path, log: Callable[[str], None]) -> tuple[Row, Row]:
