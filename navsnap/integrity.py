@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from navsnap.errors import IntegrityError
@@ -58,7 +57,9 @@ def verify_objects(
     objs = list(objects)
     with contextlib.ExitStack() as stack:
         workers = store.capabilities.parallel_reads
-        if workers > 1:
+        if workers > 1:  # a remote store: status on a local one starts no thread pool
+            from concurrent.futures import ThreadPoolExecutor
+
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
             results: Iterator[ObjectCheck] = pool.map(lambda o: check_object(store, o), objs)
         else:  # a local disk: no thread to start and wait for

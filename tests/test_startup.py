@@ -39,6 +39,10 @@ HEAVY = (
 #: What fingerprinting the database needs: not imported when status answers from its stat cache.
 SCAN = ("navsnap.compare", "navsnap.materialize")
 
+#: What only a remote store uses (its object cache, deadlines, thread pools): never imported by
+#: status on a local store.
+REMOTE = ("navsnap.store.cache", "navsnap.store.deadline", "concurrent.futures")
+
 _PROBE = """
 import json, sys
 from navsnap.cli import main
@@ -80,7 +84,7 @@ def test_status_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:
     time.sleep(statcache.RACY_NS / 1e9 + 0.2)  # past the margin: the record will be trusted
     scanned = _modules(["status", "--deep"], tmp_path)
     assert "navsnap.resume" in scanned and "navsnap.compare" in scanned  # it did decide
-    assert _heavy(scanned) == []
+    assert _heavy(scanned, HEAVY + REMOTE) == []
     cached = _modules(["status"], tmp_path)
     assert "navsnap.statcache" in cached
-    assert _heavy(cached, HEAVY + SCAN) == []
+    assert _heavy(cached, HEAVY + SCAN + REMOTE) == []

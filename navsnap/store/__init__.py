@@ -16,9 +16,11 @@ Nothing outside this package reads or writes a store but through :class:`Store`.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from navsnap.store import layout
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
-from navsnap.store.cache import CachedBackend, CacheStats, ObjectCache, default_cache_dir
 from navsnap.store.local import LocalBackend
 from navsnap.store.remote import RemoteBackend, clear_filesystem_cache
 from navsnap.store.repository import (
@@ -30,6 +32,22 @@ from navsnap.store.repository import (
     open_store,
     referenced_objects,
 )
+
+if TYPE_CHECKING:
+    from navsnap.store.cache import CachedBackend, CacheStats, ObjectCache, default_cache_dir
+
+#: Imported on first use: the object cache (and its thread pool) serves only remote stores,
+#: and ``navsnap status`` on a local store starts without it.
+_CACHE_NAMES = frozenset({"CacheStats", "CachedBackend", "ObjectCache", "default_cache_dir"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CACHE_NAMES:
+        value = getattr(importlib.import_module("navsnap.store.cache"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "STORE_FORMAT_VERSION",

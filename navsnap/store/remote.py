@@ -21,11 +21,13 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from navsnap.errors import DiskFullError, NavsnapError, StoreError
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
-from navsnap.store.deadline import Deadline, DeadlineReader, Progress, timeout_from_env
+
+if TYPE_CHECKING:  # imported where used: a status on a local store never loads them
+    from navsnap.store.deadline import Progress
 
 __all__ = [
     "KNOWN_SCHEMES",
@@ -83,6 +85,8 @@ class RemoteBackend(Backend):
             parallel_reads=_PARALLEL_READS,
         )
         #: Every operation runs under this deadline (see :mod:`navsnap.store.deadline`).
+        from navsnap.store.deadline import Deadline, timeout_from_env
+
         self.deadline = Deadline(timeout if timeout is not None else timeout_from_env(), self.url)
 
     @classmethod
@@ -160,6 +164,8 @@ class RemoteBackend(Backend):
         return bytes(self._call(f"reading {key}", self.fs.cat_file, self._full(key)))
 
     def download(self, key: str, dest: Path) -> int:
+        from navsnap.store.deadline import Progress
+
         progress = Progress()
         self._call(f"downloading {key}", self.fs.get_file, self._full(key), str(dest),
                    callback=progress, progress=progress)  # fmt: skip
@@ -167,6 +173,8 @@ class RemoteBackend(Backend):
 
     @contextlib.contextmanager
     def open_input(self, key: str) -> Iterator[BinaryIO]:
+        from navsnap.store.deadline import DeadlineReader
+
         what = f"reading {key}"
         fh = self._call(what, self.fs.open, self._full(key), "rb", block_size=8 << 20)
         try:
@@ -211,6 +219,8 @@ class RemoteBackend(Backend):
     def put_file(
         self, src: Path, key: str, *, overwrite: bool, move: bool, durable: bool = True
     ) -> None:
+        from navsnap.store.deadline import Progress
+
         progress = Progress()
         extra: dict[str, Any] = {} if overwrite else {"mode": "create"}
         self._call(f"writing {key}", self.fs.put_file, str(src), self._full(key),

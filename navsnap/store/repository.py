@@ -33,13 +33,13 @@ from navsnap.errors import (
 )
 from navsnap.store import layout
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
-from navsnap.store.cache import CachedBackend, ObjectCache
 from navsnap.store.local import LocalBackend
 from navsnap.store.remote import RemoteBackend
 from navsnap.store.trust import Signer, key_from_env, missing_key_hint
 
 if TYPE_CHECKING:
     from navsnap.manifest import Manifest
+    from navsnap.store.cache import ObjectCache
 
 __all__ = [
     "STORE_FORMAT_VERSION",
@@ -187,6 +187,8 @@ class Store:
     @property
     def cache(self) -> ObjectCache | None:
         """The local object cache restores read through (None: objects are read in place)."""
+        from navsnap.store.cache import CachedBackend
+
         return self.backend.cache if isinstance(self.backend, CachedBackend) else None
 
     @contextlib.contextmanager
@@ -605,6 +607,8 @@ def _backend_for(
     backend: Backend
     if "://" in url and url.split("://", 1)[0].lower() != "file":
         remote = RemoteBackend.from_url(url, storage_options=storage_options, timeout=timeout)
+        from navsnap.store.cache import CachedBackend
+
         # memory:// is in this process already: a cache would only copy it.
         return remote if remote.protocol == "memory" else CachedBackend(remote, cache)
     backend = LocalBackend(url.split("://", 1)[1] if "://" in url else url)
