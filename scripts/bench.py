@@ -257,6 +257,19 @@ def copy_rows(con: duckdb.DuckDBPyConnection, tables: list[str], out: Path) -> f
     return secs
 
 
+def year_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The base tables (not views) with a ``simulation_year`` column, by name."""
+    return [
+        str(t)
+        for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name IN (SELECT table_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND column_name = 'simulation_year') "
+            "ORDER BY 1"
+        ).fetchall()
+    ]
+
+
 def bench_lean_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
     """The run pair and the lean snapshot against COPY of the same rows, alone."""
     log(f"== {n:,} employees: the 5-year run and its lean snapshot (lean rows only)")
@@ -264,14 +277,7 @@ def bench_lean_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -
     db = work / "sim.duckdb"
     navsnap.run(config(n), db=db, years=YEARS, snapshots=False)
     con = duckdb.connect(str(db), read_only=True)
-    tables = [
-        str(t)
-        for (t,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND table_name IN (SELECT table_name FROM duckdb_columns() "
-            "WHERE database_name = current_database() AND column_name = 'simulation_year')"
-        ).fetchall()
-    ]
+    tables = year_tables(con)
     lean.base = [copy_rows(con, tables, work / f"copy{i}") for i in range(reps)]
     con.close()
     log(f"   lean snapshot {lean.ours_med:.2f}s / COPY {lean.base_med:.2f}s")
@@ -527,6 +533,11 @@ def resume_check_row(n: int, reps: int, *, db: Path, store: Path) -> Row:
     return check
 
 
+def restore_to(store: Path | str, db: Path, last: Manifest, out: Path) -> None:
+    """A full restore of snapshot ``last`` of ``db`` into the new file ``out``."""
+    navsnap.restore(store=store, db=db, snapshot=last.snapshot_id, to=out)
+
+
 def full_restore_row(
     n: int,
     reps: int,
@@ -544,13 +555,7 @@ def full_restore_row(
     )
     for i in range(reps):
         out = work / f"restored{i}.duckdb"
-        full.ours.append(
-            timed(
-                lambda out=out: navsnap.restore(  # type: ignore[misc]
-                    store=store, db=db, snapshot=last.snapshot_id, to=out
-                )
-            )
-        )
+        full.ours.append(timed(partial(restore_to, store, db, last, out)))
         drop(out)
         imp = work / f"imported{i}.duckdb"
         full.base.append(timed(partial(import_database, export_dir, imp)))
@@ -591,13 +596,7 @@ def delta_restore_row(
         )
         drop(work_db)
         out = work / f"fullr{i}.duckdb"
-        delta.base.append(
-            timed(
-                lambda out=out: navsnap.restore(  # type: ignore[misc]
-                    store=store, db=db, snapshot=last.snapshot_id, to=out
-                )
-            )
-        )
+        delta.base.append(timed(partial(restore_to, store, db, last, out)))
         drop(out)
     log(f"   delta {delta.ours_med:.2f}s / full {delta.base_med:.2f}s")
     return delta

@@ -19,6 +19,7 @@ import argparse
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ from pathlib import Path
 import duckdb
 
 import navsnap
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import year_tables  # scripts/ is on the path
 
 CODECS = {
     "zstd-1": "COMPRESSION zstd, COMPRESSION_LEVEL 1",
@@ -64,15 +68,7 @@ def main() -> int:
             )
             navsnap.run(config, db=db, years="2025-2029", snapshots=False)
         con = duckdb.connect(str(db), read_only=True)
-        tables = [
-            str(t)
-            for (t,) in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-                "AND table_name IN (SELECT table_name FROM duckdb_columns() "
-                "WHERE database_name = current_database() AND column_name = 'simulation_year') "
-                "ORDER BY 1"
-            ).fetchall()
-        ]
+        tables = year_tables(con)
         keys = ("write", "write_cpu", "load", "load_cpu", "bytes")
         res: dict[str, dict[str, list[float]]] = {c: {k: [] for k in keys} for c in CODECS}
         for _ in range(args.reps):
