@@ -21,12 +21,9 @@ No SQL is ever run here.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Iterator
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -88,15 +85,10 @@ def _statement(sql: object) -> str:
 #: text with a known digest infeasible to find, so a hostile manifest cannot borrow a verdict.
 _ACCEPTED: set[str] = set()
 _MAX_ACCEPTED = 100_000
-#: Digests a valid stat cache record says this DuckDB's parser accepted, for the duration of
-#: one ``status`` (:func:`assuming_parsed`): never for a restore, which runs the DDL.
-_ASSUMED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
-    "navsnap_assumed_parsed", default=frozenset()
-)
 
 
 def _known(key: str) -> bool:
-    return key in _ACCEPTED or key in _ASSUMED.get()
+    return key in _ACCEPTED
 
 
 def _digest(kind: str, text: str) -> str:
@@ -106,24 +98,6 @@ def _digest(kind: str, text: str) -> str:
 def _accept(key: str) -> None:
     if len(_ACCEPTED) < _MAX_ACCEPTED:
         _ACCEPTED.add(key)
-
-
-def accepted_digests() -> frozenset[str]:
-    """The digests of every text accepted by the parser in this process (for the stat
-    cache, :mod:`navsnap.statcache`)."""
-    return frozenset(_ACCEPTED)
-
-
-@contextlib.contextmanager
-def assuming_parsed(digests: Iterable[str]) -> Iterator[None]:
-    """Within the block (this thread or task only), accept the texts of these digests without
-    parsing them: digests from a stat cache record of the running DuckDB
-    (``status`` only; :mod:`navsnap.statcache`)."""
-    token = _ASSUMED.set(frozenset(digests))
-    try:
-        yield
-    finally:
-        _ASSUMED.reset(token)
 
 
 #: Every snapshot of a store repeats the same DDL and column types: each distinct short text

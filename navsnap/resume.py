@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from navsnap import manifest_check, statcache
+from navsnap import statcache
 from navsnap.catalog import qualified, quote_ident
 from navsnap.config import Config
 from navsnap.errors import ChainError, NavsnapError
@@ -147,9 +147,7 @@ def _decide(
         return ResumeDecision("start", f"no store at {store.url}", next_year=first, last_year=last)
     store.check_readable()
     cached = statcache.load(db_path, engine=duckdb.__version__) if use_cache else None
-    # The texts this DuckDB's parser accepted when the record was made need no parse now.
-    with manifest_check.assuming_parsed(cached.parsed if cached is not None else ()):
-        manifests, broken = read_all(store)
+    manifests, broken = read_all(store)
     skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
     # A snapshot of the year before the first continues the run too (--years 2027-2029
     # after a finished 2025-2026); one whose run began after ``first`` does not.
@@ -239,7 +237,7 @@ def _decide(
                 hint=f"restore it explicitly ('navsnap restore {head.snapshot_id}'), or start "
                 "over with --force-restart",
             )
-    rec.finish(parsed=manifest_check.accepted_digests())
+    rec.finish()
     if head is None or plan is None:
         return ResumeDecision(
             "start",
@@ -304,11 +302,13 @@ def _cached_plan(m: Manifest, db_path: Path) -> RestorePlan:
 
 
 def _object_paths(store: Store, m: Manifest) -> dict[str, Path] | None:
-    """Each object's file, on a store whose objects are local files (else None)."""
+    """Each object's file, on a store whose objects are local files (else None), named by
+    its key, hash and size together: a manifest naming a known key with another hash or size
+    is not the object that was verified."""
     if not store.capabilities.local_paths:
         return None
     try:
-        return {o.key: store.local_path(o.key) for o in m.objects()}
+        return {statcache.object_key(o): store.local_path(o.key) for o in m.objects()}
     except ValueError:
         return None
 

@@ -35,13 +35,15 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Iterable, Mapping
+import tempfile
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from navsnap.manifest import Manifest
+    from navsnap.manifest import Manifest, ObjectRef
 
 __all__ = [
     "RACY_NS",
@@ -53,6 +55,7 @@ __all__ = [
     "cache_path",
     "load",
     "manifest_digest",
+    "object_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,9 @@ VERSION = 1
 #: A file changed less than this before its check began is racily clean: never trusted. It
 #: covers coarse timestamps (2 s on FAT, a few ms on ext4's coarse clock).
 RACY_NS = 3_000_000_000
+#: A record whose clock is later than this machine's by more than this is not trusted (a
+#: forged record, or a clock in the future, would switch the racy-clean rule off).
+CLOCK_SKEW_NS = 2_000_000_000
 #: A record larger than this is not read.
 MAX_BYTES = 1 << 20
 #: The snapshots, parsed texts and objects one record may name.
@@ -136,6 +142,12 @@ def manifest_digest(manifest: Manifest) -> str:
     return str(manifest.to_dict()["integrity"])
 
 
+def object_key(obj: ObjectRef) -> str:
+    """How a record names a verified object: its key, xxh3-128 and size together (a record
+    written before these were recorded names keys alone, which then never match)."""
+    return f"{obj.key}\0{obj.xxh3}\0{obj.size}"
+
+
 @dataclass(frozen=True)
 class Cached:
     """A record :func:`load` found valid for the database as it is now."""
@@ -144,8 +156,6 @@ class Cached:
     year_column: str
     matches: frozenset[tuple[str, str]]
     checked_at_ns: int
-    #: SHA-256 digests of texts DuckDB's parser accepted (:mod:`navsnap.manifest_check`).
-    parsed: frozenset[str] = frozenset()
     #: Object key -> identity when its hash was verified (local stores only).
     objects: Mapping[str, FileIdentity] = field(default_factory=dict, compare=False)
 
@@ -212,22 +222,64 @@ def _parse(raw: bytes) -> tuple[FileIdentity, str, Cached]:
     if not isinstance(objects, dict) or len(objects) > MAX_OBJECTS:
         raise ValueError("objects is not a small mapping")
     known = {str(key): _identity(value) for key, value in objects.items()}
-    cached = Cached(
-        year, column, frozenset(pairs), _int(data["checked_at_ns"]), frozenset(parsed), known
-    )
+    # ``parsed`` (digests of texts a parser accepted) is read for the shape only: nothing
+    # authenticates the record, so it never spares a manifest its SQL checks.
+    cached = Cached(year, column, frozenset(pairs), _int(data["checked_at_ns"]), known)
     return identity, engine, cached
+
+
+def _read(path: Path) -> bytes | None:
+    """At most ``MAX_BYTES + 1`` bytes of regular file ``path``, never following a symlink
+    nor blocking (a FIFO, a device): None for anything else."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+            return None
+        chunks: list[bytes] = []
+        total = 0
+        while total <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write_locked(db_path: Path, ino: int) -> bool:
+    """Another process (plain DuckDB too) may be writing: the kernel lists a POSIX write lock
+    on inode ``ino`` (DuckDB holds one while a read-write connection is open). Read from
+    ``/proc/locks`` so no descriptor of the database is opened (closing one would drop this
+    process's own locks on it); matched on the inode number alone, which can only refuse
+    more. Where ``/proc/locks`` cannot be read, True: no record is trusted."""
+    try:
+        with open("/proc/locks", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return True
+    suffix = b":" + str(ino).encode()
+    for line in text.splitlines():
+        fields = line.split()
+        if b"WRITE" in fields and any(f.endswith(suffix) for f in fields):
+            return True
+    return False
 
 
 def load(db_path: Path, *, engine: str) -> Cached | None:
     """The record beside ``db_path`` when it may be trusted now, else None (scan instead)."""
     if os.path.lexists(_wal(db_path)) or _writer_active(db_path):
         return None
-    try:
-        with open(cache_path(db_path), "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError:
-        return None
-    if len(raw) > MAX_BYTES:
+    raw = _read(cache_path(db_path))
+    if raw is None or len(raw) > MAX_BYTES:
         return None
     try:
         identity, rec_engine, cached = _parse(raw)
@@ -236,8 +288,12 @@ def load(db_path: Path, *, engine: str) -> Cached | None:
         return None
     if rec_engine != engine or not identity.changed_before(cached.checked_at_ns):
         return None  # another engine's, or racily clean
+    if cached.checked_at_ns > time.time_ns() + CLOCK_SKEW_NS:
+        return None  # checked in the future: forged, or a clock gone wrong
     if FileIdentity.of(db_path) != identity:
         return None
+    if _write_locked(db_path, identity.ino):
+        return None  # open read-write in another process: it may change under us
     return cached
 
 
@@ -264,13 +320,12 @@ class Recorder:
         if len(self.objects) + len(identities) <= MAX_OBJECTS:
             self.objects.update(identities)
 
-    def _record(self, parsed: Iterable[str]) -> dict[str, Any] | None:
+    def _record(self) -> dict[str, Any] | None:
         if self.identity is None or not self.matched:
             return None
         # The file must be exactly as it was before the check began, and still without a WAL.
         if os.path.lexists(_wal(self.db_path)) or FileIdentity.of(self.db_path) != self.identity:
             return None
-        digests = sorted(set(parsed))
         return {
             "format": _FORMAT,
             "version": VERSION,
@@ -280,28 +335,34 @@ class Recorder:
             "year_column": self.year_column,
             "year": self.year,
             "matches": [{"snapshot_id": s, "manifest": d} for s, d in dict.fromkeys(self.matched)],
-            "parsed": digests if len(digests) <= MAX_PARSED else [],
+            "parsed": [],  # kept for older readers; never trusted (see _parse)
             "objects": {k: v.to_dict() for k, v in sorted(self.objects.items())},
         }
 
-    def finish(self, *, parsed: Iterable[str] = ()) -> None:
-        """Publish the record, when the check found a match and the file did not change.
-        ``parsed``: digests of the texts DuckDB's parser accepted in this process."""
-        record = self._record(parsed)
+    def finish(self) -> None:
+        """Publish the record, when the check found a match and the file did not change."""
+        record = self._record()
         if record is None:
             return
-        temp = _temp(self.db_path)
+        temp: str | None = None
         try:
-            temp.write_text(json.dumps(record, sort_keys=True))
+            fd, temp = _mkstemp(self.db_path)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, sort_keys=True))
             os.replace(temp, cache_path(self.db_path))
         except OSError as exc:  # a cache: failing to write it changes nothing
             log.debug("%s: stat cache not written: %s", cache_path(self.db_path), exc)
-            with contextlib.suppress(OSError):
-                temp.unlink()
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
 
 
-def _temp(db_path: Path) -> Path:
-    return db_path.with_name(f".{db_path.name}.navsnap-stat-{os.getpid()}.tmp")
+def _mkstemp(db_path: Path) -> tuple[int, str]:
+    """A new file beside the database, created exclusively under an unpredictable name (a
+    planted symlink or file is never opened)."""
+    return tempfile.mkstemp(
+        prefix=f".{db_path.name}.navsnap-stat-", suffix=".tmp", dir=db_path.parent
+    )
 
 
 def begin(db_path: Path, *, engine: str, year_column: str) -> Recorder:
@@ -311,14 +372,16 @@ def begin(db_path: Path, *, engine: str, year_column: str) -> Recorder:
     identity = None if os.path.lexists(_wal(db_path)) else FileIdentity.of(db_path)
     checked_at = 0
     if identity is not None:
-        probe = _temp(db_path)
         try:
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd, probe = _mkstemp(db_path)
             try:
-                checked_at = os.fstat(fd).st_mtime_ns
+                st = os.fstat(fd)
             finally:
                 os.close(fd)
                 os.unlink(probe)
+            checked_at = st.st_mtime_ns
+            if st.st_dev != identity.dev:
+                identity = None  # the database is elsewhere (a symlink): not its clock
         except OSError:
             identity = None
     return Recorder(db_path, engine, year_column, identity, checked_at)

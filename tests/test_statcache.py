@@ -253,12 +253,17 @@ def test_resume_records_the_match_it_found(
     assert _status(toy_config, db, store).from_cache
 
 
-def test_status_from_the_record_hashes_no_object_and_parses_no_ddl(
+def test_status_from_the_record_hashes_no_object_but_still_parses_ddl(
     tmp_path: Path, toy_config: Config, no_margin: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A record is not authenticated: digests it lists as "parsed" (older records did) never
+    # spare a manifest its SQL checks, or a forged record would switch them off.
     db, store = _cached(tmp_path, toy_config)
     rec = _record(db)
-    assert rec["objects"] and rec["parsed"]  # the check recorded both
+    assert rec["objects"] and rec["parsed"] == []
+    forged = sorted(manifest_check._ACCEPTED)
+    assert forged
+    statcache.cache_path(db).write_text(json.dumps({**rec, "parsed": forged}))
     calls: list[str] = []
     resume = importlib.import_module("navsnap.resume")  # navsnap.resume is also the API's
     monkeypatch.setattr(resume, "verify_objects", lambda *a, **k: calls.append("hash"))
@@ -270,31 +275,129 @@ def test_status_from_the_record_hashes_no_object_and_parses_no_ddl(
         raise AssertionError("parsed a manifest text again")
 
     monkeypatch.setattr(manifest_check, "_parser", no_parser)
-    decision = _status(toy_config, db, store)
+    with pytest.raises(AssertionError, match="parsed a manifest text again"):
+        _status(toy_config, db, store)
+    monkeypatch.undo()
+    monkeypatch.setattr(statcache, "RACY_NS", 0)
+    monkeypatch.setattr(resume, "verify_objects", lambda *a, **k: calls.append("hash"))
+    decision = _status(toy_config, db, store)  # the old record still loads
     assert decision.from_cache and decision.action == "complete" and calls == []
 
 
-def test_an_assumed_digest_accepts_only_its_own_text() -> None:
-    good = "CREATE TABLE t (a INTEGER)"
-    bad = "CREATE TABLE t (a INTEGER); DROP TABLE u"
-    broken_type = "INTEGER)"
-    digests = {
-        manifest_check._digest("statement", good),
-        manifest_check._digest("type", broken_type),
-    }
-    with manifest_check.assuming_parsed(digests):
-        manifest_check.check_table_ddl(good)
-        manifest_check.check_type(broken_type)  # a record's word is taken for its text...
-        with pytest.raises(ValueError):
-            manifest_check.check_table_ddl(bad)  # ...and for no other
-        as_select = "CREATE TABLE t AS SELECT 1"
-    assumed = {manifest_check._digest("statement", as_select)}
-    # It parses as one CREATE, but has no column list: the table check still runs.
-    with manifest_check.assuming_parsed(assumed), pytest.raises(ValueError):
-        manifest_check.check_table_ddl(as_select)
-    assert manifest_check._digest("type", broken_type) not in manifest_check.accepted_digests()
-    with pytest.raises(ValueError):
-        manifest_check.check_type(broken_type)  # the assumption ended with the block
+def test_an_object_is_trusted_by_key_hash_and_size_together(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    import dataclasses
+
+    db, store = _cached(tmp_path, toy_config)
+    cached = statcache.load(db, engine=duckdb.__version__)
+    assert cached is not None
+    head = navsnap.show(store, "latest", db=db)
+    objs = head.objects()
+    paths = {statcache.object_key(o): Path(store) / o.key for o in objs}
+    assert cached.objects_unchanged(paths)
+    for wrong in (
+        dataclasses.replace(objs[-1], xxh3="0" * 32),
+        dataclasses.replace(objs[-1], size=objs[-1].size + 1),
+    ):
+        forged = {**paths}
+        del forged[statcache.object_key(objs[-1])]
+        forged[statcache.object_key(wrong)] = Path(store) / wrong.key
+        assert not cached.objects_unchanged(forged)
+
+
+def test_a_record_checked_in_the_future_is_not_trusted(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _cached(tmp_path, toy_config)
+    rec = _record(db)
+    future = time.time_ns() + 3600 * 10**9
+    statcache.cache_path(db).write_text(json.dumps({**rec, "checked_at_ns": future}))
+    assert not _status(toy_config, db, store).from_cache
+
+
+def test_planted_symlinks_at_the_old_temp_names_truncate_nothing(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    db, store = _run(tmp_path, toy_config)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    # The name the probe and the temporary record had (this process's pid).
+    (tmp_path / f".{db.name}.navsnap-stat-{os.getpid()}.tmp").symlink_to(victim)
+    assert _status(toy_config, db, store).action == "complete"
+    assert victim.read_text() == "precious"
+    assert statcache.cache_path(db).is_file() and not statcache.cache_path(db).is_symlink()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_a_sidecar_that_is_not_a_regular_file_is_no_record(
+    tmp_path: Path, toy_config: Config, no_margin: None, kind: str
+) -> None:
+    import threading
+
+    db, _ = _cached(tmp_path, toy_config)
+    path = statcache.cache_path(db)
+    if kind == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    else:
+        real = tmp_path / "elsewhere.stat"
+        os.replace(path, real)
+        path.symlink_to(real)
+    found: list[object] = []
+    thread = threading.Thread(
+        target=lambda: found.append(statcache.load(db, engine=duckdb.__version__)), daemon=True
+    )
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "load() blocked on the sidecar"
+    assert found == [None]
+
+
+def test_a_database_open_read_write_elsewhere_is_scanned(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    import subprocess
+    import sys
+
+    db, _ = _cached(tmp_path, toy_config)
+    assert statcache.load(db, engine=duckdb.__version__) is not None
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+            " sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        assert statcache.load(db, engine=duckdb.__version__) is None
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(60)
+    assert statcache.load(db, engine=duckdb.__version__) is not None
+
+
+def test_no_record_when_the_clock_probe_is_on_another_filesystem(
+    tmp_path: Path, toy_config: Config, no_margin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    elsewhere = Path("/dev/shm")
+    if not elsewhere.is_dir() or os.stat(elsewhere).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem at /dev/shm")
+    db, store = _run(tmp_path, toy_config)
+    monkeypatch.setattr(
+        statcache, "_mkstemp", lambda db_path: tempfile.mkstemp(dir=elsewhere, suffix=".tmp")
+    )
+    assert not _status(toy_config, db, store).from_cache
+    assert not statcache.cache_path(db).exists()
 
 
 def test_a_changed_object_is_hashed_again(
