@@ -13,19 +13,24 @@ beside the database (atomically: a temporary file renamed over it). It records:
 - the DuckDB version that fingerprinted it and the year column;
 - the year the database held, and the snapshots it matched, each with the ``integrity`` hash
   of its manifest (a manifest rewritten under the same id does not match);
-- the SHA-256 of each DDL statement and column type text DuckDB's parser accepted while the
-  manifests were read (the same text parses the same under the same DuckDB);
-- on a local store, the identity of each object whose xxh3-128 the check verified.
+- on a local store, each object whose xxh3-128 the check verified, named by its key, hash and
+  size together, with its file's identity.
 
-:func:`load` returns the record only when every one of these still holds: the file's identity
-is the same, there is no ``.wal`` and no navsnap writer holds the database lock, the engine
-is the same, and the file is not *racily clean*: its mtime and ctime are at least
-:data:`RACY_NS` older than ``checked_at_ns``. A write after the check began changes the
-ctime (the kernel sets it, no user can), unless it landed in the same timestamp tick as the
-recorded one; the margin rules that case out. An object is trusted under the same rules. The
-file is untrusted input: anything that does not parse exactly as written means "no record",
-so the caller scans as before. It is a cache: it is never needed, and deleting it is always
-safe.
+(``parsed``, digests of manifest texts a parser accepted, is written empty and ignored when
+read: the record is not authenticated, so it must never switch off the manifest checks.)
+
+:func:`load` returns the record only when every one of these still holds: the file's
+identity is the same, there is no ``.wal``, no navsnap writer holds the database lock and no
+process holds a POSIX write lock on it (DuckDB's, while open read-write), the engine is the
+same, ``checked_at_ns`` is not in the future, and the file is not *racily clean*: its mtime
+and ctime are at least :data:`RACY_NS` older than ``checked_at_ns``. A write after the check
+began changes the ctime (the kernel sets it, no user can), unless it landed in the same
+timestamp tick as the recorded one; the margin rules that case out. An object is trusted
+under the same rules. The file is untrusted input: anything that does not parse exactly as
+written means "no record", so the caller scans as before. It is a cache: it is never needed,
+and deleting it is always safe. The record is read only as a regular file (never through a
+symlink, never blocking); the probe and temporary files are created exclusively
+(``mkstemp``).
 """
 
 from __future__ import annotations
