@@ -513,6 +513,37 @@ def test_duplicate_counts_equal_distinct_and_the_exact_grouping(
     assert any("DISTINCT" in sql for sql in con.sql) == (spread == "wide")
 
 
+@pytest.mark.parametrize(
+    ("id_type", "bitmap"),
+    [
+        ("HUGEINT", False),
+        ("UHUGEINT", False),
+        ("BOOLEAN", False),
+        ("VARCHAR", False),
+        ("INTEGER", True),
+        ("UBIGINT", True),
+    ],
+)
+def test_duplicate_counts_of_employee_ids_of_another_type(
+    fresh: duckdb.DuckDBPyConnection, id_type: str, bitmap: bool
+) -> None:
+    """A user's schema may retype employee_id: bitstring_agg refuses some types (BOOLEAN and
+    UHUGEINT on DuckDB 2.x, HUGEINT and UHUGEINT on 1.0), so those take the DISTINCT queries
+    (a failed query would abort the snapshot's transaction) and give the same numbers; the
+    other integer types keep the bitmap."""
+    run_year(fresh, year=2025, params=PARAMS, seed=SEED)
+    for table in ("fct_workforce_snapshot", "fct_yearly_events"):
+        fresh.execute(f"ALTER TABLE {table} ALTER employee_id TYPE {id_type}")
+        fresh.execute(f"INSERT INTO {table} SELECT * FROM {table} ORDER BY ALL LIMIT 3")
+    con = _Recorder(fresh)
+    got = validation_aggregates(con, year=2025)  # type: ignore[arg-type]
+    want = fresh.execute(_DUPLICATES_ORACLE, {"year": 2025}).fetchone()
+    assert want is not None and want[0] >= 3 and want[1] >= 3
+    assert (got["duplicate_snapshot_rows"], got["duplicate_event_count"]) == want
+    assert any("bitstring_agg" in sql for sql in con.sql) == bitmap
+    assert any("DISTINCT" in sql for sql in con.sql) != bitmap
+
+
 def test_a_year_without_duplicates_is_proven_so_without_distinct_or_grouping_by_key(
     fresh: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -14,8 +14,10 @@ without the hash table a ``DISTINCT`` builds. Duplicate events (rows sharing emp
 type and date) are first screened per event type: two rows sharing their key share their
 employee and type, so when every type has as many distinct employees (bits) as rows, there are
 none. Only otherwise does the exact grouping query run. Ids spread wider than
-:data:`BITMAP_RANGE` take the ``DISTINCT`` queries instead (``count(DISTINCT hash(key))`` as
-the events' screen).
+:data:`BITMAP_RANGE`, or of a type ``bitstring_agg`` does not take (a user's schema may make
+them BOOLEAN, HUGEINT, VARCHAR...: only :data:`BITMAP_TYPES` are counted by bitmap, as the
+year's scan reports the column's type), take the ``DISTINCT`` queries instead
+(``count(DISTINCT hash(key))`` as the events' screen).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ YEAR_AGGREGATES = (
             # The bitmap's bounds for the duplicate count (see assemble).
             ("id_min", "min(employee_id)"),
             ("id_max", "max(employee_id)"),
+            ("id_type", "typeof(min(employee_id))"),
         ),
     ),
     TableAggregates(
@@ -57,6 +60,7 @@ YEAR_AGGREGATES = (
             # The bitmap's bounds for the duplicate screen (see assemble).
             ("id_min", "min(employee_id)"),
             ("id_max", "max(employee_id)"),
+            ("id_type", "typeof(min(employee_id))"),
         ),
     ),
     TableAggregates(
@@ -82,6 +86,12 @@ ORDER BY event_type
 #: The widest span of employee ids (max - min + 1) counted with a bitmap: 2**25 bits, 4 MiB
 #: per aggregate state; wider spans take the DISTINCT queries.
 BITMAP_RANGE = 1 << 25
+#: The employee id types counted with a bitmap: those ``bitstring_agg`` takes on every
+#: supported DuckDB (1.0 refuses HUGEINT and UHUGEINT, 2.x BOOLEAN and UHUGEINT). A Python
+#: bool is an int, so the ids' values alone cannot tell.
+BITMAP_TYPES = frozenset(
+    ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+)
 # Duplicate snapshot rows: rows minus distinct employee ids (NULLs count as rows, not ids).
 _SNAPSHOT_DUPLICATES_BITMAP = """
 SELECT (count(*) - coalesce(bit_count(bitstring_agg(employee_id, $lo, $hi)), 0))::BIGINT
@@ -165,9 +175,11 @@ def assemble(
 
 
 def _by_bitmap(values: Mapping[str, Any], bitmap: str, other: str) -> str:
-    """``bitmap`` when the employee ids the year's scan found span at most
-    :data:`BITMAP_RANGE`, else ``other``."""
+    """``bitmap`` when the employee ids the year's scan found are of a :data:`BITMAP_TYPES`
+    type and span at most :data:`BITMAP_RANGE`, else ``other``."""
     lo, hi = values["id_min"], values["id_max"]
+    if values["id_type"] not in BITMAP_TYPES:
+        return other
     if isinstance(lo, int) and isinstance(hi, int) and hi - lo < BITMAP_RANGE:
         return bitmap
     return other
