@@ -198,13 +198,17 @@ def write_attach_file(
 
 def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
     """Clone the snapshot's hot copy to ``dest`` when that is possible and the clone checks
-    out (:func:`navsnap.hot.clone`); False, and no ``dest``, otherwise."""
+    out as a hot restore's copy does: its hash (:func:`navsnap.hot.clone`), then its objects,
+    catalog and row counts against the manifest
+    (:func:`navsnap.restore.build.check_hot_copy`); False, and no ``dest``, otherwise."""
     from navsnap.hot import HotUnusable, clone
+    from navsnap.restore.build import check_hot_copy
 
     if manifest.hot is None:
         return False
     try:
         clone(manifest.hot, store=store, dest=dest)
+        check_hot_copy(dest, manifest)
     except (HotUnusable, OSError):
         remove_with_wal(dest)
         return False

@@ -568,6 +568,30 @@ def test_attach_writes_views_when_the_clone_does_not_check_out(
         con.close()
 
 
+def test_attach_writes_views_when_the_clone_is_not_the_snapshots_database(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest naming an intact copy that is not its database (another year's, with that
+    copy's own hash): the clone's hash passes, but the check a hot restore makes of the copy
+    (objects, catalog, row counts) refuses it, so attach writes the views instead."""
+    from navsnap.analyst import write_attach_file
+
+    fake_clones(monkeypatch)
+    ms = manifests(work)
+    assert ms[2028].hot is not None
+    m = dataclasses.replace(ms[2029], hot=ms[2028].hot)
+    report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
+    assert report.source == "views" and "yearly" in report.views, report
+    assert not list(work.glob(".a.duckdb.navsnap-*")), "temporary left behind"
+    con = duckdb.connect(str(work / "a.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT snapshot_id, year FROM navsnap_info").fetchall() == [
+            (m.snapshot_id, 2029)
+        ]
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def xfs(tmp_path: Path) -> Iterator[Path]:
     """A loop-mounted XFS with reflink, where this process may make one (root, mkfs.xfs, a
