@@ -9,6 +9,7 @@ block sharing that makes them nearly free.
 from __future__ import annotations
 
 import fcntl
+import io
 import mmap
 import os
 import shutil
@@ -156,29 +157,52 @@ def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
     """Copy ``src`` to ``dest`` through an mmap of ``src``: each chunk is hashed, then that
     same buffer is written, so the digest is of exactly the bytes written. Each written chunk
     is sent to disk at once (:func:`~navsnap.fsutil.start_writeback`): the disk works while
-    the copy goes on, and the caller's fsync waits for the rest."""
+    the copy goes on, and the caller's fsync waits for the rest. Where ``src`` cannot be
+    mmapped (a filesystem without mmap: some FUSE and network mounts), the same through
+    ``read()`` into one buffer."""
     h = xxhash.xxh3_128()
     with src.open("rb") as fin, dest.open("wb") as fout:
         size = os.fstat(fin.fileno()).st_size
         if size == 0:
             return h.hexdigest(), 0
         fd = fout.fileno()
-        with mmap.mmap(fin.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        try:
+            mm = mmap.mmap(fin.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError:
+            return _read_hashed(fin, fd, h)
+        with mm:
             view = memoryview(mm)
             try:
                 for start in range(0, size, _BUF):
                     chunk = view[start : start + _BUF]
                     try:
-                        h.update(chunk)
-                        done = 0
-                        while done < len(chunk):
-                            done += os.write(fd, chunk[done:])
+                        _write_hashed(fd, chunk, h, start)
                     finally:
                         chunk.release()
-                    start_writeback(fd, start, done)
             finally:
                 view.release()
     return h.hexdigest(), size
+
+
+def _read_hashed(fin: io.BufferedReader, fd: int, h: xxhash.xxh3_128) -> tuple[str, int]:
+    """:func:`_copy_hashed` through ``read()`` into one reused buffer, where mmap fails."""
+    buf = bytearray(_BUF)
+    size = 0
+    with memoryview(buf) as view:
+        while n := fin.readinto(view):
+            with view[:n] as chunk:
+                _write_hashed(fd, chunk, h, size)
+            size += n
+    return h.hexdigest(), size
+
+
+def _write_hashed(fd: int, chunk: memoryview, h: xxhash.xxh3_128, offset: int) -> None:
+    """Hash ``chunk``, write it all to ``fd`` (at ``offset``) and start its writeback."""
+    h.update(chunk)
+    done = 0
+    while done < len(chunk):
+        done += os.write(fd, chunk[done:])
+    start_writeback(fd, offset, done)
 
 
 def unpack_verified(copy: FileCopy, *, store: Store, dest: Path, snapshot_id: str) -> None:

@@ -354,6 +354,34 @@ def test_the_copy_is_sent_to_disk_while_it_is_written(
     assert ranges[-1][0] + ranges[-1][1] == (work / "r.duckdb").stat().st_size
 
 
+def test_a_copy_that_cannot_be_mmapped_is_read_and_the_restore_stays_hot(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filesystem that cannot mmap (ENODEV: some FUSE and network mounts) makes the copy
+    read() its object instead: same bytes, same hash, the hot restore does not abort."""
+    import errno
+    import mmap
+
+    import navsnap.filecopy as filecopy
+    from navsnap.hashing import hash_bytes
+
+    def no_mmap(*args: object, **kwargs: object) -> mmap.mmap:
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(filecopy.mmap, "mmap", no_mmap)
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
+                             to=work / "r.duckdb")  # fmt: skip
+    assert report.source == "hot" and report.plan.reason.endswith("(copy)"), report
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+    # several chunks, the last one short
+    monkeypatch.setattr(filecopy, "_BUF", 4096)
+    data = os.urandom(3 * 4096 + 123)
+    (work / "src.bin").write_bytes(data)
+    got = filecopy._copy_hashed(work / "src.bin", work / "dst.bin")
+    assert got == (hash_bytes(data), len(data))
+    assert (work / "dst.bin").read_bytes() == data
+
+
 def test_a_copy_of_another_year_is_refused_by_its_row_counts(work: Path) -> None:
     """A manifest naming an intact copy that is not its database (another year's, with that
     copy's own hash): the row counts differ, so the restore takes the Parquet path."""
