@@ -5,10 +5,11 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,28 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.name.endswith(".navsnap.lock")
     }
+
+
+@pytest.fixture
+def xfs_dir(tmp_path: Path) -> Iterator[Path]:
+    """A loop-mounted XFS image with reflink (the real clone path, not a fake), where this
+    process may make one (root, mkfs.xfs, a loop device); skipped with the reason elsewhere."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop XFS image needs root")
+    if shutil.which("mkfs.xfs") is None:
+        pytest.skip("mkfs.xfs not installed (apt-get install xfsprogs)")
+    image = tmp_path / "xfs.img"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with image.open("wb") as fh:
+        fh.truncate(512 << 20)  # sparse
+    mk = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], capture_output=True)
+    if mk.returncode != 0:
+        pytest.skip(f"mkfs.xfs failed: {mk.stderr.decode().strip()}")
+    mount = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"loop mount not allowed here: {mount.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

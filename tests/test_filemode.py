@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from conftest import TOY_STEP, table_fingerprints
 
 import navsnap
 from navsnap.index import read_all
 from navsnap.store import open_store
-
-
-@pytest.fixture
-def xfs_dir(tmp_path: Path) -> Iterator[Path]:
-    """A loop-mounted XFS image (reflink-capable), or skip with the reason."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a loop XFS image needs root")
-    if shutil.which("mkfs.xfs") is None:
-        pytest.skip("mkfs.xfs not installed (apt-get install xfsprogs)")
-    image = tmp_path / "xfs.img"
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    with image.open("wb") as fh:
-        fh.truncate(320 << 20)
-    mk = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], capture_output=True)
-    if mk.returncode != 0:
-        pytest.skip(f"mkfs.xfs failed: {mk.stderr.decode().strip()}")
-    mount = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True)
-    if mount.returncode != 0:
-        pytest.skip(f"loop mount not allowed here: {mount.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def file_config() -> navsnap.Config:

@@ -620,44 +620,24 @@ def test_attach_writes_views_when_the_clone_is_not_the_snapshots_database(
         con.close()
 
 
-@pytest.fixture
-def xfs(tmp_path: Path) -> Iterator[Path]:
-    """A loop-mounted XFS with reflink, where this process may make one (root, mkfs.xfs, a
-    loop device); skipped elsewhere. The reflink path itself, not a fake."""
-    if os.geteuid() != 0 or shutil.which("mkfs.xfs") is None:
-        pytest.skip("needs root and mkfs.xfs for a loop-mounted XFS")
-    image, mnt = tmp_path / "xfs.img", tmp_path / "xfs"
-    mnt.mkdir()
-    with image.open("wb") as fh:
-        fh.truncate(512 << 20)
-    made = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"mkfs.xfs failed: {made.stderr.decode()[:200]}")
-    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot loop-mount: {mounted.stderr.decode()[:200]}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-
-
-def test_on_xfs_restore_and_attach_clone_the_copy(xfs: Path) -> None:
+def test_on_xfs_restore_and_attach_clone_the_copy(xfs_dir: Path) -> None:
     from navsnap.analyst import write_attach_file
 
-    navsnap.run(hot_config(1), db=xfs / "sim.duckdb", years=(2025, 2026), store=str(xfs / "s"))
-    m = manifests_of(xfs / "s")[2026]
+    navsnap.run(
+        hot_config(1), db=xfs_dir / "sim.duckdb", years=(2025, 2026), store=str(xfs_dir / "s")
+    )
+    m = manifests_of(xfs_dir / "s")[2026]
     assert m.hot is not None and m.hot.method == "reflink" and m.hot.compression == "none"
-    report = navsnap.restore(store=xfs / "s", db=xfs / "sim.duckdb", year=2026,
-                             to=xfs / "r.duckdb")  # fmt: skip
+    report = navsnap.restore(store=xfs_dir / "s", db=xfs_dir / "sim.duckdb", year=2026,
+                             to=xfs_dir / "r.duckdb")  # fmt: skip
     assert report.source == "hot" and report.plan.reason.endswith("(reflink)"), report
-    assert table_fingerprints(xfs / "r.duckdb") == table_fingerprints(xfs / "sim.duckdb")
-    attached = write_attach_file(open_store(xfs / "s"), m, xfs / "a.duckdb")
+    assert table_fingerprints(xfs_dir / "r.duckdb") == table_fingerprints(xfs_dir / "sim.duckdb")
+    attached = write_attach_file(open_store(xfs_dir / "s"), m, xfs_dir / "a.duckdb")
     assert attached.source == "hot", attached
     # Writing to the clone leaves the store's copy as it was.
-    con = duckdb.connect(str(xfs / "a.duckdb"))
+    con = duckdb.connect(str(xfs_dir / "a.duckdb"))
     con.execute("DELETE FROM yearly")
     con.close()
-    again = navsnap.restore(store=xfs / "s", db=xfs / "sim.duckdb", year=2026,
-                            to=xfs / "r2.duckdb")  # fmt: skip
+    again = navsnap.restore(store=xfs_dir / "s", db=xfs_dir / "sim.duckdb", year=2026,
+                            to=xfs_dir / "r2.duckdb")  # fmt: skip
     assert again.source == "hot", again.hot_fallback
