@@ -697,13 +697,7 @@ def bench_hot(
         report = navsnap.restore(store=hot_store, db=db, snapshot=manifest.snapshot_id, to=out)
         assert report.source == "hot", report.hot_fallback
         drop(out)
-        hot.ours.append(
-            timed(
-                lambda out=out: navsnap.restore(  # type: ignore[misc]
-                    store=hot_store, db=db, snapshot=manifest.snapshot_id, to=out
-                )
-            )
-        )
+        hot.ours.append(timed(partial(restore_to, hot_store, db, manifest, out)))
         drop(out)
 
         def first_query() -> None:
@@ -784,13 +778,7 @@ def bench_hot_xfs(
             report = navsnap.restore(store=xstore, db=db, snapshot=manifest.snapshot_id, to=out)
             assert report.source == "hot" and report.plan.reason.endswith("(reflink)"), report
             drop(out)
-            hot.ours.append(
-                timed(
-                    lambda out=out: navsnap.restore(  # type: ignore[misc]
-                        store=xstore, db=db, snapshot=manifest.snapshot_id, to=out
-                    )
-                )
-            )
+            hot.ours.append(timed(partial(restore_to, xstore, db, manifest, out)))
             drop(out)
             view = mnt / f"attach{i}.duckdb"
             attach.ours.append(timed(lambda v=view: write_attach_file(st, manifest, v)))  # type: ignore[misc]
