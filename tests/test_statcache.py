@@ -7,6 +7,7 @@ file was written (the margin is what makes a just-written file untrusted; one te
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -55,6 +56,15 @@ def _cached(tmp_path: Path, config: Config) -> tuple[Path, str]:
     assert first.action == "complete" and not first.from_cache
     assert statcache.cache_path(db).is_file()
     return db, store
+
+
+def _cached_head(tmp_path: Path, config: Config) -> tuple[str, statcache.Cached, navsnap.Manifest]:
+    """A run's store with the run's record written, the record as loaded, and the newest
+    snapshot."""
+    db, store = _cached(tmp_path, config)
+    cached = statcache.load(db, engine=duckdb.__version__)
+    assert cached is not None
+    return store, cached, navsnap.show(store, "latest", db=db)
 
 
 def test_second_status_comes_from_the_record_and_deep_scans(
@@ -232,12 +242,7 @@ def test_resume_never_trusts_the_record(
 def test_the_record_names_the_manifest_not_only_its_id(
     tmp_path: Path, toy_config: Config, no_margin: None
 ) -> None:
-    import dataclasses
-
-    db, store = _cached(tmp_path, toy_config)
-    cached = statcache.load(db, engine=duckdb.__version__)
-    assert cached is not None
-    head = navsnap.show(store, "latest", db=db)
+    _store, cached, head = _cached_head(tmp_path, toy_config)
     assert cached.holds(head)
     assert not cached.holds(dataclasses.replace(head, created_at="2000-01-01T00:00:00+00:00"))
 
@@ -287,12 +292,7 @@ def test_status_from_the_record_hashes_no_object_but_still_parses_ddl(
 def test_an_object_is_trusted_by_key_hash_and_size_together(
     tmp_path: Path, toy_config: Config, no_margin: None
 ) -> None:
-    import dataclasses
-
-    db, store = _cached(tmp_path, toy_config)
-    cached = statcache.load(db, engine=duckdb.__version__)
-    assert cached is not None
-    head = navsnap.show(store, "latest", db=db)
+    store, cached, head = _cached_head(tmp_path, toy_config)
     objs = head.objects()
     paths = {statcache.object_key(o): Path(store) / o.key for o in objs}
     assert cached.objects_unchanged(paths)
