@@ -9,8 +9,6 @@ block sharing that makes them nearly free.
 from __future__ import annotations
 
 import fcntl
-import io
-import mmap
 import os
 import shutil
 from pathlib import Path
@@ -20,7 +18,7 @@ import xxhash
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_file, start_writeback
-from navsnap.hashing import hash_file
+from navsnap.hashing import file_chunks, hash_file
 from navsnap.manifest import FileCopy, ObjectRef
 from navsnap.store import Store, layout
 
@@ -154,45 +152,17 @@ def unpack_hashed(key: str, *, compressed: bool, store: Store, dest: Path) -> tu
 
 
 def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
-    """Copy ``src`` to ``dest`` through an mmap of ``src``: each chunk is hashed, then that
-    same buffer is written, so the digest is of exactly the bytes written. Each written chunk
-    is sent to disk at once (:func:`~navsnap.fsutil.start_writeback`): the disk works while
-    the copy goes on, and the caller's fsync waits for the rest. Where ``src`` cannot be
-    mmapped (a filesystem without mmap: some FUSE and network mounts), the same through
-    ``read()`` into one buffer."""
+    """Copy ``src`` to ``dest`` through an mmap of ``src`` (``read()`` where it cannot be
+    mapped: :func:`~navsnap.hashing.file_chunks`): each chunk is hashed, then that same
+    buffer is written, so the digest is of exactly the bytes written. Each written chunk is
+    sent to disk at once (:func:`~navsnap.fsutil.start_writeback`): the disk works while the
+    copy goes on, and the caller's fsync waits for the rest."""
     h = xxhash.xxh3_128()
-    with src.open("rb") as fin, dest.open("wb") as fout:
-        size = os.fstat(fin.fileno()).st_size
-        if size == 0:
-            return h.hexdigest(), 0
-        fd = fout.fileno()
-        try:
-            mm = mmap.mmap(fin.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError:
-            return _read_hashed(fin, fd, h)
-        with mm:
-            view = memoryview(mm)
-            try:
-                for start in range(0, size, _BUF):
-                    chunk = view[start : start + _BUF]
-                    try:
-                        _write_hashed(fd, chunk, h, start)
-                    finally:
-                        chunk.release()
-            finally:
-                view.release()
-    return h.hexdigest(), size
-
-
-def _read_hashed(fin: io.BufferedReader, fd: int, h: xxhash.xxh3_128) -> tuple[str, int]:
-    """:func:`_copy_hashed` through ``read()`` into one reused buffer, where mmap fails."""
-    buf = bytearray(_BUF)
     size = 0
-    with memoryview(buf) as view:
-        while n := fin.readinto(view):
-            with view[:n] as chunk:
-                _write_hashed(fd, chunk, h, size)
-            size += n
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        for chunk in file_chunks(fin, _BUF):
+            _write_hashed(fout.fileno(), chunk, h, size)
+            size += len(chunk)
     return h.hexdigest(), size
 
 

@@ -363,12 +363,12 @@ def test_a_copy_that_cannot_be_mmapped_is_read_and_the_restore_stays_hot(
     import mmap
 
     import navsnap.filecopy as filecopy
-    from navsnap.hashing import hash_bytes
+    from navsnap.hashing import hash_bytes, hash_file
 
     def no_mmap(*args: object, **kwargs: object) -> mmap.mmap:
         raise OSError(errno.ENODEV, "No such device")
 
-    monkeypatch.setattr(filecopy.mmap, "mmap", no_mmap)
+    monkeypatch.setattr(mmap, "mmap", no_mmap)
     report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
                              to=work / "r.duckdb")  # fmt: skip
     assert report.source == "hot" and report.plan.reason.endswith("(copy)"), report
@@ -380,6 +380,7 @@ def test_a_copy_that_cannot_be_mmapped_is_read_and_the_restore_stays_hot(
     got = filecopy._copy_hashed(work / "src.bin", work / "dst.bin")
     assert got == (hash_bytes(data), len(data))
     assert (work / "dst.bin").read_bytes() == data
+    assert hash_file(work / "src.bin") == (hash_bytes(data), len(data))  # verify's hash too
 
 
 def test_a_copy_of_another_year_is_refused_by_its_row_counts(work: Path) -> None:
