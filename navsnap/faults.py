@@ -27,6 +27,7 @@ POINTS = (
     "restore-after-move-aside",
     "restore-after-swap",
     "delta-mid-transaction",
+    "delta-after-commit",
     "file-copy-mid",
     "hot-after-stage",
     "hot-before-publish",

@@ -113,6 +113,7 @@ RESTORED_2026 = frozenset({"end of 2029", "end of 2026"})
 AT_2029 = frozenset({"end of 2029", "missing"})
 #: A delta restore commits in one transaction: the file is as tampered, or restored.
 TAMPERED = frozenset({"mid-year", "end of 2029"})
+AT_END_2029 = frozenset({"end of 2029"})
 
 
 def named_cases() -> list[Case]:
@@ -143,6 +144,7 @@ def named_cases() -> list[Case]:
         cases += [Case("interrupted", _run("--resume"), f"{point}@{n}") for n in nths]
     # --resume when 2029's rows were changed by hand: a delta restore of 2029.
     cases.append(Case("tampered", _run("--resume"), "delta-mid-transaction@1"))
+    cases.append(Case("tampered", _run("--resume"), "delta-after-commit@1"))
     # --resume over a garbage database file: a full restore of 2027 that moves it aside.
     for point in ("restore-after-load", "restore-after-move-aside", "restore-after-swap"):
         cases.append(Case("lost", _run("--resume"), f"{point}@1"))
@@ -151,6 +153,10 @@ def named_cases() -> list[Case]:
     restore_2029 = ("restore", "--year", "2029", *WHERE)
     cases.append(
         Case("tampered", restore_2029, "delta-mid-transaction@1", "restore:2029", TAMPERED)
+    )
+    # Killed after the commit (which checkpointed) and before the CHECKPOINT: restored.
+    cases.append(
+        Case("tampered", restore_2029, "delta-after-commit@1", "restore:2029", AT_END_2029)
     )
     for fault, allowed in (
         ("restore-after-load@1", RESTORED_2026),

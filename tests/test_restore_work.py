@@ -1,5 +1,6 @@
 """What a restore does not repeat or pay for: the live database is fingerprinted once per
-resume, a delta's checkpoint skips vacuum and keeps the rows, ``status`` does not import
+resume, a delta's checkpoint skips vacuum and keeps the rows, its commit writes the file
+(not a .wal), ``status`` does not import
 pyarrow or fsspec.
 (Speed itself is measured by scripts/bench_restore.py, never asserted here.)"""
 
@@ -103,6 +104,28 @@ def test_a_delta_checkpointed_without_vacuum_holds_the_snapshot_rows(
     con = duckdb.connect(str(db))
     con.execute("CHECKPOINT")  # an ordinary checkpoint afterwards changes no row either
     con.close()
+    assert table_fingerprints(db) == want
+
+
+def test_a_delta_commit_writes_the_file_not_a_wal(tmp_path: Path, toy_config: Config) -> None:
+    """The delta's COMMIT checkpoints: killed right after it, before its CHECKPOINT, the
+    process leaves no .wal, and the file alone already holds the snapshot's rows."""
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
+    want = table_fingerprints(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
+    con.close()
+    code = f"import navsnap\nnavsnap.restore(store={str(store)!r}, db={str(db)!r}, year=2027)\n"
+    env = {
+        **os.environ,
+        "PYTHONPATH": pythonpath(),
+        "NAVSNAP_FAULT": "delta-after-commit",
+    }
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr  # killed at the fault point: a delta ran
+    assert not db.with_name(db.name + ".wal").exists()
     assert table_fingerprints(db) == want
 
 

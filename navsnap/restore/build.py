@@ -139,19 +139,24 @@ def build_file(store: Store, manifest: Manifest, tmp: Path) -> None:
 
 
 @contextlib.contextmanager
-def _no_vacuum(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """No vacuum in checkpoints of ``con``'s database for the block (a DuckDB without the
-    setting checkpoints as it always does)."""
-    try:
-        con.execute("SET max_vacuum_tasks = 0")
-    except duckdb.Error:
-        yield
-        return
+def _delta_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """For the block, checkpoints of ``con``'s database run without vacuum, and a commit
+    checkpoints at once (``checkpoint_threshold`` 0): the rewrite is written to the file at
+    COMMIT, not first to the ``.wal`` and then again by the CHECKPOINT. A DuckDB without a
+    setting keeps its default for it (the CHECKPOINT after the commit still runs)."""
+    done: list[str] = []
+    for name, value in (("max_vacuum_tasks", "0"), ("checkpoint_threshold", "'0b'")):
+        try:
+            con.execute(f"SET {name} = {value}")
+        except duckdb.Error:
+            continue
+        done.append(name)
     try:
         yield
     finally:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("RESET max_vacuum_tasks")
+        for name in done:
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"RESET {name}")
 
 
 def check_hot_copy(path: Path, manifest: Manifest) -> None:
@@ -219,12 +224,15 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
             check_catalog(con, manifest, allowed=secret_names(con) & before, objects=objects)
         else:
             check_catalog(con, manifest, tables=plan.tables, allowed=before, objects=objects)
-        con.execute("COMMIT")
-        # The rewrite is made durable here, before the restore reports success (DuckDB's
-        # checkpoint at close would do the same). Without vacuum: DuckDB would otherwise merge
-        # the row groups the DELETEs thinned and rewrite every row group after them (most of
-        # a delta restore's time); the rows are the same, only that merge is skipped.
-        with _no_vacuum(con):
+        # The rewrite is made durable here, before the restore reports success: the commit
+        # checkpoints (no .wal is written), and the CHECKPOINT after it, a no-op then, makes
+        # it durable under a DuckDB that wrote the .wal instead. Without vacuum: DuckDB would
+        # otherwise merge the row groups the DELETEs thinned and rewrite every row group after
+        # them (most of a delta restore's time); the rows are the same, only that merge is
+        # skipped.
+        with _delta_settings(con):
+            con.execute("COMMIT")
+            fault_point("delta-after-commit")
             con.execute("CHECKPOINT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
