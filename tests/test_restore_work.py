@@ -1,7 +1,7 @@
 """What a restore does not repeat or pay for: the live database is fingerprinted once per
-resume, a delta's checkpoint skips vacuum and keeps the rows, its commit writes the file
-(not a .wal), ``status`` does not import
-pyarrow or fsspec.
+resume, a delta's checkpoint skips vacuum and keeps the rows, its commit writes the file (not
+a .wal), a delta opens the live database once (read-only first when it has a .wal),
+``status`` does not import pyarrow or fsspec.
 (Speed itself is measured by scripts/bench_restore.py, never asserted here.)"""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -127,6 +128,54 @@ def test_a_delta_commit_writes_the_file_not_a_wal(tmp_path: Path, toy_config: Co
     assert proc.returncode == -9, proc.stderr  # killed at the fault point: a delta ran
     assert not db.with_name(db.name + ".wal").exists()
     assert table_fingerprints(db) == want
+
+
+def test_a_delta_restore_opens_the_live_database_once(
+    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planned and rewritten on one read-write connection, in one transaction."""
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
+    want = table_fingerprints(db)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
+    con.close()
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def counting(database: str = ":memory:", *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(database))
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    report = navsnap.restore(store=store, db=db, year=2027)
+    monkeypatch.undo()
+    assert report.plan.strategy == "delta"
+    assert opened.count(str(db)) == 1, opened
+    assert table_fingerprints(db) == want
+
+
+def test_a_live_file_with_a_wal_is_kept_aside_as_it_was(tmp_path: Path, toy_config: Config) -> None:
+    """A live file with a .wal is planned read-only: opened read-write to plan a delta, its
+    .wal would be replayed into the file that the full restore then keeps aside."""
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
+    code = (
+        "import duckdb, os\n"
+        f"con = duckdb.connect({str(db)!r})\n"
+        "con.execute('CREATE TABLE extra AS SELECT 1 AS x')\n"
+        "os._exit(0)\n"  # no checkpoint: the table is in the .wal only
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    wal = db.with_name(db.name + ".wal")
+    assert wal.exists()
+    before = db.read_bytes(), wal.read_bytes()
+    report = navsnap.restore(store=store, db=db, year=2027)
+    assert report.plan.strategy == "full", report.plan.reason
+    kept = next(Path(p) for p in report.moved_aside if not p.endswith(".wal"))
+    assert (kept.read_bytes(), Path(str(kept) + ".wal").read_bytes()) == before
 
 
 def test_status_imports_neither_pyarrow_nor_fsspec(tmp_path: Path) -> None:

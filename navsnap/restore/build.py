@@ -49,7 +49,7 @@ from navsnap.restore.check import (
 from navsnap.restore.plan import RestorePlan
 from navsnap.store import Store
 
-__all__ = ["apply_delta", "build_file", "build_full", "check_hot_copy"]
+__all__ = ["apply_delta", "build_file", "build_full", "check_hot_copy", "open_for_delta"]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -190,10 +190,34 @@ def check_hot_copy(path: Path, manifest: Manifest) -> None:
         con.close()
 
 
-def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Path) -> None:
+def open_for_delta(target: Path) -> duckdb.DuckDBPyConnection:
+    """``target`` opened read-write, in the transaction a delta is planned and applied in
+    (:func:`apply_delta`)."""
+    con = duckdb.connect(str(target))
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("BEGIN TRANSACTION")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def apply_delta(
+    store: Store,
+    manifest: Manifest,
+    plan: RestorePlan,
+    target: Path,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> None:
     """Rewrite the partitions ``plan`` loads or drops in one transaction that commits only
     when every rewritten partition checks out and the catalog holds only what the manifest
-    lists (a partial restore keeps the objects that were there)."""
+    lists (a partial restore keeps the objects that were there).
+
+    ``con``: the connection ``plan`` was made on (:func:`open_for_delta`), its transaction
+    still open (the database is opened once); it is used and closed here.
+    """
     by_name = {t.name: t for t in manifest.tables}
     rewritten = [
         (by_name[a.table], a.year)
@@ -202,12 +226,11 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
     ]
     loads = {(a.table, a.year) for a in plan.actions if a.action == "load"}
     every = len(plan.tables) == len(manifest.tables)
-    con = duckdb.connect(str(target))
+    if con is None:
+        con = open_for_delta(target)
     try:
         # Planned under the same lock on the same file: the catalog the rewrite starts from.
         before = plan.live_catalog if plan.live_catalog is not None else catalog_names(con)
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("BEGIN TRANSACTION")
         for entry, key in rewritten:
             reload_partition(con, store, entry, key, load=(entry.name, key) in loads)
         for sql in plan.comments:
@@ -216,6 +239,8 @@ def apply_delta(store: Store, manifest: Manifest, plan: RestorePlan, target: Pat
         # Every kept partition already matched its fingerprint; check what was rewritten.
         # (The validation aggregates follow: every partition equals the manifest's.)
         check_partitions(con, manifest, rewritten, store=store)
+        # The catalog is read again, not taken from the plan: the check is of what the
+        # transaction is about to commit.
         macros = list_macros(con)  # one catalog scan for both checks
         objects = list_objects(con, macros=macros)
         if plan.comments:

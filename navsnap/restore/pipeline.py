@@ -18,12 +18,19 @@ from navsnap.dbfile import (
     remove_with_wal,
     swap_into_place,
     temp_beside,
+    wal_path,
 )
 from navsnap.errors import DatabaseError, DiskFullError, RestoreError, cause
 from navsnap.fsutil import fsync_behind, is_disk_full
 from navsnap.hot import HotUnusable, unpack
 from navsnap.manifest import Manifest
-from navsnap.restore.build import apply_delta, build_file, build_full, check_hot_copy
+from navsnap.restore.build import (
+    apply_delta,
+    build_file,
+    build_full,
+    check_hot_copy,
+    open_for_delta,
+)
 from navsnap.restore.fetch import fetch
 from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
 from navsnap.store import Store
@@ -81,10 +88,73 @@ def restore(
     """
     t0 = time.perf_counter()
     engine.check_restorable(manifest)
-    if plan is None or plan.snapshot_id != manifest.snapshot_id:
-        plan = plan_restore(
-            store, manifest, db_path=db_path, to=to, tables=tables, allow_delta=allow_delta
+    live: duckdb.DuckDBPyConnection | None = None
+    try:
+        if plan is None or plan.snapshot_id != manifest.snapshot_id:
+            if not dry_run and allow_delta:
+                live = _open_live(manifest, Path(db_path), to=to)
+            plan = plan_restore(
+                store,
+                manifest,
+                db_path=db_path,
+                to=to,
+                tables=tables,
+                allow_delta=allow_delta,
+                con=live,
+            )
+        if live is not None and plan.strategy != "delta":
+            live.close()  # the plan's reads only: nothing is written
+            live = None
+        return _carry_out(
+            store,
+            manifest,
+            plan,
+            db_path=db_path,
+            to=to,
+            tables=tables,
+            dry_run=dry_run,
+            progress=progress,
+            live=live,
+            t0=t0,
         )
+    finally:
+        if live is not None:
+            live.close()
+
+
+def _open_live(
+    manifest: Manifest, db_path: Path, *, to: str | os.PathLike[str] | None
+) -> duckdb.DuckDBPyConnection | None:
+    """The live database opened once for a delta's plan and rewrite
+    (:func:`~navsnap.restore.build.open_for_delta`), when a delta of it may follow: restored
+    in place, from Parquet (a hot copy is tried first, and swaps the file), and without a
+    ``.wal`` (opening it read-write would replay it into the file that a full restore keeps
+    aside as it was). None otherwise, or when it does not open read-write: the plan opens
+    it read-only and says why."""
+    if to is not None or manifest.mode == "file" or manifest.hot is not None:
+        return None
+    if not db_path.is_file() or wal_path(db_path).exists():
+        return None
+    try:
+        return open_for_delta(db_path)
+    except duckdb.Error:
+        return None
+
+
+def _carry_out(
+    store: Store,
+    manifest: Manifest,
+    plan: RestorePlan,
+    *,
+    db_path: str | os.PathLike[str],
+    to: str | os.PathLike[str] | None,
+    tables: Sequence[str] | None,
+    dry_run: bool,
+    progress: ProgressFn | None,
+    live: duckdb.DuckDBPyConnection | None,
+    t0: float,
+) -> RestoreReport:
+    """The restore of ``plan``; ``live``: the connection a delta was planned on."""
     if dry_run or plan.strategy == "none":
         return RestoreReport(plan=plan, seconds=time.perf_counter() - t0)
     target = Path(plan.target)
@@ -99,7 +169,15 @@ def restore(
         except HotUnusable as exc:
             hot_fallback = exc.reason
     report = _restore_parquet(
-        store, manifest, plan, target, db_path=db_path, to=to, tables=tables, progress=progress
+        store,
+        manifest,
+        plan,
+        target,
+        db_path=db_path,
+        to=to,
+        tables=tables,
+        progress=progress,
+        live=live,
     )
     return replace(
         report,
@@ -176,8 +254,10 @@ def _restore_parquet(
     to: str | os.PathLike[str] | None,
     tables: Sequence[str] | None,
     progress: ProgressFn | None,
+    live: duckdb.DuckDBPyConnection | None = None,
 ) -> RestoreReport:
-    """The Parquet (or whole-file snapshot) path: fetch, build or delta, check, swap."""
+    """The Parquet (or whole-file snapshot) path: fetch, build or delta, check, swap.
+    ``live``: the connection the delta was planned on (closed by the delta)."""
     t0 = time.perf_counter()
     source = "file" if plan.strategy == "file" else "parquet"
     t1 = time.perf_counter()
@@ -186,7 +266,7 @@ def _restore_parquet(
 
     if plan.strategy == "delta":
         try:
-            apply_delta(store, manifest, plan, target)
+            apply_delta(store, manifest, plan, target, con=live)
         except (duckdb.Error, RestoreError) as exc:
             # The live file opened but fails while being rewritten (damaged blocks), or the
             # rewrite did not check out: the transaction rolled back; rebuild it whole.

@@ -137,8 +137,12 @@ def plan_restore(
     to: str | os.PathLike[str] | None = None,
     tables: Sequence[str] | None = None,
     allow_delta: bool = True,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> RestorePlan:
-    """What a restore would do, changing nothing."""
+    """What a restore would do, changing nothing.
+
+    ``con``: a connection already open on the target (in place, no ``.wal``), read instead of
+    opening it read-only; the caller closes it (a delta may then be applied on it)."""
     target = Path(to if to is not None else db_path)
     entries = _selected(manifest, tables)
     names = tuple(e.name for e in entries)
@@ -184,7 +188,7 @@ def plan_restore(
     if not allow_delta:
         return full("delta restore disabled")
     try:
-        analysed = _analyse_live(target, store, manifest, entries, partial=bool(tables))
+        analysed = _analyse_live(target, store, manifest, entries, partial=bool(tables), con=con)
     except duckdb.Error as exc:
         raise_if_in_use(exc, target)
         return full(f"target is broken ({cause(exc, width=100)})")
@@ -250,17 +254,21 @@ def _analyse_live(
     entries: Sequence[TableEntry],
     *,
     partial: bool,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> (
     str
     | tuple[list[PartitionAction], tuple[str, ...], tuple[str, ...], frozenset[CatalogName] | None]
 ):
-    """Per-partition actions for a delta restore, or the reason a full restore is needed."""
+    """Per-partition actions for a delta restore, or the reason a full restore is needed.
+    ``con``: the target already open (left open), else it is opened read-only here."""
     # Imported here: the plan's types are all ``status`` needs when it answers from the
     # stat cache.
     from navsnap.compare import comment_changes, schema_objects_differ, shape_difference
     from navsnap.materialize import restored_ddl
 
-    con = duckdb.connect(str(target), read_only=True)
+    own = con is None
+    if con is None:
+        con = duckdb.connect(str(target), read_only=True)
     try:
         live = {t.key: t for t in list_tables(con, year_column=manifest.year_column)}
         actions: list[PartitionAction] = []
@@ -312,5 +320,6 @@ def _analyse_live(
             comments = comment_changes(list_comments(con, macros=macros), manifest.comments)
             live_catalog = catalog_names(con, objects=objects)
     finally:
-        con.close()
+        if own:
+            con.close()
     return actions, (), comments, live_catalog
