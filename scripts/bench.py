@@ -904,8 +904,9 @@ def render(
         "fingerprints every restored partition and lists the new file's catalog (the "
         "validation aggregates follow from the fingerprints: docs/concepts.md, Restore).",
         "- *delta restore*: a copy of the database whose 2027 partitions lost a seventh of "
-        "their rows; the delta fingerprints the live tables, rewrites the partitions that "
-        "differ in one transaction, checks them and checkpoints.",
+        "their rows; the delta opens the live file once, fingerprints its tables, rewrites "
+        "the partitions that differ in one transaction, checks them, and commits straight "
+        "into the file (the commit checkpoints; no `.wal` is written).",
     ]
     lines += [
         "",
