@@ -49,7 +49,14 @@ from navsnap.restore.check import (
 from navsnap.restore.plan import RestorePlan
 from navsnap.store import Store
 
-__all__ = ["apply_delta", "build_file", "build_full", "check_hot_copy", "open_for_delta"]
+__all__ = [
+    "apply_delta",
+    "build_file",
+    "build_full",
+    "check_hot_copy",
+    "check_open_copy",
+    "open_for_delta",
+]
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -159,17 +166,53 @@ def _delta_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
                 con.execute(f"RESET {name}")
 
 
-def check_hot_copy(path: Path, manifest: Manifest) -> None:
+def check_hot_copy(
+    path: Path, manifest: Manifest, *, con: duckdb.DuckDBPyConnection | None = None
+) -> None:
     """The cheap checks of a hot copy whose bytes matched their hash
-    (:func:`navsnap.hot.check_file`): it opens in the running DuckDB, holds only the objects
-    the manifest lists, and every table has the manifest's row count (one query for all of
-    them). HotUnusable otherwise (the Parquet path is taken)."""
+    (:func:`navsnap.hot.check_file`): it opens in the running DuckDB, read-only, and
+    :func:`check_open_copy` holds. ``con``: an open (in-memory) connection to attach the copy
+    to (:func:`navsnap.ahead.connect_ahead`) instead of a new DuckDB instance; the copy is
+    detached again before this returns. HotUnusable otherwise (the Parquet path is taken)."""
     from navsnap.hot import HotUnusable
 
+    if con is None:
+        try:
+            own = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
+        try:
+            check_open_copy(own, manifest)
+        finally:
+            own.close()
+        return
+    alias = quote_ident(_CHECK_ALIAS)
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con.execute(f"ATTACH {quote_literal(str(path))} AS {alias} (READ_ONLY)")
     except duckdb.Error as exc:
         raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
+    try:
+        con.execute(f"USE {alias}")
+        check_open_copy(con, manifest)
+    except duckdb.Error as exc:
+        raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("USE memory")
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DETACH {alias}")
+
+
+#: The alias :func:`check_hot_copy` attaches a copy under.
+_CHECK_ALIAS = "navsnap_hot_check"
+
+
+def check_open_copy(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
+    """The current database of ``con`` (a hot copy, or ``attach``'s clone of one) holds only
+    the objects the manifest lists, and every table has the manifest's row count (one query
+    for all of them). HotUnusable otherwise."""
+    from navsnap.hot import HotUnusable
+
     try:
         check_catalog(con, manifest, allowed=secret_names(con))
         if manifest.tables:
@@ -186,8 +229,6 @@ def check_hot_copy(path: Path, manifest: Manifest) -> None:
                     )
     except (duckdb.Error, RestoreError) as exc:
         raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
-    finally:
-        con.close()
 
 
 def open_for_delta(target: Path) -> duckdb.DuckDBPyConnection:

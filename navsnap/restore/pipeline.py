@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
+from navsnap.ahead import connect_ahead
 from navsnap.dbfile import (
     dead_temps,
     raise_if_in_use,
@@ -207,21 +208,25 @@ def _restore_hot(
     store: Store, manifest: Manifest, plan: RestorePlan, target: Path, *, t0: float
 ) -> RestoreReport:
     """Restore from the hot tier's copy: unpack it beside the target, hashing it as it is
-    written, check its hash, then its catalog and its row counts while it is fsynced (the
-    checks only read it), then swap it in (:func:`navsnap.dbfile.swap_into_place`) once both
-    are done. HotUnusable (nothing changed) when any of that fails before the swap."""
+    written (while DuckDB starts in a thread), check its hash, then its catalog and its row
+    counts while it is fsynced (the checks only read it), then swap it in
+    (:func:`navsnap.dbfile.swap_into_place`) once both are done. HotUnusable (nothing
+    changed) when any of that fails before the swap."""
     assert manifest.hot is not None
     tmp = _fresh_temp(target)
     timings: dict[str, float] = {}
     try:
-        t1 = time.perf_counter()
-        method = unpack(manifest.hot, store=store, dest=tmp)
-        timings["unpack_s"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        with fsync_behind(tmp):
-            check_hot_copy(tmp, manifest)
-            timings["check_s"] = time.perf_counter() - t2
-        timings["fsync_wait_s"] = time.perf_counter() - t2 - timings["check_s"]
+        # DuckDB's instance is made in a thread while the copy is written (both mostly
+        # outside the GIL); the copy is attached to it read-only for its checks.
+        with connect_ahead() as ready:
+            t1 = time.perf_counter()
+            method = unpack(manifest.hot, store=store, dest=tmp)
+            timings["unpack_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            with fsync_behind(tmp):
+                check_hot_copy(tmp, manifest, con=ready())
+                timings["check_s"] = time.perf_counter() - t2
+            timings["fsync_wait_s"] = time.perf_counter() - t2 - timings["check_s"]
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)
