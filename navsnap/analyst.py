@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from navsnap import engine
+from navsnap.ahead import connect_ahead
 from navsnap.catalog import quote_ident, quote_literal
 from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
@@ -170,16 +171,7 @@ def write_attach_file(
     remove_with_wal(tmp)
     try:
         cloned = _clone_hot(store, manifest, tmp)
-        con = duckdb.connect(str(tmp), config={} if cloned else engine.OLDEST_FILE_CONFIG)
-        try:
-            views = [] if cloned else _create_views(con, store, manifest)
-            con.execute(
-                "CREATE TABLE navsnap_info AS SELECT ? AS snapshot_id, ? AS year, ? AS store",
-                [manifest.snapshot_id, manifest.year, store.url],
-            )
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        views = [] if cloned else _write_views(store, manifest, tmp)
         os.replace(tmp, target)
     except duckdb.Error as exc:
         raise DatabaseError(
@@ -196,20 +188,66 @@ def write_attach_file(
     )
 
 
+def _info_sql(store: Store, manifest: Manifest) -> tuple[str, list[object]]:
+    """The ``navsnap_info`` table naming the snapshot, as SQL and its parameters."""
+    sql = "CREATE TABLE navsnap_info AS SELECT ? AS snapshot_id, ? AS year, ? AS store"
+    return sql, [manifest.snapshot_id, manifest.year, store.url]
+
+
+def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
+    """Write the views file at ``tmp``, in the oldest storage every supported DuckDB opens."""
+    con = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
+    try:
+        views = _create_views(con, store, manifest)
+        con.execute(*_info_sql(store, manifest))
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return views
+
+
 def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
     """Clone the snapshot's hot copy to ``dest`` when that is possible and the clone checks
-    out as a hot restore's copy does: its hash (:func:`navsnap.hot.clone`), then its objects,
-    catalog and row counts against the manifest
-    (:func:`navsnap.restore.build.check_hot_copy`); False, and no ``dest``, otherwise."""
-    from navsnap.hot import HotUnusable, clone
-    from navsnap.restore.build import check_hot_copy
+    out as a hot restore's copy does: its hash (:func:`navsnap.hot.check_file`, while DuckDB
+    starts in a thread), then its objects, catalog and row counts against the manifest
+    (:func:`navsnap.restore.build.check_open_copy`), on the same connection that then adds
+    ``navsnap_info`` and checkpoints the clone; False, and no ``dest``, otherwise."""
+    from navsnap.hot import HotUnusable, check_file, clone_unchecked
+    from navsnap.restore.build import check_open_copy
 
     if manifest.hot is None:
         return False
     try:
-        clone(manifest.hot, store=store, dest=dest)
-        check_hot_copy(dest, manifest)
+        clone_unchecked(manifest.hot, store=store, dest=dest)
     except (HotUnusable, OSError):
         remove_with_wal(dest)
         return False
-    return True
+    with connect_ahead() as ready:
+        try:
+            check_file(manifest.hot, dest)
+        except (HotUnusable, OSError):
+            remove_with_wal(dest)
+            return False
+        con = ready()
+        alias = quote_ident("navsnap_attach")
+        try:
+            con.execute(f"ATTACH {quote_literal(str(dest))} AS {alias}")
+        except duckdb.Error:  # as in a hot restore's check: a copy that does not open
+            remove_with_wal(dest)
+            return False
+        checked = False
+        try:
+            con.execute(f"USE {alias}")
+            check_open_copy(con, manifest)
+            checked = True
+            con.execute(*_info_sql(store, manifest))
+            con.execute(f"CHECKPOINT {alias}")
+        except HotUnusable:
+            pass
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("USE memory")
+            con.execute(f"DETACH {alias}")
+    if not checked:
+        remove_with_wal(dest)
+    return checked

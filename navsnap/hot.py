@@ -42,6 +42,7 @@ __all__ = [
     "StagedCopy",
     "check_file",
     "clone",
+    "clone_unchecked",
     "compresses",
     "in_place",
     "openable",
@@ -187,17 +188,24 @@ def clone(hot: HotCopy, *, store: Store, dest: Path) -> None:
     HotUnusable, and no ``dest``, when the copy is not :func:`in_place`-readable, the
     filesystem cannot clone (ext4; another filesystem than the store's), or the check fails.
     Never a byte copy: where cloning is not possible, the caller's cheaper path runs."""
+    clone_unchecked(hot, store=store, dest=dest)
+    try:
+        check_file(hot, dest)
+    except HotUnusable:
+        dest.unlink(missing_ok=True)
+        raise
+
+
+def clone_unchecked(hot: HotCopy, *, store: Store, dest: Path) -> None:
+    """:func:`clone` without its :func:`check_file`, which the caller runs before using
+    ``dest`` (``attach`` hashes the clone while DuckDB starts)."""
     src = _local_plain(hot, store)
     try:
         if not reflink(src, dest):
             raise HotUnusable("the filesystem cannot clone the hot copy here")
-        check_file(hot, dest)
     except FileNotFoundError:
         dest.unlink(missing_ok=True)
         raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
-    except HotUnusable:
-        dest.unlink(missing_ok=True)
-        raise
 
 
 def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
