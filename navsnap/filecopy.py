@@ -151,24 +151,45 @@ def unpack_hashed(key: str, *, compressed: bool, store: Store, dest: Path) -> tu
         return "copy", h.hexdigest(), size
 
 
+#: From this size on, :func:`_copy_hashed` hashes in a second thread. Measured interleaved on
+#: two loaded cores: copy plus fsync of a 483 MB file 0.90x the time of hashing inline; of a
+#: 58 MB one no faster (a handoff per chunk then costs as much as it saves).
+_HASH_BESIDE = 128 << 20
+
+
 def _copy_hashed(src: Path, dest: Path) -> tuple[str, int]:
     """Copy ``src`` to ``dest`` through an mmap of ``src`` (``read()`` where it cannot be
-    mapped: :func:`~navsnap.hashing.file_chunks`): each chunk is hashed, then that same
-    buffer is written, so the digest is of exactly the bytes written. Each written chunk is
-    sent to disk at once (:func:`~navsnap.fsutil.start_writeback`): the disk works while the
-    copy goes on, and the caller's fsync waits for the rest."""
+    mapped: :func:`~navsnap.hashing.file_chunks`), hashing each chunk and writing that same
+    buffer, so the digest is of exactly the bytes written. From :data:`_HASH_BESIDE` bytes on,
+    the chunk is hashed in a second thread while it is written (xxhash and ``os.write`` both
+    release the GIL), and the next chunk is taken only when both are done. Each written chunk
+    is sent to disk at once (:func:`~navsnap.fsutil.start_writeback`): the disk works while
+    the copy goes on, and the caller's fsync waits for the rest."""
     h = xxhash.xxh3_128()
     size = 0
     with src.open("rb") as fin, dest.open("wb") as fout:
-        for chunk in file_chunks(fin, _BUF):
-            _write_hashed(fout.fileno(), chunk, h, size)
-            size += len(chunk)
+        fd = fout.fileno()
+        if os.fstat(fin.fileno()).st_size < _HASH_BESIDE:
+            for chunk in file_chunks(fin, _BUF):
+                h.update(chunk)
+                _write_all(fd, chunk, size)
+                size += len(chunk)
+            return h.hexdigest(), size
+        from concurrent.futures import ThreadPoolExecutor  # only a large copy needs it
+
+        with ThreadPoolExecutor(1, thread_name_prefix="navsnap-hash") as hasher:
+            for chunk in file_chunks(fin, _BUF):
+                hashed = hasher.submit(h.update, chunk)
+                try:
+                    _write_all(fd, chunk, size)
+                finally:
+                    hashed.result()  # the view is released when the next chunk is taken
+                size += len(chunk)
     return h.hexdigest(), size
 
 
-def _write_hashed(fd: int, chunk: memoryview, h: xxhash.xxh3_128, offset: int) -> None:
-    """Hash ``chunk``, write it all to ``fd`` (at ``offset``) and start its writeback."""
-    h.update(chunk)
+def _write_all(fd: int, chunk: memoryview, offset: int) -> None:
+    """Write all of ``chunk`` to ``fd`` (at ``offset``) and start its writeback."""
     done = 0
     while done < len(chunk):
         done += os.write(fd, chunk[done:])
