@@ -642,3 +642,153 @@ def test_on_xfs_restore_and_attach_clone_the_copy(xfs_dir: Path) -> None:
     again = navsnap.restore(store=xfs_dir / "s", db=xfs_dir / "sim.duckdb", year=2026,
                             to=xfs_dir / "r2.duckdb")  # fmt: skip
     assert again.source == "hot", again.hot_fallback
+
+
+# --------------------------------------------------------------------------- DuckDB started ahead
+
+
+def _files_opened(calls: list[tuple[str, tuple[object, ...]]]) -> list[object]:
+    """The files ``duckdb.connect`` opened (manifest parsing connects in memory, too)."""
+    return [args[0] for _thread, args in calls if args and args[0] != ":memory:"]
+
+
+def _count_connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[object, ...]]]:
+    """Record every ``duckdb.connect`` call: (the calling thread's name, its arguments)."""
+    import threading
+
+    calls: list[tuple[str, tuple[object, ...]]] = []
+    real = duckdb.connect
+
+    def counting(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        calls.append((threading.current_thread().name, args))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    return calls
+
+
+def test_connect_ahead_gives_its_connection_and_closes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from navsnap.ahead import connect_ahead
+
+    calls = _count_connects(monkeypatch)
+    with connect_ahead() as ready:
+        con = ready()
+        assert ready() is con
+        assert con.execute("SELECT 42").fetchone() == (42,)
+    assert calls == [("navsnap-connect", ())]  # in memory, made in its own thread
+    with pytest.raises(duckdb.ConnectionException):
+        con.execute("SELECT 1")  # closed on leaving
+    with connect_ahead():
+        pass  # never asked for: still made, waited for and closed
+    assert len(calls) == 2
+
+    def failing(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        raise duckdb.IOException("no instance")
+
+    monkeypatch.setattr(duckdb, "connect", failing)
+    with pytest.raises(duckdb.IOException, match="no instance"), connect_ahead() as ready:
+        ready()
+
+
+def test_hot_restore_checks_the_copy_on_the_connection_made_ahead(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot restore makes one DuckDB instance, in a thread while the copy is written, and
+    attaches the copy to it read-only for its checks (it used to open a second instance on
+    the copy afterwards); the copy is detached before the swap."""
+    calls = _count_connects(monkeypatch)
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", year=2029,
+                             to=work / "r.duckdb")  # fmt: skip
+    assert report.source == "hot", report.hot_fallback
+    assert [c for c in calls if c[0] == "navsnap-connect"] == [("navsnap-connect", ())], calls
+    assert _files_opened(calls) == [], calls
+    assert table_fingerprints(work / "r.duckdb") == table_fingerprints(work / "ref-2029.duckdb")
+
+
+def test_check_hot_copy_on_a_connection_detaches_the_copy(work: Path) -> None:
+    from navsnap.hot import HotUnusable
+    from navsnap.restore.build import check_hot_copy
+
+    ms = manifests(work)
+    con = duckdb.connect()
+    try:
+        check_hot_copy(hot_path(work, ms[2029]), ms[2029], con=con)
+        with pytest.raises(HotUnusable, match="rows"):  # another year's copy
+            check_hot_copy(hot_path(work, ms[2028]), ms[2029], con=con)
+        with pytest.raises(HotUnusable, match="does not open"):
+            check_hot_copy(work / "absent.duckdb", ms[2029], con=con)
+        names = {
+            r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
+        assert names == {"memory", "system", "temp"}
+        assert con.execute("SELECT current_database()").fetchone() == ("memory",)
+    finally:
+        con.close()
+
+
+def test_attach_checks_and_writes_the_clone_on_one_connection(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """attach's clone is hashed while DuckDB starts, then checked and given navsnap_info on
+    that one connection (it used to open the clone twice, read-only then read-write)."""
+    from navsnap.analyst import write_attach_file
+
+    fake_clones(monkeypatch)
+    calls = _count_connects(monkeypatch)
+    m = manifests(work)[2029]
+    report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
+    assert report.source == "hot", report
+    assert [c for c in calls if c[0] == "navsnap-connect"] == [("navsnap-connect", ())], calls
+    assert _files_opened(calls) == [], calls
+    con = duckdb.connect(str(work / "a.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT snapshot_id FROM navsnap_info").fetchall() == [(m.snapshot_id,)]
+    finally:
+        con.close()
+    assert not list(work.glob("a.duckdb.wal")) and not list(work.glob(".a.duckdb.navsnap-*"))
+
+
+@pytest.mark.parametrize("beside", [False, True], ids=["inline", "hash-thread"])
+def test_the_copy_hashes_every_chunk_it_writes(
+    work: Path, monkeypatch: pytest.MonkeyPatch, beside: bool
+) -> None:
+    """The mmap path, hashing inline and (a large file) in a second thread beside the
+    writes: every chunk, the last one short, in order, so the digest is of exactly the bytes
+    written (the read() path: the test above)."""
+    import navsnap.filecopy as filecopy
+    from navsnap.hashing import hash_bytes
+
+    monkeypatch.setattr(filecopy, "_BUF", 4096)
+    monkeypatch.setattr(filecopy, "_HASH_BESIDE", 0 if beside else 1 << 30)
+    data = os.urandom(5 * 4096 + 77)
+    (work / "src.bin").write_bytes(data)
+    import threading
+
+    import xxhash
+
+    before = threading.active_count()
+    seen: list[str] = []
+    real_hash = xxhash.xxh3_128
+
+    class Recording:
+        """xxh3-128 that records the thread of each update."""
+
+        def __init__(self) -> None:
+            self.real = real_hash()
+
+        def update(self, chunk: memoryview) -> None:
+            seen.append(threading.current_thread().name)
+            self.real.update(chunk)
+
+        def hexdigest(self) -> str:
+            return self.real.hexdigest()
+
+    monkeypatch.setattr(xxhash, "xxh3_128", Recording)
+    assert filecopy._copy_hashed(work / "src.bin", work / "dst.bin") == (
+        hash_bytes(data),
+        len(data),
+    )
+    assert (work / "dst.bin").read_bytes() == data
+    assert len(seen) == 6
+    assert all(name.startswith("navsnap-hash") == beside for name in seen), seen
+    assert threading.active_count() == before  # the hash thread is gone
