@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,18 @@ def table_files(store: Store, manifest: Manifest) -> dict[str, list[str]]:
     return {t.name: [store.full_url(p.object.key) for p in t.partitions] for t in manifest.tables}
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> list[str]:
+def _create_views(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    manifest: Manifest,
+    *,
+    also: Sequence[tuple[str, Sequence[object]]] = (),
+) -> list[str]:
     files = table_files(store, manifest)
     fs = store.duckdb_filesystem()
     if fs is not None:
         con.register_filesystem(fs)
-    return create_parquet_views(con, manifest, files)
+    return create_parquet_views(con, manifest, files, also=also)
 
 
 def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> bool:
@@ -188,7 +195,7 @@ def write_attach_file(
     )
 
 
-def _info_sql(store: Store, manifest: Manifest) -> tuple[str, list[object]]:
+def _info_sql(store: Store, manifest: Manifest) -> tuple[str, Sequence[object]]:
     """The ``navsnap_info`` table naming the snapshot, as SQL and its parameters."""
     sql = "CREATE TABLE navsnap_info AS SELECT ? AS snapshot_id, ? AS year, ? AS store"
     return sql, [manifest.snapshot_id, manifest.year, store.url]
@@ -198,8 +205,7 @@ def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
     """Write the views file at ``tmp``, in the oldest storage every supported DuckDB opens."""
     con = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
     try:
-        views = _create_views(con, store, manifest)
-        con.execute(*_info_sql(store, manifest))
+        views = _create_views(con, store, manifest, also=[_info_sql(store, manifest)])
         con.execute("CHECKPOINT")
     finally:
         con.close()

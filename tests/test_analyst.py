@@ -138,3 +138,69 @@ def test_commands_have_help_with_example() -> None:
     for name in ("sql", "attach"):
         help_text = cli.commands[name].help or ""
         assert "Example:" in help_text and "\b" in help_text
+
+
+class _Recording:
+    """A connection that records the first word of every statement it runs."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.seen: list[str] = []
+
+    def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
+        self.seen.append(sql.split()[0].upper())
+        return self.con.execute(sql, params)  # type: ignore[arg-type]
+
+
+def test_table_views_commit_once_with_navsnap_info(
+    snap: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """In a database file every commit writes and syncs the WAL: the table views and attach's
+    navsnap_info are one transaction; only the snapshot's own macros and views, retried one by
+    one in dependency order, commit each."""
+    from navsnap.analyst import table_files
+    from navsnap.index import read_all
+    from navsnap.materialize import create_parquet_views
+
+    _, store_path, sid = snap
+    store = open_store(store_path)
+    (m,) = [m for m in read_all(store)[0] if m.snapshot_id == sid]
+    con = duckdb.connect(str(tmp_path / "v.duckdb"))
+    try:
+        rec = _Recording(con)
+        info = ("CREATE TABLE navsnap_info AS SELECT ? AS snapshot_id", [sid])
+        names = create_parquet_views(rec, m, table_files(store, m), also=[info])  # type: ignore[arg-type]
+        assert names == [t.name for t in m.tables]
+        commit = rec.seen.index("COMMIT")
+        assert rec.seen[0] == "BEGIN" and rec.seen.count("BEGIN") == 1, rec.seen
+        schemas = {t.schema for t in m.tables} - {"main"}
+        assert rec.seen[1:commit] == ["CREATE"] * (len(m.tables) + len(schemas) + 1), rec.seen
+        own = [d for d in m.ddl if d.kind in ("macro", "view")]
+        assert own and rec.seen[commit + 1 :] == ["CREATE"] * len(own), rec.seen
+        assert con.execute("SELECT snapshot_id FROM navsnap_info").fetchall() == [(sid,)]
+    finally:
+        con.close()
+
+
+def test_a_table_view_that_fails_rolls_back_all_of_them(
+    snap: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    from navsnap.analyst import table_files
+    from navsnap.index import read_all
+    from navsnap.materialize import create_parquet_views
+
+    _, store_path, sid = snap
+    store = open_store(store_path)
+    (m,) = [m for m in read_all(store)[0] if m.snapshot_id == sid]
+    files = table_files(store, m)
+    last = m.tables[-1].name
+    files[last] = [str(tmp_path / "missing.parquet")]
+    con = duckdb.connect(str(tmp_path / "v.duckdb"))
+    try:
+        with pytest.raises(duckdb.IOException):
+            create_parquet_views(con, m, files)
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (
+            0,
+        )
+    finally:
+        con.close()
