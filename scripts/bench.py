@@ -875,11 +875,15 @@ def render(
         "`timings.total_s`, from the start of the snapshot to just before its manifest is "
         "written. The *deep* rows time `navsnap.checkpoint`, which fingerprints every "
         "partition of every year, as every checkpoint outside a run does.",
-        "- *restore from the hot copy*: copy of the file hashed as it is written (its writes "
-        "sent to disk as it goes), then its fsync overlapped with opening it, the catalog "
-        "listing and the row counts (one query), swap; `sql` attaches the copy read-only after "
-        "its xxh3 instead of building views; `attach` writes a reflink clone of the copy where "
-        "the filesystem can clone, and otherwise (ext4, as here) its file of views. The store "
+        "- *restore from the hot copy*: copy of the file hashed as it is written (in a second "
+        "thread from 128 MiB on; its writes sent to disk as it goes) while DuckDB starts in "
+        "another thread, then its fsync overlapped with attaching it read-only to that DuckDB, "
+        "the catalog listing and the row counts (one query), swap; `sql` attaches the copy "
+        "read-only after its xxh3 instead of building views; `attach` writes a reflink clone "
+        "of the copy where the filesystem can clone (hashed while DuckDB starts, then checked "
+        "and given `navsnap_info` on one attach of it), and otherwise (ext4, as here) its file "
+        "of views (the table views and `navsnap_info` in one transaction: one WAL sync, not "
+        "one per view). The store "
         "is local on ext4, which cannot clone a file, so the copies are plain copies "
         '(`hot_compression = "auto"`: uncompressed on a local store); the *(reflink, XFS)* '
         "rows repeat the restore and `attach` with the store on a loop-mounted XFS.",
