@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from navsnap.catalog import (
+    INTEGER_TYPES,
     TableInfo,
     entry_columns,
     fingerprints,
@@ -50,12 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Year column types whose text is the snapshot year's own digits, so that the one-year scan
-#: names the same partition the grouped scan does (``yc::VARCHAR``).
-_INTEGER_TYPES = frozenset(
-    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
-)
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ def year_scannable(table: TableInfo) -> bool:
     if table.year_column is None:
         return False
     coltype = next(c.type for c in table.columns if c.name == table.year_column)
-    return coltype.upper() in _INTEGER_TYPES
+    return coltype.upper() in INTEGER_TYPES
 
 
 def year_scan(

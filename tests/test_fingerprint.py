@@ -9,9 +9,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import navsnap
-from navsnap.catalog import Column, TableInfo, fingerprints, quote_ident, row_alias
+from navsnap.catalog import (
+    INTEGER_TYPES,
+    Column,
+    TableInfo,
+    fingerprint_sql,
+    fingerprints,
+    quote_ident,
+    row_alias,
+)
 from navsnap.config import load_config
 from navsnap.index import read_all
+from navsnap.manifest import NULL_YEAR
 from navsnap.store import open_store
 
 HOSTILE = ["t", "T", "t_", "T__", "select", "from", "group", "part", "n", 'a"b', "é", " ", "year"]
@@ -89,3 +98,36 @@ def test_any_changed_value_changes_the_fingerprint(
         assert before != after, f"changing {col!r} left the fingerprint unchanged"
     finally:
         con.close()
+
+
+def test_an_integer_year_column_groups_as_its_text_does() -> None:
+    """Integer year columns are grouped on the value (cheaper), text ones on the text: the
+    same partitions and values either way, NULL and negative years and any column name."""
+    con = duckdb.connect()
+    for coltype in sorted(INTEGER_TYPES):
+        for name in ("simulation_year", "part", "n", "h", "t"):
+            con.execute("DROP TABLE IF EXISTS x")
+            con.execute(f"CREATE TABLE x ({quote_ident(name)} {coltype}, v VARCHAR)")
+            lo = -3 if not coltype.startswith("U") else 0
+            con.execute(
+                f"INSERT INTO x SELECT CASE WHEN i % 5 = 0 THEN NULL ELSE {lo} + i % 4 END, "
+                "i::VARCHAR FROM range(40) r(i)"
+            )
+            columns = (Column(name, coltype, False), Column("v", "VARCHAR", False))
+            info = TableInfo("main", "x", "", columns, name)
+            t = quote_ident(row_alias(columns))
+            by_text = {
+                (part, n, h)
+                for part, n, h in con.execute(
+                    f"SELECT {t}.{quote_ident(name)}::VARCHAR, count(*), "
+                    f"sum(hash({t})::HUGEINT)::VARCHAR FROM x AS {t} GROUP BY ALL"
+                ).fetchall()
+            }
+            got = fingerprints(con, info)
+            sql = fingerprint_sql("x", columns=columns, year_column=name)
+            assert f"GROUP BY {t}.{quote_ident(name)}" in sql  # on the value, not its text
+            assert len(got) == len(by_text) == 5  # four years and NULL
+            keyed = {
+                (None if k == NULL_YEAR else k.year, f.rows, f.hash_sum) for k, f in got.items()
+            }
+            assert keyed == by_text
