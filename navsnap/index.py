@@ -38,9 +38,11 @@ def load_manifest(store: Store, snapshot_id: str) -> Manifest:
     return store.load_manifest(snapshot_id)
 
 
-def read_all(store: Store) -> tuple[list[Manifest], list[BrokenManifest]]:
-    """Every manifest, sorted by (created_at, snapshot_id); damaged ones listed apart."""
-    return store.read_manifests()
+def read_all(store: Store, *, sql: bool = True) -> tuple[list[Manifest], list[BrokenManifest]]:
+    """Every manifest, sorted by (created_at, snapshot_id); damaged ones listed apart. ``sql``
+    False leaves the parse of their SQL to :meth:`Manifest.sql_checked` (a reader that
+    neither executes nor shows it)."""
+    return store.read_manifests(sql=sql)
 
 
 def tags(store: Store, *, strict: bool = False) -> dict[str, str]:

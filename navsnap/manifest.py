@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: The attribute (not a field: never serialised, compared or copied) that marks a manifest
+#: whose SQL texts DuckDB's parser accepted (:meth:`Manifest.sql_checked`).
+_SQL_CHECKED = "_sql_checked"
 
 
 def canonical_json(data: Any) -> bytes:
@@ -388,8 +391,23 @@ class Manifest:
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False).encode()
 
+    def sql_checked(self) -> Manifest:
+        """This manifest, once DuckDB's parser has accepted its SQL texts (each DDL is exactly
+        one CREATE, each column type parses): IntegrityError naming the field if not. Every
+        code path that executes or shows the manifest's SQL calls it first. The verdict is
+        kept on this object, so it costs nothing for a manifest :meth:`from_json` checked in
+        full; a copy (``dataclasses.replace``) is checked again."""
+        if not self.__dict__.get(_SQL_CHECKED, False):
+            check_manifest(self, source=f"manifest {self.snapshot_id}", sql=True)
+            object.__setattr__(self, _SQL_CHECKED, True)
+        return self
+
     @classmethod
-    def from_json(cls, raw: bytes, *, source: str = "manifest") -> Manifest:
+    def from_json(cls, raw: bytes, *, source: str = "manifest", sql: bool = True) -> Manifest:
+        """The manifest ``raw`` holds, every field checked (:mod:`navsnap.manifest_check`):
+        IntegrityError if damaged or refused, FormatVersionError if newer. ``sql`` False
+        leaves the parse of its SQL texts to :meth:`sql_checked` (for a reader that neither
+        executes nor shows them)."""
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -429,7 +447,9 @@ class Manifest:
                 path=source,
             ) from None
         # Untrusted input: every field navsnap turns into SQL fits the format, or it is refused.
-        check_manifest(manifest, source=source)
+        check_manifest(manifest, source=source, sql=sql)
+        if sql:
+            object.__setattr__(manifest, _SQL_CHECKED, True)
         return manifest
 
     @classmethod

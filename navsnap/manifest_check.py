@@ -2,7 +2,9 @@
 
 Whoever can write a store can write its manifests, and the integrity hash is an unkeyed xxh3
 that anyone can recompute. So a manifest that parsed is checked here before anything uses it
-(:func:`check_manifest`, called by :meth:`navsnap.manifest.Manifest.from_json`):
+(:func:`check_manifest`, called by :meth:`navsnap.manifest.Manifest.from_json`, and for
+the parse of its SQL texts by :meth:`~navsnap.manifest.Manifest.sql_checked` where a reader
+loaded it without, see ``docs/concepts.md``):
 
 * every DDL string (``tables[].ddl``, ``ddl[].sql``) is exactly one statement, as DuckDB's own
   parser splits it, and a ``CREATE`` of its declared kind: a table entry is a ``CREATE TABLE``
@@ -62,14 +64,17 @@ class _Refused(ValueError):
     """A field does not fit the format (the message names why)."""
 
 
-def _statement(sql: object) -> str:
-    """The one statement ``sql`` holds; refused unless it is exactly one CREATE."""
+def _statement(sql: object, *, parse: bool = True) -> str:
+    """The one statement ``sql`` holds; refused unless it is exactly one CREATE (as DuckDB's
+    parser splits it: with ``parse`` False, only that it is a short string)."""
     if not isinstance(sql, str):
         raise _Refused("is not a string")
     if len(sql) > _MAX_SQL:
         raise _Refused("is too long")
     if "\x00" in sql:
         raise _Refused("holds a NUL character")
+    if not parse:
+        return sql
     key = _digest("statement", sql)
     if _known(key):
         return sql
@@ -159,9 +164,10 @@ def _close_paren(text: str, start: int) -> int:
     raise _Refused("has unbalanced parentheses")
 
 
-def check_table_ddl(sql: object) -> None:
-    """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``."""
-    text = _statement(sql)
+def check_table_ddl(sql: object, *, parse: bool = True) -> None:
+    """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``
+    (``parse`` False: the statement is not split by DuckDB's parser)."""
+    text = _statement(sql, parse=parse)
     key = _digest("table", text)  # every snapshot repeats its tables' DDL: checked once
     if _known(key):
         return
@@ -174,11 +180,12 @@ def check_table_ddl(sql: object) -> None:
     _accept(key)
 
 
-def check_ddl(kind: object, sql: object) -> None:
-    """One ``ddl[]`` entry: exactly one CREATE of ``kind``; ValueError (naming why) if not."""
+def check_ddl(kind: object, sql: object, *, parse: bool = True) -> None:
+    """One ``ddl[]`` entry: exactly one CREATE of ``kind``; ValueError (naming why) if not
+    (``parse`` False: the statement is not split by DuckDB's parser)."""
     if not isinstance(kind, str) or kind not in DDL_KINDS:
         raise _Refused(f"kind {kind!r} is not one of {', '.join(sorted(DDL_KINDS))}")
-    text = _statement(sql)
+    text = _statement(sql, parse=parse)
     m = re.match(rf"{_HEAD}{DDL_KINDS[kind]}\s+", text, re.I)
     if m is None:
         raise _Refused(f"is not a CREATE {kind.upper()} statement")
@@ -193,13 +200,16 @@ def check_ddl(kind: object, sql: object) -> None:
         t = re.fullmatch(rf"{_QUALIFIED}\s+AS\s+(?P<body>.+?)\s*;?\s*", rest, re.I | re.S)
         if t is None:
             raise _Refused("is not CREATE TYPE <name> AS <type>")
-        check_type(t.group("body"))
+        check_type(t.group("body"), parse=parse)
 
 
-def check_type(text: object) -> None:
-    """A column type: parses as a DuckDB type, or is a plain (user) type name."""
+def check_type(text: object, *, parse: bool = True) -> None:
+    """A column type: parses as a DuckDB type, or is a plain (user) type name (``parse``
+    False: only that it is a short non-empty string)."""
     if not isinstance(text, str) or not text or len(text) > 100_000 or "\x00" in text:
         raise _Refused("is not a type")
+    if not parse:
+        return
     key = _digest("type", text)
     if _known(key):
         return
@@ -251,9 +261,9 @@ def _shallow(value: object, depth: int = 0) -> None:
             _shallow(v, depth + 1)
 
 
-def _column(name: object, type_: object) -> None:
+def _column(name: object, type_: object, parse: bool) -> None:
     _str(name)
-    check_type(type_)
+    check_type(type_, parse=parse)
 
 
 def _encoding(column: str, encoding: str, names: list[str]) -> None:
@@ -261,14 +271,14 @@ def _encoding(column: str, encoding: str, names: list[str]) -> None:
         raise _Refused(f"{column[:80]!r}: {encoding[:40]!r} is not a known column encoding")
 
 
-def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]]) -> None:
+def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]], parse: bool) -> None:
     fields.append((f"{at}.name", partial(_str, t.name)))
     fields.append((f"{at}.schema", partial(_str, t.schema)))
     fields.append((f"{at}.table", partial(_str, t.table)))
-    fields.append((f"{at}.ddl", partial(check_table_ddl, t.ddl)))
+    fields.append((f"{at}.ddl", partial(check_table_ddl, t.ddl, parse=parse)))
     names: list[str] = []
     for i, (cname, ctype, _nn) in enumerate(t.columns):
-        fields.append((f"{at}.columns[{i}]", partial(_column, cname, ctype)))
+        fields.append((f"{at}.columns[{i}]", partial(_column, cname, ctype, parse)))
         names.append(cname)
 
     def year_column() -> None:
@@ -294,10 +304,10 @@ def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]]) -> None:
         fields.append((f"{at}.partitions[{i}]", partition))
 
 
-def _check_entry(d: DdlEntry, at: str, fields: list[tuple[str, Any]]) -> None:
+def _check_entry(d: DdlEntry, at: str, fields: list[tuple[str, Any]], parse: bool) -> None:
     fields.append((f"{at}.schema", lambda: _str(d.schema)))
     fields.append((f"{at}.name", lambda: _str(d.name)))
-    fields.append((f"{at}.sql", lambda: check_ddl(d.kind, d.sql)))
+    fields.append((f"{at}.sql", lambda: check_ddl(d.kind, d.sql, parse=parse)))
 
 
 def _text(value: object) -> None:
@@ -317,8 +327,15 @@ def _check_comment(c: Comment) -> None:
         raise _Refused(f"a comment on a {c.on} names no column")
 
 
-def check_manifest(manifest: Manifest, *, source: str = "manifest") -> None:
-    """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits."""
+def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = True) -> None:
+    """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits.
+
+    ``sql`` False leaves out what needs DuckDB's parser: that each DDL text is exactly one
+    statement and each column type parses (the regular-expression checks of the DDL still
+    run). Only a caller that neither executes nor shows the manifest's SQL may pass it; the
+    rest is then run by :meth:`~navsnap.manifest.Manifest.sql_checked`, which every
+    consumer of that SQL calls first.
+    """
     m = manifest
     fields: list[tuple[str, Any]] = [
         ("navsnap_version", lambda: check_version(m.navsnap_version)),
@@ -349,9 +366,9 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest") -> None:
     if m.parent is not None:
         fields.append(("parent", lambda: _str(m.parent)))
     for i, t in enumerate(m.tables):
-        _check_table(t, f"tables[{i}]", fields)
+        _check_table(t, f"tables[{i}]", fields, sql)
     for i, d in enumerate(m.ddl):
-        _check_entry(d, f"ddl[{i}]", fields)
+        _check_entry(d, f"ddl[{i}]", fields, sql)
     for i, c in enumerate(m.comments):
         fields.append((f"comments[{i}]", partial(_check_comment, c)))
     if m.hot is not None:

@@ -95,6 +95,7 @@ def build_database(
     restore), objects that need a table left out are skipped. ``catalog`` is the name the
     database will be opened under (see :func:`create_views_and_macros`).
     """
+    manifest.sql_checked()  # its DDL is executed below
     partial = len(entries) != len(manifest.tables)
     for d in manifest.ddl:
         if d.kind in ("schema", "type", "sequence"):
@@ -256,6 +257,7 @@ def restored_ddl(manifest: Manifest, *, catalog: str | None) -> tuple[DdlEntry, 
     unnamed catalog (views over Parquet), always rewritten. A restored database's own
     catalog, compared with this, matches its snapshot.
     """
+    manifest.sql_checked()  # every caller executes or compares what this returns
     if catalog is not None and catalog.lower() == manifest.database_name.lower():
         return manifest.ddl
     relations = {t.table for t in manifest.tables} | {

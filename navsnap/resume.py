@@ -93,6 +93,11 @@ class ResumeDecision:
         }
 
 
+class _Unparsed(Exception):
+    """A decision from the stat cache reached a snapshot the record does not name: it must
+    be fingerprinted, and its manifest was read without parsing its SQL."""
+
+
 def plan_resume(
     store: Store,
     config: Config,
@@ -110,9 +115,14 @@ def plan_resume(
     beside it (:mod:`navsnap.statcache`). ``use_cache`` (``status`` only) trusts a valid
     record instead of fingerprinting the database again.
     """
-    decision = _decide(
-        store, config, db_path=db_path, years=years, block=block, use_cache=use_cache
-    )
+    try:
+        decision = _decide(
+            store, config, db_path=db_path, years=years, block=block, use_cache=use_cache
+        )
+    except _Unparsed:  # the record does not answer alone: decide as a full check does
+        decision = _decide(
+            store, config, db_path=db_path, years=years, block=block, use_cache=use_cache, sql=True
+        )
     if decision.action == "start" and db_path.exists():
         decision = dataclasses.replace(decision, moves_aside=True)
     log.info("resume: %s", decision.explain())
@@ -129,6 +139,7 @@ def _decide(
     years: tuple[int, int],
     block: Mapping[str, Any] | None,
     use_cache: bool = False,
+    sql: bool = False,
 ) -> ResumeDecision:
     """Find the chain the live database is on and decide what to do with its newest snapshot.
 
@@ -147,7 +158,12 @@ def _decide(
         return ResumeDecision("start", f"no store at {store.url}", next_year=first, last_year=last)
     store.check_readable()
     cached = statcache.load(db_path, engine=duckdb.__version__) if use_cache else None
-    manifests, broken = read_all(store)
+    # A decision the record answers executes and shows no manifest's SQL, so the manifests
+    # are read without parsing it; any that must be fingerprinted (the record does not name
+    # it) raises _Unparsed and the decision is made again with every manifest parsed, as a
+    # full check makes it (a manifest whose SQL is refused is then skipped as damaged).
+    unparsed = cached is not None and not sql
+    manifests, broken = read_all(store, sql=not unparsed)
     skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
     # A snapshot of the year before the first continues the run too (--years 2027-2029
     # after a finished 2025-2026); one whose run began after ``first`` does not.
@@ -189,6 +205,8 @@ def _decide(
             if cached is not None and cached.holds(m):
                 plans[m.snapshot_id] = _cached_plan(m, db_path)
                 hits.add(m.snapshot_id)
+            elif unparsed:
+                raise _Unparsed(m.snapshot_id)
             else:
                 from navsnap.restore.plan import plan_restore
 

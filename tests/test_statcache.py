@@ -21,6 +21,7 @@ from conftest import TOY_STEP, invoke_at
 import navsnap
 from navsnap import manifest_check, statcache
 from navsnap.config import Config
+from navsnap.errors import IntegrityError
 from navsnap.resume import plan_resume
 from navsnap.store import open_store
 
@@ -258,35 +259,114 @@ def test_resume_records_the_match_it_found(
     assert _status(toy_config, db, store).from_cache
 
 
-def test_status_from_the_record_hashes_no_object_but_still_parses_ddl(
-    tmp_path: Path, toy_config: Config, no_margin: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A record is not authenticated: digests it lists as "parsed" (older records did) never
-    # spare a manifest its SQL checks, or a forged record would switch them off.
-    db, store = _cached(tmp_path, toy_config)
-    rec = _record(db)
-    assert rec["objects"] and rec["parsed"] == []
-    forged = sorted(manifest_check._ACCEPTED)
-    assert forged
-    statcache.cache_path(db).write_text(json.dumps({**rec, "parsed": forged}))
-    calls: list[str] = []
-    resume = importlib.import_module("navsnap.resume")  # navsnap.resume is also the API's
-    monkeypatch.setattr(resume, "verify_objects", lambda *a, **k: calls.append("hash"))
+def _no_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget every parse verdict of this process, and fail on any new parse."""
     monkeypatch.setattr(manifest_check, "_ACCEPTED", set())
     manifest_check._parsed.cache_clear()
     manifest_check._type_parses.cache_clear()
 
     def no_parser() -> None:
-        raise AssertionError("parsed a manifest text again")
+        raise AssertionError("parsed a manifest text")
 
     monkeypatch.setattr(manifest_check, "_parser", no_parser)
-    with pytest.raises(AssertionError, match="parsed a manifest text again"):
-        _status(toy_config, db, store)
-    monkeypatch.undo()
-    monkeypatch.setattr(statcache, "RACY_NS", 0)
+
+
+def test_status_from_the_record_hashes_no_object_and_parses_no_sql(
+    tmp_path: Path, toy_config: Config, no_margin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Status executes and shows no manifest SQL, so a decision the record answers does not
+    # parse it; digests a record lists as "parsed" (older records did) are still ignored.
+    db, store = _cached(tmp_path, toy_config)
+    rec = _record(db)
+    assert rec["objects"] and rec["parsed"] == []
+    statcache.cache_path(db).write_text(json.dumps({**rec, "parsed": ["0" * 64]}))
+    calls: list[str] = []
+    resume = importlib.import_module("navsnap.resume")  # navsnap.resume is also the API's
     monkeypatch.setattr(resume, "verify_objects", lambda *a, **k: calls.append("hash"))
+    _no_parser(monkeypatch)
     decision = _status(toy_config, db, store)  # the old record still loads
     assert decision.from_cache and decision.action == "complete" and calls == []
+    with pytest.raises(AssertionError, match="parsed a manifest text"):
+        _status(toy_config, db, store, deep=True)  # a full check parses every manifest
+
+
+def _forge_newest(store: str, sql: str) -> str:
+    """Append a ``ddl[]`` entry to the newest manifest, sealed as any writer can; its id."""
+    from navsnap.hashing import hash_bytes
+    from navsnap.manifest import canonical_json
+
+    path = max((Path(store) / "manifests").glob("*.json"), key=lambda p: p.name)
+    data = json.loads(path.read_text())
+    data["ddl"].append({"kind": "view", "schema": "main", "name": "evil", "sql": sql})
+    data.pop("integrity")
+    data["integrity"] = hash_bytes(canonical_json(data))
+    path.write_text(json.dumps(data))
+    return str(data["snapshot_id"])
+
+
+HOSTILE_VIEW = "CREATE VIEW main.evil AS SELECT 1; CREATE TABLE main.stolen AS SELECT 2"
+
+
+def test_a_record_naming_a_manifest_with_hostile_sql_never_lets_it_be_restored(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    # A forged record may name a forged manifest: status, which runs none of its SQL, may
+    # report the database as that snapshot, but restore and resume parse it and refuse it.
+    db, store = _cached(tmp_path, toy_config)
+    sid = _forge_newest(store, HOSTILE_VIEW)
+    rec = _record(db)
+    forged = navsnap.Manifest.from_json(
+        (Path(store) / "manifests" / f"{sid}.json").read_bytes(), sql=False
+    )
+    rec["matches"] = [{"snapshot_id": sid, "manifest": statcache.manifest_digest(forged)}]
+    statcache.cache_path(db).write_text(json.dumps(rec))
+    assert _status(toy_config, db, store).from_cache
+    with pytest.raises(IntegrityError, match=r"ddl\[\d+\]\.sql is refused"):
+        forged.sql_checked()
+    for restore in (
+        lambda: navsnap.restore(store=store, db=db, snapshot=sid),
+        lambda: navsnap.restore(store=store, db=db, snapshot=sid, to=tmp_path / "to.duckdb"),
+    ):
+        with pytest.raises(IntegrityError, match="is refused"):
+            restore()
+    resumed = plan_resume(open_store(store), toy_config, db_path=db, years=YEARS)
+    assert resumed.snapshot is not None and resumed.snapshot.snapshot_id != sid
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    finally:
+        con.close()
+    assert "stolen" not in tables
+
+
+def test_a_hostile_manifest_the_record_does_not_name_gets_a_full_checks_answer(
+    tmp_path: Path, toy_config: Config, no_margin: None
+) -> None:
+    # The record names the snapshot the database is; a forged next year descending from it
+    # must be fingerprinted, so its SQL is parsed, and it is skipped as damaged, exactly as a
+    # full check (and run --resume) decides.
+    from navsnap.hashing import hash_bytes
+    from navsnap.manifest import canonical_json
+
+    db, store = _cached(tmp_path, toy_config)
+    head = navsnap.show(store, "latest", db=db)
+    data = head.to_dict()
+    data.update(
+        snapshot_id=f"{head.run_id}-2027",
+        year=2027,
+        parent=head.snapshot_id,
+        created_at=head.created_at.replace("20", "21", 1),
+    )
+    data["ddl"].append({"kind": "view", "schema": "main", "name": "evil", "sql": HOSTILE_VIEW})
+    del data["integrity"]
+    data["integrity"] = hash_bytes(canonical_json(data))
+    (Path(store) / "manifests" / f"{data['snapshot_id']}.json").write_text(json.dumps(data))
+    span = (2025, 2028)
+    cached = navsnap.status(toy_config, db=db, years=span, store=store)
+    deep = navsnap.status(toy_config, db=db, years=span, store=store, deep=True)
+    assert any("is refused" in line for line in deep.skipped), deep.skipped
+    assert deep.snapshot is not None and deep.snapshot.snapshot_id == head.snapshot_id
+    assert cached.to_dict() == {**deep.to_dict(), "from_cache": cached.from_cache}
 
 
 def test_an_object_is_trusted_by_key_hash_and_size_together(

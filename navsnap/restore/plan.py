@@ -143,6 +143,7 @@ def plan_restore(
 
     ``con``: a connection already open on the target (in place, no ``.wal``), read instead of
     opening it read-only; the caller closes it (a delta may then be applied on it)."""
+    manifest.sql_checked()  # a restore executes its DDL; a delta plan compares it with the live
     target = Path(to if to is not None else db_path)
     entries = _selected(manifest, tables)
     names = tuple(e.name for e in entries)

@@ -442,9 +442,10 @@ class Store:
     def has_manifest(self, snapshot_id: str) -> bool:
         return self.exists(layout.manifest_key(snapshot_id))
 
-    def load_manifest(self, snapshot_id: str) -> Manifest:
+    def load_manifest(self, snapshot_id: str, *, sql: bool = True) -> Manifest:
         """The manifest of ``snapshot_id``; SnapshotNotFound when absent, IntegrityError
-        (naming the snapshot) when damaged, FormatVersionError when newer."""
+        (naming the snapshot) when damaged, FormatVersionError when newer. ``sql`` False
+        leaves the parse of its SQL to :meth:`Manifest.sql_checked`."""
         from navsnap.manifest import Manifest
 
         try:
@@ -457,7 +458,7 @@ class Store:
             signer = self._signer()
             if signer is not None:
                 raw = self._open_signed(signer, layout.manifest_key(snapshot_id), raw, "manifest")
-            manifest = Manifest.from_json(raw, source=f"manifest {snapshot_id}")
+            manifest = Manifest.from_json(raw, source=f"manifest {snapshot_id}", sql=sql)
             _check_own_name(manifest, snapshot_id)
             _check_object_keys(manifest, layout.manifest_key(snapshot_id))
             return manifest
@@ -483,14 +484,15 @@ class Store:
         doc = signer.seal(key, json.loads(body))
         return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False).encode()
 
-    def read_manifests(self) -> tuple[list[Manifest], list[BrokenManifest]]:
-        """Every manifest, sorted by (created_at, snapshot_id); unreadable ones listed apart."""
+    def read_manifests(self, *, sql: bool = True) -> tuple[list[Manifest], list[BrokenManifest]]:
+        """Every manifest, sorted by (created_at, snapshot_id); unreadable ones listed apart
+        (``sql`` as for :meth:`load_manifest`)."""
         good: list[Manifest] = []
         bad: list[BrokenManifest] = []
         self._signer()  # a signed store without its key: one error, not one per manifest
         for sid in self.manifest_ids():
             try:
-                good.append(self.load_manifest(sid))
+                good.append(self.load_manifest(sid, sql=sql))
             except SnapshotNotFound:
                 continue  # deleted since the listing (a concurrent prune)
             except NavsnapError as exc:
