@@ -65,8 +65,8 @@ class _Refused(ValueError):
 
 
 def _statement(sql: object, *, parse: bool = True) -> str:
-    """The one statement ``sql`` holds; refused unless it is exactly one CREATE (as DuckDB's
-    parser splits it: with ``parse`` False, only that it is a short string)."""
+    """The one statement ``sql`` holds; refused unless it is exactly one CREATE as DuckDB's
+    parser splits it (``parse`` False: only that it is a string without NUL, not too long)."""
     if not isinstance(sql, str):
         raise _Refused("is not a string")
     if len(sql) > _MAX_SQL:
@@ -166,8 +166,10 @@ def _close_paren(text: str, start: int) -> int:
 
 def check_table_ddl(sql: object, *, parse: bool = True) -> None:
     """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``
-    (``parse`` False: the statement is not split by DuckDB's parser)."""
+    (``parse`` False: only that it is a string, see :func:`check_manifest`)."""
     text = _statement(sql, parse=parse)
+    if not parse:
+        return
     key = _digest("table", text)  # every snapshot repeats its tables' DDL: checked once
     if _known(key):
         return
@@ -182,10 +184,12 @@ def check_table_ddl(sql: object, *, parse: bool = True) -> None:
 
 def check_ddl(kind: object, sql: object, *, parse: bool = True) -> None:
     """One ``ddl[]`` entry: exactly one CREATE of ``kind``; ValueError (naming why) if not
-    (``parse`` False: the statement is not split by DuckDB's parser)."""
+    (``parse`` False: only that ``kind`` is known and ``sql`` a string)."""
     if not isinstance(kind, str) or kind not in DDL_KINDS:
         raise _Refused(f"kind {kind!r} is not one of {', '.join(sorted(DDL_KINDS))}")
     text = _statement(sql, parse=parse)
+    if not parse:
+        return
     m = re.match(rf"{_HEAD}{DDL_KINDS[kind]}\s+", text, re.I)
     if m is None:
         raise _Refused(f"is not a CREATE {kind.upper()} statement")
@@ -200,7 +204,7 @@ def check_ddl(kind: object, sql: object, *, parse: bool = True) -> None:
         t = re.fullmatch(rf"{_QUALIFIED}\s+AS\s+(?P<body>.+?)\s*;?\s*", rest, re.I | re.S)
         if t is None:
             raise _Refused("is not CREATE TYPE <name> AS <type>")
-        check_type(t.group("body"), parse=parse)
+        check_type(t.group("body"))
 
 
 def check_type(text: object, *, parse: bool = True) -> None:
@@ -330,11 +334,11 @@ def _check_comment(c: Comment) -> None:
 def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = True) -> None:
     """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits.
 
-    ``sql`` False leaves out what needs DuckDB's parser: that each DDL text is exactly one
-    statement and each column type parses (the regular-expression checks of the DDL still
-    run). Only a caller that neither executes nor shows the manifest's SQL may pass it; the
-    rest is then run by :meth:`~navsnap.manifest.Manifest.sql_checked`, which every
-    consumer of that SQL calls first.
+    ``sql`` False checks the SQL texts (each DDL, each column type) only for being strings:
+    whether each is exactly one CREATE of its kind, and each type parses, needs DuckDB's
+    parser. Only a caller that neither executes nor shows the manifest's SQL may pass it;
+    :meth:`~navsnap.manifest.Manifest.sql_checked`, which every consumer of that SQL calls
+    first, then runs every check.
     """
     m = manifest
     fields: list[tuple[str, Any]] = [
