@@ -380,6 +380,24 @@ def _matching(
     return None, None
 
 
+def record_written(db_path: Path, manifest: Manifest) -> bool:
+    """Record in the stat cache that ``db_path`` is exactly ``manifest``, for the writer that
+    has just made it so and closed it under navsnap's database lock: a run whose last
+    snapshot fingerprinted every partition, an in-place restore of every table. So the first
+    ``status`` afterwards needs no scan (:func:`navsnap.statcache.record_written`). A
+    whole-file snapshot is never recorded: a full check never finds a database equal to one.
+    """
+    if manifest.mode != "parquet":
+        return False
+    return statcache.record_written(
+        db_path,
+        manifest,
+        engine=duckdb.__version__,
+        year_column=manifest.year_column,
+        year=lambda: _live_year(db_path, manifest.year_column),
+    )
+
+
 def _live_year(db_path: Path, year_column: str) -> int | None:
     """The newest year in the live database's year-scoped tables (None: unreadable).
 

@@ -50,7 +50,7 @@ from navsnap.locate import resolve_store
 from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
 from navsnap.restore import RestorePlan, RestoreReport, restore
-from navsnap.resume import ResumeDecision, plan_resume
+from navsnap.resume import ResumeDecision, plan_resume, record_written
 from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
 from navsnap.steps import Step, make_step
 from navsnap.store import Store, layout
@@ -364,6 +364,8 @@ class YearLoop:
         #: lean snapshots followed the last deep one (or the last full verification).
         self.prior: Manifest | None = None
         self.lean_streak = 0
+        #: The newest snapshot, when it fingerprinted every partition (not a lean one).
+        self.exact: Manifest | None = None
 
     # ------------------------------------------------------------------ start point
 
@@ -530,6 +532,10 @@ class YearLoop:
             self._abandon()
             executor.shutdown(wait=True)
             self._close()
+        if self.exact is not None and self.exact.year == last:
+            # The database is exactly the last snapshot, fingerprinted from its rows, and
+            # nothing has written it since: the first status need not scan it.
+            record_written(self.db, self.exact)
         return tuple(self.results)
 
     def _step(self, year: int) -> dict[str, int]:
@@ -619,12 +625,14 @@ class YearLoop:
             progress=_with_year(self.progress, year),
             baseline=baseline,
         )
+        self.exact = None
         if self.overlap and year < last:
             # Year Y's partitions no longer change: export them while Y+1 runs.
             self.pending = _Pending(executor.submit(job.finish), year, seconds, rows, started)
         else:
             manifest = job.finish()
             self._year_done(year, seconds, rows, manifest, time.perf_counter() - started)
+            self.exact = manifest if baseline is None else None
         return job.snapshot_id
 
     def _baseline(self) -> Baseline | None:

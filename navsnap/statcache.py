@@ -31,6 +31,11 @@ written means "no record", so the caller scans as before. It is a cache: it is n
 and deleting it is always safe. The record is read only as a regular file (never through a
 symlink, never blocking); the probe and temporary files are created exclusively
 (``mkstemp``).
+
+A writer that has just made the file equal to a snapshot (a run, an in-place restore)
+leaves a *settled* record instead (:func:`record_written`): its clock is read once the
+filesystem's clock has passed the file's last change, so it is trusted without the margin,
+and the first ``status`` after a run does not scan.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +66,7 @@ __all__ = [
     "load",
     "manifest_digest",
     "object_key",
+    "record_written",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,11 @@ _KEYS = {
     "objects",
 }
 _FORMAT = "navsnap-stat"
+#: Present (true) in a record a writer made for the file it had just written
+#: (:func:`settle`); absent from a record a check made.
+_SETTLED = "settled"
+#: How long :func:`settle` waits for the filesystem's clock to pass the file's last change.
+SETTLE_WAIT_S = 0.1
 
 
 def cache_path(db_path: Path) -> Path:
@@ -163,6 +174,8 @@ class Cached:
     checked_at_ns: int
     #: Object key -> identity when its hash was verified (local stores only).
     objects: Mapping[str, FileIdentity] = field(default_factory=dict, compare=False)
+    #: Written by the writer that had just made the file (:func:`settle`), not by a check.
+    settled: bool = False
 
     def holds(self, manifest: Manifest) -> bool:
         """Whether the database was found equal to exactly this manifest."""
@@ -198,8 +211,11 @@ def _parse(raw: bytes) -> tuple[FileIdentity, str, Cached]:
     """A record's file identity, engine and contents; ValueError/TypeError/KeyError on
     anything not exactly as written."""
     data = json.loads(raw)
-    if not isinstance(data, dict) or set(data) != _KEYS:
+    if not isinstance(data, dict) or set(data) - {_SETTLED} != _KEYS:
         raise ValueError("unexpected keys")
+    settled = data.get(_SETTLED, False)
+    if _SETTLED in data and settled is not True:
+        raise ValueError("settled is present and not true")
     if data["format"] != _FORMAT or _int(data["version"]) != VERSION:
         raise ValueError("another format or version")
     identity = _identity(data["file"])
@@ -229,7 +245,8 @@ def _parse(raw: bytes) -> tuple[FileIdentity, str, Cached]:
     known = {str(key): _identity(value) for key, value in objects.items()}
     # ``parsed`` (digests of texts a parser accepted) is read for the shape only: nothing
     # authenticates the record, so it never spares a manifest its SQL checks.
-    cached = Cached(year, column, frozenset(pairs), _int(data["checked_at_ns"]), known)
+    checked_at = _int(data["checked_at_ns"])
+    cached = Cached(year, column, frozenset(pairs), checked_at, known, settled=settled)
     return identity, engine, cached
 
 
@@ -291,8 +308,14 @@ def load(db_path: Path, *, engine: str) -> Cached | None:
     except (ValueError, TypeError, KeyError, RecursionError):
         log.debug("%s: not a valid stat cache record; scanning", cache_path(db_path))
         return None
-    if rec_engine != engine or not identity.changed_before(cached.checked_at_ns):
-        return None  # another engine's, or racily clean
+    if rec_engine != engine:
+        return None
+    if cached.settled:
+        # Its writer read the clock after it had passed the file's last change (settle).
+        if max(identity.mtime_ns, identity.ctime_ns) >= cached.checked_at_ns:
+            return None
+    elif not identity.changed_before(cached.checked_at_ns):
+        return None  # racily clean
     if cached.checked_at_ns > time.time_ns() + CLOCK_SKEW_NS:
         return None  # checked in the future: forged, or a clock gone wrong
     if FileIdentity.of(db_path) != identity:
@@ -314,6 +337,8 @@ class Recorder:
     year: int | None = None
     matched: list[tuple[str, str]] = field(default_factory=list)
     objects: dict[str, FileIdentity] = field(default_factory=dict)
+    #: Made by :func:`record_written`: ``checked_at_ns`` is past the file's last change.
+    settled: bool = False
 
     def matched_snapshot(self, manifest: Manifest) -> None:
         """The full check found the database equal to ``manifest``."""
@@ -331,7 +356,8 @@ class Recorder:
         # The file must be exactly as it was before the check began, and still without a WAL.
         if os.path.lexists(_wal(self.db_path)) or FileIdentity.of(self.db_path) != self.identity:
             return None
-        return {
+        record: dict[str, Any] = {_SETTLED: True} if self.settled else {}
+        return record | {
             "format": _FORMAT,
             "version": VERSION,
             "file": self.identity.to_dict(),
@@ -344,11 +370,12 @@ class Recorder:
             "objects": {k: v.to_dict() for k, v in sorted(self.objects.items())},
         }
 
-    def finish(self) -> None:
-        """Publish the record, when the check found a match and the file did not change."""
+    def finish(self) -> bool:
+        """Publish the record, when the check found a match and the file did not change
+        (whether it was published)."""
         record = self._record()
         if record is None:
-            return
+            return False
         temp: str | None = None
         try:
             fd, temp = _mkstemp(self.db_path)
@@ -360,6 +387,8 @@ class Recorder:
             if temp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
+            return False
+        return True
 
 
 def _mkstemp(db_path: Path) -> tuple[int, str]:
@@ -370,23 +399,67 @@ def _mkstemp(db_path: Path) -> tuple[int, str]:
     )
 
 
+def _clock(db_path: Path, identity: FileIdentity) -> int | None:
+    """The filesystem's clock now: the mtime of a file created (and removed) beside the
+    database. None when it cannot be created (a read-only directory) or is on another
+    filesystem than the database (a symlinked database elsewhere: not its clock)."""
+    try:
+        fd, probe = _mkstemp(db_path)
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError:
+        return None
+    return st.st_mtime_ns if st.st_dev == identity.dev else None
+
+
 def begin(db_path: Path, *, engine: str, year_column: str) -> Recorder:
     """A :class:`Recorder` for a check of ``db_path`` about to begin: the file's identity and
-    the filesystem's clock now, read from a file created (and removed) beside the database.
-    When that cannot be created (a read-only directory) nothing will be recorded."""
+    the filesystem's clock now (:func:`_clock`). When the clock cannot be read nothing will
+    be recorded."""
     identity = None if os.path.lexists(_wal(db_path)) else FileIdentity.of(db_path)
-    checked_at = 0
-    if identity is not None:
-        try:
-            fd, probe = _mkstemp(db_path)
-            try:
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-                os.unlink(probe)
-            checked_at = st.st_mtime_ns
-            if st.st_dev != identity.dev:
-                identity = None  # the database is elsewhere (a symlink): not its clock
-        except OSError:
-            identity = None
-    return Recorder(db_path, engine, year_column, identity, checked_at)
+    clock = None if identity is None else _clock(db_path, identity)
+    if clock is None:
+        return Recorder(db_path, engine, year_column, None, 0)
+    return Recorder(db_path, engine, year_column, identity, clock)
+
+
+def record_written(
+    db_path: Path,
+    manifest: Manifest,
+    *,
+    engine: str,
+    year_column: str,
+    year: Callable[[], int | None],
+) -> bool:
+    """Record that ``db_path`` is exactly ``manifest``, for the writer that has just made it
+    so (a run's last snapshot, fingerprinted from every row it holds; an in-place restore),
+    has closed it, and still holds navsnap's database lock. Whether a record was written.
+
+    A check's record is trusted only once the file is :data:`RACY_NS` older than the check,
+    so the first ``status`` after a run would scan. The writer knows more: nothing changed
+    the file since its own last write. It waits (at most :data:`SETTLE_WAIT_S`) for the
+    filesystem's clock to pass the file's last change and records that moment, marked
+    ``settled``: any later write leaves a later ctime. Nothing is recorded while the file
+    has a WAL or is open for writing in any process (``/proc/locks``), nor when it changed
+    meanwhile. ``year`` reads the year the file holds (while the identity is watched).
+    """
+    if os.path.lexists(_wal(db_path)):
+        return False
+    identity = FileIdentity.of(db_path)
+    if identity is None or _write_locked(db_path, identity.ino):
+        return False
+    held = year()
+    last = max(identity.mtime_ns, identity.ctime_ns)
+    deadline = time.monotonic() + SETTLE_WAIT_S
+    clock = _clock(db_path, identity)
+    while clock is not None and clock <= last and time.monotonic() < deadline:
+        time.sleep(0.001)
+        clock = _clock(db_path, identity)
+    if clock is None or clock <= last or _write_locked(db_path, identity.ino):
+        return False
+    rec = Recorder(db_path, engine, year_column, identity, clock, year=held, settled=True)
+    rec.matched_snapshot(manifest)
+    return rec.finish()

@@ -53,18 +53,40 @@ except SystemExit:
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
 
+#: How many SQL texts (DDL, column types) DuckDB's parser checked in the process.
+_PARSES = """
+import json, sys
+from navsnap.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+from navsnap import manifest_check as mc
+print(len(mc._ACCEPTED) + mc._parsed.cache_info().misses + mc._type_parses.cache_info().misses,
+      file=sys.stderr)
+"""
 
-def _modules(args: list[str], cwd: Path) -> set[str]:
+
+def _probe(script: str, args: list[str], cwd: Path) -> str:
+    """The last line ``script`` (run with ``args`` in a fresh interpreter) wrote to stderr."""
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args],
+        [sys.executable, "-c", script, *args],
         cwd=cwd,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath(TESTS)},
         capture_output=True,
         text=True,
         timeout=120,
     )
-    loaded: list[str] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def _modules(args: list[str], cwd: Path) -> set[str]:
+    loaded: list[str] = json.loads(_probe(_PROBE, args, cwd))
     return set(loaded)
+
+
+def _parses(args: list[str], cwd: Path) -> int:
+    return int(_probe(_PARSES, args, cwd))
 
 
 def _heavy(loaded: set[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
@@ -88,3 +110,6 @@ def test_status_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:
     cached = _modules(["status"], tmp_path)
     assert "navsnap.statcache" in cached
     assert _heavy(cached, HEAVY + SCAN + REMOTE) == []
+    # Nor does it parse the manifests' SQL (docs/concepts.md): a full check does.
+    assert _parses(["status"], tmp_path) == 0
+    assert _parses(["status", "--deep"], tmp_path) > 0

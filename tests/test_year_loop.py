@@ -38,8 +38,10 @@ def test_status_says_exactly_what_resume_does(tmp_path: Path, toy_config: Config
     db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
     navsnap.run(toy_config, db=db, years=(2025, 2026), store=store)
     said = navsnap.status(toy_config, db=db, years=(2025, 2028), store=store)
+    assert said.from_cache  # the run's own record; run --resume always fingerprints
     done = navsnap.run(toy_config, db=db, years=(2025, 2028), store=store, resume=True)
-    assert done.decision is not None and done.decision.to_dict() == said.to_dict()
+    assert done.decision is not None
+    assert done.decision.to_dict() == {**said.to_dict(), "from_cache": False}
     # No usable snapshot with a database present: both say it is moved aside first.
     other = tmp_path / "other-store"
     navsnap.open_store(str(other)).ensure_writable()  # a run creates its store before deciding

@@ -166,9 +166,12 @@ def _carry_out(
     hot_fallback: str | None = None
     if manifest.hot is not None and not tables and plan.strategy in ("full", "delta"):
         try:
-            return _restore_hot(store, manifest, plan, target, t0=t0)
+            report = _restore_hot(store, manifest, plan, target, t0=t0)
         except HotUnusable as exc:
             hot_fallback = exc.reason
+        else:
+            _record(manifest, target, db_path=db_path, tables=tables)
+            return report
     report = _restore_parquet(
         store,
         manifest,
@@ -180,12 +183,29 @@ def _carry_out(
         progress=progress,
         live=live,
     )
+    _record(manifest, target, db_path=db_path, tables=tables)
     return replace(
         report,
         seconds=time.perf_counter() - t0,
         hot_fallback=hot_fallback,
         timings={**report.timings, "total_s": time.perf_counter() - t0},
     )
+
+
+def _record(
+    manifest: Manifest,
+    target: Path,
+    *,
+    db_path: str | os.PathLike[str],
+    tables: Sequence[str] | None,
+) -> None:
+    """After an in-place restore of every table, the database is exactly ``manifest``: say
+    so in the stat cache beside it, so the next ``status`` does not scan it."""
+    if tables or target != Path(db_path):
+        return
+    from navsnap.resume import record_written
+
+    record_written(target, manifest)
 
 
 def _fresh_temp(target: Path) -> Path:
