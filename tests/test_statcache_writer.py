@@ -61,7 +61,7 @@ def test_the_first_status_after_a_restore_needs_no_scan(tmp_path: Path, toy_conf
     con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id = 1")
     con.close()
     report = navsnap.restore(store=store, db=db, year=2026)
-    assert report.plan.strategy in ("delta", "full", "hot")
+    assert report.plan.strategy == "delta"  # in place, on the live file (one connection)
     assert _record(db)["settled"] is True
     assert _same(toy_config, db, store).action == "complete"
 

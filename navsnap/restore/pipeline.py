@@ -106,7 +106,7 @@ def restore(
         if live is not None and plan.strategy != "delta":
             live.close()  # the plan's reads only: nothing is written
             live = None
-        return _carry_out(
+        report = _carry_out(
             store,
             manifest,
             plan,
@@ -121,6 +121,9 @@ def restore(
     finally:
         if live is not None:
             live.close()
+    if not dry_run and report.plan.strategy != "none":
+        _record(manifest, Path(report.plan.target), db_path=db_path, tables=tables)
+    return report
 
 
 def _open_live(
@@ -170,7 +173,6 @@ def _carry_out(
         except HotUnusable as exc:
             hot_fallback = exc.reason
         else:
-            _record(manifest, target, db_path=db_path, tables=tables)
             return report
     report = _restore_parquet(
         store,
@@ -183,7 +185,6 @@ def _carry_out(
         progress=progress,
         live=live,
     )
-    _record(manifest, target, db_path=db_path, tables=tables)
     return replace(
         report,
         seconds=time.perf_counter() - t0,
@@ -199,8 +200,9 @@ def _record(
     db_path: str | os.PathLike[str],
     tables: Sequence[str] | None,
 ) -> None:
-    """After an in-place restore of every table, the database is exactly ``manifest``: say
-    so in the stat cache beside it, so the next ``status`` does not scan it."""
+    """After an in-place restore of every table (every connection to it closed), the
+    database is exactly ``manifest``: say so in the stat cache beside it, so the next
+    ``status`` does not scan it."""
     if tables or target != Path(db_path):
         return
     from navsnap.resume import record_written
