@@ -383,7 +383,7 @@ def _matching(
 def record_written(db_path: Path, manifest: Manifest) -> bool:
     """Record in the stat cache that ``db_path`` is exactly ``manifest``, for the writer that
     has just made it so and closed it under navsnap's database lock: a run whose last
-    snapshot fingerprinted every partition, an in-place restore of every table. So the first
+    snapshot fingerprinted every partition. So the first
     ``status`` afterwards needs no scan (:func:`navsnap.statcache.record_written`). A
     whole-file snapshot is never recorded: a full check never finds a database equal to one.
     """

@@ -32,7 +32,7 @@ and deleting it is always safe. The record is read only as a regular file (never
 symlink, never blocking); the probe and temporary files are created exclusively
 (``mkstemp``).
 
-A writer that has just made the file equal to a snapshot (a run, an in-place restore)
+A writer that has just made the file equal to a snapshot (a run)
 leaves a *settled* record instead (:func:`record_written`): its clock is read once the
 filesystem's clock has passed the file's last change, so it is trusted without the margin,
 and the first ``status`` after a run does not scan.
@@ -435,7 +435,7 @@ def record_written(
     year: Callable[[], int | None],
 ) -> bool:
     """Record that ``db_path`` is exactly ``manifest``, for the writer that has just made it
-    so (a run's last snapshot, fingerprinted from every row it holds; an in-place restore),
+    so (a run's last snapshot, fingerprinted from every row it holds),
     has closed it, and still holds navsnap's database lock. Whether a record was written.
 
     A check's record is trusted only once the file is :data:`RACY_NS` older than the check,

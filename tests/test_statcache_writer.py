@@ -1,8 +1,7 @@
-"""The record a writer leaves: after a run or an in-place restore, the first ``status`` does
-not scan.
+"""The record a writer leaves: after a run, the first ``status`` does not scan.
 
 A check's record is trusted only once the file is ``RACY_NS`` older than the check, so a
-``status`` right after a run would scan. The run (or restore) knows what it just wrote: it
+``status`` right after a run would scan. The run knows what it just wrote: it
 records the snapshot once the filesystem's clock has passed the file's last change
 (``settled``). Every test checks the answer against a full scan (``deep``), with the real
 racy margin.
@@ -51,28 +50,6 @@ def test_the_first_status_after_a_run_needs_no_scan(tmp_path: Path, toy_config: 
     assert [m["snapshot_id"] for m in rec["matches"]] == [report.years_run[-1].snapshot_id]  # type: ignore[attr-defined,index]
     decision = _same(toy_config, db, store)
     assert decision.action == "complete"
-
-
-def test_the_first_status_after_a_restore_needs_no_scan(tmp_path: Path, toy_config: Config) -> None:
-    db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
-    navsnap.run(toy_config, db=db, years=YEARS, store=store)
-    statcache.cache_path(db).unlink()
-    con = duckdb.connect(str(db))
-    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id = 1")
-    con.close()
-    report = navsnap.restore(store=store, db=db, year=2026)
-    assert report.plan.strategy == "delta"  # in place, on the live file (one connection)
-    assert _record(db)["settled"] is True
-    assert _same(toy_config, db, store).action == "complete"
-
-
-def test_a_partial_or_elsewhere_restore_records_nothing(tmp_path: Path, toy_config: Config) -> None:
-    db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
-    navsnap.run(toy_config, db=db, years=YEARS, store=store)
-    statcache.cache_path(db).unlink()
-    out = tmp_path / "other.duckdb"
-    navsnap.restore(store=store, db=db, year=2025, to=out)
-    assert not statcache.cache_path(out).exists() and not statcache.cache_path(db).exists()
 
 
 def test_a_write_after_the_writers_record_is_noticed(tmp_path: Path, toy_config: Config) -> None:

@@ -106,7 +106,7 @@ def restore(
         if live is not None and plan.strategy != "delta":
             live.close()  # the plan's reads only: nothing is written
             live = None
-        report = _carry_out(
+        return _carry_out(
             store,
             manifest,
             plan,
@@ -121,9 +121,6 @@ def restore(
     finally:
         if live is not None:
             live.close()
-    if not dry_run and report.plan.strategy != "none":
-        _record(manifest, Path(report.plan.target), db_path=db_path, tables=tables)
-    return report
 
 
 def _open_live(
@@ -169,11 +166,9 @@ def _carry_out(
     hot_fallback: str | None = None
     if manifest.hot is not None and not tables and plan.strategy in ("full", "delta"):
         try:
-            report = _restore_hot(store, manifest, plan, target, t0=t0)
+            return _restore_hot(store, manifest, plan, target, t0=t0)
         except HotUnusable as exc:
             hot_fallback = exc.reason
-        else:
-            return report
     report = _restore_parquet(
         store,
         manifest,
@@ -191,23 +186,6 @@ def _carry_out(
         hot_fallback=hot_fallback,
         timings={**report.timings, "total_s": time.perf_counter() - t0},
     )
-
-
-def _record(
-    manifest: Manifest,
-    target: Path,
-    *,
-    db_path: str | os.PathLike[str],
-    tables: Sequence[str] | None,
-) -> None:
-    """After an in-place restore of every table (every connection to it closed), the
-    database is exactly ``manifest``: say so in the stat cache beside it, so the next
-    ``status`` does not scan it."""
-    if tables or target != Path(db_path):
-        return
-    from navsnap.resume import record_written
-
-    record_written(target, manifest)
 
 
 def _fresh_temp(target: Path) -> Path:
