@@ -42,16 +42,24 @@ def _count_whole_table_fingerprints(monkeypatch: pytest.MonkeyPatch) -> Counter[
     return calls
 
 
-def test_resume_of_a_damaged_year_fingerprints_the_live_database_once(
-    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _run_and_damage(
+    tmp_path: Path, toy_config: Config, where: str = "simulation_year = 2026 AND person_id % 3 = 0"
+) -> tuple[Path, Path, dict[str, tuple[int, str]]]:
+    """A 2025-2027 run, its fingerprints at the end, then rows of ``yearly`` deleted."""
     db = tmp_path / "sim.duckdb"
     store = tmp_path / "store"
     navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
     want = table_fingerprints(db)
     con = duckdb.connect(str(db))
-    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
+    con.execute(f"DELETE FROM yearly WHERE {where}")
     con.close()
+    return db, store, want
+
+
+def test_resume_of_a_damaged_year_fingerprints_the_live_database_once(
+    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, store, want = _run_and_damage(tmp_path, toy_config)
     calls = _count_whole_table_fingerprints(monkeypatch)
     events: list[str] = []
     navsnap.run(
@@ -73,12 +81,7 @@ def test_resume_of_a_damaged_year_fingerprints_the_live_database_once(
 def test_status_of_a_damaged_year_fingerprints_the_live_database_once(
     tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "sim.duckdb"
-    store = tmp_path / "store"
-    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
-    con = duckdb.connect(str(db))
-    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
-    con.close()
+    db, store, _ = _run_and_damage(tmp_path, toy_config)
     calls = _count_whole_table_fingerprints(monkeypatch)
     decision = navsnap.status(toy_config, db=db, years=(2025, 2027), store=store)
     assert decision.action == "restore" and decision.restore_strategy == "delta"
@@ -91,13 +94,7 @@ def test_a_delta_checkpointed_without_vacuum_holds_the_snapshot_rows(
     """A whole year deleted (its row groups emptied, what vacuum would merge) comes back by
     a delta whose checkpoint skips vacuum: the rows are the snapshot's, no .wal is left, and
     the file reopens with the same rows."""
-    db = tmp_path / "sim.duckdb"
-    store = tmp_path / "store"
-    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
-    want = table_fingerprints(db)
-    con = duckdb.connect(str(db))
-    con.execute("DELETE FROM yearly WHERE simulation_year = 2025")
-    con.close()
+    db, store, want = _run_and_damage(tmp_path, toy_config, "simulation_year = 2025")
     report = navsnap.restore(store=store, db=db, year=2027)
     assert report.plan.strategy == "delta"
     assert not db.with_name(db.name + ".wal").exists()
@@ -111,13 +108,7 @@ def test_a_delta_checkpointed_without_vacuum_holds_the_snapshot_rows(
 def test_a_delta_commit_writes_the_file_not_a_wal(tmp_path: Path, toy_config: Config) -> None:
     """The delta's COMMIT checkpoints: killed right after it, before its CHECKPOINT, the
     process leaves no .wal, and the file alone already holds the snapshot's rows."""
-    db = tmp_path / "sim.duckdb"
-    store = tmp_path / "store"
-    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
-    want = table_fingerprints(db)
-    con = duckdb.connect(str(db))
-    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
-    con.close()
+    db, store, want = _run_and_damage(tmp_path, toy_config)
     code = f"import navsnap\nnavsnap.restore(store={str(store)!r}, db={str(db)!r}, year=2027)\n"
     env = {
         **os.environ,
@@ -134,13 +125,7 @@ def test_a_delta_restore_opens_the_live_database_once(
     tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Planned and rewritten on one read-write connection, in one transaction."""
-    db = tmp_path / "sim.duckdb"
-    store = tmp_path / "store"
-    navsnap.run(toy_config, db=db, years=(2025, 2027), store=str(store))
-    want = table_fingerprints(db)
-    con = duckdb.connect(str(db))
-    con.execute("DELETE FROM yearly WHERE simulation_year = 2026 AND person_id % 3 = 0")
-    con.close()
+    db, store, want = _run_and_damage(tmp_path, toy_config)
     opened: list[str] = []
     real = duckdb.connect
 
