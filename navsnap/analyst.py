@@ -159,9 +159,10 @@ def write_attach_file(
 ) -> AttachReport:
     """Write a small DuckDB file of views over the snapshot's objects (and a ``navsnap_info``
     table naming the snapshot). Written beside ``out`` and renamed into place. Where the
-    snapshot's hot copy can be cloned beside ``out`` (:func:`navsnap.hot.clone`: a local
-    store on XFS or btrfs, the same filesystem), the file is that clone instead, with the
-    snapshot's own tables, views and macros, and the same ``navsnap_info`` table."""
+    snapshot's hot copy can be cloned beside ``out`` (:func:`navsnap.hot.clone_unchecked`,
+    then checked: a local store on XFS or btrfs, the same filesystem), the file is that clone
+    instead, with the snapshot's own tables, views and macros, and the same ``navsnap_info``
+    table."""
     _check_mode(manifest)
     # A device, FIFO or directory is refused before anything is written; a symlink is
     # resolved, so the file it names is replaced and the link stays a link.
@@ -216,10 +217,10 @@ def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
     """Clone the snapshot's hot copy to ``dest`` when that is possible and the clone checks
     out as a hot restore's copy does: its hash (:func:`navsnap.hot.check_file`, while DuckDB
     starts in a thread), then its objects, catalog and row counts against the manifest
-    (:func:`navsnap.restore.build.check_open_copy`), on the same connection that then adds
+    (:func:`navsnap.restore.build.checked_copy`), on the same connection that then adds
     ``navsnap_info`` and checkpoints the clone; False, and no ``dest``, otherwise."""
     from navsnap.hot import HotUnusable, check_file, clone_unchecked
-    from navsnap.restore.build import check_open_copy
+    from navsnap.restore.build import checked_copy
 
     if manifest.hot is None:
         return False
@@ -231,29 +232,11 @@ def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
     with connect_ahead() as ready:
         try:
             check_file(manifest.hot, dest)
+            con = ready()
+            with checked_copy(con, dest, manifest, read_only=False) as alias:
+                con.execute(*_info_sql(store, manifest))
+                con.execute(f"CHECKPOINT {alias}")
         except (HotUnusable, OSError):
             remove_with_wal(dest)
             return False
-        con = ready()
-        alias = quote_ident("navsnap_attach")
-        try:
-            con.execute(f"ATTACH {quote_literal(str(dest))} AS {alias}")
-        except duckdb.Error:  # as in a hot restore's check: a copy that does not open
-            remove_with_wal(dest)
-            return False
-        checked = False
-        try:
-            con.execute(f"USE {alias}")
-            check_open_copy(con, manifest)
-            checked = True
-            con.execute(*_info_sql(store, manifest))
-            con.execute(f"CHECKPOINT {alias}")
-        except HotUnusable:
-            pass
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("USE memory")
-            con.execute(f"DETACH {alias}")
-    if not checked:
-        remove_with_wal(dest)
-    return checked
+    return True

@@ -41,7 +41,6 @@ __all__ = [
     "HotUnusable",
     "StagedCopy",
     "check_file",
-    "clone",
     "clone_unchecked",
     "compresses",
     "in_place",
@@ -182,23 +181,13 @@ def in_place(hot: HotCopy, *, store: Store) -> Path:
     return path
 
 
-def clone(hot: HotCopy, *, store: Store, dest: Path) -> None:
-    """Reflink ``hot``'s object to ``dest`` (fsynced), a file of its own that shares the
-    object's blocks until either is written, and check the clone (:func:`check_file`).
-    HotUnusable, and no ``dest``, when the copy is not :func:`in_place`-readable, the
-    filesystem cannot clone (ext4; another filesystem than the store's), or the check fails.
-    Never a byte copy: where cloning is not possible, the caller's cheaper path runs."""
-    clone_unchecked(hot, store=store, dest=dest)
-    try:
-        check_file(hot, dest)
-    except HotUnusable:
-        dest.unlink(missing_ok=True)
-        raise
-
-
 def clone_unchecked(hot: HotCopy, *, store: Store, dest: Path) -> None:
-    """:func:`clone` without its :func:`check_file`, which the caller runs before using
-    ``dest`` (``attach`` hashes the clone while DuckDB starts)."""
+    """Reflink ``hot``'s object to ``dest`` (fsynced), a file of its own that shares the
+    object's blocks until either is written. HotUnusable, and no ``dest``, when the copy is
+    not :func:`in_place`-readable or the filesystem cannot clone (ext4; another filesystem
+    than the store's). Never a byte copy: where cloning is not possible, the caller's cheaper
+    path runs. The clone is not checked here: the caller runs :func:`check_file` on it before
+    using it (``attach`` hashes the clone while DuckDB starts)."""
     src = _local_plain(hot, store)
     try:
         if not reflink(src, dest):

@@ -55,6 +55,7 @@ __all__ = [
     "build_full",
     "check_hot_copy",
     "check_open_copy",
+    "checked_copy",
     "open_for_delta",
 ]
 
@@ -186,16 +187,34 @@ def check_hot_copy(
         finally:
             own.close()
         return
+    with checked_copy(con, path, manifest):
+        pass
+
+
+@contextlib.contextmanager
+def checked_copy(
+    con: duckdb.DuckDBPyConnection, path: Path, manifest: Manifest, *, read_only: bool = True
+) -> Iterator[str]:
+    """``path`` attached to ``con`` and made its current database once
+    :func:`check_open_copy` holds; yields its (quoted) alias, and detaches it on leaving.
+    HotUnusable when it does not open or does not match (a hot restore's check, and
+    ``attach``'s of its clone, which it then writes ``navsnap_info`` to: ``read_only``
+    False)."""
+    from navsnap.hot import HotUnusable
+
     alias = quote_ident(_CHECK_ALIAS)
+    mode = " (READ_ONLY)" if read_only else ""
     try:
-        con.execute(f"ATTACH {quote_literal(str(path))} AS {alias} (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(path))} AS {alias}{mode}")
     except duckdb.Error as exc:
         raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
     try:
-        con.execute(f"USE {alias}")
-        check_open_copy(con, manifest)
-    except duckdb.Error as exc:
-        raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
+        try:
+            con.execute(f"USE {alias}")
+            check_open_copy(con, manifest)
+        except duckdb.Error as exc:
+            raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
+        yield alias
     finally:
         with contextlib.suppress(duckdb.Error):
             con.execute("USE memory")
@@ -203,7 +222,7 @@ def check_hot_copy(
             con.execute(f"DETACH {alias}")
 
 
-#: The alias :func:`check_hot_copy` attaches a copy under.
+#: The alias :func:`checked_copy` attaches a copy under.
 _CHECK_ALIAS = "navsnap_hot_check"
 
 
