@@ -30,10 +30,10 @@ from typing import Any
 import duckdb
 
 from navsnap.catalog import (
-    INTEGER_TYPES,
     TableInfo,
     entry_columns,
     fingerprints,
+    integer_column,
     partition_filter,
     quote_ident,
     row_alias,
@@ -78,8 +78,7 @@ def year_scannable(table: TableInfo) -> bool:
     """Whether ``table``'s snapshot year can be read apart (an integer year column)."""
     if table.year_column is None:
         return False
-    coltype = next(c.type for c in table.columns if c.name == table.year_column)
-    return coltype.upper() in INTEGER_TYPES
+    return integer_column(table.columns, table.year_column)
 
 
 def year_scan(
