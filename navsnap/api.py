@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import duckdb
-
 from navsnap.dbfile import checked_path
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.identity import belongs, database_name, foreign_note, lineage_label
@@ -22,6 +20,8 @@ from navsnap.years import year_span
 # What ``status`` does not need is imported by the functions that use it, so that
 # ``navsnap status`` starts fast (tests/test_startup.py lists what it must not import).
 if TYPE_CHECKING:
+    import duckdb
+
     from navsnap.analyst import AttachReport, QueryResult
     from navsnap.config import Config
     from navsnap.diff import ManifestDiff
@@ -136,6 +136,8 @@ def checkpoint(
 
 
 def _connect_existing(db_path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     try:
         return duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.Error as exc:

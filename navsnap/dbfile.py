@@ -34,12 +34,14 @@ import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from navsnap.errors import DatabaseError
 from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "checked_path",

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from navsnap import engine
-from navsnap.catalog import column_signature, entry_columns
 from navsnap.errors import IntegrityError, SnapshotNotFound, UsageError
 from navsnap.identity import belongs, snapshots_of
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey
@@ -205,6 +203,9 @@ class ReuseIndex:
     def add_manifest(self, manifest: Manifest) -> None:
         # Only objects written by this very release are reused: fingerprints compare only
         # within a hash family, and an object must stay readable by the DuckDB that restores.
+        from navsnap import engine  # these import DuckDB, which status does not need
+        from navsnap.catalog import column_signature, entry_columns
+
         if manifest.mode != "parquet" or manifest.duckdb_version != engine.VERSION:
             return
         for t in manifest.tables:

@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from navsnap import statcache
-from navsnap.catalog import qualified, quote_ident
 from navsnap.config import Config
 from navsnap.errors import ChainError, NavsnapError
 from navsnap.identity import database_name, lineage_label, snapshots_of
@@ -27,7 +24,7 @@ from navsnap.manifest import Manifest
 from navsnap.store import Store
 
 if TYPE_CHECKING:
-    from navsnap.restore.plan import RestorePlan
+    from navsnap.restore.actions import RestorePlan
 
 __all__ = ["ResumeDecision", "plan_resume"]
 
@@ -157,7 +154,7 @@ def _decide(
     if not store.has_marker():
         return ResumeDecision("start", f"no store at {store.url}", next_year=first, last_year=last)
     store.check_readable()
-    cached = statcache.load(db_path, engine=duckdb.__version__) if use_cache else None
+    cached = statcache.load(db_path, engine=statcache.engine_key()) if use_cache else None
     # A decision the record answers executes and shows no manifest's SQL, so the manifests
     # are read without parsing it; any that must be fingerprinted (the record does not name
     # it) raises _Unparsed and the decision is made again with every manifest parsed, as a
@@ -189,7 +186,7 @@ def _decide(
         cached = None
     # Begun even when the record is trusted: a snapshot it does not name is still fingerprinted
     # (a new run of the same year, another lineage), and that match is recorded in its place.
-    rec = statcache.begin(db_path, engine=duckdb.__version__, year_column=year_column)
+    rec = statcache.begin(db_path, engine=statcache.engine_key(), year_column=year_column)
     if cached is not None:
         held = cached.year
     else:
@@ -301,7 +298,7 @@ def _decide(
 def _cached_plan(m: Manifest, db_path: Path) -> RestorePlan:
     """The plan a full check made when it found the database equal to ``m``, from the stat
     cache: nothing to do, every partition kept."""
-    from navsnap.restore.plan import PartitionAction, RestorePlan
+    from navsnap.restore.actions import PartitionAction, RestorePlan
 
     keep = tuple(
         PartitionAction(t.name, p.year, "keep", p.rows, 0) for t in m.tables for p in t.partitions
@@ -392,7 +389,7 @@ def record_written(db_path: Path, manifest: Manifest) -> bool:
     return statcache.record_written(
         db_path,
         manifest,
-        engine=duckdb.__version__,
+        engine=statcache.engine_key(),
         year_column=manifest.year_column,
         year=lambda: _live_year(db_path, manifest.year_column),
     )
@@ -403,6 +400,10 @@ def _live_year(db_path: Path, year_column: str) -> int | None:
 
     One catalog query for the tables that have the year column, then one query over them
     (not the full table listing a plan needs: ``status`` runs this on every call)."""
+    import duckdb
+
+    from navsnap.catalog import qualified, quote_ident
+
     try:
         con = duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error:

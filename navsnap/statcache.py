@@ -41,6 +41,8 @@ and the first ``status`` after a run does not scan.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import json
 import logging
 import os
@@ -63,6 +65,7 @@ __all__ = [
     "Recorder",
     "begin",
     "cache_path",
+    "engine_key",
     "load",
     "manifest_digest",
     "object_key",
@@ -294,6 +297,37 @@ def _write_locked(db_path: Path, ino: int) -> bool:
         if b"WRITE" in fields and any(f.endswith(suffix) for f in fields):
             return True
     return False
+
+
+@functools.cache
+def engine_key() -> str:
+    """The DuckDB release a record is keyed on: the installed one's version, read from the
+    ``Version:`` line of its wheel metadata (``duckdb-<version>.dist-info/METADATA`` beside
+    the package the import system finds, as ``importlib.metadata.version`` reads it), so that
+    a ``status`` the record answers never imports DuckDB (about 0.2 s). Where no single such
+    file is found (DuckDB installed otherwise), ``duckdb.__version__``. Writer and reader both
+    call this, so a record written under one install is read as that install's."""
+    spec = importlib.util.find_spec("duckdb")
+    if spec is not None and spec.origin is not None:
+        site = Path(spec.origin).parent.parent
+        try:
+            infos = [
+                n
+                for n in os.listdir(site)
+                if n.lower().startswith("duckdb-") and n.endswith(".dist-info")
+            ]
+            if len(infos) == 1:
+                with open(site / infos[0] / "METADATA", encoding="utf-8") as f:
+                    for line in f:
+                        if line.startswith("Version:"):
+                            return line.removeprefix("Version:").strip()
+                        if not line.strip():
+                            break  # the headers end at the first blank line
+        except (OSError, UnicodeDecodeError):
+            pass
+    import duckdb
+
+    return duckdb.__version__
 
 
 def load(db_path: Path, *, engine: str) -> Cached | None:

@@ -34,14 +34,16 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import xxhash
 
 from navsnap.config import Config, flatten
 from navsnap.errors import ConfigError, StepError
 from navsnap.store.trust import KEY_ENV, KEY_FILE_ENV
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "HIDDEN_ENV",

@@ -8,6 +8,7 @@ import pytest
 from conftest import TOY_STEP, fork_cli, invoke_at, table_fingerprints
 
 import navsnap
+from navsnap import statcache
 from navsnap.config import Config
 from navsnap.errors import DriftError, UsageError
 
@@ -76,6 +77,14 @@ def test_resume_fast_path_continues_without_restoring(tmp_path: Path, toy_config
     assert table_fingerprints(db) == reference(tmp_path, toy_config)
     done = navsnap.status(toy_config, db=db, years=(2025, 2029), store=store)
     assert done.action == "complete"
+
+
+def test_the_stat_record_is_keyed_on_the_running_duckdb() -> None:
+    """The record's engine is read from the installed DuckDB's metadata without importing it
+    (``status`` from a record never starts DuckDB); it is the version the process runs, under
+    every release CI runs this suite with."""
+    statcache.engine_key.cache_clear()
+    assert statcache.engine_key() == duckdb.__version__
 
 
 def test_resume_with_no_snapshot_starts_at_the_first_year(

@@ -110,6 +110,8 @@ def test_status_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:
     cached = _modules(["status"], tmp_path)
     assert "navsnap.statcache" in cached
     assert _heavy(cached, HEAVY + SCAN + REMOTE) == []
+    # Nor DuckDB itself (about 0.2 s): the record is keyed on its installed version.
+    assert "duckdb" in scanned and "duckdb" not in cached
     # Nor does it parse the manifests' SQL (docs/concepts.md): a full check does.
     assert _parses(["status"], tmp_path) == 0
     assert _parses(["status", "--deep"], tmp_path) > 0

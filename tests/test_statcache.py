@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import time
@@ -209,6 +210,37 @@ def test_a_damaged_or_foreign_record_means_scan(
     decision = _status(toy_config, db, store)
     assert not decision.from_cache
     assert decision.action == "complete"
+
+
+@pytest.mark.parametrize("install", ["no-metadata", "two-metadata", "not-found"])
+def test_the_engine_key_falls_back_to_the_running_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, install: str
+) -> None:
+    """Where the installed DuckDB's version cannot be read from one wheel metadata file, the
+    record is keyed on ``duckdb.__version__``: never on a guess."""
+    site = tmp_path / "site"
+    (site / "duckdb").mkdir(parents=True)
+    (site / "duckdb" / "__init__.py").write_text("")
+    if install == "two-metadata":
+        for version in ("0.9.0", "0.9.1"):
+            info = site / f"duckdb-{version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nVersion: {version}\n")
+    spec = importlib.util.spec_from_file_location("duckdb", site / "duckdb" / "__init__.py")
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if install == "not-found" else spec
+    )
+    statcache.engine_key.cache_clear()
+    try:
+        assert statcache.engine_key() == duckdb.__version__
+        info = site / "duckdb-0.9.2.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: duckdb\nVersion: 0.9.2\n")
+        statcache.engine_key.cache_clear()
+        expected = {"no-metadata": "0.9.2", "two-metadata": duckdb.__version__}
+        assert statcache.engine_key() == expected.get(install, duckdb.__version__)
+    finally:
+        statcache.engine_key.cache_clear()
 
 
 def test_a_record_for_another_file_is_not_used(

@@ -25,16 +25,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from navsnap.restore.actions import PartitionAction, RestorePlan
     from navsnap.restore.pipeline import RestoreReport, restore
-    from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
+    from navsnap.restore.plan import plan_restore
 
 __all__ = ["PartitionAction", "RestorePlan", "RestoreReport", "plan_restore", "restore"]
 
 #: Each name and the step module that defines it, imported when first used: ``status``
 #: needs the plan's types, not the pipeline's.
 _MODULES = {
-    "PartitionAction": "plan",
-    "RestorePlan": "plan",
+    "PartitionAction": "actions",
+    "RestorePlan": "actions",
     "plan_restore": "plan",
     "RestoreReport": "pipeline",
     "restore": "pipeline",

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -29,91 +28,14 @@ from navsnap.catalog import (
 )
 from navsnap.dbfile import raise_if_in_use
 from navsnap.errors import DatabaseError, RestoreError, UsageError, cause
-from navsnap.manifest import Manifest, ObjectRef, PartitionKey, TableEntry
+from navsnap.manifest import Manifest, TableEntry
+from navsnap.restore.actions import PartitionAction, RestorePlan
 from navsnap.store import Store
 
 if TYPE_CHECKING:
     from navsnap.compare import Mismatch
 
 __all__ = ["PartitionAction", "RestorePlan", "plan_restore"]
-
-
-@dataclass(frozen=True)
-class PartitionAction:
-    table: str
-    year: PartitionKey | None  # None: the whole database file (whole-file snapshots)
-    action: str  # "load" | "drop" | "keep"
-    rows: int
-    bytes: int
-
-
-def _year_json(key: PartitionKey | None) -> str | None:
-    return key.to_json() if key is not None else None
-
-
-@dataclass(frozen=True)
-class RestorePlan:
-    snapshot_id: str
-    year: int
-    target: str
-    strategy: str  # "full" | "delta" | "file" | "none"
-    reason: str
-    actions: tuple[PartitionAction, ...] = ()
-    #: Always empty: tables the snapshot does not list are never dropped in place (the
-    #: planner chooses a full restore, which keeps the old file aside). Kept for --json.
-    drop_tables: tuple[str, ...] = ()
-    tables: tuple[str, ...] = ()
-    #: COMMENT ON statements a delta applies so the comments are the snapshot's.
-    comments: tuple[str, ...] = ()
-    #: A delta's: the live database's catalog as planned (:func:`navsnap.catalog.catalog_names`),
-    #: which a delta applied under the same lock starts from. None: not read.
-    live_catalog: frozenset[CatalogName] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def bytes_to_read(self) -> int:
-        return sum(a.bytes for a in self.actions if a.action == "load")
-
-    def count(self, action: str) -> int:
-        return sum(1 for a in self.actions if a.action == action)
-
-    def objects(self, manifest: Manifest) -> list[ObjectRef]:
-        """The objects this plan reads (unique, in manifest order)."""
-        if manifest.mode == "file":
-            return [manifest.file.object] if manifest.file else []
-        want = {(a.table, a.year) for a in self.actions if a.action == "load"}
-        seen: dict[str, ObjectRef] = {}
-        for t in manifest.tables:
-            for p in t.partitions:
-                if (t.name, p.year) in want:
-                    seen.setdefault(p.object.key, p.object)
-        return list(seen.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshot_id": self.snapshot_id,
-            "year": self.year,
-            "target": self.target,
-            "strategy": self.strategy,
-            "reason": self.reason,
-            "bytes_to_read": self.bytes_to_read,
-            "load": [
-                {"table": a.table, "year": _year_json(a.year), "rows": a.rows, "bytes": a.bytes}
-                for a in self.actions
-                if a.action == "load"
-            ],
-            "drop": [
-                {"table": a.table, "year": _year_json(a.year), "rows": a.rows}
-                for a in self.actions
-                if a.action == "drop"
-            ],
-            "keep": [
-                {"table": a.table, "year": _year_json(a.year)}
-                for a in self.actions
-                if a.action == "keep"
-            ],
-            "drop_tables": list(self.drop_tables),
-            "comments": len(self.comments),
-        }
 
 
 def _selected(manifest: Manifest, tables: Sequence[str] | None) -> list[TableEntry]:

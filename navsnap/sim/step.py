@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from navsnap.config import Config
 from navsnap.errors import ConfigError, StepError, UsageError
 from navsnap.steps import Step, TableAggregates, YearContract
+
+if TYPE_CHECKING:
+    import duckdb
 
 # The model and its validation SQL are imported by the methods that run them: ``status``
 # names the built-in step (its lineage keys) without running it.
@@ -55,6 +56,8 @@ class SimulationStep(Step):
         log_path: Path,
     ) -> None:
         assert con is not None
+        import duckdb
+
         from navsnap.sim.model import run_year
 
         try:
