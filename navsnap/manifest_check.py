@@ -23,7 +23,6 @@ No SQL is ever run here.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from functools import lru_cache, partial
@@ -99,6 +98,8 @@ def _known(key: str) -> bool:
 
 
 def _digest(kind: str, text: str) -> str:
+    import hashlib  # only a parse needs it: status from its record starts without OpenSSL
+
     return hashlib.sha256(f"{kind}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
 

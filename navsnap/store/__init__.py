@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from navsnap.store import layout
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
 from navsnap.store.local import LocalBackend
-from navsnap.store.remote import RemoteBackend, clear_filesystem_cache
 from navsnap.store.repository import (
     STORE_FORMAT_VERSION,
     BrokenManifest,
@@ -35,15 +34,23 @@ from navsnap.store.repository import (
 
 if TYPE_CHECKING:
     from navsnap.store.cache import CachedBackend, CacheStats, ObjectCache, default_cache_dir
+    from navsnap.store.remote import RemoteBackend, clear_filesystem_cache
 
-#: Imported on first use: the object cache (and its thread pool) serves only remote stores,
-#: and ``navsnap status`` on a local store starts without it.
-_CACHE_NAMES = frozenset({"CacheStats", "CachedBackend", "ObjectCache", "default_cache_dir"})
+#: Imported on first use: the remote backend and the object cache (and its thread pool) serve
+#: only remote stores, and ``navsnap status`` on a local store starts without them.
+_LAZY = {
+    "CacheStats": "cache",
+    "CachedBackend": "cache",
+    "ObjectCache": "cache",
+    "default_cache_dir": "cache",
+    "RemoteBackend": "remote",
+    "clear_filesystem_cache": "remote",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CACHE_NAMES:
-        value = getattr(importlib.import_module("navsnap.store.cache"), name)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"navsnap.store.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

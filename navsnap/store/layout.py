@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from dataclasses import dataclass
 
 __all__ = [
@@ -189,7 +188,7 @@ def state_key(name: str) -> str:
 def writer_key(host: str, pid: int) -> str:
     """A fresh ``locks/writers/<host>-<pid>-<random>.json`` for a checkpoint in progress."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
-    return f"{WRITERS}/{safe}-{pid}-{secrets.token_hex(4)}{_JSON}"
+    return f"{WRITERS}/{safe}-{pid}-{os.urandom(4).hex()}{_JSON}"
 
 
 def temp_key(kind: str, *, pid: int | None = None) -> str:
@@ -206,7 +205,7 @@ def temp_key(kind: str, *, pid: int | None = None) -> str:
 def temp_name(kind: str, *, pid: int | None = None) -> str:
     """The last part of :func:`temp_key` (for a temporary made by ``tempfile`` in ``tmp/``)."""
     owner = os.getpid() if pid is None else pid
-    return f"{kind}-{owner}-{secrets.token_hex(8)}"
+    return f"{kind}-{owner}-{os.urandom(8).hex()}"
 
 
 def temp_owner_pid(name: str) -> int | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -243,6 +242,8 @@ def _url_to_fs(url: str, options: dict[str, Any]) -> tuple[Any, str]:
     key includes a digest of the AWS_* environment, so changed credentials or endpoint get
     a new client; listings are never cached (``use_listings_cache=False``), so reuse is safe.
     """
+    import hashlib
+
     import fsspec
 
     if not options.get("skip_instance_cache"):

@@ -34,7 +34,6 @@ from navsnap.errors import (
 from navsnap.store import layout
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
 from navsnap.store.local import LocalBackend
-from navsnap.store.remote import RemoteBackend
 from navsnap.store.trust import Signer, key_from_env, missing_key_hint
 
 if TYPE_CHECKING:
@@ -608,6 +607,8 @@ def _backend_for(
 ) -> Backend:
     backend: Backend
     if "://" in url and url.split("://", 1)[0].lower() != "file":
+        from navsnap.store.remote import RemoteBackend
+
         remote = RemoteBackend.from_url(url, storage_options=storage_options, timeout=timeout)
         from navsnap.store.cache import CachedBackend
 

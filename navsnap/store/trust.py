@@ -19,8 +19,6 @@ does not is in ``docs/guarantees.md`` (Trust).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 from pathlib import Path
@@ -96,6 +94,10 @@ class Signer:
         return "Signer(<key>)"
 
     def mac(self, path: str, doc: dict[str, Any]) -> str:
+        # Imported here: a store without a key (and status) starts without OpenSSL.
+        import hashlib
+        import hmac
+
         digest = hmac.new(
             self._key, _DOMAIN + path.encode() + b"\0" + canonical(doc), hashlib.sha256
         ).hexdigest()
@@ -108,6 +110,8 @@ class Signer:
     def open(self, path: str, doc: dict[str, Any], *, what: str) -> dict[str, Any]:
         """``doc`` without its ``mac`` after checking it; IntegrityError naming ``path`` when
         the field is missing or does not match."""
+        import hmac
+
         found = doc.get(MAC_FIELD)
         if found is None:
             raise IntegrityError(
