@@ -32,7 +32,7 @@ and deleting it is always safe. The record is read only as a regular file (never
 symlink, never blocking); the probe and temporary files are created exclusively
 (``mkstemp``).
 
-A writer that has just made the file equal to a snapshot (a run)
+A writer that has just made the file equal to a snapshot (a run, a restore)
 leaves a *settled* record instead (:func:`record_written`): its clock is read once the
 filesystem's clock has passed the file's last change, so it is trusted without the margin,
 and the first ``status`` after a run does not scan.
@@ -150,6 +150,15 @@ class FileIdentity:
 
     def to_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in _IDENTITY_KEYS}
+
+    def still(self, checked: FileIdentity) -> bool:
+        """The file ``checked`` was, unwritten since: the same device, inode, size and mtime,
+        and a ctime no earlier (a rename into place moves only the ctime on; a write moves
+        the mtime too)."""
+        same = (self.dev, self.ino, self.size, self.mtime_ns)
+        return same == (checked.dev, checked.ino, checked.size, checked.mtime_ns) and (
+            self.ctime_ns >= checked.ctime_ns
+        )
 
     def changed_before(self, checked_at_ns: int) -> bool:
         """Last changed at least :data:`RACY_NS` before ``checked_at_ns`` (not racily clean)."""
@@ -467,9 +476,11 @@ def record_written(
     engine: str,
     year_column: str,
     year: Callable[[], int | None],
+    checked: FileIdentity | None = None,
 ) -> bool:
     """Record that ``db_path`` is exactly ``manifest``, for the writer that has just made it
-    so (a run's last snapshot, fingerprinted from every row it holds),
+    so (a run's last snapshot, fingerprinted from every row it holds; a restore that checked
+    every row it committed, :mod:`navsnap.restore.record`),
     has closed it, and still holds navsnap's database lock. Whether a record was written.
 
     A check's record is trusted only once the file is :data:`RACY_NS` older than the check,
@@ -479,11 +490,16 @@ def record_written(
     ``settled``: any later write leaves a later ctime. Nothing is recorded while the file
     has a WAL or is open for writing in any process (``/proc/locks``), nor when it changed
     meanwhile. ``year`` reads the year the file holds (while the identity is watched).
+    ``checked``: the file's identity when the writer's own check of it ended (a restore
+    builds and checks a file, then renames it into place); nothing is recorded unless the
+    file is still that one (:meth:`FileIdentity.still`).
     """
     if os.path.lexists(_wal(db_path)):
         return False
     identity = FileIdentity.of(db_path)
     if identity is None or _write_locked(db_path, identity.ino):
+        return False
+    if checked is not None and not identity.still(checked):
         return False
     held = year()
     last = max(identity.mtime_ns, identity.ctime_ns)

@@ -34,6 +34,8 @@ from navsnap.restore.build import (
 )
 from navsnap.restore.fetch import fetch
 from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
+from navsnap.restore.record import forget, record
+from navsnap.statcache import FileIdentity
 from navsnap.store import Store
 
 __all__ = ["RestoreReport", "restore"]
@@ -163,6 +165,8 @@ def _carry_out(
         raise DatabaseError(
             f"directory {str(target.parent)!r} does not exist", hint="create it first"
         )
+    # Whatever happens next, the record that was there no longer names this file.
+    forget(target)
     hot_fallback: str | None = None
     if manifest.hot is not None and not tables and plan.strategy in ("full", "delta"):
         try:
@@ -179,6 +183,7 @@ def _carry_out(
         tables=tables,
         progress=progress,
         live=live,
+        recorded=to is None and not tables,
     )
     return replace(
         report,
@@ -260,9 +265,12 @@ def _restore_parquet(
     tables: Sequence[str] | None,
     progress: ProgressFn | None,
     live: duckdb.DuckDBPyConnection | None = None,
+    recorded: bool = False,
 ) -> RestoreReport:
     """The Parquet (or whole-file snapshot) path: fetch, build or delta, check, swap.
-    ``live``: the connection the delta was planned on (closed by the delta)."""
+    ``live``: the connection the delta was planned on (closed by the delta). ``recorded``:
+    every table restored in place, so the stat record may say which snapshot the database
+    now is (:mod:`navsnap.restore.record`)."""
     t0 = time.perf_counter()
     source = "file" if plan.strategy == "file" else "parquet"
     t1 = time.perf_counter()
@@ -270,6 +278,8 @@ def _restore_parquet(
     timings: dict[str, float] = {"verify_s": time.perf_counter() - t1}
 
     if plan.strategy == "delta":
+        # Planned on the connection it commits on: one transaction checked the whole file.
+        one_open = live is not None
         try:
             apply_delta(store, manifest, plan, target, con=live)
         except (duckdb.Error, RestoreError) as exc:
@@ -285,17 +295,23 @@ def _restore_parquet(
             full = plan_restore(store, manifest, db_path=db_path, to=to, allow_delta=False)
             plan = replace(full, reason=f"delta failed: {cause(exc, width=100)}")
         else:
+            if recorded and one_open:
+                t2 = time.perf_counter()
+                record(target, manifest)
+                timings["record_s"] = time.perf_counter() - t2
             timings["total_s"] = time.perf_counter() - t0
             return RestoreReport(
                 plan=plan, seconds=time.perf_counter() - t0, timings=timings, source=source
             )
 
     tmp = _fresh_temp(target)
+    checked: FileIdentity | None = None
     try:
         if plan.strategy == "file":
             build_file(store, manifest, tmp)
         else:
             timings.update(build_full(store, manifest, plan, tmp, progress=progress))
+            checked = FileIdentity.of(tmp)  # the file just checked, closed and fsynced
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)
@@ -307,6 +323,10 @@ def _restore_parquet(
                 hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
             ) from exc
         raise
+    if recorded and checked is not None:
+        t2 = time.perf_counter()
+        record(target, manifest, checked=checked)
+        timings["record_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
     return RestoreReport(
         plan=plan,
