@@ -3,9 +3,9 @@ commits on, the first ``status`` does not scan (``navsnap/restore/record.py``).
 
 Every test checks the answer against a full scan (``deep``), with the real racy margin, and
 counts the live database's fingerprints: a ``status`` from the record takes none. A restore
-that fails, is interrupted, or cannot prove the whole file (a hot copy, a delta planned on
-an earlier opening, ``--tables``, ``--to``) leaves no record, and the one that was there is
-gone.
+that fails or is killed once it has begun to change the file, or cannot prove the whole file
+(a hot copy, a delta planned on an earlier opening, ``--tables``, ``--to``) leaves no record,
+and the one that was there is gone; one that fails before leaves both as they were.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def test_partial_and_elsewhere_restores_leave_no_record(tmp_path: Path, toy_conf
     assert _scanned(toy_config, db, store).action == "complete"
 
 
-def test_a_failed_restore_leaves_no_record(tmp_path: Path, toy_config: Config) -> None:
+def test_a_failed_restore_leaves_no_usable_record(tmp_path: Path, toy_config: Config) -> None:
     db, store = _run(tmp_path, toy_config)
     db.unlink()
     head = navsnap.show(store, "latest", db=db)
@@ -193,13 +193,34 @@ def test_a_failed_restore_leaves_no_record(tmp_path: Path, toy_config: Config) -
     obj.write_bytes(b"garbage" + obj.read_bytes()[7:])  # same size, another hash
     with pytest.raises(navsnap.NavsnapError):
         navsnap.restore(store=store, db=db, year=2026)
-    assert not db.exists() and not statcache.cache_path(db).exists()
+    assert not db.exists()
+    assert statcache.load(db, engine=duckdb.__version__) is None
+
+
+def test_a_restore_that_fails_before_the_swap_leaves_file_and_record_as_they_were(
+    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Nothing was changed": the record still names the unchanged file, and says so truly.
+    db, store = _run(tmp_path, toy_config)
+    assert navsnap.restore(store=store, db=db, year=2025, dry_run=True).plan.strategy == "full"
+    before = statcache.cache_path(db).read_bytes(), statcache.FileIdentity.of(db)
+    pipeline = importlib.import_module("navsnap.restore.pipeline")
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise navsnap.RestoreError("refused")
+
+    monkeypatch.setattr(pipeline, "build_full", refuse)
+    with pytest.raises(navsnap.RestoreError):
+        navsnap.restore(store=store, db=db, year=2025)
+    monkeypatch.undo()
+    assert (statcache.cache_path(db).read_bytes(), statcache.FileIdentity.of(db)) == before
+    assert _from_record(toy_config, db, store, monkeypatch).action == "complete"
 
 
 def test_a_restore_that_fails_its_check_leaves_no_record(
     tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The live file is left as it was, and the record that named it is gone anyway.
+    # The delta began to rewrite the file (then rolled back): the record is removed first.
     db, store = _run(tmp_path, toy_config)
     _damage(db)
 

@@ -15,8 +15,9 @@ A pipeline of steps, one module each:
 5. **swap** (:func:`navsnap.dbfile.swap_into_place`) — the old file and its ``.wal`` are kept
    aside under a name that says when and why, and the new file is renamed into place.
 6. **record** (:mod:`~navsnap.restore.record`) — the stat record beside the database is
-   removed before anything changes; once a full restore, or a delta planned on the connection
-   it commits on, has committed every table in place, it says which snapshot the file is.
+   removed right before the swap or the delta's rewrite; once a full restore, or a delta
+   planned on the connection it commits on, has committed every table in place, it says
+   which snapshot the file is.
 
 :func:`restore` (:mod:`~navsnap.restore.pipeline`) runs them; a delta that fails falls back
 to a full restore.

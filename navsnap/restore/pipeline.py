@@ -165,8 +165,6 @@ def _carry_out(
         raise DatabaseError(
             f"directory {str(target.parent)!r} does not exist", hint="create it first"
         )
-    # Whatever happens next, the record that was there no longer names this file.
-    forget(target)
     hot_fallback: str | None = None
     if manifest.hot is not None and not tables and plan.strategy in ("full", "delta"):
         try:
@@ -232,6 +230,7 @@ def _restore_hot(
                 check_hot_copy(tmp, manifest, con=ready())
                 timings["check_s"] = time.perf_counter() - t2
             timings["fsync_wait_s"] = time.perf_counter() - t2 - timings["check_s"]
+        forget(target)  # a hot copy is never recorded (navsnap.restore.record)
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)
@@ -280,6 +279,7 @@ def _restore_parquet(
     if plan.strategy == "delta":
         # Planned on the connection it commits on: one transaction checked the whole file.
         one_open = live is not None
+        forget(target)
         try:
             apply_delta(store, manifest, plan, target, con=live)
         except (duckdb.Error, RestoreError) as exc:
@@ -312,6 +312,7 @@ def _restore_parquet(
         else:
             timings.update(build_full(store, manifest, plan, tmp, progress=progress))
             checked = FileIdentity.of(tmp)  # the file just checked, closed and fsynced
+        forget(target)
         moved = swap_into_place(tmp, target, reason=f"before-restore-{manifest.snapshot_id}")
     except BaseException as exc:
         remove_with_wal(tmp)

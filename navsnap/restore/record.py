@@ -1,6 +1,8 @@
 """Restore, step 6: the stat record. A restore that has committed says so in the stat cache
 beside the database (:mod:`navsnap.statcache`), so the first ``status`` afterwards needs no
-scan; before it writes anything, it removes the record that was there.
+scan. Right before it begins to change the target (the swap, the delta's rewrite), it
+removes the record that was there: a restore that fails or is killed from then on leaves
+none, and one that fails before leaves the database and its record as they were.
 
 The record says "this file, with this identity, is snapshot X". It is written only from what
 the restore itself proved (``docs/concepts.md``, *Status and the stat cache*), and never by
@@ -71,8 +73,8 @@ def held_year(manifest: Manifest) -> int | str | None:
 
 
 def forget(target: Path) -> None:
-    """Remove the record beside ``target`` before a restore changes anything: a restore that
-    fails or is interrupted leaves none (the file it leaves is not one any record names)."""
+    """Remove the record beside ``target`` right before a restore begins to change it: a
+    restore that fails or is killed from then on leaves none."""
     try:
         statcache.cache_path(target).unlink(missing_ok=True)
     except OSError as exc:
