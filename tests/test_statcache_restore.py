@@ -82,7 +82,7 @@ def _from_record(
 
 def _scanned(config: Config, db: Path, store: str) -> navsnap.ResumeDecision:
     """``status`` finds no usable record and scans; its answer is a full scan's."""
-    assert statcache.load(db, engine=duckdb.__version__) is None
+    assert statcache.load(db, engine=statcache.engine_key()) is None
     first = _status(config, db, store)
     assert not first.from_cache
     assert first.to_dict() == _status(config, db, store, deep=True).to_dict()
@@ -138,7 +138,7 @@ def test_a_delta_restore_leaves_a_record_status_trusts(
 ) -> None:
     db, store = _run(tmp_path, toy_config)
     _damage(db)
-    assert statcache.load(db, engine=duckdb.__version__) is None  # the run's: the file changed
+    assert statcache.load(db, engine=statcache.engine_key()) is None  # the run's: the file changed
     report = navsnap.restore(store=store, db=db, year=2026)
     assert report.plan.strategy == "delta"  # planned and committed on one connection
     assert _record(db)["settled"] is True
@@ -194,7 +194,7 @@ def test_a_failed_restore_leaves_no_usable_record(tmp_path: Path, toy_config: Co
     with pytest.raises(navsnap.NavsnapError):
         navsnap.restore(store=store, db=db, year=2026)
     assert not db.exists()
-    assert statcache.load(db, engine=duckdb.__version__) is None
+    assert statcache.load(db, engine=statcache.engine_key()) is None
 
 
 def test_a_restore_that_fails_before_the_swap_leaves_file_and_record_as_they_were(
@@ -261,12 +261,12 @@ def test_a_record_is_not_trusted_once_the_file_is_touched_or_written(
     db, store = _run(tmp_path, toy_config)
     _damage(db)
     navsnap.restore(store=store, db=db, year=2026)
-    assert statcache.load(db, engine=duckdb.__version__) is not None
+    assert statcache.load(db, engine=statcache.engine_key()) is not None
     os.utime(db)  # touched: mtime and ctime now
     assert _scanned(toy_config, db, store).action == "complete"
     _damage(db)
     navsnap.restore(store=store, db=db, year=2026)
-    assert statcache.load(db, engine=duckdb.__version__) is not None
+    assert statcache.load(db, engine=statcache.engine_key()) is not None
     _damage(db, "simulation_year = 2025 AND person_id = 2")  # written: a changed row
     assert _scanned(toy_config, db, store).action == "restore"
 

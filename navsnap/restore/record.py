@@ -33,8 +33,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import duckdb
-
 from navsnap import statcache
 from navsnap.catalog import INTEGER_TYPES
 from navsnap.manifest import Manifest, PartitionKind
@@ -97,7 +95,7 @@ def record(
         done = statcache.record_written(
             target,
             manifest,
-            engine=duckdb.__version__,
+            engine=statcache.engine_key(),
             year_column=manifest.year_column,
             year=lambda: held,
             checked=checked,
