@@ -117,14 +117,16 @@ _PARSERS = threading.local()
 
 
 def _parser() -> duckdb.DuckDBPyConnection:
-    """This thread's in-memory connection for parsing: the module-level
-    ``duckdb.extract_statements`` goes through DuckDB's default connection, whose set-up and
-    per-call cursor cost more than the parse (measured: about 2 ms a call against 0.1 ms)."""
-    import duckdb
+    """This thread's connection for parsing, a cursor of the process's scratch instance
+    (:mod:`navsnap.scratch`, which ``attach`` writes its views file with too): the
+    module-level ``duckdb.extract_statements`` goes through DuckDB's default connection, whose
+    set-up and per-call cursor cost more than the parse (measured: about 2 ms a call against
+    0.1 ms)."""
+    from navsnap import scratch
 
     con: duckdb.DuckDBPyConnection | None = getattr(_PARSERS, "con", None)
     if con is None:
-        con = duckdb.connect(":memory:", config={"threads": 1})
+        con = scratch.cursor()
         _PARSERS.con = con
     return con
 
