@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from navsnap import engine
+from navsnap import engine, scratch
 from navsnap.ahead import connect_ahead
 from navsnap.catalog import quote_ident, quote_literal
 from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
@@ -203,11 +204,41 @@ def _info_sql(store: Store, manifest: Manifest) -> tuple[str, Sequence[object]]:
 
 
 def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
-    """Write the views file at ``tmp``, in the oldest storage every supported DuckDB opens."""
-    con = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
+    """Write the views file at ``tmp``, in the oldest storage every supported DuckDB opens.
+
+    Over a local store the new file is ATTACHed to the process's scratch instance
+    (:mod:`navsnap.scratch`), written, CHECKPOINTed and DETACHed: opening it as a new
+    instance's own database made and closed an instance, 40 % of the time at 100k. Over a
+    remote store the views read through the store's filesystem, which registers on the
+    instance: the file is then an instance of its own."""
+    files = table_files(store, manifest)
+    also = [_info_sql(store, manifest)]
+    fs = store.duckdb_filesystem()
+    if fs is not None:
+        own = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
+        try:
+            own.register_filesystem(fs)
+            views = create_parquet_views(own, manifest, files, also=also)
+            own.execute("CHECKPOINT")
+        finally:
+            own.close()
+        return views
+    con = scratch.cursor()
     try:
-        views = _create_views(con, store, manifest, also=[_info_sql(store, manifest)])
-        con.execute("CHECKPOINT")
+        alias = quote_ident(f"navsnap_attach_{uuid.uuid4().hex}")
+        con.execute(f"ATTACH {quote_literal(str(tmp))} AS {alias}{engine.OLDEST_ATTACH_OPTIONS}")
+        try:
+            con.execute(f"USE {alias}")
+            views = create_parquet_views(con, manifest, files, also=also)
+            con.execute(f"CHECKPOINT {alias}")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("USE memory")
+                con.execute(f"DETACH {alias}")
+            raise
+        # Not suppressed: a file still attached stays open (and locked) in this process.
+        con.execute("USE memory")
+        con.execute(f"DETACH {alias}")
     finally:
         con.close()
     return views
@@ -220,7 +251,6 @@ def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
     (:func:`navsnap.restore.build.checked_copy`), on the same connection that then adds
     ``navsnap_info`` and checkpoints the clone; False, and no ``dest``, otherwise."""
     from navsnap.hot import HotUnusable, check_file, clone_unchecked
-    from navsnap.restore.build import checked_copy
 
     if manifest.hot is None:
         return False
@@ -229,6 +259,9 @@ def _clone_hot(store: Store, manifest: Manifest, dest: Path) -> bool:
     except (HotUnusable, OSError):
         remove_with_wal(dest)
         return False
+    # Only now: where no clone is possible (ext4), the views file needs none of the restore.
+    from navsnap.restore.build import checked_copy
+
     with connect_ahead() as ready:
         try:
             check_file(manifest.hot, dest)

@@ -44,6 +44,7 @@ __all__ = [
     "FK_REFERENCED_TABLE",
     "MINIMUM",
     "NESTED_TEXT_ESCAPED_FROM",
+    "OLDEST_ATTACH_OPTIONS",
     "OLDEST_FILE_CONFIG",
     "REINSERTS_DELETED_KEYS",
     "RUNNING",
@@ -200,6 +201,12 @@ def attach_options(storage_version: str | None) -> str:
     if tag is None or not ATTACH_STORAGE_VERSION:
         return ""
     return f" (STORAGE_VERSION '{tag}')"
+
+
+#: ATTACH options for a new file every supported release opens: what
+#: :data:`OLDEST_FILE_CONFIG` is to ``duckdb.connect`` (before 1.2, ATTACH writes that
+#: storage without being asked).
+OLDEST_ATTACH_OPTIONS: Final[str] = attach_options(_OLD_DEFAULT_STORAGE)
 
 
 def _release(version: tuple[int, int, int]) -> tuple[int, int]:

@@ -204,3 +204,125 @@ def test_a_table_view_that_fails_rolls_back_all_of_them(
         )
     finally:
         con.close()
+
+
+#: Run by a plain DuckDB that never imports navsnap, on attach's file opened read-write (so
+#: nothing else holds it): its views and macros, navsnap_info, and what they answer.
+_OPEN_VIEWS_FILE = """
+import duckdb, json, sys
+c = duckdb.connect(sys.argv[1])
+here = "database_name = current_database() AND NOT internal"
+def rows(sql):
+    return [[str(x) for x in r] for r in c.execute(sql).fetchall()]
+print(json.dumps({
+    "views": sorted(r[0] for r in rows(f"SELECT view_name FROM duckdb_views() WHERE {here}")),
+    "macros": sorted({r[0] for r in rows(
+        f"SELECT function_name FROM duckdb_functions() WHERE {here} AND function_type LIKE '%macro'"
+    )}),
+    "info": rows("SELECT snapshot_id, year FROM navsnap_info"),
+    "v_pay2": rows("SELECT * FROM v_pay2 ORDER BY 1"),
+    "yearly_pay": rows("SELECT count(*) FROM yearly_pay(2026)"),
+    "log": rows("SELECT count(*) FROM audit.log"),
+}))
+assert "navsnap" not in sys.modules
+"""
+
+
+def scratch_databases() -> set[str]:
+    """The databases the process's scratch DuckDB has attached."""
+    from navsnap import scratch
+
+    cur = scratch.cursor()
+    try:
+        rows = cur.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        return {r[0] for r in rows}
+    finally:
+        cur.close()
+
+
+def test_attach_writes_its_file_on_the_scratch_instance(
+    snap: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a local store the views file is ATTACHed to the process's scratch DuckDB, not
+    opened as a new instance: no duckdb.connect. It holds every table view, the snapshot's
+    own views and macros and navsnap_info, in 1.0 storage, and is detached afterwards (a
+    plain DuckDB opens it read-write; the scratch instance holds only its own databases)."""
+    from navsnap import scratch
+    from navsnap.analyst import write_attach_file
+    from navsnap.catalog import storage_version
+    from navsnap.index import read_all
+
+    db, store_path, sid = snap
+    store = open_store(store_path)
+    (m,) = [m for m in read_all(store)[0] if m.snapshot_id == sid]
+    scratch.cursor().close()  # the instance exists, as once any manifest was read
+
+    def no_new_instance(*args: object, **kwargs: object) -> duckdb.DuckDBPyConnection:
+        raise AssertionError("attach made a DuckDB instance of its own")
+
+    out = tmp_path / "analysis.duckdb"
+    with monkeypatch.context() as patch:
+        patch.setattr(duckdb, "connect", no_new_instance)
+        report = write_attach_file(store, m, out)
+    assert report.source == "views" and set(report.views) == {t.name for t in m.tables}
+    assert scratch_databases() == {"memory", "system", "temp"}
+    got = subprocess.run([sys.executable, "-c", _OPEN_VIEWS_FILE, str(out)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    seen = json.loads(got.stdout)
+    assert seen["views"] == sorted({t.table for t in m.tables} | {"v_pay", "v_pay2"})
+    assert seen["macros"] == ["bump", "yearly_pay"]
+    assert seen["info"] == [[sid, str(m.year)]]
+    want = [[str(x) for x in r] for r in live(db, "SELECT * FROM v_pay2 ORDER BY 1")]
+    assert seen["v_pay2"] == want
+    assert seen["yearly_pay"] == [[str(live(db, "SELECT count(*) FROM yearly_pay(2026)")[0][0])]]
+    assert seen["log"] == [["2"]]
+    con = duckdb.connect(str(out), read_only=True)
+    try:
+        assert storage_version(con) in (None, "v1.0.0")  # None: a release without the tag
+    finally:
+        con.close()
+
+
+def test_attach_that_fails_leaves_nothing_attached_nor_written(
+    snap: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """A table view that cannot be created (its object is gone): DatabaseError, no file, no
+    temporary, and the scratch instance holds no database of attach's."""
+    import dataclasses
+
+    from navsnap.analyst import write_attach_file
+    from navsnap.errors import DatabaseError
+    from navsnap.index import read_all
+
+    _, store_path, sid = snap
+    store = open_store(store_path)
+    (m,) = [m for m in read_all(store)[0] if m.snapshot_id == sid]
+    last = m.tables[-1]
+    gone = dataclasses.replace(last.partitions[0].object, key=f"objects/00/{'0' * 32}.parquet")
+    part = dataclasses.replace(last.partitions[0], object=gone)
+    last = dataclasses.replace(last, partitions=(part,))
+    broken = dataclasses.replace(m, tables=(*m.tables[:-1], last))
+    out = tmp_path / "analysis.duckdb"
+    with pytest.raises(DatabaseError, match="could not write"):
+        write_attach_file(store, broken, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert scratch_databases() == {"memory", "system", "temp"}
+
+
+def test_attach_without_a_clone_imports_none_of_the_restore(
+    snap: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """Where no clone of a hot copy is made (no hot copy, or ext4), attach writes views and
+    needs none of navsnap.restore (its import is a start-up cost of the command)."""
+    _, store, sid = snap
+    code = (
+        "import sys; from navsnap import api;"
+        "r = api.attach(sys.argv[1], sys.argv[2], sys.argv[3]);"
+        "assert r.source == 'views', r;"
+        "print(sorted(k for k in sys.modules if k.startswith('navsnap.restore')))"
+    )
+    got = subprocess.run([sys.executable, "-c", code, str(store), sid, str(tmp_path / "a.duckdb")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "[]"

@@ -168,6 +168,64 @@ def test_attach_output_opens_in_the_oldest_release(tmp_path: Path) -> None:
     assert res.stdout.strip() == "[(2, 'a')]"
 
 
+#: A database with a table, a view and a macro, written by the oldest release.
+_WITH_MACRO = (
+    "c = duckdb.connect('db.duckdb');"
+    'c.execute("CREATE TABLE t (simulation_year INTEGER NOT NULL, v VARCHAR NOT NULL)");'
+    "c.execute(\"INSERT INTO t VALUES (2025, 'a'), (2026, 'b')\");"
+    "c.execute('CREATE MACRO twice(x) AS x * 2');"
+    "c.execute('CREATE VIEW v AS SELECT twice(count(*)) AS n FROM t'); c.close()"
+)
+_READ_ATTACHED = """
+import sys
+c = duckdb.connect(sys.argv[1], read_only=True)
+here = "database_name = current_database() AND NOT internal"
+views = c.execute(f"SELECT view_name FROM duckdb_views() WHERE {here}").fetchall()
+print(
+    sorted(r[0] for r in views),
+    sorted(r[0] for r in c.execute(
+        f"SELECT function_name FROM duckdb_functions() WHERE {here} AND function_type = 'macro'"
+    ).fetchall()),
+    c.execute("SELECT n FROM v").fetchall(),
+    c.execute("SELECT twice(count(*)) FROM t").fetchall(),
+    c.execute("SELECT year FROM navsnap_info").fetchall(),
+)
+"""
+
+
+@pytest.mark.parametrize("writer", ["running", *OLD])
+def test_attach_file_holds_views_and_macros_the_oldest_release_opens(
+    tmp_path: Path, writer: str
+) -> None:
+    """attach's views file, written by navsnap under each release (the running one, and the
+    old ones, where ATTACH takes no STORAGE_VERSION before 1.2), opens in the oldest release
+    with every table view, the snapshot's own view and macro, and navsnap_info."""
+    oldest = old_duckdb(OLD[0]).name.removeprefix("duckdb-")
+    res = python_under(oldest, _WITH_MACRO, tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "attach.duckdb"
+    if writer == "running":
+        cfg = navsnap.load_config(search_cwd=False)
+        m = navsnap.checkpoint(db=tmp_path / "db.duckdb", year=2026, store=tmp_path / "s",
+                               config=cfg)  # fmt: skip
+        navsnap.attach(tmp_path / "s", m.snapshot_id, out=out)
+    else:
+        where = ("--db", "db.duckdb", "--store", "s")
+        res = navsnap_under(writer, "checkpoint", "--year", "2026", "--step", "etl", *where,
+                            cwd=tmp_path)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        res = navsnap_under(writer, "attach", "latest", "--out", str(out), *where, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+    res = subprocess.run(
+        [sys.executable, "-c", f"import duckdb\n{_READ_ATTACHED}", str(out)],
+        env=under(oldest),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "['t', 'v'] ['twice'] [(4,)] [(4,)] [(2026,)]"
+
+
 @pytest.mark.skipif(not engine.ATTACH_STORAGE_VERSION, reason="ATTACH has no STORAGE_VERSION")
 def test_restore_keeps_the_original_storage_version(tmp_path: Path) -> None:
     db = tmp_path / "old.duckdb"
