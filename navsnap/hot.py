@@ -24,11 +24,15 @@ Parquet objects (or, for ``attach``, the views).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from navsnap import engine
+from navsnap.catalog import quote_ident, quote_literal
 from navsnap.dbfile import wal_path
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
@@ -40,9 +44,11 @@ from navsnap.store import Store, layout
 __all__ = [
     "HotUnusable",
     "StagedCopy",
+    "attach_copy",
     "check_file",
     "clone_unchecked",
     "compresses",
+    "detach_copy",
     "in_place",
     "openable",
     "publish",
@@ -179,6 +185,43 @@ def in_place(hot: HotCopy, *, store: Store) -> Path:
     except FileNotFoundError:
         raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
     return path
+
+
+def attach_copy(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    read_only: bool = True,
+    alias: str = "navsnap_hot_check",
+) -> str:
+    """The one home for attaching a hot copy (or ``attach``'s clone of one): ``path`` attached
+    to ``con`` as ``alias`` and made its current database; returns the quoted alias, for
+    :func:`detach_copy`. HotUnusable, and nothing left attached, when it does not open.
+    :func:`navsnap.restore.build.checked_copy` then checks it (a hot restore, ``attach``'s
+    clone); ``sql`` keeps it attached read-only for its queries
+    (:func:`navsnap.analyst.connect`)."""
+    quoted = quote_ident(alias)
+    mode = " (READ_ONLY)" if read_only else ""
+    try:
+        con.execute(f"ATTACH {quote_literal(str(path))} AS {quoted}{mode}")
+    except duckdb.Error as exc:
+        raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
+    try:
+        con.execute(f"USE {quoted}")
+    except duckdb.Error as exc:
+        detach_copy(con, quoted)
+        raise HotUnusable(f"the hot copy cannot be used: {str(exc).splitlines()[0]}") from None
+    return quoted
+
+
+def detach_copy(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """Back to ``con``'s in-memory database, and the copy attached as ``alias`` (quoted, as
+    :func:`attach_copy` returns it) detached; errors are ignored (nothing else was
+    attached)."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("USE memory")
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"DETACH {alias}")
 
 
 def clone_unchecked(hot: HotCopy, *, store: Store, dest: Path) -> None:

@@ -792,3 +792,48 @@ def test_the_copy_hashes_every_chunk_it_writes(
     assert len(seen) == 6
     assert all(name.startswith("navsnap-hash") == beside for name in seen), seen
     assert threading.active_count() == before  # the hash thread is gone
+
+
+def test_sql_and_a_hot_restore_attach_the_copy_in_one_place(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hot.attach_copy is the one home for attaching a hot copy: sql's connection (kept
+    attached as navsnap_hot, unchecked) and a hot restore's check (checked_copy) both go
+    through it."""
+    from navsnap import hot
+    from navsnap.analyst import connect
+
+    seen: list[tuple[str, bool]] = []
+    real = hot.attach_copy
+
+    def recording(con: duckdb.DuckDBPyConnection, path: Path, **kw: object) -> str:
+        seen.append((str(kw.get("alias", "navsnap_hot_check")), bool(kw.get("read_only", True))))
+        return real(con, path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hot, "attach_copy", recording)
+    m = manifests(work)[2029]
+    con = connect(open_store(work / "store"), m)
+    try:
+        assert con.execute("SELECT current_database()").fetchone() == ("navsnap_hot",)
+    finally:
+        con.close()
+    report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", snapshot=m.snapshot_id,
+                             to=work / "r.duckdb")  # fmt: skip
+    assert report.source == "hot", report.hot_fallback
+    assert seen == [("navsnap_hot", True), ("navsnap_hot_check", True)], seen
+
+
+def test_attach_copy_of_a_file_that_does_not_open_leaves_nothing_attached(tmp_path: Path) -> None:
+    from navsnap.hot import HotUnusable, attach_copy
+
+    bad = tmp_path / "bad.duckdb"
+    bad.write_bytes(b"not a database" * 512)
+    con = duckdb.connect()
+    try:
+        with pytest.raises(HotUnusable, match="does not open"):
+            attach_copy(con, bad, alias="navsnap_hot")
+        assert con.execute("SELECT current_database()").fetchone() == ("memory",)
+        names = con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        assert {r[0] for r in names} == {"memory", "system", "temp"}, names
+    finally:
+        con.close()

@@ -195,35 +195,22 @@ def check_hot_copy(
 def checked_copy(
     con: duckdb.DuckDBPyConnection, path: Path, manifest: Manifest, *, read_only: bool = True
 ) -> Iterator[str]:
-    """``path`` attached to ``con`` and made its current database once
-    :func:`check_open_copy` holds; yields its (quoted) alias, and detaches it on leaving.
-    HotUnusable when it does not open or does not match (a hot restore's check, and
+    """``path`` attached to ``con`` (:func:`navsnap.hot.attach_copy`) and made its current
+    database once :func:`check_open_copy` holds; yields its (quoted) alias, and detaches it on
+    leaving. HotUnusable when it does not open or does not match (a hot restore's check, and
     ``attach``'s of its clone, which it then writes ``navsnap_info`` to: ``read_only``
     False)."""
-    from navsnap.hot import HotUnusable
+    from navsnap.hot import HotUnusable, attach_copy, detach_copy
 
-    alias = quote_ident(_CHECK_ALIAS)
-    mode = " (READ_ONLY)" if read_only else ""
-    try:
-        con.execute(f"ATTACH {quote_literal(str(path))} AS {alias}{mode}")
-    except duckdb.Error as exc:
-        raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
+    alias = attach_copy(con, path, read_only=read_only)
     try:
         try:
-            con.execute(f"USE {alias}")
             check_open_copy(con, manifest)
         except duckdb.Error as exc:
             raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
         yield alias
     finally:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("USE memory")
-        with contextlib.suppress(duckdb.Error):
-            con.execute(f"DETACH {alias}")
-
-
-#: The alias :func:`checked_copy` attaches a copy under.
-_CHECK_ALIAS = "navsnap_hot_check"
+        detach_copy(con, alias)
 
 
 def check_open_copy(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
