@@ -837,3 +837,20 @@ def test_attach_copy_of_a_file_that_does_not_open_leaves_nothing_attached(tmp_pa
         assert {r[0] for r in names} == {"memory", "system", "temp"}, names
     finally:
         con.close()
+
+
+def test_sql_answers_from_the_intact_copy_its_manifest_names(work: Path) -> None:
+    """What sql does not check (docs/concepts.md): a manifest naming another year's intact
+    copy (its own hash) is answered from that copy, where a restore and attach's clone refuse
+    it; sql reads what the manifest names, as it reads the Parquet objects it lists."""
+    from navsnap.analyst import connect
+
+    ms = manifests(work)
+    assert ms[2028].hot is not None
+    m = dataclasses.replace(ms[2029], hot=ms[2028].hot)
+    con = connect(open_store(work / "store"), m)
+    try:
+        assert con.execute("SELECT current_database()").fetchone() == ("navsnap_hot",)
+        assert con.execute("SELECT max(simulation_year) FROM yearly").fetchone() == (2028,)
+    finally:
+        con.close()
