@@ -209,6 +209,17 @@ def _info_sql(store: Store, manifest: Manifest) -> tuple[str, Sequence[object]]:
     return sql, [manifest.snapshot_id, manifest.year, store.url]
 
 
+def _names_scratch(manifest: Manifest) -> bool:
+    """Whether any of the snapshot's own macros or views could name the scratch instance's
+    database, ``memory``: the only catalog of that instance a statement run on a cursor whose
+    current database is the views file could write to and leave behind (``temp`` is the
+    cursor's own, ``system`` is read-only). A hostile manifest's ``CREATE VIEW memory.main.x``
+    would otherwise outlive the call in the instance the manifest parser shares. Any mention
+    of the word, in any case, quoted or not, counts: a false alarm costs one DuckDB instance
+    (about 36 ms)."""
+    return any(d.kind in ("macro", "view") and "memory" in d.sql.lower() for d in manifest.ddl)
+
+
 def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
     """Write the views file at ``tmp``, in the oldest storage every supported DuckDB opens.
 
@@ -216,14 +227,16 @@ def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
     (:mod:`navsnap.scratch`), written, CHECKPOINTed and DETACHed: opening it as a new
     instance's own database made and closed an instance, 40 % of the time at 100k. Over a
     remote store the views read through the store's filesystem, which registers on the
-    instance: the file is then an instance of its own."""
+    instance: the file is then an instance of its own. So is it for a snapshot whose own
+    macros or views could name the scratch instance's database (:func:`_names_scratch`)."""
     files = table_files(store, manifest)
     also = [_info_sql(store, manifest)]
     fs = store.duckdb_filesystem()
-    if fs is not None:
+    if fs is not None or _names_scratch(manifest):
         own = duckdb.connect(str(tmp), config=engine.OLDEST_FILE_CONFIG)
         try:
-            own.register_filesystem(fs)
+            if fs is not None:
+                own.register_filesystem(fs)
             views = create_parquet_views(own, manifest, files, also=also)
             own.execute("CHECKPOINT")
         finally:

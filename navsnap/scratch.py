@@ -15,7 +15,9 @@ the process. Each caller works on a cursor of its own (:func:`cursor`), a connec
 same instance whose current database (``USE``) is its own; whatever a caller attaches it
 detaches before it returns, so the instance holds nothing but its empty in-memory database
 between uses. Nothing that registers state on the instance (a filesystem, a setting) may
-use it: a remote store's views file is written by an instance of its own.
+use it: a remote store's views file is written by an instance of its own, and so is the
+views file of a snapshot whose own macros or views could name the instance's database
+(``memory``), which a hostile manifest would otherwise leave objects in.
 """
 
 from __future__ import annotations

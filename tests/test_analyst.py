@@ -326,3 +326,39 @@ def test_attach_without_a_clone_imports_none_of_the_restore(
                          capture_output=True, text=True)  # fmt: skip
     assert got.returncode == 0, got.stderr
     assert got.stdout.strip() == "[]"
+
+
+def test_a_hostile_manifest_leaves_nothing_in_the_scratch_instance(
+    snap: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """A snapshot whose own view and macro name the scratch instance's database (``memory``)
+    gets its views file from an instance of its own: nothing it creates outlives the call in
+    the process's scratch instance, which the manifest parser shares."""
+    import dataclasses
+
+    from navsnap import scratch
+    from navsnap.analyst import write_attach_file
+    from navsnap.index import read_all
+    from navsnap.manifest import DdlEntry
+
+    _, store_path, sid = snap
+    store = open_store(store_path)
+    (m,) = [m for m in read_all(store)[0] if m.snapshot_id == sid]
+    planted = (
+        DdlEntry("view", "main", "planted", 'CREATE VIEW "Memory".main.planted AS SELECT 42 AS x'),
+        DdlEntry("macro", "main", "planted_m", "CREATE MACRO memory.main.planted_m(a) AS a + 1"),
+    )
+    hostile = dataclasses.replace(m, ddl=(*m.ddl, *planted))
+    report = write_attach_file(store, hostile, tmp_path / "analysis.duckdb")
+    assert report.source == "views"
+    con = scratch.cursor()
+    try:
+        views = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = 'planted'"
+        ).fetchall()
+        macros = con.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'planted_m'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert views == [(0,)] and macros == [(0,)]
