@@ -468,9 +468,9 @@ def regular_install(where: Path) -> Path:
     site-packages holds a byte-compiled copy of the package and a ``.pth`` line naming this
     interpreter's site-packages (DuckDB and the other dependencies). An editable install
     (``pip install -e``, as a development checkout has) adds setuptools' import hook to every
-    interpreter start and every import, measured at about 0.1 s of a 0.4 s ``status``: not what
-    a user's install pays. The ``.pth`` adds those directories as plain paths, so the ``.pth``
-    files in them (the editable hook) are not run."""
+    interpreter start and every import: not what a user's install pays. The ``.pth`` adds
+    those directories as plain paths, so the ``.pth`` files in them (the editable hook) are
+    not run."""
     import site
     import venv
 
@@ -921,10 +921,10 @@ def render(
         "- The 5-year run overlaps each year's export with the next year's simulation; on two "
         "cores both compete for the same CPUs.",
         "- Start-up rows run each command in a new interpreter of a regular install (the "
-        "package copied and byte-compiled into a new venv, as `pip install .` does; an "
-        "editable install's import hook, which a development checkout has, adds about 0.1 s "
-        'to every command), interleaved with `python -c "import duckdb"` in the same '
-        "interpreter; CPU is user + system time of the process. `status` answers from the "
+        "package copied and byte-compiled into a new venv, as `pip install .` does, not the "
+        "editable install of a development checkout, whose import hook users do not pay), "
+        'interleaved with `python -c "import duckdb"` in the same interpreter; CPU is user + '
+        "system time of the process. `status` answers from the "
         "stat cache beside the database (the file is unchanged since a check recorded it; "
         "docs/concepts.md, Status and the stat cache) without importing DuckDB; "
         "`status --deep` fingerprints the database as `run --resume` does.",
