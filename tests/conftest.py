@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ if str(SUPPORT) not in sys.path:
 
 from click.testing import CliRunner  # noqa: E402
 
+from navsnap.catalog import TableInfo  # noqa: E402
 from navsnap.cli import main  # noqa: E402
 from navsnap.config import Config, load_config  # noqa: E402
+from navsnap.manifest import Fingerprint, PartitionKey  # noqa: E402
 
 TOY_STEP = "toy_pipeline:step"
 
@@ -51,6 +54,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in CORE_FILES:
             item.add_marker(pytest.mark.core)
+
+
+def count_fingerprints(
+    monkeypatch: pytest.MonkeyPatch, *, whole_tables: bool = False
+) -> Counter[str]:
+    """Count fingerprints of live tables by table (every plan and every check goes through
+    ``navsnap.compare.fingerprints``); ``whole_tables``: only those of whole tables (a
+    rewritten partition's check reads only it, through ``source``)."""
+    import navsnap.compare
+
+    calls: Counter[str] = Counter()
+    real = navsnap.compare.fingerprints
+
+    def counting(
+        con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
+    ) -> dict[PartitionKey, Fingerprint]:
+        if source is None or not whole_tables:
+            calls[table.ref] += 1
+        return real(con, table, source=source)
+
+    monkeypatch.setattr(navsnap.compare, "fingerprints", counting)
+    return calls
 
 
 def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:

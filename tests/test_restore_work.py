@@ -9,37 +9,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from conftest import invoke_at, pythonpath, table_fingerprints
+from conftest import count_fingerprints, invoke_at, pythonpath, table_fingerprints
 
 import navsnap
 import navsnap.compare
-from navsnap.catalog import TableInfo
 from navsnap.config import Config
 from navsnap.index import read_all
-from navsnap.manifest import Fingerprint, PartitionKey
 from navsnap.store import open_store
-
-
-def _count_whole_table_fingerprints(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Count fingerprints of whole live tables (a rewritten partition's check reads only it)."""
-    calls: Counter[str] = Counter()
-    real = navsnap.compare.fingerprints
-
-    def counting(
-        con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
-    ) -> dict[PartitionKey, Fingerprint]:
-        if source is None:
-            calls[table.ref] += 1
-        return real(con, table, source=source)
-
-    monkeypatch.setattr(navsnap.compare, "fingerprints", counting)
-    return calls
 
 
 def _run_and_damage(
@@ -60,7 +41,7 @@ def test_resume_of_a_damaged_year_fingerprints_the_live_database_once(
     tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, store, want = _run_and_damage(tmp_path, toy_config)
-    calls = _count_whole_table_fingerprints(monkeypatch)
+    calls = count_fingerprints(monkeypatch, whole_tables=True)
     events: list[str] = []
     navsnap.run(
         toy_config,
@@ -82,7 +63,7 @@ def test_status_of_a_damaged_year_fingerprints_the_live_database_once(
     tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, store, _ = _run_and_damage(tmp_path, toy_config)
-    calls = _count_whole_table_fingerprints(monkeypatch)
+    calls = count_fingerprints(monkeypatch, whole_tables=True)
     decision = navsnap.status(toy_config, db=db, years=(2025, 2027), store=store)
     assert decision.action == "restore" and decision.restore_strategy == "delta"
     assert calls and set(calls.values()) == {1}, calls

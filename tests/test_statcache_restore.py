@@ -16,38 +16,20 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, pythonpath, table_fingerprints
+from conftest import TOY_STEP, count_fingerprints, pythonpath, table_fingerprints
 
 import navsnap
 import navsnap.compare
 from navsnap import statcache
-from navsnap.catalog import TableInfo
 from navsnap.config import Config, load_config
-from navsnap.manifest import Fingerprint, PartitionKey
 from navsnap.restore import record as restore_record
 from navsnap.restore.record import UNKNOWN, held_year
 
 YEARS = (2025, 2026)
-
-
-def _scans(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Count fingerprints of live tables (every plan and every check goes through it)."""
-    calls: Counter[str] = Counter()
-    real = navsnap.compare.fingerprints
-
-    def counting(
-        con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
-    ) -> dict[PartitionKey, Fingerprint]:
-        calls[table.ref] += 1
-        return real(con, table, source=source)
-
-    monkeypatch.setattr(navsnap.compare, "fingerprints", counting)
-    return calls
 
 
 def _status(
@@ -70,7 +52,7 @@ def _from_record(
     years: tuple[int, int] = YEARS,
 ) -> navsnap.ResumeDecision:
     """``status`` answers from the record with no fingerprint, as a full scan answers."""
-    calls = _scans(monkeypatch)
+    calls = count_fingerprints(monkeypatch)
     cached = _status(config, db, store, years=years)
     assert cached.from_cache and not calls, calls
     deep = _status(config, db, store, deep=True, years=years)
