@@ -361,16 +361,14 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
 
     # ---- full restore vs IMPORT DATABASE
     export_dir = work / f"export{reps - 1}"
-    rows.append(
-        full_restore_row(
-            n, reps, work, db=db, store=store, last=last, export_dir=export_dir, log=log
-        )
+    rows += full_restore_rows(
+        n, reps, work, db=db, store=store, last=last, export_dir=export_dir, log=log
     )
 
     rows += bench_hot(n, reps, work, db=db, base_store=base_store, export_dir=export_dir, log=log)
 
     # ---- delta restore (one year's partitions damaged) vs full restore
-    rows.append(delta_restore_row(n, reps, work, db=db, store=store, last=last, log=log))
+    rows += delta_restore_rows(n, reps, work, db=db, store=store, last=last, log=log)
 
     # ---- resume check when the database matches
     rows.append(resume_check_row(n, reps, db=db, store=store))
@@ -574,7 +572,29 @@ def restore_to(store: Path | str, db: Path, last: Manifest, out: Path) -> None:
     navsnap.restore(store=store, db=db, snapshot=last.snapshot_id, to=out)
 
 
-def full_restore_row(
+def load_floor(store: Path, last: Manifest, out: Path) -> None:
+    """What no full restore can go below: the tables of ``last`` created with their
+    constraints and their Parquet objects loaded as a restore loads them (``INSERT ... BY
+    NAME``, insertion order not kept), then CHECKPOINT and fsync; no object hashed, nothing
+    fingerprinted or listed, no views, macros or comments."""
+    con = duckdb.connect(str(out))
+    con.execute("SET preserve_insertion_order = false")
+    for entry in last.tables:
+        con.execute(entry.ddl)
+    for entry in last.tables:
+        files = sorted({str(store / p.object.key) for p in entry.partitions})
+        if files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(
+                f'INSERT INTO "{entry.schema}"."{entry.table}" BY NAME '
+                f"SELECT * FROM read_parquet([{listed}])"
+            )
+    con.execute("CHECKPOINT")
+    con.close()
+    fsync_tree(out)
+
+
+def full_restore_rows(
     n: int,
     reps: int,
     work: Path,
@@ -584,23 +604,71 @@ def full_restore_row(
     last: Manifest,
     export_dir: Path,
     log: Callable[[str], None],
-) -> Row:
-    """A full restore of ``last`` into a new file / IMPORT DATABASE of ``export_dir``."""
+) -> list[Row]:
+    """A full restore of ``last`` into a new file / IMPORT DATABASE of ``export_dir``, and
+    interleaved with them the load alone (:func:`load_floor`) / the same IMPORTs."""
     full = Row(
         n, "full restore of 2029 into a new file", base_name="IMPORT DATABASE", target="<= 0.8"
+    )
+    floor = Row(
+        n,
+        "floor: the same Parquet loaded, no checks (no restore is faster)",
+        base_name="IMPORT DATABASE",
     )
     for i in range(reps):
         out = work / f"restored{i}.duckdb"
         full.ours.append(timed(partial(restore_to, store, db, last, out)))
         drop(out)
+        loaded = work / f"loaded{i}.duckdb"
+        floor.ours.append(timed(partial(load_floor, store, last, loaded)))
+        drop(loaded)
         imp = work / f"imported{i}.duckdb"
-        full.base.append(timed(partial(import_database, export_dir, imp)))
+        secs = timed(partial(import_database, export_dir, imp))
+        full.base.append(secs)
+        floor.base.append(secs)
         drop(imp)
-    log(f"   restore {full.ours_med:.2f}s / IMPORT {full.base_med:.2f}s")
-    return full
+    log(
+        f"   restore {full.ours_med:.2f}s / load alone {floor.ours_med:.2f}s / "
+        f"IMPORT {full.base_med:.2f}s"
+    )
+    return [full, floor]
 
 
-def delta_restore_row(
+def damaged_copy(db: Path, dest: Path, year_tables: list[str]) -> None:
+    """A copy of ``db`` whose 2027 partitions lost a seventh of their rows."""
+    shutil.copyfile(db, dest)
+    con = duckdb.connect(str(dest))
+    for t in year_tables:
+        con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
+    con.close()
+
+
+def reload_floor(store: Path, last: Manifest, target: Path) -> None:
+    """What no delta restore of :func:`damaged_copy` can go below: told which partitions
+    are damaged, their rows deleted and loaded again from the snapshot's objects in one
+    transaction, committed (straight into the file, as a delta commits) and CHECKPOINTed;
+    nothing fingerprinted, hashed or listed."""
+    con = duckdb.connect(str(target))
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("BEGIN TRANSACTION")
+    for entry in last.tables:
+        if not entry.year_column:
+            continue
+        ref = f'"{entry.schema}"."{entry.table}"'
+        con.execute(f'DELETE FROM {ref} WHERE "{entry.year_column}" = 2027')
+        for p in entry.partitions:
+            if p.year.year == "2027":
+                path = str(store / p.object.key).replace("'", "''")
+                con.execute(f"INSERT INTO {ref} BY NAME SELECT * FROM read_parquet('{path}')")
+    for setting in ("max_vacuum_tasks = 0", "checkpoint_threshold = '0b'"):  # as a delta's
+        with contextlib.suppress(duckdb.Error):  # a DuckDB without it
+            con.execute(f"SET {setting}")
+    con.execute("COMMIT")
+    con.execute("CHECKPOINT")
+    con.close()
+
+
+def delta_restore_rows(
     n: int,
     reps: int,
     work: Path,
@@ -609,20 +677,22 @@ def delta_restore_row(
     store: Path,
     last: Manifest,
     log: Callable[[str], None],
-) -> Row:
-    """A delta restore of ``last`` over a copy of ``db`` whose 2027 partitions lost a
-    seventh of their rows / a full restore of ``last`` into a new file."""
+) -> list[Row]:
+    """A delta restore of ``last`` over :func:`damaged_copy` / a full restore of ``last``
+    into a new file, and interleaved with them the reload alone (:func:`reload_floor`) /
+    the same full restores."""
     year_tables = [t.name for t in last.tables if t.year_column]
     delta = Row(
         n, "delta restore, 2027 partitions damaged", base_name="full restore", target="<= 0.25"
     )
+    floor = Row(
+        n,
+        "floor: the damaged partitions reloaded, nothing checked (no delta is faster)",
+        base_name="full restore",
+    )
     for i in range(reps):
         work_db = work / f"delta{i}.duckdb"
-        shutil.copyfile(db, work_db)
-        con = duckdb.connect(str(work_db))
-        for t in year_tables:
-            con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
-        con.close()
+        damaged_copy(db, work_db, year_tables)
         delta.ours.append(
             timed(
                 lambda w=work_db: navsnap.restore(  # type: ignore[misc]
@@ -631,11 +701,19 @@ def delta_restore_row(
             )
         )
         drop(work_db)
+        damaged_copy(db, work_db, year_tables)
+        floor.ours.append(timed(partial(reload_floor, store, last, work_db)))
+        drop(work_db)
         out = work / f"fullr{i}.duckdb"
-        delta.base.append(timed(partial(restore_to, store, db, last, out)))
+        secs = timed(partial(restore_to, store, db, last, out))
+        delta.base.append(secs)
+        floor.base.append(secs)
         drop(out)
-    log(f"   delta {delta.ours_med:.2f}s / full {delta.base_med:.2f}s")
-    return delta
+    log(
+        f"   delta {delta.ours_med:.2f}s / reload alone {floor.ours_med:.2f}s / "
+        f"full {delta.base_med:.2f}s"
+    )
+    return [delta, floor]
 
 
 def bench_restore_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
@@ -649,10 +727,10 @@ def bench_restore_only(n: int, reps: int, work: Path, log: Callable[[str], None]
     con.execute(f"EXPORT DATABASE '{export_dir}' (FORMAT parquet, COMPRESSION zstd)")
     con.close()
     return [
-        full_restore_row(
+        *full_restore_rows(
             n, reps, work, db=db, store=store, last=last, export_dir=export_dir, log=log
         ),
-        delta_restore_row(n, reps, work, db=db, store=store, last=last, log=log),
+        *delta_restore_rows(n, reps, work, db=db, store=store, last=last, log=log),
     ]
 
 
@@ -724,6 +802,13 @@ def bench_hot(
         base_name="IMPORT DATABASE",
         target="<= 0.1",
     )
+    copied = Row(
+        n,
+        "floor: the hot copy's bytes copied and fsynced (no restore by copy is faster)",
+        base_name="IMPORT DATABASE",
+    )
+    assert manifest.hot is not None
+    hot_file = hot_store / manifest.hot.object.key
     table = f'"{manifest.tables[-1].schema}"."{manifest.tables[-1].table}"'
     ready = Row(n, "sql: first query ready", base_name="IMPORT DATABASE", target="<= 0.05")
     attach = Row(n, "attach: views file written", base_name="IMPORT DATABASE", target="<= 0.05")
@@ -735,6 +820,9 @@ def bench_hot(
         drop(out)
         hot.ours.append(settled(partial(restore_to, hot_store, db, manifest, out)))
         drop(out)
+        if manifest.hot.compression == "none":  # a zstd copy is unpacked, not copied
+            copied.ours.append(settled(partial(copy_fsync, hot_file, out)))
+            drop(out)
 
         def first_query() -> None:
             con = connect(st, manifest)
@@ -747,13 +835,14 @@ def bench_hot(
         drop(views)
         imp = work / f"hotimported{i}.duckdb"
         secs = settled(lambda imp=imp: import_database(export_dir, imp))  # type: ignore[misc]
-        for r in (hot, ready, attach):
+        for r in (hot, copied, ready, attach):
             r.base.append(secs)
         drop(imp)
-    rows += [hot, ready, attach]
+    rows += [hot, *([copied] if copied.ours else []), ready, attach]
     log(
-        f"   hot restore {hot.ours_med:.2f}s / sql ready {ready.ours_med:.2f}s / attach "
-        f"{attach.ours_med:.2f}s / IMPORT {hot.base_med:.2f}s"
+        f"   hot restore {hot.ours_med:.2f}s / copy alone {copied.ours_med:.2f}s / "
+        f"sql ready {ready.ours_med:.2f}s / attach {attach.ours_med:.2f}s / "
+        f"IMPORT {hot.base_med:.2f}s"
     )
     rows += bench_hot_xfs(n, reps, work, db=db, hot_store=hot_store, export_dir=export_dir, log=log)
 

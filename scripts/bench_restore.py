@@ -16,7 +16,6 @@ import argparse
 import cProfile
 import pstats
 import resource
-import shutil
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import YEARS, config, drop, fsync_tree
+from bench import YEARS, config, damaged_copy, drop, fsync_tree
 
 import navsnap
 from navsnap.index import read_all
@@ -64,14 +63,6 @@ def prepare(n: int, work: Path) -> tuple[Path, Path, Path, str, list[str]]:
     last = manifests[-1]
     year_tables = [t.name for t in last.tables if t.year_column]
     return db, store, export, last.snapshot_id, year_tables
-
-
-def damaged_copy(db: Path, dest: Path, year_tables: list[str]) -> None:
-    shutil.copyfile(db, dest)
-    con = duckdb.connect(str(dest))
-    for t in year_tables:
-        con.execute(f'DELETE FROM "{t}" WHERE simulation_year = 2027 AND employee_id % 7 = 0')
-    con.close()
 
 
 def bench_size(n: int, reps: int, work: Path, *, profile: bool) -> None:
