@@ -22,7 +22,6 @@ A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ import duckdb
 
 from navsnap import engine, scratch
 from navsnap.ahead import connect_ahead
-from navsnap.catalog import quote_ident, quote_literal
+from navsnap.attached import attached
 from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, UsageError
 from navsnap.manifest import Manifest
@@ -244,20 +243,15 @@ def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
         return views
     con = scratch.cursor()
     try:
-        alias = quote_ident(f"navsnap_attach_{uuid.uuid4().hex}")
-        con.execute(f"ATTACH {quote_literal(str(tmp))} AS {alias}{engine.OLDEST_ATTACH_OPTIONS}")
-        try:
-            con.execute(f"USE {alias}")
+        # Detached strictly after success: a file still attached stays open (and locked).
+        with attached(
+            con,
+            tmp,
+            alias=f"navsnap_attach_{uuid.uuid4().hex}",
+            options=engine.OLDEST_ATTACH_OPTIONS,
+        ) as alias:
             views = create_parquet_views(con, manifest, files, also=also)
             con.execute(f"CHECKPOINT {alias}")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("USE memory")
-                con.execute(f"DETACH {alias}")
-            raise
-        # Not suppressed: a file still attached stays open (and locked) in this process.
-        con.execute("USE memory")
-        con.execute(f"DETACH {alias}")
     finally:
         con.close()
     return views

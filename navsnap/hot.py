@@ -24,7 +24,6 @@ Parquet objects (or, for ``attach``, the views).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from navsnap import engine
-from navsnap.catalog import quote_ident, quote_literal
+from navsnap.attached import attach_file, detach_file
 from navsnap.dbfile import wal_path
 from navsnap.errors import IntegrityError
 from navsnap.faults import fault_point
@@ -195,33 +194,22 @@ def attach_copy(
     alias: str = "navsnap_hot_check",
 ) -> str:
     """The one home for attaching a hot copy (or ``attach``'s clone of one): ``path`` attached
-    to ``con`` as ``alias`` and made its current database; returns the quoted alias, for
-    :func:`detach_copy`. HotUnusable, and nothing left attached, when it does not open.
-    :func:`navsnap.restore.build.checked_copy` then checks it (a hot restore, ``attach``'s
-    clone); ``sql`` keeps it attached read-only for its queries
+    to ``con`` as ``alias`` and made its current database (:func:`navsnap.attached.attach_file`);
+    returns the quoted alias, for :func:`detach_copy`. HotUnusable, and nothing left attached,
+    when it does not open. :func:`navsnap.restore.build.checked_copy` then checks it (a hot
+    restore, ``attach``'s clone); ``sql`` keeps it attached read-only for its queries
     (:func:`navsnap.analyst.connect`)."""
-    quoted = quote_ident(alias)
-    mode = " (READ_ONLY)" if read_only else ""
     try:
-        con.execute(f"ATTACH {quote_literal(str(path))} AS {quoted}{mode}")
+        return attach_file(con, path, alias=alias, options=" (READ_ONLY)" if read_only else "")
     except duckdb.Error as exc:
         raise HotUnusable(f"the hot copy does not open: {str(exc).splitlines()[0]}") from None
-    try:
-        con.execute(f"USE {quoted}")
-    except duckdb.Error as exc:
-        detach_copy(con, quoted)
-        raise HotUnusable(f"the hot copy cannot be used: {str(exc).splitlines()[0]}") from None
-    return quoted
 
 
 def detach_copy(con: duckdb.DuckDBPyConnection, alias: str) -> None:
     """Back to ``con``'s in-memory database, and the copy attached as ``alias`` (quoted, as
     :func:`attach_copy` returns it) detached; errors are ignored (nothing else was
     attached)."""
-    with contextlib.suppress(duckdb.Error):
-        con.execute("USE memory")
-    with contextlib.suppress(duckdb.Error):
-        con.execute(f"DETACH {alias}")
+    detach_file(con, alias, strict=False)
 
 
 def clone_unchecked(hot: HotCopy, *, store: Store, dest: Path) -> None:

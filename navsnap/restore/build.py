@@ -22,12 +22,11 @@ from pathlib import Path
 import duckdb
 
 from navsnap import engine
+from navsnap.attached import attach_file, detach_file
 from navsnap.catalog import (
     catalog_names,
     list_macros,
     list_objects,
-    quote_ident,
-    quote_literal,
     secret_names,
     table_info,
 )
@@ -77,7 +76,6 @@ def build_full(
     catalog = Path(plan.target).name.split(".", 1)[0]
     if not catalog or catalog.lower() in ("memory", "system", "temp", "main"):
         catalog = "navsnap_restore"
-    alias = quote_ident(catalog)
     entries = [e for e in manifest.tables if e.name in set(plan.tables)]
     con = duckdb.connect()
     try:
@@ -88,8 +86,7 @@ def build_full(
         con.execute("SET preserve_insertion_order = false")
         storage = engine.restore_storage(manifest.storage_version, manifest.duckdb_version)
         options = engine.attach_options(storage)
-        con.execute(f"ATTACH {quote_literal(tmp.as_posix())} AS {alias}{options}")
-        con.execute(f"USE {alias}")
+        alias = attach_file(con, tmp, alias=catalog, options=options)
         t0 = time.perf_counter()
         marks: dict[str, float] = {}
 
@@ -123,8 +120,7 @@ def build_full(
         )
         timings["check_s"] = time.perf_counter() - t2
         con.execute(f"CHECKPOINT {alias}")
-        con.execute("USE memory")
-        con.execute(f"DETACH {alias}")
+        detach_file(con, alias)
     finally:
         con.close()
     if wal_path(tmp).exists():
