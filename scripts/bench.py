@@ -145,6 +145,14 @@ def copy_fsync(src: Path, dest: Path) -> None:
         os.fsync(fout.fileno())
 
 
+def kernel_copy_fsync(src: Path, dest: Path) -> None:
+    """The fastest plain copy here: ``shutil.copyfile`` (the kernel copies, ``sendfile``, no
+    buffer through Python), then fsync. Measured on a 480 MB file: 1.10 s, against 1.54 s for
+    :func:`copy_fsync`'s 8 MiB buffer and 1.03 s for ``os.copy_file_range``."""
+    shutil.copyfile(src, dest)
+    fsync_tree(dest)
+
+
 def import_database(export_dir: Path, into: Path) -> None:
     """The restore baseline: IMPORT DATABASE of an EXPORT into a new file, then CHECKPOINT
     and fsync, as navsnap's restore makes its file durable."""
@@ -821,7 +829,7 @@ def bench_hot(
         hot.ours.append(settled(partial(restore_to, hot_store, db, manifest, out)))
         drop(out)
         if manifest.hot.compression == "none":  # a zstd copy is unpacked, not copied
-            copied.ours.append(settled(partial(copy_fsync, hot_file, out)))
+            copied.ours.append(settled(partial(kernel_copy_fsync, hot_file, out)))
             drop(out)
 
         def first_query() -> None:
@@ -1046,6 +1054,19 @@ def render(
         "their rows; the delta opens the live file once, fingerprints its tables, rewrites "
         "the partitions that differ in one transaction, checks them, and commits straight "
         "into the file (the commit checkpoints; no `.wal` is written).",
+        "- *floor* rows measure, interleaved with the pair above them and against the same "
+        "baseline runs, the part of the work no restore of that kind can skip, with every "
+        "check left out: the tables created with their constraints and the snapshot's "
+        "Parquet loaded into a new file as a full restore loads it, then CHECKPOINT and "
+        "fsync; told which partitions are damaged, their rows deleted and loaded again in "
+        "one transaction and committed as a delta commits; the hot copy's bytes copied by the "
+        "kernel (`shutil.copyfile`, faster here than a copy through a buffer) and fsynced. "
+        "A target below its floor is out of reach for any restore that builds the "
+        "file through DuckDB (or, for the hot tier, copies it on a filesystem that cannot "
+        "clone); what lies between a row and its floor is what navsnap adds (hashes, "
+        "fingerprints, catalog checks, for the delta the fingerprints that find the damaged "
+        "partitions). `tests/test_bench_floor.py` checks that the floors build every row "
+        "and repair the damage.",
     ]
     lines += [
         "",
