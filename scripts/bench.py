@@ -620,7 +620,7 @@ def full_restore_rows(
     )
     floor = Row(
         n,
-        "floor: the same Parquet loaded, no checks (no restore is faster)",
+        "floor: the same Parquet loaded, no checks",
         base_name="IMPORT DATABASE",
     )
     for i in range(reps):
@@ -695,7 +695,7 @@ def delta_restore_rows(
     )
     floor = Row(
         n,
-        "floor: the damaged partitions reloaded, nothing checked (no delta is faster)",
+        "floor: damaged partitions reloaded, no checks",
         base_name="full restore",
     )
     for i in range(reps):
@@ -812,7 +812,7 @@ def bench_hot(
     )
     copied = Row(
         n,
-        "floor: the hot copy's bytes copied and fsynced (no restore by copy is faster)",
+        "floor: the hot copy's bytes copied, fsync",
         base_name="IMPORT DATABASE",
     )
     assert manifest.hot is not None
