@@ -21,16 +21,22 @@ __all__ = ["connect_ahead"]
 
 
 @contextlib.contextmanager
-def connect_ahead() -> Iterator[Callable[[], duckdb.DuckDBPyConnection]]:
+def connect_ahead(
+    make: Callable[[], duckdb.DuckDBPyConnection] | None = None,
+) -> Iterator[Callable[[], duckdb.DuckDBPyConnection]]:
     """Start ``duckdb.connect()`` (in memory) in a thread; yields ``ready``, which waits for it
     and returns the connection (raising its error, if it failed). On leaving, the thread is
-    waited for and the connection closed, whether or not ``ready`` was called."""
+    waited for and the connection closed, whether or not ``ready`` was called.
+
+    ``make``: what the thread calls instead, such as :func:`navsnap.scratch.cursor` (a cursor
+    of the process's scratch instance, which is made then only if the process has none)."""
     made: list[duckdb.DuckDBPyConnection] = []
     failed: list[BaseException] = []
+    connect = make or duckdb.connect
 
     def run() -> None:
         try:
-            made.append(duckdb.connect())
+            made.append(connect())
         except BaseException as exc:  # handed to the caller's thread by ready()
             failed.append(exc)
 

@@ -2,13 +2,16 @@
 database of its own.
 
 Creating a DuckDB instance costs tens of milliseconds of CPU (30 ms under DuckDB 2.0, and
-6 ms more to close it), more than the work of the two users here:
+6 ms more to close it), more than the work of the users here:
 
 * parsing a manifest's SQL texts (:mod:`navsnap.manifest_check`), which every command that
   reads a manifest does;
 * writing ``attach``'s file of views over a local store (:mod:`navsnap.analyst`): the new
   file is ``ATTACH``-ed to this instance under an alias of its own, written, CHECKPOINTed
-  and ``DETACH``-ed, where it used to be opened as a new instance's own database.
+  and ``DETACH``-ed, where it used to be opened as a new instance's own database;
+* checking ``attach``'s reflink clone of a hot copy and adding its ``navsnap_info``
+  (:func:`navsnap.analyst._clone_hot`), attached the same way; none of the snapshot's own
+  SQL runs there.
 
 The instance is made on first use (``threads`` 1: the work is small) and lives as long as
 the process. Each caller works on a cursor of its own (:func:`cursor`), a connection to the

@@ -726,26 +726,101 @@ def test_check_hot_copy_on_a_connection_detaches_the_copy(work: Path) -> None:
         con.close()
 
 
-def test_attach_checks_and_writes_the_clone_on_one_connection(
+def _scratch_databases() -> set[str]:
+    from navsnap import scratch
+
+    cur = scratch.cursor()
+    try:
+        return {str(r[0]) for r in cur.execute("SELECT database_name FROM duckdb_databases()")
+                .fetchall()}  # fmt: skip
+    finally:
+        cur.close()
+
+
+def _recording_attach(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Record each hot.attach_copy: (its quoted alias, whether a fresh cursor of the scratch
+    instance sees that alias attached, i.e. whether the copy went to that instance)."""
+    import navsnap.hot as hot
+
+    seen: list[tuple[str, bool]] = []
+    real = hot.attach_copy
+
+    def recording(con: duckdb.DuckDBPyConnection, path: Path, **kw: object) -> str:
+        quoted = real(con, path, **kw)  # type: ignore[arg-type]
+        seen.append((quoted, quoted.strip('"') in _scratch_databases()))
+        return quoted
+
+    monkeypatch.setattr(hot, "attach_copy", recording)
+    return seen
+
+
+def test_attach_checks_and_writes_the_clone_on_the_scratch_instance(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """attach's clone is hashed while DuckDB starts, then checked and given navsnap_info on
-    that one connection (it used to open the clone twice, read-only then read-write)."""
+    """attach's clone is hashed, then checked and given navsnap_info on one cursor of the
+    process's scratch instance, which reading the manifest has made (as under the CLI): no
+    DuckDB instance of its own, whose start was a quarter of the time at 100k, and no second
+    opening of the clone. Nothing is left attached to the scratch instance."""
+    from navsnap import scratch
     from navsnap.analyst import write_attach_file
 
     fake_clones(monkeypatch)
-    calls = _count_connects(monkeypatch)
     m = manifests(work)[2029]
+    scratch.cursor().close()
+    before = _scratch_databases()
+    calls = _count_connects(monkeypatch)
+    seen = _recording_attach(monkeypatch)
     report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
     assert report.source == "hot", report
-    assert [c for c in calls if c[0] == "navsnap-connect"] == [("navsnap-connect", ())], calls
-    assert _files_opened(calls) == [], calls
+    assert calls == [], calls  # no DuckDB made, no file opened as a database of its own
+    assert len(seen) == 1 and seen[0][1], seen
+    assert seen[0][0].startswith('"navsnap_clone_'), seen
+    assert _scratch_databases() == before
     con = duckdb.connect(str(work / "a.duckdb"), read_only=True)
     try:
         assert con.execute("SELECT snapshot_id FROM navsnap_info").fetchall() == [(m.snapshot_id,)]
     finally:
         con.close()
     assert not list(work.glob("a.duckdb.wal")) and not list(work.glob(".a.duckdb.navsnap-*"))
+
+
+def test_attach_makes_the_scratch_instance_in_a_thread_when_there_is_none(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process with no scratch instance yet (a library caller that read no manifest SQL)
+    makes it in the connect thread, while the clone is hashed, and attaches the clone to it."""
+    from navsnap import scratch
+    from navsnap.analyst import write_attach_file
+
+    fake_clones(monkeypatch)
+    m = manifests(work)[2029]
+    monkeypatch.setattr(scratch, "_INSTANCE", [])
+    calls = _count_connects(monkeypatch)
+    seen = _recording_attach(monkeypatch)
+    report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
+    assert report.source == "hot", report
+    assert calls == [("navsnap-connect", (":memory:",))], calls
+    assert len(seen) == 1 and seen[0][1], seen
+
+
+def test_a_failed_clone_check_leaves_nothing_on_the_scratch_instance(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone that does not match its snapshot (another year's intact copy) is detached from
+    the scratch instance before attach falls back to the views."""
+    from navsnap import scratch
+    from navsnap.analyst import write_attach_file
+
+    fake_clones(monkeypatch)
+    ms = manifests(work)
+    scratch.cursor().close()
+    before = _scratch_databases()
+    seen = _recording_attach(monkeypatch)
+    m = dataclasses.replace(ms[2029], hot=ms[2028].hot)
+    report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
+    assert report.source == "views", report
+    assert len(seen) == 1 and seen[0][1], seen  # it was attached there, and checked
+    assert _scratch_databases() == before
 
 
 @pytest.mark.parametrize("beside", [False, True], ids=["inline", "hash-thread"])

@@ -189,24 +189,36 @@ def check_hot_copy(
 
 @contextlib.contextmanager
 def checked_copy(
-    con: duckdb.DuckDBPyConnection, path: Path, manifest: Manifest, *, read_only: bool = True
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    manifest: Manifest,
+    *,
+    read_only: bool = True,
+    alias: str = "navsnap_hot_check",
 ) -> Iterator[str]:
     """``path`` attached to ``con`` (:func:`navsnap.hot.attach_copy`) and made its current
     database once :func:`check_open_copy` holds; yields its (quoted) alias, and detaches it on
     leaving. HotUnusable when it does not open or does not match (a hot restore's check, and
     ``attach``'s of its clone, which it then writes ``navsnap_info`` to: ``read_only``
-    False)."""
+    False). ``alias``: a name no other user of ``con``'s instance takes (the scratch
+    instance is shared by the process's threads)."""
     from navsnap.hot import HotUnusable, attach_copy, detach_copy
 
-    alias = attach_copy(con, path, read_only=read_only)
+    quoted = attach_copy(con, path, read_only=read_only, alias=alias)
     try:
         try:
             check_open_copy(con, manifest)
         except duckdb.Error as exc:
             raise HotUnusable(f"the hot copy does not match the snapshot: {exc}") from None
-        yield alias
-    finally:
-        detach_copy(con, alias)
+        yield quoted
+    except BaseException:
+        detach_copy(con, quoted)
+        raise
+    try:  # strictly: a copy still attached stays open (on the scratch instance, for good)
+        detach_file(con, quoted)
+    except duckdb.Error as exc:
+        detach_copy(con, quoted)
+        raise HotUnusable(f"the hot copy could not be detached: {exc}") from None
 
 
 def check_open_copy(con: duckdb.DuckDBPyConnection, manifest: Manifest) -> None:
