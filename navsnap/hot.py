@@ -218,7 +218,7 @@ def clone_unchecked(hot: HotCopy, *, store: Store, dest: Path) -> None:
     not :func:`in_place`-readable or the filesystem cannot clone (ext4; another filesystem
     than the store's). Never a byte copy: where cloning is not possible, the caller's cheaper
     path runs. The clone is not checked here: the caller runs :func:`check_file` on it before
-    using it (``attach`` hashes the clone while DuckDB starts)."""
+    using it (``attach`` hashes the clone, then checks it on the scratch instance)."""
     src = _local_plain(hot, store)
     try:
         if not reflink(src, dest):
