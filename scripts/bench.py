@@ -68,9 +68,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import navsnap  # noqa: E402
+from navsnap.catalog import qualified  # noqa: E402
 from navsnap.hashing import hash_file  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
-from navsnap.manifest import Manifest  # noqa: E402
+from navsnap.manifest import Manifest, PartitionKey  # noqa: E402
+from navsnap.materialize import load_parquet, reload_partition  # noqa: E402
 from navsnap.statcache import RACY_NS  # noqa: E402
 from navsnap.store import open_store  # noqa: E402
 
@@ -123,9 +125,7 @@ def settled(fn: Callable[[], object]) -> float:
     """:func:`timed`, started once the writes of what ran before are on disk (``sync``): each
     of a pair then starts with no other file's writeback competing with its own writes."""
     os.sync()
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    return timed(fn)
 
 
 def fsync_tree(path: Path) -> None:
@@ -592,12 +592,7 @@ def load_floor(store: Path, last: Manifest, out: Path) -> None:
         con.execute(entry.ddl)
     for entry in last.tables:
         files = sorted({str(store / p.object.key) for p in entry.partitions})
-        if files:
-            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            con.execute(
-                f'INSERT INTO "{entry.schema}"."{entry.table}" BY NAME '
-                f"SELECT * FROM read_parquet([{listed}])"
-            )
+        load_parquet(con, qualified(entry.schema, entry.table), files)  # the restore's load
     con.execute("CHECKPOINT")
     con.close()
     fsync_tree(out)
@@ -657,18 +652,13 @@ def reload_floor(store: Path, last: Manifest, target: Path) -> None:
     are damaged, their rows deleted and loaded again from the snapshot's objects in one
     transaction, committed (straight into the file, as a delta commits) and CHECKPOINTed;
     nothing fingerprinted, hashed or listed."""
+    st = open_store(store)
     con = duckdb.connect(str(target))
     con.execute("SET preserve_insertion_order = false")
     con.execute("BEGIN TRANSACTION")
     for entry in last.tables:
-        if not entry.year_column:
-            continue
-        ref = f'"{entry.schema}"."{entry.table}"'
-        con.execute(f'DELETE FROM {ref} WHERE "{entry.year_column}" = 2027')
-        for p in entry.partitions:
-            if p.year.year == "2027":
-                path = str(store / p.object.key).replace("'", "''")
-                con.execute(f"INSERT INTO {ref} BY NAME SELECT * FROM read_parquet('{path}')")
+        if entry.year_column:  # the delta's own DELETE and reload of the partition
+            reload_partition(con, st, entry, PartitionKey.of_year("2027"), load=True)
     for setting in ("max_vacuum_tasks = 0", "checkpoint_threshold = '0b'"):  # as a delta's
         with contextlib.suppress(duckdb.Error):  # a DuckDB without it
             con.execute(f"SET {setting}")
