@@ -78,6 +78,23 @@ def count_fingerprints(
     return calls
 
 
+def database_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The databases attached to ``con``'s DuckDB instance."""
+    rows = con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def scratch_databases() -> set[str]:
+    """The databases the process's scratch DuckDB (navsnap.scratch) has attached."""
+    from navsnap import scratch
+
+    cur = scratch.cursor()
+    try:
+        return database_names(cur)
+    finally:
+        cur.close()
+
+
 def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:
     """Order-independent fingerprint of every table: {schema.table: (rows, sum of hashes)}."""
     con = duckdb.connect(str(db), read_only=True)

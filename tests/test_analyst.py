@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, invoke_at
+from conftest import TOY_STEP, invoke_at, scratch_databases
 
 from navsnap import api
 from navsnap.cli import cli
@@ -226,18 +226,6 @@ print(json.dumps({
 }))
 assert "navsnap" not in sys.modules
 """
-
-
-def scratch_databases() -> set[str]:
-    """The databases the process's scratch DuckDB has attached."""
-    from navsnap import scratch
-
-    cur = scratch.cursor()
-    try:
-        rows = cur.execute("SELECT database_name FROM duckdb_databases()").fetchall()
-        return {r[0] for r in rows}
-    finally:
-        cur.close()
 
 
 def test_attach_writes_its_file_on_the_scratch_instance(

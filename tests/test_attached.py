@@ -8,16 +8,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import database_names
 
 from navsnap.attached import attach_file, attached, detach_file
 
 pytestmark = pytest.mark.core
-
-
-def _attached_names(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {
-        str(r[0]) for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
-    }
 
 
 def _closed(path: Path) -> bool:
@@ -35,12 +30,12 @@ def test_the_block_works_in_the_file_and_leaves_nothing_attached(
 ) -> None:
     path = tmp_path / "it's a file.duckdb"
     con = duckdb.connect()
-    before = _attached_names(con)
+    before = database_names(con)
     with attached(con, path, alias=alias) as quoted:
         assert con.execute("SELECT current_database()").fetchone() == (alias,)
         con.execute("CREATE TABLE t AS SELECT 42 AS x")
         con.execute(f"CHECKPOINT {quoted}")
-    assert _attached_names(con) == before
+    assert database_names(con) == before
     assert con.execute("SELECT current_database()").fetchone() == ("memory",)
     con.close()
     assert _closed(path)
@@ -52,10 +47,10 @@ def test_the_block_works_in_the_file_and_leaves_nothing_attached(
 def test_a_block_that_raises_keeps_its_error_and_detaches(tmp_path: Path) -> None:
     path = tmp_path / "db.duckdb"
     con = duckdb.connect()
-    before = _attached_names(con)
+    before = database_names(con)
     with pytest.raises(ValueError, match="the block's own"), attached(con, path, alias="x"):
         raise ValueError("the block's own")
-    assert _attached_names(con) == before
+    assert database_names(con) == before
     assert _closed(path)
     con.close()
 
@@ -64,10 +59,10 @@ def test_a_file_that_does_not_open_raises_and_leaves_nothing_attached(tmp_path: 
     path = tmp_path / "garbage.duckdb"
     path.write_bytes(b"not a database" * 1000)
     con = duckdb.connect()
-    before = _attached_names(con)
+    before = database_names(con)
     with pytest.raises(duckdb.Error):
         attach_file(con, path, alias="g")
-    assert _attached_names(con) == before
+    assert database_names(con) == before
     con.close()
 
 

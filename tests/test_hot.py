@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import TOY_STEP, invoke_at, table_fingerprints
+from conftest import TOY_STEP, database_names, invoke_at, scratch_databases, table_fingerprints
 
 import navsnap
 from navsnap.config import Config, load_config
@@ -717,37 +717,25 @@ def test_check_hot_copy_on_a_connection_detaches_the_copy(work: Path) -> None:
             check_hot_copy(hot_path(work, ms[2028]), ms[2029], con=con)
         with pytest.raises(HotUnusable, match="does not open"):
             check_hot_copy(work / "absent.duckdb", ms[2029], con=con)
-        names = {
-            r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
-        }
-        assert names == {"memory", "system", "temp"}
+        assert database_names(con) == {"memory", "system", "temp"}
         assert con.execute("SELECT current_database()").fetchone() == ("memory",)
     finally:
         con.close()
 
 
-def _scratch_databases() -> set[str]:
-    from navsnap import scratch
-
-    cur = scratch.cursor()
-    try:
-        return {str(r[0]) for r in cur.execute("SELECT database_name FROM duckdb_databases()")
-                .fetchall()}  # fmt: skip
-    finally:
-        cur.close()
-
-
-def _recording_attach(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """Record each hot.attach_copy: (its quoted alias, whether a fresh cursor of the scratch
-    instance sees that alias attached, i.e. whether the copy went to that instance)."""
+def _recording_attach(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, bool]]:
+    """Record each hot.attach_copy: (its quoted alias, whether read-only, whether a fresh
+    cursor of the scratch instance sees that alias attached, i.e. whether the copy went to
+    that instance)."""
     import navsnap.hot as hot
 
-    seen: list[tuple[str, bool]] = []
+    seen: list[tuple[str, bool, bool]] = []
     real = hot.attach_copy
 
     def recording(con: duckdb.DuckDBPyConnection, path: Path, **kw: object) -> str:
         quoted = real(con, path, **kw)  # type: ignore[arg-type]
-        seen.append((quoted, quoted.strip('"') in _scratch_databases()))
+        on_scratch = quoted.strip('"') in scratch_databases()
+        seen.append((quoted, bool(kw.get("read_only", True)), on_scratch))
         return quoted
 
     monkeypatch.setattr(hot, "attach_copy", recording)
@@ -767,15 +755,15 @@ def test_attach_checks_and_writes_the_clone_on_the_scratch_instance(
     fake_clones(monkeypatch)
     m = manifests(work)[2029]
     scratch.cursor().close()
-    before = _scratch_databases()
+    before = scratch_databases()
     calls = _count_connects(monkeypatch)
     seen = _recording_attach(monkeypatch)
     report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
     assert report.source == "hot", report
     assert calls == [], calls  # no DuckDB made, no file opened as a database of its own
-    assert len(seen) == 1 and seen[0][1], seen
-    assert seen[0][0].startswith('"navsnap_clone_'), seen
-    assert _scratch_databases() == before
+    assert len(seen) == 1 and seen[0][2], seen
+    assert seen[0][0].startswith('"navsnap_clone_') and not seen[0][1], seen
+    assert scratch_databases() == before
     con = duckdb.connect(str(work / "a.duckdb"), read_only=True)
     try:
         assert con.execute("SELECT snapshot_id FROM navsnap_info").fetchall() == [(m.snapshot_id,)]
@@ -800,7 +788,7 @@ def test_attach_makes_the_scratch_instance_in_a_thread_when_there_is_none(
     report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
     assert report.source == "hot", report
     assert calls == [("navsnap-connect", (":memory:",))], calls
-    assert len(seen) == 1 and seen[0][1], seen
+    assert len(seen) == 1 and seen[0][2], seen
 
 
 def test_a_failed_clone_check_leaves_nothing_on_the_scratch_instance(
@@ -814,13 +802,13 @@ def test_a_failed_clone_check_leaves_nothing_on_the_scratch_instance(
     fake_clones(monkeypatch)
     ms = manifests(work)
     scratch.cursor().close()
-    before = _scratch_databases()
+    before = scratch_databases()
     seen = _recording_attach(monkeypatch)
     m = dataclasses.replace(ms[2029], hot=ms[2028].hot)
     report = write_attach_file(open_store(work / "store"), m, work / "a.duckdb")
     assert report.source == "views", report
-    assert len(seen) == 1 and seen[0][1], seen  # it was attached there, and checked
-    assert _scratch_databases() == before
+    assert len(seen) == 1 and seen[0][2], seen  # it was attached there, and checked
+    assert scratch_databases() == before
 
 
 @pytest.mark.parametrize("beside", [False, True], ids=["inline", "hash-thread"])
@@ -875,17 +863,9 @@ def test_sql_and_a_hot_restore_attach_the_copy_in_one_place(
     """hot.attach_copy is the one home for attaching a hot copy: sql's connection (kept
     attached as navsnap_hot, unchecked) and a hot restore's check (checked_copy) both go
     through it."""
-    from navsnap import hot
     from navsnap.analyst import connect
 
-    seen: list[tuple[str, bool]] = []
-    real = hot.attach_copy
-
-    def recording(con: duckdb.DuckDBPyConnection, path: Path, **kw: object) -> str:
-        seen.append((str(kw.get("alias", "navsnap_hot_check")), bool(kw.get("read_only", True))))
-        return real(con, path, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(hot, "attach_copy", recording)
+    seen = _recording_attach(monkeypatch)
     m = manifests(work)[2029]
     con = connect(open_store(work / "store"), m)
     try:
@@ -895,7 +875,8 @@ def test_sql_and_a_hot_restore_attach_the_copy_in_one_place(
     report = navsnap.restore(store=work / "store", db=work / "sim.duckdb", snapshot=m.snapshot_id,
                              to=work / "r.duckdb")  # fmt: skip
     assert report.source == "hot", report.hot_fallback
-    assert seen == [("navsnap_hot", True), ("navsnap_hot_check", True)], seen
+    # Both read-only, each on a connection of its own (not the scratch instance).
+    assert seen == [('"navsnap_hot"', True, False), ('"navsnap_hot_check"', True, False)], seen
 
 
 def test_attach_copy_of_a_file_that_does_not_open_leaves_nothing_attached(tmp_path: Path) -> None:
@@ -908,8 +889,8 @@ def test_attach_copy_of_a_file_that_does_not_open_leaves_nothing_attached(tmp_pa
         with pytest.raises(HotUnusable, match="does not open"):
             attach_copy(con, bad, alias="navsnap_hot")
         assert con.execute("SELECT current_database()").fetchone() == ("memory",)
-        names = con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
-        assert {r[0] for r in names} == {"memory", "system", "temp"}, names
+        names = database_names(con)
+        assert names == {"memory", "system", "temp"}, names
     finally:
         con.close()
 
