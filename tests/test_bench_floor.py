@@ -60,3 +60,33 @@ def test_reload_floor_repairs_the_damaged_copy(
     assert _fingerprints(damaged, last) != want  # the damage is real
     bench.reload_floor(store, last, damaged)
     assert _fingerprints(damaged, last) == want
+
+
+def test_the_run_floor_counts_a_copy_of_every_years_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's floor adds the CPU of COPYing each year's rows of every year table: the
+    export no snapshot can skip, for every year the run snapshots."""
+    copied: list[tuple[tuple[str, ...], int, int]] = []
+    copy_rows = bench.copy_rows
+
+    def recording(
+        con: duckdb.DuckDBPyConnection, tables: list[str], out: Path, *, year: int
+    ) -> float:
+        rows = sum(
+            con.execute(f'SELECT count(*) FROM "{t}" WHERE simulation_year = ?', [year]).fetchone()[
+                0
+            ]
+            for t in tables
+        )
+        copied.append((tuple(tables), year, rows))
+        return copy_rows(con, tables, out, year=year)
+
+    monkeypatch.setattr(bench, "copy_rows", recording)
+    run, floor, _lean = bench.bench_run(300, 1, tmp_path, lambda _msg: None)
+    years = list(range(bench.YEARS[0], bench.YEARS[1] + 1))
+    assert [year for _t, year, _n in copied] == years
+    want = ("fct_workforce_snapshot", "fct_yearly_events", "int_employee_contributions")
+    assert all(tables == want and rows > 0 for tables, _y, rows in copied)
+    assert floor.base == run.base and len(floor.ours) == 1
+    assert not list(tmp_path.glob("*.duckdb")), "the runs' files are dropped"
