@@ -1276,8 +1276,19 @@ def merged(
         return sorted([*kept, *new], key=lambda r: r.size), dates
     fresh = {(r.size, r.name, r.base_name): r for r in new}
     out = [fresh.pop((r.size, r.name, r.base_name), r) for r in old]
-    for r in fresh.values():  # pairs the page did not have: after their size's last row
-        at = max((i + 1 for i, o in enumerate(out) if o.size <= r.size), default=0)
+    # Pairs the page did not have: after the row measured just before them (so a new floor
+    # follows its pair), else after their size's last row.
+    for prev, r in zip([None, *new], new, strict=False):
+        if (r.size, r.name, r.base_name) not in fresh:
+            continue
+        at = next(
+            (
+                i + 1
+                for i, o in enumerate(out)
+                if prev is not None and o is prev and prev.size == r.size
+            ),
+            max((i + 1 for i, o in enumerate(out) if o.size <= r.size), default=0),
+        )
         out.insert(at, r)
     return out, dates
 
