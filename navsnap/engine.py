@@ -20,6 +20,11 @@ themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1
   (:func:`cannot_rewrite`); 1.0 lists the system schemas of a reopened file as user
   schemas (:data:`USER_SCHEMAS`); before 2.0 a reopened file's sequence reports its next value
   as its last (:func:`sequence_last_value`).
+- ``COPY ... (PARQUET_VERSION V1)`` exists from 1.2; every release so far writes V1 by
+  default. navsnap names V1 where it can (:data:`PARQUET_VERSION_OPTION`), so a release
+  that changed its default would not change what navsnap's objects are: V2's delta encoding
+  of an INTEGER column spanning the whole range is refused by pyarrow and read as other
+  numbers by 1.0 (``scripts/bench_codec.py``).
 - ``hash()`` differs between 1.0, 1.2 and 1.4 (1.0 = 1.1 and 1.4 = 1.5 = 2.0, measured), so
   fingerprints compare only between releases of one :func:`hash_family`.
 
@@ -46,6 +51,7 @@ __all__ = [
     "NESTED_TEXT_ESCAPED_FROM",
     "OLDEST_ATTACH_OPTIONS",
     "OLDEST_FILE_CONFIG",
+    "PARQUET_VERSION_OPTION",
     "REINSERTS_DELETED_KEYS",
     "RUNNING",
     "USER_SCHEMAS",
@@ -124,6 +130,9 @@ def same_hash(version: object) -> bool:
 #: The first release measured to escape quotes inside the text of nested values (1.0 and 1.1
 #: do not, so such text may not cast back: :func:`navsnap.catalog.text_unsafe_columns`).
 NESTED_TEXT_ESCAPED_FROM: Final = "1.4.0"
+
+#: Whether COPY to Parquet takes a PARQUET_VERSION option (navsnap always writes V1).
+PARQUET_VERSION_OPTION: Final[bool] = RUNNING >= (1, 2, 0)
 
 #: Whether ATTACH takes a STORAGE_VERSION option.
 ATTACH_STORAGE_VERSION: Final[bool] = RUNNING >= (1, 2, 0)

@@ -140,6 +140,9 @@ def _copy_options(opts: SnapshotOptions) -> str:
     parts = ["FORMAT parquet", f"COMPRESSION {opts.compression}"]
     if opts.compression == "zstd":
         parts.append(f"COMPRESSION_LEVEL {opts.compression_level}")
+    if engine.PARQUET_VERSION_OPTION:
+        # V1 by name, not by default: objects every reader reads exactly (docs/format.md).
+        parts.append("PARQUET_VERSION V1")
     return ", ".join(parts)
 
 
