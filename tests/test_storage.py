@@ -275,6 +275,17 @@ def test_unknown_scheme_is_refused() -> None:
         open_store("ftp2://somewhere/x")
 
 
+@pytest.mark.parametrize(
+    ("url", "hint"), [("memory://", "memory://NAME"), ("s3://", "s3://bucket/prefix")]
+)
+def test_a_url_naming_no_folder_is_refused_with_its_own_schemes_example(
+    url: str, hint: str
+) -> None:
+    with pytest.raises(StoreError, match="names no bucket or folder") as err:
+        open_store(url)
+    assert err.value.hint == f"use {hint}"
+
+
 def test_credentials_in_url_are_redacted() -> None:
     store = open_store("memory://user:secret@bucketname/prefix")
     assert "secret" not in store.url and "secret" not in repr(store)

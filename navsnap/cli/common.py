@@ -224,7 +224,7 @@ def store_option(f: F) -> F:
         default=None,
         envvar=ENV_STORE,
         show_envvar=True,
-        help="Store path or fsspec URL (memory://, s3://bucket/prefix). Unset: [snapshot] "
+        help="Store path or fsspec URL (memory://NAME, s3://bucket/prefix). Unset: [snapshot] "
         "store in the config, else snapshots/ beside the database.",
     )(f)
 

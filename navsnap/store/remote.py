@@ -56,6 +56,10 @@ _S3_DEFAULTS: dict[str, Any] = {
 _S3FS_RETRIES = 2
 
 
+#: What a store URL names after its scheme, by scheme, for the hint when it names nothing.
+_ROOT_EXAMPLE = {"s3": "bucket/prefix", "s3a": "bucket/prefix", "gs": "bucket/prefix"}
+
+
 class RemoteBackend(Backend):
     """Keys below ``root`` on fsspec filesystem ``fs``.
 
@@ -74,7 +78,7 @@ class RemoteBackend(Backend):
             shown = redact(url) if url else f"{self.protocol}://"
             raise StoreError(
                 f"store URL {shown!r} names no bucket or folder",
-                hint="use s3://bucket/prefix",
+                hint=f"use {self.protocol}://{_ROOT_EXAMPLE.get(self.protocol, 'NAME')}",
             )
         self.url = redact(url) if url else f"{self.protocol}://{self.root.lstrip('/')}"
         self.capabilities = Capabilities(

@@ -632,7 +632,7 @@ def open_store(
     timeout: float | None = None,
     key: bytes | None = None,
 ) -> Store:
-    """A :class:`Store` for a local path, an fsspec URL (``memory://``, ``s3://bucket/prefix``)
+    """A :class:`Store` for a local path, an fsspec URL (``memory://NAME``, ``s3://bucket/prefix``)
     or a ready backend (e.g. ``RemoteBackend(fs, "bucket/prefix")`` for an fsspec
     filesystem instance). Remote stores other than ``memory://`` read objects through the
     local object cache (``cache``, else the default one). Every operation on a remote store
