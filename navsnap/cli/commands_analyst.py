@@ -82,7 +82,8 @@ def sql_cmd(
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=str),
+    type=click.Path(path_type=str),
+    metavar="FILE",
     help="DuckDB file to write (views only, a few KB).",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
