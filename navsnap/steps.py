@@ -31,6 +31,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +233,15 @@ class ShellStep(Step):
             )
 
 
+def _importable_from_cwd() -> None:
+    """Let a step module in the current directory be imported, as ``python -m navsnap``
+    allows, also under the installed ``navsnap`` command (whose ``sys.path`` does not hold the
+    current directory). Added last, so a file there never shadows an installed module."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
+
+
 @dataclass
 class PythonStep(Step):
     target: str = ""
@@ -249,13 +259,15 @@ class PythonStep(Step):
 
     def resolve(self) -> Callable[..., Any]:
         module_name, func_name = self._names()
+        _importable_from_cwd()
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ConfigError(
                 f"step module {module_name!r} cannot be imported: {exc}",
                 key="run.step",
-                hint="check the name and that it is on PYTHONPATH",
+                hint="check the name, and that it is installed, on PYTHONPATH or in the "
+                "current directory",
             ) from None
         func = getattr(module, func_name, None)
         if not callable(func):
@@ -269,19 +281,22 @@ class PythonStep(Step):
     def code_hash(self) -> str | None:
         """xxh3-128 of the step module's source file (None: no file, e.g. a built-in module)."""
         module_name, _ = self._names()
+        _importable_from_cwd()
         try:
             spec = importlib.util.find_spec(module_name)
         except (ImportError, ValueError) as exc:
             raise ConfigError(
                 f"step module {module_name!r} cannot be found: {exc}",
                 key="run.step",
-                hint="check the name and that it is on PYTHONPATH",
+                hint="check the name, and that it is installed, on PYTHONPATH or in the "
+                "current directory",
             ) from None
         if spec is None:
             raise ConfigError(
                 f"step module {module_name!r} cannot be found",
                 key="run.step",
-                hint="check the name and that it is on PYTHONPATH",
+                hint="check the name, and that it is installed, on PYTHONPATH or in the "
+                "current directory",
             )
         origin = spec.origin
         if not origin or not os.path.isfile(origin):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TOY_STEP, invoke, invoke_at, run_cli, tree_bytes
+from conftest import TOY_STEP, invoke, invoke_at, pythonpath, run_cli, tree_bytes
 
 from navsnap.cli import cli
 
@@ -329,3 +329,33 @@ def test_version_imports_neither_duckdb_nor_pyarrow() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("navsnap, version")
+
+
+def test_the_installed_command_imports_a_python_step_from_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    """The ``navsnap`` console script has no current directory on ``sys.path`` (``python -m``
+    has): a step module beside the user still imports, and an installed module of the same
+    name would win (the directory is searched last)."""
+    pkg = tmp_path / "mystep"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.py").write_text(
+        "def run_year(con, year, config):\n"
+        "    con.execute('CREATE TABLE IF NOT EXISTS t (simulation_year INTEGER, v INTEGER)')\n"
+        "    con.execute('INSERT INTO t VALUES (?, 1)', [year])\n"
+    )
+    # -P: no current directory on sys.path, as under the console script's launcher.
+    script = "import sys; from navsnap.cli import main; sys.exit(main())"
+    args = ["run", "--years", "2025-2026", "--step", "mystep.model:run_year", "--db", "t.duckdb"]
+    res = subprocess.run(
+        [sys.executable, "-P", "-c", script, *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": pythonpath()},
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "snapshots" / "manifests").iterdir())[-1].endswith(
+        "-2026.json"
+    )
