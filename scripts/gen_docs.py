@@ -100,6 +100,11 @@ def exit_codes_md() -> str:
     rows.append(
         "| 130 | | interrupted (Ctrl-C); `run` says where and prints the `--resume` command |"
     )
+    rows.append(
+        "| 141 | | its output was closed before it was all written (`navsnap list \\| head`): "
+        "it stops quietly, as Unix tools do; a `run` stops as after an error (`--resume` "
+        "goes on) |"
+    )
     return (
         "# Exit codes\n\n"
         "Generated from `navsnap/errors.py` by `scripts/gen_docs.py`. Every error is one line on "

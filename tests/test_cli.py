@@ -359,3 +359,34 @@ def test_the_installed_command_imports_a_python_step_from_the_current_directory(
     assert sorted(p.name for p in (tmp_path / "snapshots" / "manifests").iterdir())[-1].endswith(
         "-2026.json"
     )
+
+
+def _closed_stdout(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``navsnap ARGS`` whose stdout is a pipe nobody reads any more (``| head`` gone)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "navsnap", *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": pythonpath()},
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write)
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly_with_141(tmp_path: Path) -> None:
+    """``navsnap list | head``: the reader leaves, navsnap stops as a Unix tool does (exit
+    141, 128 + SIGPIPE, nothing on stderr), not with click's silent exit 1 (a bug's code).
+    A run stopped that way loses nothing: the store verifies and --resume goes on."""
+    run = _closed_stdout("run", "--years", "2025-2026", "--employees", "100", cwd=tmp_path)
+    assert (run.returncode, run.stderr) == (141, "")
+    listed = _closed_stdout("list", cwd=tmp_path)
+    assert (listed.returncode, listed.stderr) == (141, "")
+    verify = run_cli("verify", "--all", cwd=tmp_path)
+    assert verify.returncode == 0, verify.stderr
+    resumed = run_cli("run", "--years", "2025-2026", "--employees", "100", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr

@@ -3,21 +3,23 @@
 Each command parses its options, calls one library function and renders the result. Errors
 derived from :class:`navsnap.errors.NavsnapError` become one line on stderr and the class's
 exit code (under ``--json`` also one JSON object on stdout); ``--debug`` adds the traceback.
-Ctrl-C exits 130 wherever it lands (:mod:`navsnap.cli.interrupt`).
+Ctrl-C exits 130 wherever it lands (:mod:`navsnap.cli.interrupt`); a closed output pipe
+(``| head``) ends the command quietly with 141.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from navsnap._version import __version__
 from navsnap.cli.common import State, global_options, json_flag, plain_json_option
-from navsnap.cli.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED, describe
+from navsnap.cli.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, describe
 
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main"]
 
@@ -110,10 +112,61 @@ def _json_requested(args: list[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
+class _OutputClosed(Exception):
+    """stdout's reader went away. Not an OSError: click would turn that into a silent exit 1."""
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: a write to a closed pipe raises
+    :class:`_OutputClosed`; everything else is the stream's own."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a file descriptor (a test's buffer)
+        pass
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI and map errors to exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
     st = State(argv=tuple(args), debug="--debug" in args)
+    stdout = sys.stdout
+    if stdout is not None:
+        sys.stdout = _GuardedStdout(stdout)
+    try:
+        return _main(args, st)
+    except _OutputClosed:
+        sys.stdout = stdout
+        _quiet_stdout()
+        sys.exit(EXIT_OUTPUT_CLOSED)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(args: list[str], st: State) -> Any:
     try:
         with st.interrupts.installed():
             try:
@@ -123,7 +176,7 @@ def main(argv: list[str] | None = None) -> Any:
             if isinstance(rv, int) and rv:
                 sys.exit(rv)  # a command's ctx.exit(N): diff --exit-code
             return rv
-    except SystemExit:
+    except (SystemExit, _OutputClosed):
         raise
     except BaseException as exc:  # every outcome, Ctrl-C included, ends as one line
         where = None

@@ -17,10 +17,19 @@ import click
 
 from navsnap.errors import NavsnapError, cause
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "SCHEMA_VERSION", "Failure", "describe"]
+__all__ = [
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OUTPUT_CLOSED",
+    "SCHEMA_VERSION",
+    "Failure",
+    "describe",
+]
 
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
+#: The reader of stdout closed it (``| head``): 128 + SIGPIPE, as a Unix tool killed by it.
+EXIT_OUTPUT_CLOSED = 141
 
 #: Version of every ``--json`` output (see docs/json.md). Output without the field is 1.
 SCHEMA_VERSION = 2
