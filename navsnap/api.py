@@ -184,11 +184,6 @@ def restore(
             if damaged is None:
                 raise
             raise damaged from None
-        if snapshot is not None and year is not None and manifest.year != year:
-            raise UsageError(
-                f"snapshot {manifest.snapshot_id} is of year {manifest.year}, not {year}",
-                hint="drop --year or pick another snapshot",
-            )
         target = dest if dest is not None else db_path
         note = foreign_note(manifest, database)
         notes = (note,) if note else ()
@@ -367,13 +362,7 @@ def select(
     """One snapshot for the commands that read one (show, sql, attach, tag, diff)."""
     if ref is None and year is None:
         raise UsageError("say which snapshot", hint="pass SNAPSHOT, latest, or --year Y")
-    m = resolve(store, ref, year=year, database=_scope(db))
-    if ref is not None and year is not None and m.year != year:
-        raise UsageError(
-            f"snapshot {m.snapshot_id} is of year {m.year}, not {year}",
-            hint="drop --year or pick another snapshot",
-        )
-    return m
+    return resolve(store, ref, year=year, database=_scope(db))
 
 
 def resume(

@@ -90,7 +90,15 @@ def resolve(
             )
         year = at if at is not None else year
         if name != LATEST:
-            return _by_name(store, name, year=year, database=database)
+            named = _by_name(store, name, year=year, database=database)
+            if year is not None and named.year != year:
+                # A tag, an id or an id prefix names one snapshot: its year must be the one
+                # asked for (``good@2025``, ``--year 2025``), never silently another.
+                raise UsageError(
+                    f"snapshot {named.snapshot_id} is of year {named.year}, not {year}",
+                    hint="drop the year or pick another snapshot",
+                )
+            return named
     pool = list(manifests) if manifests is not None else read_all(store)[0]
     scoped = snapshots_of(pool, database) if database is not None else pool
     runs = _runs_matching(scoped, run) if run is not None else None

@@ -159,6 +159,29 @@ def test_latest_and_year_refs_resolve_within_the_database(two: tuple[Path, dict]
     assert json.loads(out)["snapshots"] == [f"{runs['big']}-2029"]
 
 
+def test_a_year_on_a_tag_or_an_id_must_be_its_year(two: tuple[Path, dict]) -> None:
+    """``good@2025`` or ``<id of 2027>@2025`` names one snapshot of 2027: refused (exit 2,
+    nothing restored), as ``--year 2025`` is, never the 2027 snapshot in silence."""
+    cwd, runs = two
+    sim, out = str(cwd / "simulation.duckdb"), cwd / "x.duckdb"
+    of_2027 = f"{runs['simulation']}-2027"
+    code, _out, err = invoke("tag", of_2027, "good", "--db", sim)
+    assert code == 0, err
+    for command in (
+        ("restore", "good@2025", "--to", str(out)),
+        ("restore", f"{of_2027}@2025", "--to", str(out)),
+        ("restore", "good", "--year", "2025", "--to", str(out)),
+        ("show", "good@2025"),
+        ("sql", f"{of_2027}@2025", "SELECT 1"),
+    ):
+        code, _out, err = invoke(*command, "--db", sim)
+        assert code == 2 and f"{of_2027} is of year 2027, not 2025" in err, (command, err)
+    assert not out.exists()
+    # A run id with a year still names that run's snapshot of the year.
+    code, _out, err = invoke("restore", f"{runs['simulation']}@2025", "--to", str(out), "--db", sim)
+    assert code == 0 and f"{runs['simulation']}-2025" in _out, err
+
+
 def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:
     cwd, runs = two
     sim = str(cwd / "simulation.duckdb")
