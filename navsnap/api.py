@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from navsnap.dbfile import checked_path
+from navsnap.dbfile import checked_path, separate_target
 from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
 from navsnap.identity import belongs, database_name, foreign_note, lineage_label
 from navsnap.index import LATEST, read_all, resolve
@@ -173,6 +173,8 @@ def restore(
     # target that can never be written.
     db_path = checked_path(given)
     dest = checked_path(Path(to), option="--to") if to is not None else None
+    if dest is not None:
+        separate_target(dest, option="--to", db=db_path, store_root=_local_root(st))
     st.check_readable()
     manifest: Manifest | None = None
     database = database_name(given)
@@ -580,4 +582,16 @@ def attach(
     st.check_readable()
     from navsnap.analyst import write_attach_file
 
+    separate_target(
+        checked_path(Path(out), option="--out"),
+        option="--out",
+        db=checked_path(Path(db)) if db is not None else None,
+        store_root=_local_root(st),
+    )
     return write_attach_file(st, select(st, ref, year=year, db=db), out, overwrite=overwrite)
+
+
+def _local_root(store: Store) -> Path | None:
+    """The folder of a local store (None for a remote one)."""
+    root = getattr(store.backend, "root", None)
+    return root if store.capabilities.local_paths and isinstance(root, Path) else None

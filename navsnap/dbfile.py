@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from navsnap.errors import DatabaseError
+from navsnap.errors import DatabaseError, UsageError
 from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
 
@@ -49,6 +49,7 @@ __all__ = [
     "move_aside",
     "raise_if_in_use",
     "remove_with_wal",
+    "separate_target",
     "swap_into_place",
     "temp_beside",
     "wal_path",
@@ -95,6 +96,30 @@ def checked_path(path: Path, *, option: str = "--db") -> Path:
         f"database path {str(path)!r} is {what}, not a database file",
         hint=f"pass a file path to {option} (nothing was changed)",
     )
+
+
+def separate_target(
+    target: Path, *, option: str, db: Path | None = None, store_root: Path | None = None
+) -> None:
+    """Refuse an output path (``restore --to``, ``attach --out``) that is the live database
+    ``db`` (by any name: a symlink, a hard link) or lies inside a local store's folder
+    ``store_root``: ``--to`` would replace the database it promises to leave alone, and either
+    would move a file of the store aside. A :class:`UsageError` before anything is read."""
+    real = Path(os.path.realpath(target))
+    if db is not None:
+        same = real == Path(os.path.realpath(db))
+        if not same and target.exists() and db.exists():
+            same = os.path.samefile(target, db)
+        if same:
+            raise UsageError(
+                f"{option} {str(target)!r} is the database itself",
+                hint=f"drop {option} to restore it in place, or name a new file",
+            )
+    if store_root is not None and real.is_relative_to(Path(os.path.realpath(store_root))):
+        raise UsageError(
+            f"{option} {str(target)!r} is inside the store {str(store_root)!r}",
+            hint="name a file outside the store",
+        )
 
 
 def remove_with_wal(path: Path) -> None:

@@ -191,3 +191,38 @@ def test_a_dangling_symlink_is_an_absent_database(tmp_path: Path) -> None:
     code, _o, err = invoke("restore", "--year", "2025", "--db", str(link), "--store", store)
     assert code == 0, err
     assert link.is_symlink() and real.is_file()
+
+
+def _bytes_of(where: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(where)): p.read_bytes() for p in sorted(where.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("restore", "--year", "2025", "--to", "good.duckdb"), "is the database itself"),
+        (("restore", "--year", "2025", "--to", "./good.duckdb"), "is the database itself"),
+        (("restore", "--year", "2025", "--to", "link.duckdb"), "is the database itself"),
+        (("restore", "--year", "2025", "--to", "hard.duckdb"), "is the database itself"),
+        (("restore", "--year", "2025", "--to", "store/navsnap-store.json"), "inside the store"),
+        (("restore", "--year", "2025", "--to", "store/objects/x.duckdb"), "inside the store"),
+        (("attach", "latest", "--out", "store/navsnap-store.json", "--force"), "inside the store"),
+        (("attach", "latest", "--out", "good.duckdb", "--force"), "is the database itself"),
+    ],
+)
+def test_an_output_path_is_never_the_database_or_inside_the_store(
+    work: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], says: str
+) -> None:
+    """``--to`` promises to leave the live database alone, and neither ``--to`` nor
+    ``attach --out`` may move a file of the store aside (the store's marker, moved, leaves a
+    store no command can read): refused in one line, exit 2, every file as it was."""
+    monkeypatch.chdir(work)
+    (work / "link.duckdb").symlink_to(work / "good.duckdb")
+    os.link(work / "good.duckdb", work / "hard.duckdb")
+    before = _bytes_of(work)
+    code, _o, err = invoke(*args, "--db", "good.duckdb", "--store", "store")
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and says in lines[0], err
+    assert _bytes_of(work) == before

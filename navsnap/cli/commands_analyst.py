@@ -117,7 +117,7 @@ def attach_cmd(
     """
     url = store_url(store, config_path, db)
     chosen = chosen_snapshot(url, snapshot, year=year, db=db)
-    report = api.attach(url, chosen, out, overwrite=force)
+    report = api.attach(url, chosen, out, overwrite=force, db=db)
     if as_json:
         emit_json(
             {

@@ -220,7 +220,8 @@ def show_cmd(
     "to",
     default=None,
     type=click.Path(path_type=str),
-    help="Restore into this new path; the live database is left untouched.",
+    help="Restore into this path instead (a file there is moved aside, never deleted); "
+    "the live database is left untouched. Never the database itself or a path in the store.",
 )
 @click.option("--tables", default=None, help="Comma-separated tables to restore (others kept).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
