@@ -390,3 +390,34 @@ def test_a_closed_output_pipe_ends_the_command_quietly_with_141(tmp_path: Path) 
     assert verify.returncode == 0, verify.stderr
     resumed = run_cli("run", "--years", "2025-2026", "--employees", "100", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_control_characters_from_a_store_or_a_database_are_escaped(tmp_path: Path) -> None:
+    """A table name, a value or a snapshot reference holding terminal escapes (clear the
+    screen, set the title, rewrite a line) is printed as ``\\xNN``: in tables, in error lines.
+    ``sql --csv`` gives the rows as they are, and JSON escapes them itself."""
+    import duckdb
+
+    import navsnap
+    from navsnap.config import load_config
+
+    evil = "evil\x1b[2J\x1b]0;title\x07\r"
+    db = tmp_path / "simulation.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f'CREATE TABLE "{evil}" (simulation_year INTEGER, v VARCHAR)')
+    con.execute(f'INSERT INTO "{evil}" VALUES (2026, ?)', [evil])
+    con.close()
+    store = tmp_path / "store"
+    navsnap.checkpoint(db=db, year=2026, store=store, config=load_config(search_cwd=False))
+    common = ("--db", str(db), "--store", str(store))
+    shown = invoke("show", "latest", *common)
+    assert shown[0] == 0 and "\x1b" not in shown[1] and "\\x1b]0;title\\x07" in shown[1], shown
+    query = f'SELECT v FROM "{evil}"'
+    table = invoke("sql", "latest", query, *common)
+    assert table[0] == 0 and "\x1b" not in table[1] and "\\x07" in table[1], table
+    as_csv = invoke("sql", "latest", query, "--csv", *common)
+    assert as_csv[0] == 0 and evil in as_csv[1], as_csv  # the value byte for byte
+    as_json = invoke("sql", "latest", query, "--json", *common)
+    assert json.loads(as_json[1]) == [{"v": evil}]
+    code, _out, err = invoke("show", f"nosuch{evil}", *common)
+    assert code == 7 and "\x1b" not in err and "\r" not in err and "\\x1b" in err, err

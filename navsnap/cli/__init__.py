@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import traceback
 from typing import Any, TextIO
@@ -21,7 +22,7 @@ from navsnap._version import __version__
 from navsnap.cli.common import State, global_options, json_flag, plain_json_option
 from navsnap.cli.outcome import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, describe
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main"]
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "cli", "main", "printable", "raw_output"]
 
 
 #: Each command and the module that defines it, imported only when that command runs (or
@@ -116,16 +117,29 @@ class _OutputClosed(Exception):
     """stdout's reader went away. Not an OSError: click would turn that into a silent exit 1."""
 
 
+#: Control characters (all but newline and tab): text from a store or a database (a run id,
+#: a table name) could otherwise clear the terminal, set its title or overwrite a line.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but newline and tab written as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class _GuardedStdout:
-    """``sys.stdout`` while a command runs: a write to a closed pipe raises
-    :class:`_OutputClosed`; everything else is the stream's own."""
+    """``sys.stdout`` while a command runs: control characters are escaped (:func:`printable`)
+    unless the command asked for its data as it is (:func:`raw_output`: ``sql --csv``), and a
+    write to a closed pipe raises :class:`_OutputClosed`; everything else is the stream's own.
+    JSON output holds no control character to escape (``json.dumps`` writes them as ``\\u``)."""
 
     def __init__(self, inner: TextIO) -> None:
         self._inner = inner
+        self.raw = False
 
     def write(self, text: str) -> int:
         try:
-            return self._inner.write(text)
+            return self._inner.write(text if self.raw else printable(text))
         except BrokenPipeError:
             raise _OutputClosed from None
 
@@ -137,6 +151,12 @@ class _GuardedStdout:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+def raw_output() -> None:
+    """Write this command's stdout as it is: data the user asked for byte for byte (CSV)."""
+    if isinstance(sys.stdout, _GuardedStdout):
+        sys.stdout.raw = True
 
 
 def _quiet_stdout() -> None:
@@ -190,5 +210,5 @@ def _main(args: list[str], st: State) -> Any:
             traceback.print_exception(exc, file=sys.stderr)
         if (st.json or _json_requested(args)) and not st.json_emitted:
             click.echo(failure.to_json())
-        click.echo(f"navsnap: {failure.line}", err=True)
+        click.echo(f"navsnap: {printable(failure.line)}", err=True)
         sys.exit(failure.code)

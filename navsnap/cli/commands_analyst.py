@@ -71,7 +71,12 @@ def sql_cmd(
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(result.columns)
         writer.writerows(["" if v is None else v for v in row] for row in result.rows)
-        click.echo(buf.getvalue(), nl=False)
+        from navsnap.cli import raw_output
+
+        # The rows byte for byte, control characters included: not escaped, and not
+        # stripped of what looks like a colour code (click's default when not a terminal).
+        raw_output()
+        click.echo(buf.getvalue(), nl=False, color=True)
     else:
         rows = [[_cell(v) for v in row] for row in result.rows]
         click.echo(table(rows, list(result.columns)))
