@@ -146,6 +146,22 @@ class RetentionSection:
         default="", metadata=_doc("Prune oldest first above this size, e.g. '100MB'.")
     )
 
+    def validate(self) -> None:
+        """A size that does not parse is refused with the config, not after a run's year."""
+        if not self.max_size:
+            return
+        from navsnap.errors import UsageError
+        from navsnap.retention import parse_size
+
+        try:
+            parse_size(self.max_size)
+        except UsageError as exc:
+            raise ConfigError(
+                f"config key 'retention.max_size': {exc.message}",
+                key="retention.max_size",
+                hint=exc.hint,
+            ) from None
+
 
 @dataclass(frozen=True)
 class InputsSection:
@@ -285,6 +301,8 @@ def parse_section(cls: type[_T], data: Mapping[str, Any], *, prefix: str = "") -
     if callable(validate):
         try:
             validate()
+        except ConfigError:
+            raise
         except ValueError as exc:
             raise ConfigError(f"config section '{prefix or 'top'}': {exc}", key=prefix) from exc
     return obj

@@ -41,6 +41,9 @@ def test_defaults_are_documented_values() -> None:
         ("[snapshot]\ncompression_level = 99\n", "snapshot.compression_level"),
         ("[inputs]\nfiles = 'one.csv'\n", "inputs.files"),
         ("[checks]\nn = 3\n", "checks.n"),
+        # parsed with the config, not after a run has stepped a year (hostile-input review)
+        ("[retention]\nmax_size = 'lots'\n", "retention.max_size"),
+        ("[retention]\nmax_size = '12 parsecs'\n", "retention.max_size"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
