@@ -14,6 +14,13 @@ the snapshot's tables, views and macros are then ready at once. A compressed cop
 to be unpacked, and a byte copy where no clone is possible costs more than the views (it is
 bounded by the disk); the views are used then.
 
+The snapshot's objects are store content, so untrusted: before the views are built each object
+is checked to exist with its recorded size (a stat each, or a HEAD request; hashing every object
+would cost more than the views). A view DuckDB cannot create, and a query that fails while it
+runs (not one whose text DuckDB refuses), have the objects checked by hash before the error is
+reported: a damaged snapshot raises :class:`~navsnap.errors.IntegrityError` naming the object
+or table, as a restore does, and the query's own mistakes stay a :class:`UsageError`.
+
 A snapshot is also readable with DuckDB alone (see ``docs/analysts.md``)::
 
     navsnap show SNAPSHOT --json      # manifest: tables -> partitions -> object key
@@ -35,7 +42,8 @@ from navsnap import engine, scratch
 from navsnap.ahead import connect_ahead
 from navsnap.attached import attached
 from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
-from navsnap.errors import DatabaseError, UsageError
+from navsnap.errors import DatabaseError, IntegrityError, UsageError
+from navsnap.integrity import check_present, damaged_hint, verify_objects
 from navsnap.manifest import Manifest
 from navsnap.materialize import create_parquet_views
 from navsnap.store import Store
@@ -87,18 +95,56 @@ def table_files(store: Store, manifest: Manifest) -> dict[str, list[str]]:
     return {t.name: [store.full_url(p.object.key) for p in t.partitions] for t in manifest.tables}
 
 
-def _create_views(
+#: DuckDB's errors about a query's own text: its syntax, or a name it uses that does not exist
+#: (the table views were bound when they were created, so these are never the store's).
+_QUERY_TEXT_ERRORS = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+
+
+def _check_present(store: Store, manifest: Manifest) -> None:
+    """Every object of the snapshot is in the store with its recorded size, or IntegrityError
+    naming the first that is not. Sizes only: hashing them all would cost more than the views."""
+    check_present(store, manifest, manifest.objects(), hint=damaged_hint(manifest.snapshot_id))
+
+
+def _check_named(store: Store, manifest: Manifest, message: str) -> None:
+    """After DuckDB failed reading the snapshot: hash the objects its ``message`` names, or,
+    when it names none, every object on a local store (4 GB/s; a remote one would be
+    downloaded whole, so there only their sizes are checked). IntegrityError naming the first
+    bad one; nothing when all are intact."""
+    objects = manifest.objects()
+    hint = damaged_hint(manifest.snapshot_id)
+    check_present(store, manifest, objects, hint=hint)
+    named = [o for o in objects if store.full_url(o.key) in message]
+    if named or store.capabilities.local_paths:
+        verify_objects(store, manifest, named or objects, hint=hint)
+
+
+def _table_views(
     con: duckdb.DuckDBPyConnection,
     store: Store,
     manifest: Manifest,
+    files: dict[str, list[str]],
     *,
     also: Sequence[tuple[str, Sequence[object]]] = (),
 ) -> list[str]:
+    """:func:`create_parquet_views`; a table view DuckDB refuses is reported by the object it
+    names when that object's hash is wrong, else by the table (the manifest and its objects
+    disagree)."""
+    try:
+        return create_parquet_views(con, manifest, files, also=also)
+    except IntegrityError as exc:
+        if exc.path is not None:
+            _check_named(store, manifest, store.full_url(exc.path))
+        raise
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> list[str]:
+    _check_present(store, manifest)
     files = table_files(store, manifest)
     fs = store.duckdb_filesystem()
     if fs is not None:
         con.register_filesystem(fs)
-    return create_parquet_views(con, manifest, files, also=also)
+    return _table_views(con, store, manifest, files)
 
 
 def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest) -> bool:
@@ -130,27 +176,49 @@ def _attach_hot(con: duckdb.DuckDBPyConnection, store: Store, manifest: Manifest
 
 def connect(store: Store, manifest: Manifest) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection where each table of the snapshot reads by its name: the
-    hot copy attached read-only when it can be read in place, else one view per table."""
+    hot copy attached read-only when it can be read in place, else one view per table.
+    IntegrityError when an object is missing, of another size, or not what the manifest says."""
+    return _connect(store, manifest)[0]
+
+
+def _connect(store: Store, manifest: Manifest) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """:func:`connect`, and whether it attached the hot copy (no Parquet object is read)."""
     con = duckdb.connect()
     try:
         if _attach_hot(con, store, manifest):
-            return con
+            return con, True
         _create_views(con, store, manifest)
     except BaseException:
         con.close()
         raise
-    return con
+    return con, False
+
+
+def _empty_query(manifest: Manifest) -> UsageError:
+    example = manifest.tables[0].name if manifest.tables else "my_table"
+    return UsageError(
+        "query is empty", hint=f"give a SELECT, e.g. \"SELECT count(*) FROM {example}\""
+    )
 
 
 def run_query(store: Store, manifest: Manifest, query: str) -> QueryResult:
-    """Run ``query`` over the snapshot's views; DuckDB errors become :class:`UsageError`."""
-    con = connect(store, manifest)
+    """Run ``query`` over the snapshot's views. A query DuckDB refuses, or that fails while it
+    runs over intact objects, is a :class:`UsageError`; a damaged object an
+    :class:`IntegrityError` (checked by hash when the query failed while running)."""
+    if not query.replace(";", "").strip():
+        raise _empty_query(manifest)
+    con, hot = _connect(store, manifest)
     try:
         try:
             rel = con.execute(query)
+            # No statement at all (only comments): None, or under DuckDB 1.0 no result set.
+            if rel is None or rel.description is None:
+                raise _empty_query(manifest)
             rows = rel.fetchall()
-            columns = tuple(d[0] for d in (rel.description or ()))
+            columns = tuple(d[0] for d in rel.description)
         except duckdb.Error as exc:
+            if not hot and not isinstance(exc, _QUERY_TEXT_ERRORS):
+                _check_named(store, manifest, str(exc))
             raise UsageError(
                 f"query failed: {' '.join(str(exc).split())}",
                 hint=f"tables: {', '.join(t.name for t in manifest.tables)}",
@@ -228,6 +296,7 @@ def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
     remote store the views read through the store's filesystem, which registers on the
     instance: the file is then an instance of its own. So is it for a snapshot whose own
     macros or views could name the scratch instance's database (:func:`_names_scratch`)."""
+    _check_present(store, manifest)
     files = table_files(store, manifest)
     also = [_info_sql(store, manifest)]
     fs = store.duckdb_filesystem()
@@ -236,7 +305,7 @@ def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
         try:
             if fs is not None:
                 own.register_filesystem(fs)
-            views = create_parquet_views(own, manifest, files, also=also)
+            views = _table_views(own, store, manifest, files, also=also)
             own.execute("CHECKPOINT")
         finally:
             own.close()
@@ -250,7 +319,7 @@ def _write_views(store: Store, manifest: Manifest, tmp: Path) -> list[str]:
             alias=f"navsnap_attach_{uuid.uuid4().hex}",
             options=engine.OLDEST_ATTACH_OPTIONS,
         ) as alias:
-            views = create_parquet_views(con, manifest, files, also=also)
+            views = _table_views(con, store, manifest, files, also=also)
             con.execute(f"CHECKPOINT {alias}")
     finally:
         con.close()

@@ -182,7 +182,11 @@ class Config:
     retention: RetentionSection = field(default_factory=RetentionSection)
     inputs: InputsSection = field(default_factory=InputsSection)
     checks: dict[str, str] = field(
-        default_factory=dict, metadata=_doc('Named SQL checks: name = "SELECT <scalar>".')
+        default_factory=dict,
+        metadata=_doc(
+            'Named SQL checks: name = "SELECT <scalar>", exactly one SELECT (refused before '
+            "the first step otherwise)."
+        ),
     )
     simulation: SimulationParams = field(default_factory=SimulationParams)
     #: Directory that relative input paths are resolved against.

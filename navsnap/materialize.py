@@ -33,7 +33,8 @@ from navsnap.catalog import (
     select_with_types,
     table_info,
 )
-from navsnap.errors import RestoreError
+from navsnap.errors import IntegrityError, RestoreError, cause
+from navsnap.integrity import damaged_hint
 from navsnap.manifest import DdlEntry, Manifest, ObjectRef, PartitionKey, TableEntry
 from navsnap.store import Store
 
@@ -190,6 +191,10 @@ def create_parquet_views(
     statements (SQL, parameters) run in the table views' transaction (``attach``'s
     ``navsnap_info``).
 
+    A table view DuckDB cannot create (an object missing or not Parquet, or without a column
+    the manifest lists: the store's content, as nothing else goes into that SQL) raises
+    :class:`IntegrityError` naming the table, and in ``path`` the object DuckDB names.
+
     The table views are created in one transaction: in a database file each commit writes
     and syncs its WAL, and a commit per view was half of ``attach``'s time at 100k. The
     snapshot's own macros and views are not (a statement that fails, to be retried in
@@ -200,7 +205,12 @@ def create_parquet_views(
         for entry in manifest.tables:
             if entry.schema != "main":
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
-            con.execute(view_sql(entry, files[entry.name]))
+            try:
+                con.execute(view_sql(entry, files[entry.name]))
+            except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+                raise
+            except duckdb.Error as exc:
+                raise _unreadable(manifest, entry, files[entry.name], exc) from exc
             names.append(entry.name)
         for sql, params in also:
             con.execute(sql, params)
@@ -211,6 +221,26 @@ def create_parquet_views(
         raise
     create_views_and_macros(con, manifest, only_tables=True)
     return names
+
+
+def _unreadable(
+    manifest: Manifest, entry: TableEntry, files: Sequence[str], exc: duckdb.Error
+) -> IntegrityError:
+    """The error for a table whose view over ``files`` DuckDB refused with ``exc``."""
+    sid = manifest.snapshot_id
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    key = None
+    if len(files) == len(entry.partitions):  # the manifest's own objects, in its order
+        for part, url in zip(entry.partitions, files, strict=True):
+            if url in detail:
+                key = part.object.key
+                detail = detail.replace(url, key)
+    return IntegrityError(
+        f"table {entry.name} of snapshot {sid} cannot be read from its objects: {cause(detail)}",
+        path=key,
+        snapshot_id=sid,
+        hint=damaged_hint(sid),
+    )
 
 
 # --------------------------------------------------------------------------- macros and views

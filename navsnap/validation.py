@@ -22,7 +22,13 @@ from navsnap.steps import Step, parse_step
 if TYPE_CHECKING:
     from navsnap.manifest import Manifest
 
-__all__ = ["compute_checks", "compute_validation", "json_safe", "recompute_validation"]
+__all__ = [
+    "checked_checks",
+    "compute_checks",
+    "compute_validation",
+    "json_safe",
+    "recompute_validation",
+]
 
 
 def json_safe(value: Any) -> Any:
@@ -37,6 +43,37 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return str(value)
+
+
+def checked_checks(checks: Mapping[str, str]) -> dict[str, str]:
+    """``checks`` once each is known to be exactly one SELECT: refused (ConfigError naming the
+    key) before a run's first step, never run. A check runs on the connection a snapshot
+    reads in, so a DROP or an UPDATE there would change the database it snapshots, and a
+    second statement would be silently ignored. Parsed on a DuckDB of its own: nothing of
+    the user's database is needed to parse."""
+    if not checks:
+        return dict(checks)
+    con = duckdb.connect()
+    try:
+        for name, sql in sorted(checks.items()):
+            try:
+                statements = con.extract_statements(sql)
+            except duckdb.Error as exc:
+                first = str(exc).splitlines()[0]
+                raise ConfigError(
+                    f"check '{name}' does not parse: {first}",
+                    key=f"checks.{name}",
+                    hint="fix the SQL in [checks]",
+                ) from None
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                raise ConfigError(
+                    f"check '{name}' must be exactly one SELECT statement",
+                    key=f"checks.{name}",
+                    hint="write it as SELECT <one value> [FROM ...] in [checks]",
+                )
+    finally:
+        con.close()
+    return dict(checks)
 
 
 def compute_checks(

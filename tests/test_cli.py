@@ -421,3 +421,26 @@ def test_control_characters_from_a_store_or_a_database_are_escaped(tmp_path: Pat
     assert json.loads(as_json[1]) == [{"v": evil}]
     code, _out, err = invoke("show", f"nosuch{evil}", *common)
     assert code == 7 and "\x1b" not in err and "\r" not in err and "\\x1b" in err, err
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("DROP TABLE census", "exactly one SELECT"),
+        ("SELECT 1; SELECT 2", "exactly one SELECT"),
+        ("UPDATE census SET employee_id = 0", "exactly one SELECT"),
+        ("SELECT FROM WHERE (", "does not parse"),
+    ],
+)
+def test_a_check_that_is_not_one_select_is_refused_before_the_first_step(
+    tmp_path: Path, sql: str, says: str
+) -> None:
+    """A check runs on the connection a snapshot reads in: a DROP there would change the
+    database being snapshotted. Refused with the config (exit 3, naming the key) before any
+    step has run (hostile-input review: the step ran, then the check failed)."""
+    (tmp_path / "navsnap.toml").write_text(f"[checks]\nx = {json.dumps(sql)}\n")
+    res = invoke_at("run", "--years", "2025-2025", "--employees", "100", cwd=tmp_path)
+    assert res.returncode == 3, res.stderr
+    assert "checks.x" in res.stderr or "check 'x'" in res.stderr
+    assert says in one_line_error(res)
+    assert not (tmp_path / "simulation.duckdb").exists()
