@@ -203,3 +203,21 @@ def test_the_printed_command_keeps_the_options_and_drops_restart_flags() -> None
         == "navsnap run --years 2027-2029 --step 'dbt run' --resume"
     )
     assert continue_command(["run", "--from-snapshot=2026", "--resume"]) == ("navsnap run --resume")
+
+
+def test_a_restart_stopped_before_its_first_snapshot_is_continued_by_restarting() -> None:
+    """Ctrl-C in ``run --force-restart`` before a year of the new run was snapshotted: the
+    printed --resume would continue the old chain, or refuse a changed configuration with
+    exit 10 (hostile-input review); the command to give is the same one again."""
+    from navsnap.cli.interrupt import continue_command
+
+    restart = ["run", "--years", "2025-2040", "--force-restart"]
+    assert (
+        continue_command(restart, progressed=False)
+        == "navsnap run --years 2025-2040 --force-restart"
+    )
+    fork = ["run", "--years", "2027-2029", "--from-snapshot", "2026", "--seed", "7"]
+    assert continue_command(fork, progressed=False) == "navsnap " + " ".join(fork)
+    assert continue_command(["run", "--years", "2025-2029"], progressed=False) == (
+        "navsnap run --years 2025-2029 --resume"
+    )

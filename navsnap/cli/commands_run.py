@@ -54,7 +54,8 @@ class _Where:
             at = f"after {max(self.done)}"
         else:
             at = "before its first year"
-        return f"{at}; continue with: {continue_command(self.argv)}"
+        again = continue_command(self.argv, progressed=bool(self.done))
+        return f"{at}; continue with: {again}"
 
 
 def decision_json(data: dict[str, Any]) -> dict[str, Any]:

@@ -94,9 +94,18 @@ class Interrupts:
                 signal.signal(signal.SIGINT, previous)
 
 
-def continue_command(argv: Sequence[str]) -> str:
+def continue_command(argv: Sequence[str], *, progressed: bool = True) -> str:
     """The command line that continues an interrupted ``run``: the same arguments, without
-    ``--force-restart`` and ``--from-snapshot``, with ``--resume``."""
+    ``--force-restart`` and ``--from-snapshot``, with ``--resume``. A run that started over
+    (``--force-restart``, ``--from-snapshot``) and snapshotted no year yet (``progressed``
+    False) has nothing of its own to resume from: ``--resume`` would continue the old chain
+    (or refuse a changed configuration), so the command is the same one again."""
+    starts_over = any(
+        a in ("--force-restart", "--from-snapshot") or a.startswith("--from-snapshot=")
+        for a in argv
+    )
+    if starts_over and not progressed:
+        return shlex.join(["navsnap", *argv])
     out: list[str] = []
     skip_value = False
     for arg in argv:
