@@ -444,3 +444,26 @@ def test_a_check_that_is_not_one_select_is_refused_before_the_first_step(
     assert "checks.x" in res.stderr or "check 'x'" in res.stderr
     assert says in one_line_error(res)
     assert not (tmp_path / "simulation.duckdb").exists()
+
+
+def test_ctrl_c_while_the_cli_is_imported_is_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the first tenth of a second (the CLI still importing) printed a traceback
+    of the import (hostile-input review); the entry point ends it as one line, exit 130."""
+    import types
+
+    from navsnap.__main__ import main as entry
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "navsnap.cli", Interrupted("navsnap.cli"))
+    with pytest.raises(SystemExit) as exited:
+        entry()
+    assert exited.value.code == 130
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and err.startswith("navsnap: interrupted") and "Traceback" not in err
+    )
