@@ -138,6 +138,19 @@ class StoreContract:
         with pytest.raises(StoreError, match="not valid JSON"):
             store.check_readable()
 
+    @pytest.mark.parametrize("version", [b'"1"', b"1e999", b"true", b"0", b"null"])
+    def test_a_marker_version_no_navsnap_writes_is_damage_not_a_newer_format(
+        self, store: Store, version: bytes
+    ) -> None:
+        """Exit 6 "the store is damaged", not exit 9 "upgrade navsnap": no upgrade reads it."""
+        store.write_bytes_atomic(
+            MARKER, b'{"format": "navsnap-store", "version": ' + version + b"}"
+        )
+        for check in (store.check_readable, store.ensure_writable):
+            with pytest.raises(StoreError, match="no valid format version") as err:
+                check()
+            assert not isinstance(err.value, FormatVersionError)
+
     def test_missing_keys_raise_the_builtin(self, store: Store, tmp_path: Path) -> None:
         key = object_key(b"never written")
         assert not store.exists(key)

@@ -339,7 +339,10 @@ class Store:
                 hint="the store is damaged; restore the marker from a backup",
             ) from None
         if not isinstance(data, dict) or data.get("format") != _MARKER_FORMAT:
-            raise StoreError(f"{self.url!r} is not a navsnap store (bad {layout.MARKER})")
+            raise StoreError(
+                f"{self.url!r} is not a navsnap store (bad {layout.MARKER})",
+                hint="check --store: a navsnap store's folder, or an empty or new one",
+            )
         return data
 
     def _signer(self) -> Signer | None:
@@ -381,7 +384,15 @@ class Store:
 
     def _check_version(self, marker: dict[str, Any]) -> None:
         version = marker.get("version")
-        if not isinstance(version, int) or version > STORE_FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            # Not a version any navsnap writes ("1", 1e999, true): a damaged marker, not a
+            # newer format that an upgrade would read.
+            raise StoreError(
+                f"store marker {layout.MARKER} in {self.url!r} has no valid format version "
+                f"({version!r})",
+                hint="the store is damaged; restore the marker from a backup",
+            )
+        if version > STORE_FORMAT_VERSION:
             raise FormatVersionError(
                 f"store {self.url!r} has format version {version!r}; this navsnap reads "
                 f"up to {STORE_FORMAT_VERSION}",
