@@ -310,6 +310,8 @@ def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]], parse: b
         def partition(p: Any = p) -> None:
             _count(p.rows)
             _count(p.fingerprint.rows)
+            if p.rows != p.fingerprint.rows:  # both count the same rows, always
+                raise _Refused(f"rows {p.rows} differ from its fingerprint's {p.fingerprint.rows}")
             if not re.fullmatch(r"-?[0-9]{1,60}", p.fingerprint.hash_sum):
                 raise _Refused("fingerprint hash is not an integer")
             _str(p.object.key)

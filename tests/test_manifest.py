@@ -156,6 +156,16 @@ def test_a_malformed_fingerprint_is_a_damaged_manifest(bad: str) -> None:
     assert Fingerprint.parse("12:-5") == Fingerprint(12, "-5")
 
 
+def test_a_partition_whose_rows_are_not_its_fingerprints_is_a_damaged_manifest() -> None:
+    """Both count the same rows; a store writer who set one alone (2**62 rows, shown by
+    list and passed by verify --deep) gets a damaged manifest (hostile-input review)."""
+    data = _old_manifest(CONFIGS["run"])
+    part = data["tables"][0]["partitions"][0]
+    part["rows"] = 2**62
+    with pytest.raises(IntegrityError, match="differ from its fingerprint"):
+        Manifest.from_json(_as_written(data))
+
+
 def test_the_manifest_model_does_not_import_duckdb() -> None:
     tree = ast.parse((ROOT / "navsnap" / "manifest.py").read_text())
     imported = {
