@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from navsnap.errors import DatabaseError, UsageError
+from navsnap.errors import DatabaseError, LockHeld, UsageError
 from navsnap.faults import fault_point
 from navsnap.fsutil import fsync_dir, fsync_file, pid_alive
 
@@ -149,6 +149,15 @@ def raise_if_in_use(exc: duckdb.Error, path: Path) -> None:
     """A file another process holds open is in use, not broken: never replace it."""
     text = str(exc)
     if "Could not set lock" in text or "Conflicting lock" in text:
+        from navsnap.lock import db_holder  # the lock module needs the store's; not at import
+
+        holder = db_holder(path)
+        if holder is not None and holder.pid != os.getpid():  # another navsnap holds its lock
+            raise LockHeld(
+                f"{path.name}.navsnap.lock is held by {holder.describe()}",
+                holder=holder.__dict__,
+                hint="wait for it to finish and try again",
+            ) from None
         raise DatabaseError(
             f"database {str(path)!r} is open in another process",
             hint="close that process (a notebook, dbt, another navsnap) and try again",

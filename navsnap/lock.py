@@ -143,6 +143,15 @@ def hold_lock(
         lock.release()
 
 
+def db_holder(db_path: Path) -> LockInfo | None:
+    """The navsnap process that holds ``db_path``'s lock now, as its owner file says (None:
+    no owner file, or it names a process of this host that is gone)."""
+    info = _read_info(Path(str(lock_path_for_db(db_path)) + ".json"))
+    if info is None or (info.host == socket.gethostname() and not pid_alive(info.pid)):
+        return None
+    return info
+
+
 def db_lock(
     db_path: Path, *, purpose: str, wait: float = 0.0, warnings: list[str] | None = None
 ) -> contextlib.AbstractContextManager[LockInfo]:

@@ -317,6 +317,44 @@ def test_explicit_indexes_survive_a_full_restore(tmp_path: Path) -> None:
     con.close()
 
 
+def test_status_of_a_database_a_navsnap_writer_holds_names_its_lock(
+    tmp_path: Path, toy_run: Path
+) -> None:
+    """A navsnap writer (its owner file beside the database, its process alive) holds the
+    file open: status says so as restore and checkpoint do (LockHeld, exit 11, naming the
+    holder), not "open in another process" (exit 4), which stays for other programs."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from conftest import invoke
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(toy_run)!r}); print('ok', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    owner = toy_run.with_name(toy_run.name + ".navsnap.lock.json")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        status = ("status", "--deep", "--step", "toy_pipeline:step", "--db", str(toy_run))
+        code, _out, err = invoke(*status, "--store", str(tmp_path / "store"))
+        assert code == 4 and "open in another process" in err, err
+        owner.write_text(
+            json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
+                        "started": "2026-12-02T00:00:00+00:00", "purpose": "navsnap run"})
+        )  # fmt: skip
+        code, _out, err = invoke(*status, "--store", str(tmp_path / "store"))
+        assert code == 11 and f"pid {holder.pid}" in err and "navsnap run" in err, err
+    finally:
+        owner.unlink(missing_ok=True)
+        holder.kill()
+        holder.wait()
+        time.sleep(0.1)
+
+
 def test_a_database_open_in_another_process_is_not_restored_over(
     tmp_path: Path, toy_run: Path
 ) -> None:
