@@ -98,6 +98,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "Read-only file system",
     ),
     (
+        "tag-read-only-store",
+        ("tag", "{run}-2026", "t1", "--store", "ro/store"),
+        "StoreError",
+        "use a writable --store",
+    ),
+    (
         "run-on-another-lineages-database",
         ("run", *STEP, "--years", "2025-2026", "--seed", "99"),
         "DriftError",

@@ -153,7 +153,12 @@ def _translate_os_error(exc: OSError, what: str) -> OSError:
         )
     if isinstance(exc, PermissionError):
         return StoreError(f"permission denied while {what}", hint="check the store's permissions")
-    return StoreError(f"I/O error while {what}: {exc.strerror or exc}")
+    return StoreError(
+        f"I/O error while {what}: {exc.strerror or exc}",
+        hint="use a writable --store, or remount it read-write"
+        if exc.errno == errno.EROFS
+        else "check the store's filesystem and run the command again",
+    )
 
 
 class Store:
