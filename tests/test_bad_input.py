@@ -116,6 +116,19 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "has no snapshot of database 'simulation'",
     ),
     ("run-wait-lock-negative", ("run", "--wait-lock", "-1"), "click", "--wait-lock"),
+    # float options refuse nan and inf, which float() takes and every range check passes
+    ("run-wait-lock-nan", ("run", "--wait-lock", "nan"), "click", "--wait-lock"),
+    ("prune-grace-nan", ("prune", "--dry-run", "--grace-minutes", "nan"), "click", "finite"),
+    ("prune-grace-inf", ("prune", "--grace-minutes", "inf"), "click", "--grace-minutes"),
+    ("verify-since-hours-nan", ("verify", "--since-hours", "nan"), "click", "--since-hours"),
+    ("verify-since-hours-inf", ("verify", "--since-hours", "inf"), "click", "finite"),
+    ("verify-sample-nan", ("verify", "--sample", "NaN"), "click", "--sample"),
+    (
+        "restore-wait-lock-inf",
+        ("restore", "--year", "2026", "--wait-lock", "inf"),
+        "click",
+        "finite",
+    ),
     ("run-mode-unknown", ("run", "--mode", "zip"), "click", "--mode"),
     # restore
     ("restore-nothing-named", ("restore",), "UsageError", "say which snapshot"),

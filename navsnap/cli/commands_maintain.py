@@ -8,6 +8,7 @@ import click
 
 from navsnap import api
 from navsnap.cli.common import (
+    FiniteFloatRange,
     chosen_snapshot,
     config_option,
     db_option,
@@ -38,14 +39,14 @@ EXIT_DIFFERENT = 1
 @click.option("--deep", is_flag=True, help="Also read the Parquet and recompute the data checks.")
 @click.option(
     "--sample",
-    type=click.FloatRange(min=0, min_open=True, max=100),
+    type=FiniteFloatRange(min=0, min_open=True, max=100),
     default=None,
     metavar="PCT",
     help="Check only this percentage of the objects, chosen at random.",
 )
 @click.option(
     "--since-hours",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=None,
     metavar="H",
     help="Skip objects verified intact within H hours (default: re-check all).",
@@ -251,7 +252,7 @@ def _render_diff(d: ManifestDiff, *, as_json: bool) -> None:
 )
 @click.option(
     "--grace-minutes",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     default=None,
     help="Keep unreferenced objects younger than this (default 60).",
 )

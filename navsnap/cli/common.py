@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -288,10 +289,22 @@ def db_given() -> bool:
     return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (which ``float()`` takes):
+    every float option of the CLI uses it. ``nan`` passes every range comparison, so
+    ``--grace-minutes nan`` would otherwise switch the grace period off."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; give a number such as 1.5", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 def wait_lock_option(f: F) -> F:
     return click.option(
         "--wait-lock",
-        type=click.FloatRange(min=0),
+        type=FiniteFloatRange(min=0),
         default=0.0,
         show_default=True,
         metavar="SECONDS",
