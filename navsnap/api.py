@@ -83,13 +83,17 @@ def checkpoint(
 
     The database is opened read-only (whole-file mode opens it read-write for its CHECKPOINT).
     ``store`` None means the config's ``[snapshot] store``, else ``snapshots/`` beside it.
+    ``run_id`` (None: a new one) must be letters, digits, ``._-`` (at most 100), starting with
+    a letter or digit (UsageError, before anything else).
     """
     from navsnap.catalog import list_tables
     from navsnap.lock import db_lock
     from navsnap.manual import check_year, checkpoint_config
-    from navsnap.snapshot import SnapshotOptions, new_run_id, take_snapshot
+    from navsnap.snapshot import SnapshotOptions, check_run_id, new_run_id, take_snapshot
     from navsnap.steps import parse_step
 
+    if run_id is not None:
+        check_run_id(run_id)
     given = Path(db)
     db_path = checked_path(given)
     if not db_path.exists():

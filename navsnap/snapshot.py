@@ -43,7 +43,7 @@ from navsnap.catalog import (
     text_unsafe_columns,
 )
 from navsnap.config import Config
-from navsnap.errors import DatabaseError, DiskFullError, NavsnapError, StoreError
+from navsnap.errors import DatabaseError, DiskFullError, NavsnapError, StoreError, UsageError
 from navsnap.faults import fault_point
 from navsnap.filecopy import copy_database_file
 from navsnap.fsutil import is_disk_full
@@ -87,6 +87,17 @@ _TEMP_GRACE_SECONDS = 0.0
 def new_run_id() -> str:
     """A new run id: UTC start time and 4 random hex digits, sortable."""
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def check_run_id(run_id: str) -> None:
+    """UsageError unless ``run_id`` may name a run (a ``--run`` given by hand): one file name
+    in the store whose snapshots ``list``, ``show`` and ``RUN@YEAR`` find."""
+    if not isinstance(run_id, str) or not layout.is_run_id(run_id):
+        raise UsageError(
+            f"run id {run_id!r} is not allowed",
+            hint="use letters, digits, '.', '_' or '-' (at most 100), starting with a letter "
+            "or digit; leave out --run for a new one",
+        )
 
 
 def _now_iso() -> str:

@@ -221,6 +221,15 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "StoreError",
         "already exists",
     ),
+    *[
+        (
+            f"checkpoint-run-id-{name}",
+            ("checkpoint", "--year", "2026", "--run", run),
+            "UsageError",
+            "is not allowed",
+        )
+        for name, run in (("dotdot", "../evil"), ("slash", "a/b"), ("at", "q@2025"))
+    ],
     (
         "checkpoint-read-only-store",
         ("checkpoint", "--year", "2026", "--store", "ro/store"),

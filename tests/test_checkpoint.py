@@ -108,3 +108,33 @@ def test_without_a_configuration_it_inherits_this_databases_last_snapshot(
     lone = toy_db(tmp_path / "lone.duckdb", (2025, 2025))
     line = refused(("--year", "2025"), 3, "no configuration for database", lone, store)
     assert "'lone'" in line and "--config" in line
+
+
+#: Run ids that are not one name in the store: a path out of it, a folder that list, show and
+#: verify never look in, an '@' no RUN@YEAR can name, blanks, an over-long name.
+BAD_RUN_IDS = ("../evil", "a/b", "q@2025", "two words", "line\nbreak", "x" * 300, "", ".hidden")
+
+
+@pytest.mark.parametrize("run_id", BAD_RUN_IDS)
+def test_a_run_id_that_cannot_name_a_run_is_refused_before_anything_runs(
+    tmp_path: Path, run_id: str
+) -> None:
+    db = toy_db(tmp_path / "sim.duckdb", (2025, 2026))
+    store = tmp_path / "store"
+    step = ("--step", TOY_STEP)
+    refused(("--year", "2026", *step, "--run", run_id), 2, "is not allowed", db, store)
+
+    before = both(db, store)
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    with pytest.raises(navsnap.UsageError, match=r"run id .* is not allowed"):
+        navsnap.checkpoint(db=db, year=2026, store=store, config=cfg, run_id=run_id)
+    assert both(db, store) == before
+
+
+def test_a_run_id_of_letters_digits_dots_and_dashes_files_its_snapshot(tmp_path: Path) -> None:
+    db = toy_db(tmp_path / "sim.duckdb", (2025, 2026))
+    store = tmp_path / "store"
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    m = navsnap.checkpoint(db=db, year=2026, store=store, config=cfg, run_id="nightly_2.x-7")
+    assert m.snapshot_id == "nightly_2.x-7-2026"
+    assert navsnap.show(store, "nightly_2.x-7@2026").snapshot_id == m.snapshot_id

@@ -297,7 +297,13 @@ def status_cmd(
 @lineage_options
 @db_option
 @store_option
-@click.option("--run", "run_id", default=None, help="Run id to file the snapshot under.")
+@click.option(
+    "--run",
+    "run_id",
+    default=None,
+    help="Run id to file the snapshot under: letters, digits, '.', '_', '-' (at most 100), "
+    "starting with a letter or digit. Default: a new one.",
+)
 @click.option("--mode", type=click.Choice(["parquet", "file"]), default=None, help="Snapshot mode.")
 @wait_lock_option
 @json_option

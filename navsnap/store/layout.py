@@ -40,6 +40,9 @@ __all__ = [
     "WRITERS",
     "ObjectKey",
     "hot_key",
+    "is_made_id",
+    "is_run_id",
+    "is_snapshot_id",
     "manifest_id",
     "manifest_key",
     "object_digest",
@@ -73,7 +76,17 @@ WRITERS = f"{LOCKS}/writers"
 _JSON = ".json"
 _DIGEST = re.compile(r"[0-9a-f]{32}")
 _EXT = re.compile(r"[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){0,2}")
-_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: A name a user gives: a tag name, and a run id (``checkpoint --run``). Letters, digits,
+#: ``._-``, at most 100, starting with a letter or digit: never ``/``, ``@``, a space or ``..``
+#: alone, so it is one file name in the store and one part of a ``RUN@YEAR`` reference.
+_USER_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_TAG = re.compile(_USER_NAME)
+_RUN_ID = _TAG
+#: ``<run id>-<year>`` (years 1-9999, as ``--years`` takes them).
+_SNAPSHOT_ID = re.compile(rf"{_USER_NAME}-[0-9]{{1,4}}")
+#: The run ids navsnap makes (``new_run_id``), alone or as a snapshot id: a tag name of this
+#: shape would take the place of the run in ``RUN@YEAR`` references.
+_MADE_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}(?:-[0-9]{1,4})?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _TEMP_KINDS = ("stage", "part", "probe")
 
@@ -92,6 +105,23 @@ def manifest_id(key: str) -> str | None:
     if folder != MANIFESTS or not name.endswith(_JSON) or len(name) == len(_JSON):
         return None
     return name[: -len(_JSON)]
+
+
+def is_run_id(text: str) -> bool:
+    """True when ``text`` may be a run id (as a tag name may be a tag name)."""
+    return _RUN_ID.fullmatch(text) is not None
+
+
+def is_snapshot_id(text: str) -> bool:
+    """True when ``text`` has the form of a snapshot id, ``<run id>-<year>``: one manifest
+    file name, never a path out of ``manifests/``."""
+    return _SNAPSHOT_ID.fullmatch(text) is not None
+
+
+def is_made_id(text: str) -> bool:
+    """True when ``text`` has the shape of a run id navsnap makes, or of a snapshot id of
+    such a run (``20261127T103500Z-3f2a``, ``20261127T103500Z-3f2a-2027``)."""
+    return _MADE_ID.fullmatch(text) is not None
 
 
 # --------------------------------------------------------------------------- objects
