@@ -183,6 +183,19 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "IntegrityError",
         "tags/gold.json",
     ),
+    *[
+        (
+            f"{name}-tag-naming-a-path",
+            (*argv, "--store", "path-tag"),
+            "IntegrityError",
+            "tags/bad.json",
+        )
+        for name, argv in (
+            ("show", ("show", "bad")),
+            ("restore", ("restore", "bad", "--to", "x.duckdb")),
+            ("diff", ("diff", "bad", "{run}-2025")),
+        )
+    ],
     (
         "restore-hostile-object-key",
         ("restore", "{run}-2026", "--store", "hostile-key", "--to", "x.duckdb"),
@@ -412,6 +425,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shutil.copytree(store, root / "damaged-tag")
     (root / "damaged-tag" / "tags").mkdir(exist_ok=True)
     (root / "damaged-tag" / "tags" / "gold.json").write_text('{"snapshot_id": ')
+    shutil.copytree(store, root / "path-tag")
+    (root / "path-tag" / "tags").mkdir(exist_ok=True)
+    (root / "path-tag" / "tags" / "bad.json").write_text('{"snapshot_id": "../../../etc/passwd"}')
     shutil.copytree(store, root / "hostile-key")
     hostile = next((root / "hostile-key" / "manifests").glob("*-2026.json"))
     doc = json.loads(hostile.read_text())

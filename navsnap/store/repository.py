@@ -545,8 +545,9 @@ class Store:
                     raw = self._open_signed(signer, info.key, raw, "tag file")
                 data = json.loads(raw)
                 sid = data["snapshot_id"]
-                if not isinstance(sid, str) or not sid:
-                    raise TypeError("snapshot_id is not a string")
+                if not isinstance(sid, str) or not layout.is_snapshot_id(sid):
+                    # a path (../../etc/passwd) is no snapshot id: never a key to read
+                    raise TypeError("snapshot_id is not a snapshot id")
                 good[name] = sid
             except IntegrityError as exc:
                 bad.append(BrokenTag(name, info.key, exc.one_line()))
