@@ -164,13 +164,21 @@ def restore(
     wait_lock: float = 0.0,
     progress: ProgressFn | None = None,
 ) -> RestoreReport:
-    """Restore a snapshot (by id or tag, or the newest of ``year``/``run``) into ``db``/``to``."""
+    """Restore a snapshot (by id or tag, or the newest of ``year``/``run``) into ``db``/``to``.
+
+    ``tables`` None restores every table; a list restores only those (an empty one is a
+    UsageError, not a full restore)."""
     from navsnap.fallback import damaged_manifest_error, with_fallback_hint
     from navsnap.lock import db_lock
     from navsnap.restore import restore as _restore
 
     if snapshot is None and year is None:
         raise UsageError("say which snapshot to restore", hint="pass SNAPSHOT or --year Y")
+    if tables is not None and not tables:
+        raise UsageError(
+            "--tables names no table",
+            hint="give table names separated by commas, or leave out --tables to restore all",
+        )
     given = Path(db)
     st = _store(store, given)
     # Checked (and a symlink resolved) before the store is read: nothing is fetched for a

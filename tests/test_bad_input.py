@@ -141,6 +141,19 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "UsageError",
         "nosuch",
     ),
+    # an empty table list is no table, not every table (it did a full restore)
+    (
+        "restore-tables-empty",
+        ("restore", "--year", "2025", "--tables", ""),
+        "UsageError",
+        "no table",
+    ),
+    (
+        "restore-tables-comma",
+        ("restore", "--year", "2025", "--tables", " , "),
+        "UsageError",
+        "no table",
+    ),
     (
         "restore-to-directory",
         ("restore", "--year", "2026", "--to", "adir"),

@@ -184,6 +184,13 @@ def test_restore_selected_tables(tmp_path: Path, toy_config: Config, toy_run: Pa
         navsnap.restore(store=tmp_path / "store", db=toy_run, year=2027, tables=["nosuch"])
 
 
+def test_an_empty_table_list_is_refused_not_a_full_restore(tmp_path: Path, toy_run: Path) -> None:
+    before = tree_bytes(tmp_path)
+    with pytest.raises(UsageError, match="--tables names no table"):
+        navsnap.restore(store=tmp_path / "store", db=toy_run, year=2025, tables=[])
+    assert tree_bytes(tmp_path) == before
+
+
 def test_dry_run_changes_nothing(tmp_path: Path, toy_run: Path) -> None:
     toy_run.write_bytes(b"garbage" * 1000)
     before = tree_bytes(tmp_path)

@@ -252,7 +252,7 @@ def restore_cmd(
       navsnap restore 20261127T103500Z-3f2a-2027 --to /tmp/copy.duckdb
       navsnap restore --year 2027 --tables fct_workforce_snapshot --dry-run
     """
-    names = [t.strip() for t in tables.split(",") if t.strip()] if tables else None
+    names = [t.strip() for t in tables.split(",") if t.strip()] if tables is not None else None
     with progress_bars() as bars:
         report = api.restore(
             store=store_url(store, config_path, db),
