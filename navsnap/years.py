@@ -9,16 +9,25 @@ from navsnap.errors import UsageError
 if TYPE_CHECKING:
     from navsnap.config import Config
 
-__all__ = ["parse_years", "year_span"]
+__all__ = ["parse_years", "year_number", "year_span"]
+
+
+def year_number(text: str) -> int:
+    """'2027' -> 2027: ASCII digits only (blanks around them ignored). ValueError otherwise:
+    ``int()`` alone also takes '２０２７' (full-width digits), '2_027' and '+2027'."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"{text!r} is not a year")
+    return int(digits)
 
 
 def parse_years(text: str) -> tuple[int, int]:
-    """'2025-2029' -> (2025, 2029); '2027' -> (2027, 2027)."""
+    """'2025-2029' -> (2025, 2029); '2027' -> (2027, 2027). ASCII digits only."""
     raw = text.strip()
     first, sep, last = raw.partition("-")
     try:
-        a = int(first)
-        b = int(last) if sep else a
+        a = year_number(first)
+        b = year_number(last) if sep else a
     except ValueError:
         raise UsageError(
             f"years {text!r} are not of the form A-B", hint="for example --years 2025-2029"

@@ -46,6 +46,20 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("run-years-text", ("run", "--years", "abc"), "UsageError", "not of the form A-B"),
     ("run-years-range", ("run", "--years", "0-3"), "UsageError", "out of range"),
     ("run-years-half", ("run", "--years", "2025-20x9"), "UsageError", "not of the form"),
+    # years are ASCII digits: int() also takes full-width digits, '_' and '+'
+    (
+        "run-years-full-width",
+        ("run", "--years", "２０２５-２０２６"),
+        "UsageError",
+        "not of the form",
+    ),
+    ("run-years-underscore", ("run", "--years", "2_025-2_027"), "UsageError", "not of the form"),
+    ("status-years-plus", ("status", "--years", "+2025-2026"), "UsageError", "not of the form"),
+    ("restore-year-full-width", ("restore", "--year", "２０２６"), "click", "ASCII digits"),
+    ("list-year-underscore", ("list", "--year", "2_026"), "click", "--year"),
+    ("checkpoint-year-full-width", ("checkpoint", "--year", "２０２６"), "click", "--year"),
+    ("show-year-underscore", ("show", "--year", "2_026"), "click", "--year"),
+    ("prune-keep-years-full-width", ("prune", "--keep-years", "２０２５"), "click", "--keep-years"),
     (
         "run-resume-and-restart",
         ("run", *STEP, "--resume", "--force-restart"),

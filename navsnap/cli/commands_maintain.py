@@ -28,6 +28,7 @@ from navsnap.config import load_config
 from navsnap.diff import ManifestDiff
 from navsnap.errors import LockHeld, VerifyFailed
 from navsnap.retention import RetentionPolicy, parse_duration, parse_size
+from navsnap.years import year_number
 
 #: diff --exit-code: the snapshots differ (git's convention).
 EXIT_DIFFERENT = 1
@@ -296,7 +297,9 @@ def prune_cmd(
       navsnap prune --keep-runs 1 --keep-within 30d
     """
     try:
-        years = tuple(int(y) for y in keep_years.split(",") if y.strip()) if keep_years else ()
+        years = (
+            tuple(year_number(y) for y in keep_years.split(",") if y.strip()) if keep_years else ()
+        )
     except ValueError:
         raise click.BadParameter(
             "years must be comma-separated integers", param_hint="--keep-years"

@@ -11,6 +11,7 @@ import click
 
 from navsnap import api
 from navsnap.cli.common import (
+    YEAR,
     check_interrupt,
     config_option,
     db_option,
@@ -107,7 +108,7 @@ def _year_or_ref(value: str | None) -> int | str | None:
     """``--from-snapshot``: a year (up to four digits) or a snapshot reference."""
     if value is None:
         return None
-    return int(value) if value.isdigit() and len(value) <= 4 else value
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 4 else value
 
 
 @click.command("run")
@@ -291,7 +292,7 @@ def status_cmd(
 
 @click.command("checkpoint")
 @click.option(
-    "--year", type=int, required=True, help="The year whose end the database holds (its newest)."
+    "--year", type=YEAR, required=True, help="The year whose end the database holds (its newest)."
 )
 @config_option
 @lineage_options

@@ -8,6 +8,7 @@ import click
 
 from navsnap import api
 from navsnap.cli.common import (
+    YEAR,
     config_option,
     db_given,
     db_option,
@@ -37,7 +38,7 @@ def _verified_cell(s: api.SnapshotSummary) -> str:
 @config_option
 @db_option
 @store_option
-@click.option("--year", type=int, default=None, help="Only snapshots of this year.")
+@click.option("--year", type=YEAR, default=None, help="Only snapshots of this year.")
 @click.option("--run", "run_id", default=None, help="Only this run's (id or prefix).")
 @click.option("--tag", default=None, help="Only the snapshot this tag names.")
 @json_option
@@ -205,7 +206,7 @@ def show_cmd(
 @click.argument("snapshot", required=False)
 @click.option(
     "--year",
-    type=int,
+    type=YEAR,
     default=None,
     help="Restore this database's newest snapshot of this year.",
 )

@@ -17,6 +17,7 @@ from navsnap.cli.interrupt import Interrupts
 from navsnap.cli.outcome import SCHEMA_VERSION
 from navsnap.config import Config, load_config
 from navsnap.locate import store_url as _store_url
+from navsnap.years import year_number
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -257,12 +258,28 @@ def json_option(f: F) -> F:
     return json_flag("Print JSON for scripts.")(f)
 
 
+class YearType(click.types.IntParamType):
+    """A year: ASCII digits only (click's ``int`` also takes '２０２７' and '2_027')."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return year_number(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a year; write it in ASCII digits, e.g. 2027", param, ctx)
+
+
+#: The type of every ``--year`` option.
+YEAR = YearType()
+
+
 def year_option(f: F) -> F:
     """``--year`` for commands that read one snapshot: with a run id, that run's snapshot of
     the year; alone (or with latest), the database's newest snapshot of the year."""
     return click.option(
         "--year",
-        type=int,
+        type=YEAR,
         default=None,
         help="The snapshot of this year: SNAPSHOT may then be a run id (or prefix) or latest.",
     )(f)
