@@ -38,9 +38,23 @@ def _check_name(name: str) -> None:
         ) from None
 
 
-def tag(store: Store, ref: str, name: str, *, force: bool = False) -> TagChange:
-    """Pin snapshot ``ref`` (id, unique prefix or tag) under ``name``."""
+def _check_new_name(name: str) -> None:
+    """A new tag must not look like a run or snapshot id: a tag is found before a run, so a
+    tag named like run R would answer ``R@2027`` (and ``--year 2027`` with ``R``) with
+    whatever snapshot it pins. Existing such tags still resolve, and can be removed."""
     _check_name(name)
+    if layout.is_made_id(name):
+        raise UsageError(
+            f"tag name {name!r} has the shape of a run id or snapshot id: it would take the "
+            "place of that run in RUN@YEAR references",
+            hint="choose a name that is not <UTC time>Z-<4 hex digits>[-<year>], e.g. release-1",
+        )
+
+
+def tag(store: Store, ref: str, name: str, *, force: bool = False) -> TagChange:
+    """Pin snapshot ``ref`` (id, unique prefix or tag) under ``name``; UsageError for a name
+    not allowed, or shaped like a run or snapshot id navsnap makes."""
+    _check_new_name(name)
     store.check_readable()
     manifest = resolve(store, ref)
     existing = store.tags().get(name)

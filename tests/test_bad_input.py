@@ -402,6 +402,20 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ),
     ("show-ref-bad-year", ("show", "latest@next"), "UsageError", "@YEAR"),
     ("tag-reserved-latest", ("tag", "{run}-2025", "latest"), "UsageError", "reserved"),
+    # a tag named like a run would answer that run's RUN@YEAR with the snapshot it pins
+    ("tag-named-like-a-run", ("tag", "{run}-2025", "{run}"), "UsageError", "shape of a run id"),
+    (
+        "tag-named-like-a-snapshot",
+        ("tag", "{run}-2025", "20261202T020505Z-44f9-2026"),
+        "UsageError",
+        "RUN@YEAR",
+    ),
+    (
+        "tag-named-like-another-run",
+        ("tag", "{run}-2025", "20261202T020505Z-44f9"),
+        "UsageError",
+        "snapshot id",
+    ),
     (
         "diff-run-year-mismatch",
         ("diff", "{run}-2025", "{run}", "--year", "2026"),

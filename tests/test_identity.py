@@ -220,6 +220,24 @@ def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:
     )
 
 
+def test_a_tag_cannot_take_a_run_ids_name_and_hijack_its_years(two: tuple[Path, dict]) -> None:
+    cwd, runs = two
+    sim = str(cwd / "simulation.duckdb")
+    before = tree_bytes(cwd)
+    for name in (runs["big"], f"{runs['big']}-2026"):
+        code, _out, err = invoke("tag", f"{runs['simulation']}-2025", name, "--db", sim)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "shape of a run id" in lines[0], err
+    assert tree_bytes(cwd) == before
+    code, out, err = invoke("show", f"{runs['big']}@2026", "--db", sim, "--json")
+    assert code == 0 and json.loads(out)["snapshot_id"] == f"{runs['big']}-2026", err
+    # such a tag written before navsnap refused it still resolves as before, and can go
+    navsnap.open_store(cwd / "snapshots").write_tag(runs["big"], f"{runs['simulation']}-2025")
+    assert navsnap.show(cwd / "snapshots", runs["big"]).snapshot_id == f"{runs['simulation']}-2025"
+    code, _out, err = invoke("untag", runs["big"], "--db", sim)
+    assert code == 0, err
+
+
 def test_list_shows_and_filters_databases(two: tuple[Path, dict]) -> None:
     cwd, runs = two
     code, out, err = invoke("list", "--store", str(cwd / "snapshots"), "--json")

@@ -87,6 +87,19 @@ def test_manifest_tag_and_state_keys() -> None:
     assert layout.temp_owner_pid("leftover") is None
 
 
+def test_run_and_snapshot_ids() -> None:
+    made = "20261127T103500Z-3f2a"
+    for good in (made, "r", "nightly_2.x-7"):
+        assert layout.is_run_id(good) and layout.is_snapshot_id(f"{good}-2027")
+    for bad in ("", "../evil", "a/b", "q@2025", "a b", "x\ny", ".x", "x" * 101):
+        assert not layout.is_run_id(bad)
+    for bad in ("../../../etc/passwd", "r", "r-", "r-20270", "a/b-2027", "r-２０２７"):
+        assert not layout.is_snapshot_id(bad)
+    assert layout.is_made_id(made) and layout.is_made_id(f"{made}-2027")
+    for other in ("release-2027", "20261127T103500Z", f"{made}x", "r-2027"):
+        assert not layout.is_made_id(other)
+
+
 def _docstrings(tree: ast.AST) -> set[int]:
     out = set()
     for node in ast.walk(tree):

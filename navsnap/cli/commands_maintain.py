@@ -366,6 +366,9 @@ def tag_cmd(
 ) -> None:
     """Pin a snapshot under a name; tagged ones are never pruned.
 
+    NAME is letters, digits, '.', '_' or '-', starting with a letter or digit; not latest,
+    and not shaped like a run or snapshot id (a tag is found before a run of its name).
+
     \b
     Example:
       navsnap tag 20261127T103500Z-3f2a-2027 baseline-2027
