@@ -64,7 +64,7 @@ from navsnap.manifest import (
 )
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
-from navsnap.validation import compute_checks, compute_validation, json_safe
+from navsnap.validation import checked_checks, compute_checks, compute_validation, json_safe
 from navsnap.yearpass import (
     Baseline,
     TablePass,
@@ -133,7 +133,7 @@ class SnapshotOptions:
             file_compression=config.snapshot.file_compression,
             year_column=config.run.year_column,
             step=step,
-            checks=config.checks,
+            checks=checked_checks(config.checks),
             hot=config.snapshot.hot,
             hot_compression=config.snapshot.hot_compression,
         )
