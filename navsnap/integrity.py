@@ -40,6 +40,7 @@ def damaged_hint(snapshot_id: str) -> str:
         "('navsnap verify --all' lists the intact ones)"
     )
 
+
 ProgressFn = Callable[[str, int, int], None]
 
 

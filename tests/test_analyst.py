@@ -16,7 +16,7 @@ from conftest import TOY_STEP, invoke_at, scratch_databases
 from navsnap import api
 from navsnap.cli import cli
 from navsnap.config import Config
-from navsnap.errors import UsageError
+from navsnap.errors import IntegrityError, UsageError
 from navsnap.runner import run as api_run
 from navsnap.store import open_store
 
@@ -197,7 +197,7 @@ def test_a_table_view_that_fails_rolls_back_all_of_them(
     files[last] = [str(tmp_path / "missing.parquet")]
     con = duckdb.connect(str(tmp_path / "v.duckdb"))
     try:
-        with pytest.raises(duckdb.IOException):
+        with pytest.raises(IntegrityError, match=f"table {last} of snapshot {sid} cannot be read"):
             create_parquet_views(con, m, files)
         assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchone() == (
             0,
@@ -275,12 +275,11 @@ def test_attach_writes_its_file_on_the_scratch_instance(
 def test_attach_that_fails_leaves_nothing_attached_nor_written(
     snap: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
-    """A table view that cannot be created (its object is gone): DatabaseError, no file, no
-    temporary, and the scratch instance holds no database of attach's."""
+    """A table view whose object is gone: IntegrityError naming it, no file, no temporary,
+    and the scratch instance holds no database of attach's."""
     import dataclasses
 
     from navsnap.analyst import write_attach_file
-    from navsnap.errors import DatabaseError
     from navsnap.index import read_all
 
     _, store_path, sid = snap
@@ -292,7 +291,7 @@ def test_attach_that_fails_leaves_nothing_attached_nor_written(
     last = dataclasses.replace(last, partitions=(part,))
     broken = dataclasses.replace(m, tables=(*m.tables[:-1], last))
     out = tmp_path / "analysis.duckdb"
-    with pytest.raises(DatabaseError, match="could not write"):
+    with pytest.raises(IntegrityError, match=f"object {gone.key} of snapshot {sid} is missing"):
         write_attach_file(store, broken, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert scratch_databases() == {"memory", "system", "temp"}
@@ -350,3 +349,140 @@ def test_a_hostile_manifest_leaves_nothing_in_the_scratch_instance(
     finally:
         con.close()
     assert views == [(0,)] and macros == [(0,)]
+
+
+# --------------------------------------------------------------------------- damaged store content
+
+
+def _copy(snap: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, str, Path]:
+    """(store, snapshot id, the file of table people's object) of a copy of the snapshot's
+    store, to damage."""
+    import shutil
+
+    from navsnap.index import read_all
+
+    _, src, sid = snap
+    store = tmp_path / "store"
+    shutil.copytree(src, store)
+    (m,) = [m for m in read_all(open_store(store))[0] if m.snapshot_id == sid]
+    (people,) = [t for t in m.tables if t.name == "people"]
+    return store, sid, store / people.partitions[0].object.key
+
+
+def _garbage(path: Path, size: int) -> None:
+    path.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+
+
+def _reseal_with_a_column_too_many(store: Path, sid: str) -> None:
+    """Table people's manifest entry names a column its Parquet lacks, and the manifest's
+    integrity hash is recomputed (what someone editing the store could leave)."""
+    from navsnap.hashing import hash_bytes
+    from navsnap.manifest import canonical_json
+
+    path = store / "manifests" / f"{sid}.json"
+    doc = json.loads(path.read_text())
+    (people,) = [t for t in doc["tables"] if t["name"] == "people"]
+    people["columns"].append(["ghost", "INTEGER", False])
+    doc.pop("integrity")
+    doc["integrity"] = hash_bytes(canonical_json(doc))
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True))
+
+
+_DAMAGE = {
+    "missing": (lambda obj, store, sid: obj.unlink(), "is missing"),
+    "truncated": (lambda obj, store, sid: _garbage(obj, 100), "is corrupt (size 100, expected"),
+    # Same size: only the hash tells; DuckDB refuses the view (no Parquet footer).
+    "garbage": (lambda obj, store, sid: _garbage(obj, obj.stat().st_size), "is corrupt (xxh3"),
+    "column": (
+        lambda obj, store, sid: _reseal_with_a_column_too_many(store, sid),
+        "table people of snapshot",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(_DAMAGE))
+def test_damaged_store_content_is_an_integrity_error(
+    snap: tuple[Path, Path, str], tmp_path: Path, damage: str
+) -> None:
+    """A missing or corrupt object, or a manifest naming a column its object lacks: sql and
+    attach exit 8 (IntegrityError, as restore) on one line naming the object or table and
+    what to do; attach leaves --out as it was and nothing beside it; the API raises the same."""
+    from navsnap.analyst import connect
+    from navsnap.index import read_all
+
+    store, sid, obj = _copy(snap, tmp_path)
+    do, says = _DAMAGE[damage]
+    do(obj, store, sid)
+    key = obj.relative_to(store).as_posix()
+    named = "people" if damage == "column" else key
+    s = ["--store", str(store)]
+    res = invoke_at("sql", sid, "SELECT count(*) FROM people", *s, cwd=tmp_path)
+    assert res.returncode == IntegrityError.exit_code, (res.returncode, res.stderr)
+    [line] = res.stderr.splitlines()
+    assert says in line and named in line and f"'navsnap verify --deep {sid}'" in line, line
+    assert "LINE 1" not in line and "internal error" not in line
+    # Another table of the same snapshot: the snapshot is damaged, said before any query.
+    res = invoke_at("sql", sid, "SELECT 1", *s, cwd=tmp_path)
+    assert res.returncode == IntegrityError.exit_code and says in res.stderr, res.stderr
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "analysis.duckdb"
+    out.write_bytes(b"the analyst's own file")
+    res = invoke_at("attach", sid, "--out", str(out), "--force", *s, cwd=tmp_path)
+    assert res.returncode == IntegrityError.exit_code, (res.returncode, res.stderr)
+    [line] = res.stderr.splitlines()
+    assert says in line and named in line and "LINE 1" not in line, line
+    assert [p.name for p in out_dir.iterdir()] == ["analysis.duckdb"]
+    assert out.read_bytes() == b"the analyst's own file"
+    assert scratch_databases() == {"memory", "system", "temp"}
+
+    with pytest.raises(IntegrityError, match=re.escape(says)) as caught:
+        api.sql(store, sid, "SELECT count(*) FROM people")
+    assert caught.value.snapshot_id == sid
+    assert caught.value.path == (None if damage == "column" else key)
+    st = open_store(store)
+    (m,) = [m for m in read_all(st)[0] if m.snapshot_id == sid]
+    with pytest.raises(IntegrityError, match=re.escape(says)):
+        connect(st, m).close()
+
+
+def _scramble_inside(path: Path) -> None:
+    """Bytes in the middle of the file changed, its size and Parquet footer kept: DuckDB
+    creates the view, and fails only when it decodes the pages."""
+    data = bytearray(path.read_bytes())
+    for i in range(64, len(data) // 2):
+        data[i] = (data[i] * 7 + 13) & 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_query_failing_on_a_damaged_object_is_an_integrity_error(
+    snap: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """An object damaged inside (same size, footer intact) fails only when a query decodes
+    it: that failure is reported as the object's (exit 8, by its hash), not as the query's.
+    A query DuckDB refuses by its text stays the user's error (exit 2), damaged store or not."""
+    from navsnap.errors import IntegrityError
+
+    store, sid, obj = _copy(snap, tmp_path)
+    _scramble_inside(obj)
+    key = obj.relative_to(store).as_posix()
+    with pytest.raises(IntegrityError, match=re.escape(f"object {key} of snapshot {sid}")):
+        api.sql(store, sid, "SELECT * FROM people")
+    res = invoke_at("sql", sid, "SELECT * FROM people", "--store", str(store), cwd=tmp_path)
+    assert res.returncode == IntegrityError.exit_code, res.stderr
+    assert "is corrupt (xxh3" in res.stderr and len(res.stderr.splitlines()) == 1
+    for query in ("SELEC * FROM people", "SELECT nope FROM people", "SELECT * FROM nope"):
+        with pytest.raises(UsageError, match="query failed"):
+            api.sql(store, sid, query)
+
+
+def test_a_query_failing_over_intact_objects_is_the_users_error(
+    snap: tuple[Path, Path, str],
+) -> None:
+    """A query that fails while it runs has the objects checked first; intact, the error is
+    the query's (exit 2, DuckDB's words), not the store's."""
+    _, store, sid = snap
+    for query in ("SELECT 'abc'::INTEGER FROM people", "SELECT error('boom')"):
+        with pytest.raises(UsageError, match="query failed"):
+            api.sql(store, sid, query)

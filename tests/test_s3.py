@@ -133,6 +133,30 @@ def test_corrupt_object_in_s3_is_refused(tmp_path: Path, bucket: str, s3: MotoS3
     assert not list((cache_dir / "tmp").iterdir())
 
 
+def test_sql_and_attach_over_a_damaged_s3_snapshot(tmp_path: Path, bucket: str, s3: MotoS3) -> None:
+    """Over S3 too, a missing object (found by the HEAD requests made before the views) and
+    one of the right size that is not Parquet (refused by DuckDB, then hashed) are the
+    snapshot's damage, exit 8 naming the object, not an internal error."""
+    url = f"s3://{bucket}/snaps"
+    toy_run(tmp_path, url, years="2025-2025")
+    store = open_store(url)
+    manifest = read_all(store)[0][-1]
+    sid = manifest.snapshot_id
+    (people,) = [t for t in manifest.tables if t.name == "people"]
+    victim = people.partitions[0].object
+    s3.client().put_object(Bucket=bucket, Key=f"snaps/{victim.key}", Body=b"x" * victim.size)
+    with pytest.raises(IntegrityError, match=f"object {victim.key} of snapshot {sid} is corrupt"):
+        api.sql(store, sid, "SELECT count(*) FROM people")
+    s3.client().delete_object(Bucket=bucket, Key=f"snaps/{victim.key}")
+    res = invoke_at("sql", sid, "SELECT 1", "--store", url, cwd=tmp_path)
+    assert res.returncode == IntegrityError.exit_code, res.stderr
+    assert f"object {victim.key} of snapshot {sid} is missing" in res.stderr
+    out = tmp_path / "a.duckdb"
+    res = invoke_at("attach", sid, "--out", str(out), "--store", url, cwd=tmp_path)
+    assert res.returncode == IntegrityError.exit_code, res.stderr
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------ bad input
 
 
