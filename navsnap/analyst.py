@@ -194,16 +194,28 @@ def _connect(store: Store, manifest: Manifest) -> tuple[duckdb.DuckDBPyConnectio
     return con, False
 
 
+def _empty_query(manifest: Manifest) -> UsageError:
+    example = manifest.tables[0].name if manifest.tables else "my_table"
+    return UsageError(
+        "query is empty", hint=f'give a SELECT, e.g. "SELECT count(*) FROM {example}"'
+    )
+
+
 def run_query(store: Store, manifest: Manifest, query: str) -> QueryResult:
     """Run ``query`` over the snapshot's views. A query DuckDB refuses, or that fails while it
     runs over intact objects, is a :class:`UsageError`; a damaged object an
     :class:`IntegrityError` (checked by hash when the query failed while running)."""
+    if not query.replace(";", "").strip():
+        raise _empty_query(manifest)
     con, hot = _connect(store, manifest)
     try:
         try:
             rel = con.execute(query)
+            # No statement at all (only comments): None, or under DuckDB 1.0 no result set.
+            if rel is None or rel.description is None:
+                raise _empty_query(manifest)
             rows = rel.fetchall()
-            columns = tuple(d[0] for d in (rel.description or ()))
+            columns = tuple(d[0] for d in rel.description)
         except duckdb.Error as exc:
             if not hot and not isinstance(exc, _QUERY_TEXT_ERRORS):
                 _check_named(store, manifest, str(exc))

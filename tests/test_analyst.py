@@ -486,3 +486,19 @@ def test_a_query_failing_over_intact_objects_is_the_users_error(
     for query in ("SELECT 'abc'::INTEGER FROM people", "SELECT error('boom')"):
         with pytest.raises(UsageError, match="query failed"):
             api.sql(store, sid, query)
+
+
+@pytest.mark.parametrize("query", ["", "  ", ";", " ; ;\n", "-- only a comment"])
+def test_an_empty_query_is_a_usage_error(snap: tuple[Path, Path, str], query: str) -> None:
+    _, store, sid = snap
+    with pytest.raises(UsageError, match="query is empty") as caught:
+        api.sql(store, sid, query)
+    assert "give a SELECT" in caught.value.hint
+
+
+def test_an_empty_query_on_the_command_line(snap: tuple[Path, Path, str]) -> None:
+    _, store, sid = snap
+    res = invoke_at("sql", sid, "", "--store", str(store), cwd=store.parent)
+    assert res.returncode == UsageError.exit_code, res.stderr
+    [line] = res.stderr.splitlines()
+    assert line.startswith("navsnap: error: query is empty (give a SELECT"), line
