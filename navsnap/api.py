@@ -186,7 +186,10 @@ def restore(
     db_path = checked_path(given)
     dest = checked_path(Path(to), option="--to") if to is not None else None
     if dest is not None:
-        separate_target(dest, option="--to", db=db_path, store_root=_local_root(st))
+        # Inside the store, never. The same file as ``db`` is for the command line to
+        # refuse (``--to`` promises to leave the live database alone); a caller of this
+        # function may name one path for both (the pytest plugin restores a fixture so).
+        separate_target(dest, option="--to", store_root=_local_root(st))
     st.check_readable()
     manifest: Manifest | None = None
     database = database_name(given)

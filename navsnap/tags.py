@@ -56,6 +56,14 @@ def tag(store: Store, ref: str, name: str, *, force: bool = False) -> TagChange:
     not allowed, or shaped like a run or snapshot id navsnap makes."""
     _check_new_name(name)
     store.check_readable()
+    ids = store.manifest_ids()
+    if name in ids or name in {i.rsplit("-", 1)[0] for i in ids}:
+        # A run id chosen by hand (checkpoint --run) has no fixed shape: refused by name.
+        raise UsageError(
+            f"tag name {name!r} is the id of a run or snapshot in this store: it would take "
+            "its place in references",
+            hint="choose another name",
+        )
     manifest = resolve(store, ref)
     existing = store.tags().get(name)
     if existing is not None and existing != manifest.snapshot_id and not force:

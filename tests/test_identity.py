@@ -238,6 +238,23 @@ def test_a_tag_cannot_take_a_run_ids_name_and_hijack_its_years(two: tuple[Path, 
     assert code == 0, err
 
 
+def test_a_tag_cannot_take_the_name_of_a_run_id_chosen_by_hand(two: tuple[Path, dict]) -> None:
+    """checkpoint --run nightly: a run id of no fixed shape. A tag 'nightly' would answer
+    nightly@2027, so it is refused by the store's own run ids."""
+    cwd, runs = two
+    sim = str(cwd / "simulation.duckdb")
+    code, _out, err = invoke("checkpoint", "--year", "2027", "--run", "nightly", "--db", sim)
+    assert code == 0, err
+    before = tree_bytes(cwd)
+    for name in ("nightly", "nightly-2027"):
+        code, _out, err = invoke("tag", f"{runs['simulation']}-2025", name, "--db", sim)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "is the id of a run or snapshot" in lines[0], err
+    assert tree_bytes(cwd) == before
+    code, out, err = invoke("show", "nightly@2027", "--db", sim, "--json")
+    assert code == 0 and json.loads(out)["snapshot_id"] == "nightly-2027", err
+
+
 def test_list_shows_and_filters_databases(two: tuple[Path, dict]) -> None:
     cwd, runs = two
     code, out, err = invoke("list", "--store", str(cwd / "snapshots"), "--json")

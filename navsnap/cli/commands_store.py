@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -254,6 +255,12 @@ def restore_cmd(
       navsnap restore --year 2027 --tables fct_workforce_snapshot --dry-run
     """
     names = [t.strip() for t in tables.split(",") if t.strip()] if tables is not None else None
+    if to is not None:  # --to promises to leave the live database alone: never the same file
+        from navsnap.dbfile import checked_path, separate_target
+
+        separate_target(
+            checked_path(Path(to), option="--to"), option="--to", db=checked_path(Path(db))
+        )
     with progress_bars() as bars:
         report = api.restore(
             store=store_url(store, config_path, db),
