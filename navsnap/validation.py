@@ -59,12 +59,7 @@ def checked_checks(checks: Mapping[str, str]) -> dict[str, str]:
             try:
                 statements = con.extract_statements(sql)
             except duckdb.Error as exc:
-                first = str(exc).splitlines()[0]
-                raise ConfigError(
-                    f"check '{name}' does not parse: {first}",
-                    key=f"checks.{name}",
-                    hint="fix the SQL in [checks]",
-                ) from None
+                raise _check_error(name, "does not parse", exc) from None
             if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
                 raise ConfigError(
                     f"check '{name}' must be exactly one SELECT statement",
@@ -86,14 +81,17 @@ def compute_checks(
             params = {"year": year} if "$year" in sql else None
             row = con.execute(sql, params).fetchone() if params else con.execute(sql).fetchone()
         except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            raise ConfigError(
-                f"check '{name}' failed: {first}",
-                key=f"checks.{name}",
-                hint="fix the SQL in [checks]",
-            ) from None
+            raise _check_error(name, "failed", exc) from None
         out[name] = json_safe(row[0] if row else None)
     return out
+
+
+def _check_error(name: str, what: str, exc: duckdb.Error) -> ConfigError:
+    """Check ``name`` refused by DuckDB: its first line, naming the key."""
+    first = str(exc).splitlines()[0]
+    return ConfigError(
+        f"check '{name}' {what}: {first}", key=f"checks.{name}", hint="fix the SQL in [checks]"
+    )
 
 
 def compute_validation(con: duckdb.DuckDBPyConnection, *, year: int, step: Step) -> dict[str, Any]:

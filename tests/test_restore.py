@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -324,6 +329,24 @@ def test_explicit_indexes_survive_a_full_restore(tmp_path: Path) -> None:
     con.close()
 
 
+@contextlib.contextmanager
+def _held_open(db: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``db`` open read-write (DuckDB's lock on the file)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        time.sleep(0.1)
+
+
 def test_status_of_a_database_a_navsnap_writer_holds_names_its_lock(
     tmp_path: Path, toy_run: Path
 ) -> None:
@@ -331,58 +354,30 @@ def test_status_of_a_database_a_navsnap_writer_holds_names_its_lock(
     file open: status says so as restore and checkpoint do (LockHeld, exit 11, naming the
     holder), not "open in another process" (exit 4), which stays for other programs."""
     import json
-    import subprocess
-    import sys
-    import time
+    import socket
 
     from conftest import invoke
 
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, time; c = duckdb.connect({str(toy_run)!r}); print('ok', flush=True); "
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
     owner = toy_run.with_name(toy_run.name + ".navsnap.lock.json")
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    with _held_open(toy_run) as holder:
         status = ("status", "--deep", "--step", "toy_pipeline:step", "--db", str(toy_run))
         code, _out, err = invoke(*status, "--store", str(tmp_path / "store"))
         assert code == 4 and "open in another process" in err, err
         owner.write_text(
-            json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname(),
+            json.dumps({"pid": holder.pid, "host": socket.gethostname(),
                         "started": "2026-12-02T00:00:00+00:00", "purpose": "navsnap run"})
         )  # fmt: skip
         code, _out, err = invoke(*status, "--store", str(tmp_path / "store"))
+        owner.unlink()
         assert code == 11 and f"pid {holder.pid}" in err and "navsnap run" in err, err
-    finally:
-        owner.unlink(missing_ok=True)
-        holder.kill()
-        holder.wait()
-        time.sleep(0.1)
 
 
 def test_a_database_open_in_another_process_is_not_restored_over(
     tmp_path: Path, toy_run: Path
 ) -> None:
-    import subprocess
-    import sys
-    import time
-
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, time; c = duckdb.connect({str(toy_run)!r}); print('ok', flush=True); "
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+    with _held_open(toy_run):
         before = tree_bytes(toy_run)
         with pytest.raises(navsnap.DatabaseError, match="open in another process"):
             navsnap.restore(store=tmp_path / "store", db=toy_run, year=2026)
         assert tree_bytes(toy_run) == before
         assert not [p for p in tmp_path.iterdir() if "before-restore" in p.name]
-    finally:
-        holder.kill()
-        holder.wait()
-        time.sleep(0.1)
