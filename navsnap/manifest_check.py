@@ -286,8 +286,17 @@ def _encoding(column: str, encoding: str, names: list[str]) -> None:
         raise _Refused(f"{column[:80]!r}: {encoding[:40]!r} is not a known column encoding")
 
 
+def _table_key(t: TableEntry) -> None:
+    """``name`` is the table's key, as a snapshot writes it: ``table`` in schema main, else
+    ``schema.table``; anything else names a table the entry does not hold."""
+    _str(t.name)
+    want = t.table if t.schema == "main" else f"{t.schema}.{t.table}"
+    if t.name != want:
+        raise _Refused(f"{t.name[:80]!r} is not the key of table {want[:80]!r}")
+
+
 def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]], parse: bool) -> None:
-    fields.append((f"{at}.name", partial(_str, t.name)))
+    fields.append((f"{at}.name", partial(_table_key, t)))
     fields.append((f"{at}.schema", partial(_str, t.schema)))
     fields.append((f"{at}.table", partial(_str, t.table)))
     fields.append((f"{at}.ddl", partial(check_table_ddl, t.ddl, parse=parse)))

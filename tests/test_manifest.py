@@ -166,6 +166,16 @@ def test_a_partition_whose_rows_are_not_its_fingerprints_is_a_damaged_manifest()
         Manifest.from_json(_as_written(data))
 
 
+@pytest.mark.parametrize("name", ['cen"sus', "other", "main.census", ""])
+def test_a_table_whose_name_is_not_its_key_is_a_damaged_manifest(name: str) -> None:
+    """A table's name is its key (``table``, or ``schema.table`` outside main); a store
+    writer who renamed one alone made verify --deep pass a snapshot restore then refused."""
+    data = _old_manifest(CONFIGS["run"])
+    data["tables"][0]["name"] = name
+    with pytest.raises(IntegrityError, match=r"is not the key of table|is not a string"):
+        Manifest.from_json(_as_written(data))
+
+
 def test_the_manifest_model_does_not_import_duckdb() -> None:
     tree = ast.parse((ROOT / "navsnap" / "manifest.py").read_text())
     imported = {
