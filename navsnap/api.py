@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -440,6 +441,12 @@ def status(
 # --------------------------------------------------------------------------- maintenance
 
 
+def _non_negative(value: float | None, name: str) -> None:
+    """``value`` (when given) is a finite number, 0 or more: UsageError naming ``name``."""
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise UsageError(f"{name} {value!r} is not a finite number of 0 or more")
+
+
 def _open(store: Store | PathLike) -> Store:
     return store if isinstance(store, Store) else open_store(store)
 
@@ -460,6 +467,7 @@ def verify(
 
     if sample_pct is not None and not 0 < sample_pct <= 100:
         raise UsageError(f"--sample {sample_pct} is out of range", hint="give a percentage 0-100")
+    _non_negative(since_hours, "since_hours")
     st = _open(store)
     # latest and NAME@YEAR are resolved here, within db's database; ids, prefixes and tags
     # go to verify as given (it reports damaged manifests by name).
@@ -508,6 +516,10 @@ def prune(
     unreferenced objects older than ``grace_minutes``."""
     from navsnap.retention import DEFAULT_GRACE_MINUTES, RetentionPolicy
     from navsnap.retention import prune as _prune
+
+    # nan would pass any range check and switch the grace period off: fresh objects of a
+    # checkpoint in progress would be removed.
+    _non_negative(grace_minutes, "grace_minutes")
 
     if policy is None or not policy.active:
         cfg_policy = RetentionPolicy.from_config(config.retention) if config else None

@@ -167,6 +167,32 @@ def test_dry_run_changes_nothing_and_grace_keeps_young(tmp_path: Path, toy_confi
     assert set(young.kept_young_objects) == set(dry.removed_objects)
 
 
+def test_the_api_refuses_nan_and_inf_where_the_cli_does(tmp_path: Path, toy_config: Config) -> None:
+    """nan passes every range check (each comparison is false): a grace of nan minutes would
+    keep no young object, so a checkpoint in progress would lose its fresh objects. The
+    library refuses it, and infinite or nan waits and ages, as the CLI's options do."""
+    store = make_runs(tmp_path, toy_config)
+
+    def files() -> list[str]:
+        return [o.key for o in store.list_files("") if not o.key.startswith("locks/")]
+
+    before = files()
+    nan, inf = float("nan"), float("inf")
+    for call in (
+        lambda: api.prune(store, grace_minutes=nan),
+        lambda: api.prune(store, grace_minutes=-1.0),
+        lambda: api.prune(store, wait_lock=nan),
+        lambda: api.verify(store, since_hours=inf),
+        lambda: api.verify(store, since_hours=nan),
+        lambda: api.restore(
+            store=store, db=tmp_path / "a" / "sim.duckdb", year=2026, wait_lock=nan
+        ),
+    ):
+        with pytest.raises(UsageError):
+            call()
+    assert files() == before
+
+
 def test_no_policy_only_unreferenced_objects(tmp_path: Path, toy_config: Config) -> None:
     store = make_runs(tmp_path, toy_config)
     stray = store.local_path("objects/ee/" + "ee" * 16 + ".parquet")
