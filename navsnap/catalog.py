@@ -24,7 +24,7 @@ from navsnap.manifest import (
     PartitionKind,
     TableEntry,
 )
-from navsnap.manifest_check import COMMENT_ON
+from navsnap.manifest_check import COMMENT_ON, table_key
 
 __all__ = [
     "INTEGER_TYPES",
@@ -92,7 +92,7 @@ class TableInfo:
 
     @property
     def key(self) -> str:
-        return self.name if self.schema == "main" else f"{self.schema}.{self.name}"
+        return table_key(self.schema, self.name)
 
     @property
     def ref(self) -> str:

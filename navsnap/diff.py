@@ -16,6 +16,7 @@ from typing import Any
 from navsnap.config import config_diff
 from navsnap.errors import ChangedInput, ChangedKey
 from navsnap.manifest import Manifest, TableEntry
+from navsnap.manifest_check import table_key
 
 __all__ = [
     "ColumnChange",
@@ -209,7 +210,7 @@ def _objects(a: Manifest, b: Manifest) -> tuple[ObjectChange, ...]:
     out: list[ObjectChange] = []
     for key in sorted(set(da) | set(db)):
         kind, schema, name = key
-        label = name if schema == "main" else f"{schema}.{name}"
+        label = table_key(schema, name)
         if key not in da:
             out.append(ObjectChange(kind, label, "added"))
         elif key not in db:

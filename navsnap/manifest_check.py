@@ -37,7 +37,15 @@ if TYPE_CHECKING:
 
     from navsnap.manifest import Comment, DdlEntry, Manifest, TableEntry
 
-__all__ = ["COMMENT_ON", "DDL_KINDS", "check_ddl", "check_manifest", "check_type", "check_version"]
+__all__ = [
+    "COMMENT_ON",
+    "DDL_KINDS",
+    "check_ddl",
+    "check_manifest",
+    "check_type",
+    "check_version",
+    "table_key",
+]
 
 #: The kinds of ``ddl[]`` entries and the object each one creates.
 DDL_KINDS = {
@@ -286,11 +294,18 @@ def _encoding(column: str, encoding: str, names: list[str]) -> None:
         raise _Refused(f"{column[:80]!r}: {encoding[:40]!r} is not a known column encoding")
 
 
+def table_key(schema: str, name: str) -> str:
+    """The key of table (or other object) ``name`` of ``schema``, as a manifest's
+    ``tables[].name`` holds it and every listing shows it: ``name`` in schema main, else
+    ``schema.name``."""
+    return name if schema == "main" else f"{schema}.{name}"
+
+
 def _table_key(t: TableEntry) -> None:
-    """``name`` is the table's key, as a snapshot writes it: ``table`` in schema main, else
-    ``schema.table``; anything else names a table the entry does not hold."""
+    """``name`` is the table's key (:func:`table_key`); anything else names a table the entry
+    does not hold."""
     _str(t.name)
-    want = t.table if t.schema == "main" else f"{t.schema}.{t.table}"
+    want = table_key(t.schema, t.table)
     if t.name != want:
         raise _Refused(f"{t.name[:80]!r} is not the key of table {want[:80]!r}")
 

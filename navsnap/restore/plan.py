@@ -133,11 +133,6 @@ def plan_restore(
     )
 
 
-def _key(schema: str, table: str) -> str:
-    """A table's name as a manifest and :class:`~navsnap.catalog.TableInfo` key it."""
-    return table if schema == "main" else f"{schema}.{table}"
-
-
 def _index_sql(con: duckdb.DuckDBPyConnection, entry: TableEntry) -> list[str]:
     """The explicit indexes of the live table ``entry`` (its keys are in its DDL)."""
     rows = con.execute(
