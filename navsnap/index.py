@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from navsnap.errors import IntegrityError, SnapshotNotFound, UsageError
 from navsnap.identity import belongs, snapshots_of
 from navsnap.manifest import Fingerprint, Manifest, PartitionKey
-from navsnap.store import BrokenManifest, Store
+from navsnap.store import BrokenManifest, Store, layout
 
 __all__ = [
     "LATEST",
@@ -60,10 +60,6 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
             hint="write it like latest@2027 or <run id>@2027",
         )
     return name or LATEST, int(year_text)
-
-
-def _run_of(snapshot_id: str) -> str:
-    return snapshot_id.rpartition("-")[0]
 
 
 def resolve(
@@ -169,7 +165,11 @@ def _by_name(store: Store, ref: str, *, year: int | None, database: str | None) 
         if bad.name == ref:  # a damaged tag is named, not reported as missing
             raise IntegrityError(bad.error, path=bad.key, hint="re-create it with 'navsnap tag'")
     if year is not None:
-        runs = {_run_of(i) for i in ids if i.endswith(f"-{year}") and _run_of(i).startswith(ref)}
+        runs = {
+            layout.run_of(i)
+            for i in ids
+            if i.endswith(f"-{year}") and layout.run_of(i).startswith(ref)
+        }
         if len(runs) == 1:
             return load_manifest(store, f"{runs.pop()}-{year}")
         if len(runs) > 1:

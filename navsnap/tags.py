@@ -57,7 +57,7 @@ def tag(store: Store, ref: str, name: str, *, force: bool = False) -> TagChange:
     _check_new_name(name)
     store.check_readable()
     ids = store.manifest_ids()
-    if name in ids or name in {i.rsplit("-", 1)[0] for i in ids}:
+    if name in ids or name in {layout.run_of(i) for i in ids}:
         # A run id chosen by hand (checkpoint --run) has no fixed shape: refused by name.
         raise UsageError(
             f"tag name {name!r} is the id of a run or snapshot in this store: it would take "

@@ -48,6 +48,7 @@ __all__ = [
     "object_digest",
     "object_key",
     "parse_object_key",
+    "run_of",
     "state_key",
     "tag_key",
     "tag_name",
@@ -116,6 +117,11 @@ def is_snapshot_id(text: str) -> bool:
     """True when ``text`` has the form of a snapshot id, ``<run id>-<year>``: one manifest
     file name, never a path out of ``manifests/``."""
     return _SNAPSHOT_ID.fullmatch(text) is not None
+
+
+def run_of(snapshot_id: str) -> str:
+    """The run id of snapshot id ``<run id>-<year>``."""
+    return snapshot_id.rpartition("-")[0]
 
 
 def is_made_id(text: str) -> bool:
