@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from navsnap.dbfile import checked_path, separate_target
-from navsnap.errors import DatabaseError, IntegrityError, SnapshotNotFound, UsageError
+from navsnap.errors import (
+    DatabaseError,
+    IntegrityError,
+    SnapshotNotFound,
+    UsageError,
+    check_non_negative,
+)
 from navsnap.identity import belongs, database_name, foreign_note, lineage_label
 from navsnap.index import LATEST, read_all, resolve
 from navsnap.locate import resolve_store
@@ -441,12 +446,6 @@ def status(
 # --------------------------------------------------------------------------- maintenance
 
 
-def _non_negative(value: float | None, name: str) -> None:
-    """``value`` (when given) is a finite number, 0 or more: UsageError naming ``name``."""
-    if value is not None and (not math.isfinite(value) or value < 0):
-        raise UsageError(f"{name} {value!r} is not a finite number of 0 or more")
-
-
 def _open(store: Store | PathLike) -> Store:
     return store if isinstance(store, Store) else open_store(store)
 
@@ -467,7 +466,8 @@ def verify(
 
     if sample_pct is not None and not 0 < sample_pct <= 100:
         raise UsageError(f"--sample {sample_pct} is out of range", hint="give a percentage 0-100")
-    _non_negative(since_hours, "since_hours")
+    if since_hours is not None:
+        check_non_negative(since_hours, "since_hours")
     st = _open(store)
     # latest and NAME@YEAR are resolved here, within db's database; ids, prefixes and tags
     # go to verify as given (it reports damaged manifests by name).
@@ -519,7 +519,8 @@ def prune(
 
     # nan would pass any range check and switch the grace period off: fresh objects of a
     # checkpoint in progress would be removed.
-    _non_negative(grace_minutes, "grace_minutes")
+    if grace_minutes is not None:
+        check_non_negative(grace_minutes, "grace_minutes")
 
     if policy is None or not policy.active:
         cfg_policy = RetentionPolicy.from_config(config.retention) if config else None

@@ -26,6 +26,7 @@ Exit code 1 is kept for unexpected internal errors (a bug); 130 for an interrupt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 
@@ -50,6 +51,7 @@ __all__ = [
     "VerifyFailed",
     "all_error_classes",
     "cause",
+    "check_non_negative",
 ]
 
 
@@ -280,6 +282,13 @@ def cause(error: BaseException | str, *, width: int = 120) -> str:
     else:
         cut = text.split(" ", 1)[0]  # a single over-long word is kept whole
     return cut.rstrip(" ,;:(") + "..."
+
+
+def check_non_negative(value: float, name: str) -> None:
+    """UsageError unless ``value`` is a finite number, 0 or more. ``nan`` compares false with
+    everything, so it passes any range check: a grace or a wait of nan would act as none."""
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{name} {value!r} is not a finite number of 0 or more")
 
 
 def all_error_classes() -> list[type[NavsnapError]]:

@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import math
 import os
 import socket
 import sys
@@ -24,7 +23,13 @@ from typing import Any
 
 import filelock
 
-from navsnap.errors import DatabaseError, LockHeld, NavsnapError, StoreError, UsageError
+from navsnap.errors import (
+    DatabaseError,
+    LockHeld,
+    NavsnapError,
+    StoreError,
+    check_non_negative,
+)
 from navsnap.fsutil import pid_alive
 from navsnap.store import Store, layout
 from navsnap.store.remote import redact
@@ -60,15 +65,6 @@ class LockInfo:
         return f"pid {self.pid} on {self.host} ({self.purpose}, since {self.started})"
 
 
-def check_wait(wait: float) -> None:
-    """A wait for a lock is a finite number of seconds, 0 or more (nan compares false to
-    everything, so it would pass any range check and wait as if 0)."""
-    if not math.isfinite(wait) or wait < 0:
-        raise UsageError(
-            f"wait_lock {wait!r} is not a number of seconds", hint="give 0 or more seconds"
-        )
-
-
 def lock_path_for_db(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".navsnap.lock")
 
@@ -100,7 +96,7 @@ def hold_lock(
     A lock file that cannot be created (a read-only filesystem, a missing directory) raises
     ``error``.
     """
-    check_wait(wait)
+    check_non_negative(wait, "wait_lock")
     info_file = lock_file.with_name(lock_file.name + ".json")
     lock = filelock.FileLock(str(lock_file), timeout=max(wait, 0.0))
     deadline = time.monotonic() + wait
@@ -310,7 +306,7 @@ def prune_lock(
     warnings: list[str] | None = None,
 ) -> Iterator[LockInfo]:
     """The store's single pruner lock (filelock locally, a lock object with a TTL remotely)."""
-    check_wait(wait)
+    check_non_negative(wait, "wait_lock")
     if store.capabilities.local_paths:  # an OS lock: released by the kernel when we die
         path = store.local_path(PRUNE_LOCK_FILE)
         path.parent.mkdir(parents=True, exist_ok=True)
