@@ -233,6 +233,10 @@ class ShellStep(Step):
             )
 
 
+#: What to check when a step module is not found (:func:`_importable_from_cwd`).
+_IMPORT_HINT = "check the name, and that it is installed, on PYTHONPATH or in the current directory"
+
+
 def _importable_from_cwd() -> None:
     """Let a step module in the current directory be imported, as ``python -m navsnap``
     allows, also under the installed ``navsnap`` command (whose ``sys.path`` does not hold the
@@ -266,8 +270,7 @@ class PythonStep(Step):
             raise ConfigError(
                 f"step module {module_name!r} cannot be imported: {exc}",
                 key="run.step",
-                hint="check the name, and that it is installed, on PYTHONPATH or in the "
-                "current directory",
+                hint=_IMPORT_HINT,
             ) from None
         func = getattr(module, func_name, None)
         if not callable(func):
@@ -288,15 +291,13 @@ class PythonStep(Step):
             raise ConfigError(
                 f"step module {module_name!r} cannot be found: {exc}",
                 key="run.step",
-                hint="check the name, and that it is installed, on PYTHONPATH or in the "
-                "current directory",
+                hint=_IMPORT_HINT,
             ) from None
         if spec is None:
             raise ConfigError(
                 f"step module {module_name!r} cannot be found",
                 key="run.step",
-                hint="check the name, and that it is installed, on PYTHONPATH or in the "
-                "current directory",
+                hint=_IMPORT_HINT,
             )
         origin = spec.origin
         if not origin or not os.path.isfile(origin):
