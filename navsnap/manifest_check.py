@@ -44,6 +44,7 @@ __all__ = [
     "check_manifest",
     "check_type",
     "check_version",
+    "sql_parser",
     "table_key",
 ]
 
@@ -124,7 +125,7 @@ _MEMO_CHARS = 4096
 _PARSERS = threading.local()
 
 
-def _parser() -> duckdb.DuckDBPyConnection:
+def sql_parser() -> duckdb.DuckDBPyConnection:
     """This thread's connection for parsing, a cursor of the process's scratch instance
     (:mod:`navsnap.scratch`, which ``attach`` writes its views file with too): the
     module-level ``duckdb.extract_statements`` goes through DuckDB's default connection, whose
@@ -144,7 +145,7 @@ def _parse_problem(sql: str) -> str | None:
     import duckdb
 
     try:
-        statements = _parser().extract_statements(sql)
+        statements = sql_parser().extract_statements(sql)
     except duckdb.Error as exc:
         return f"does not parse: {str(exc).splitlines()[0]}"
     if len(statements) != 1:
@@ -243,7 +244,7 @@ def _parses_as_type(text: str) -> bool:
     import duckdb
 
     try:
-        _parser().sqltype(text)
+        sql_parser().sqltype(text)
     except duckdb.CatalogException:  # a user type: its name alone parses
         return re.fullmatch(rf"{_QUALIFIED}(?:\[[0-9]*\])*", text) is not None
     except (duckdb.Error, ValueError, TypeError, RuntimeError):

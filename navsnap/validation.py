@@ -49,25 +49,21 @@ def checked_checks(checks: Mapping[str, str]) -> dict[str, str]:
     """``checks`` once each is known to be exactly one SELECT: refused (ConfigError naming the
     key) before a run's first step, never run. A check runs on the connection a snapshot
     reads in, so a DROP or an UPDATE there would change the database it snapshots, and a
-    second statement would be silently ignored. Parsed on a DuckDB of its own: nothing of
-    the user's database is needed to parse."""
-    if not checks:
-        return dict(checks)
-    con = duckdb.connect()
-    try:
-        for name, sql in sorted(checks.items()):
-            try:
-                statements = con.extract_statements(sql)
-            except duckdb.Error as exc:
-                raise _check_error(name, "does not parse", exc) from None
-            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-                raise ConfigError(
-                    f"check '{name}' must be exactly one SELECT statement",
-                    key=f"checks.{name}",
-                    hint="write it as SELECT <one value> [FROM ...] in [checks]",
-                )
-    finally:
-        con.close()
+    second statement would be silently ignored. Parsed where manifests' SQL is
+    (:func:`navsnap.manifest_check.sql_parser`): nothing of the user's database is needed."""
+    from navsnap.manifest_check import sql_parser
+
+    for name, sql in sorted(checks.items()):
+        try:
+            statements = sql_parser().extract_statements(sql)
+        except duckdb.Error as exc:
+            raise _check_error(name, "does not parse", exc) from None
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise ConfigError(
+                f"check '{name}' must be exactly one SELECT statement",
+                key=f"checks.{name}",
+                hint="write it as SELECT <one value> [FROM ...] in [checks]",
+            )
     return dict(checks)
 
 
