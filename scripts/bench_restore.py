@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import resource
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import YEARS, config, damaged_copy, drop, fsync_tree
+from bench import YEARS, config, cpu_seconds, damaged_copy, drop, fsync_tree
 
 import navsnap
 from navsnap.index import read_all
@@ -38,13 +37,11 @@ CPU: dict[int, list[float]] = {}
 
 def timed(fn: Callable[[], object]) -> float:
     """Wall seconds of ``fn``; its CPU seconds (this process, every thread) go to ``CPU``."""
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     fn()
     wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
-    CPU.setdefault(id(fn), []).append(cpu)
+    CPU.setdefault(id(fn), []).append(cpu_seconds() - c0)
     return wall
 
 
