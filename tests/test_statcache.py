@@ -303,7 +303,7 @@ def _no_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_parser() -> None:
         raise AssertionError("parsed a manifest text")
 
-    monkeypatch.setattr(manifest_check, "_parser", no_parser)
+    monkeypatch.setattr(manifest_check, "sql_parser", no_parser)
 
 
 def test_status_from_the_record_hashes_no_object_and_parses_no_sql(
