@@ -182,22 +182,49 @@ def _close_paren(text: str, start: int) -> int:
     raise _Refused("has unbalanced parentheses")
 
 
-def check_table_ddl(sql: object, *, parse: bool = True) -> None:
+_TABLE_HEAD = rf"{_HEAD}TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>{_QUALIFIED})\s*(?=\()"
+
+
+def check_table_ddl(
+    sql: object, *, parse: bool = True, schema: str | None = None, table: str | None = None
+) -> None:
     """``CREATE TABLE name (columns and constraints)``: nothing else, never ``AS SELECT``
-    (``parse`` False: only that it is a string, see :func:`check_manifest`)."""
+    (``parse`` False: only that it is a string, see :func:`check_manifest`). With ``table``,
+    the name it creates must be that table (in ``schema`` when it names one): a restore runs
+    the DDL and then loads the entry's table, so any other name is a manifest that lies."""
     text = _statement(sql, parse=parse)
     if not parse:
         return
+    if isinstance(table, str):  # a table that is no string is refused by its own field
+        _creates(text, schema if isinstance(schema, str) else None, table)
     key = _digest("table", text)  # every snapshot repeats its tables' DDL: checked once
     if _known(key):
         return
-    m = re.match(rf"{_HEAD}TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}\s*(?=\()", text, re.I)
+    m = re.match(_TABLE_HEAD, text, re.I)
     if m is None:
         raise _Refused("is not CREATE TABLE with a column list")
     rest = text[_close_paren(text, m.end()) :]
     if not re.fullmatch(r"\s*;?\s*", rest):
         raise _Refused("has more after its column list (CREATE TABLE ... AS is refused)")
     _accept(key)
+
+
+def _unquoted(ident: str) -> str:
+    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident
+
+
+def _creates(text: str, schema: str | None, table: str) -> None:
+    """Refuse ``text`` unless it creates ``table`` of ``schema``: qualified by it, or bare when
+    it is main, as DuckDB writes a table's DDL (names compare without regard to case, as
+    DuckDB's catalog compares them)."""
+    m = re.match(_TABLE_HEAD, text, re.I)
+    if m is None:
+        raise _Refused("is not CREATE TABLE with a column list")
+    parts = [_unquoted(p) for p in re.findall(_IDENT, m.group("name"))]
+    want = [table] if len(parts) == 1 and schema == "main" else [schema or "main", table]
+    if len(parts) > 2 or [p.lower() for p in parts] != [w.lower() for w in want]:
+        named = ".".join(parts)
+        raise _Refused(f"creates {named[:80]!r}, not the entry's table {table[:80]!r}")
 
 
 def check_ddl(kind: object, sql: object, *, parse: bool = True) -> None:
@@ -315,7 +342,9 @@ def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]], parse: b
     fields.append((f"{at}.name", partial(_table_key, t)))
     fields.append((f"{at}.schema", partial(_str, t.schema)))
     fields.append((f"{at}.table", partial(_str, t.table)))
-    fields.append((f"{at}.ddl", partial(check_table_ddl, t.ddl, parse=parse)))
+    fields.append(
+        (f"{at}.ddl", partial(check_table_ddl, t.ddl, parse=parse, schema=t.schema, table=t.table))
+    )
     names: list[str] = []
     for i, (cname, ctype, _nn) in enumerate(t.columns):
         fields.append((f"{at}.columns[{i}]", partial(_column, cname, ctype, parse)))

@@ -176,6 +176,35 @@ def test_a_table_whose_name_is_not_its_key_is_a_damaged_manifest(name: str) -> N
         Manifest.from_json(_as_written(data))
 
 
+@pytest.mark.parametrize(
+    ("table", "ddl", "ok"),
+    [
+        (0, "CREATE TABLE people(id INTEGER PRIMARY KEY);", True),
+        (0, "CREATE TABLE main.people(id INTEGER PRIMARY KEY);", True),
+        (0, 'CREATE TABLE "People"(id INTEGER PRIMARY KEY);', True),  # DuckDB ignores case
+        (0, "CREATE TABLE other(id INTEGER PRIMARY KEY);", False),
+        (0, "CREATE TABLE audit.people(id INTEGER PRIMARY KEY);", False),
+        (0, "CREATE TABLE cat.main.people(id INTEGER PRIMARY KEY);", False),
+        (0, 'CREATE TABLE "peo""ple"(id INTEGER PRIMARY KEY);', False),
+        (1, "CREATE TABLE audit.log(simulation_year INTEGER, note VARCHAR);", True),
+        (1, 'CREATE TABLE "audit" . "log"(simulation_year INTEGER, note VARCHAR);', True),
+        (1, "CREATE TABLE log(simulation_year INTEGER, note VARCHAR);", False),  # main.log
+        (1, "CREATE TABLE main.log(simulation_year INTEGER, note VARCHAR);", False),
+    ],
+)
+def test_a_table_ddl_must_create_the_entrys_table(table: int, ddl: str, ok: bool) -> None:
+    """Restore runs a table's DDL and then loads the entry's table: DDL naming another table
+    restored nothing or the wrong thing (refused only by restore, exit 12, while verify --deep
+    passed it). It is now a damaged manifest on read."""
+    data = _old_manifest(CONFIGS["run"])
+    data["tables"][table]["ddl"] = ddl
+    if ok:
+        assert Manifest.from_json(_as_written(data)).tables[table].ddl == ddl
+    else:
+        with pytest.raises(IntegrityError, match="not the entry's table"):
+            Manifest.from_json(_as_written(data))
+
+
 def test_the_manifest_model_does_not_import_duckdb() -> None:
     tree = ast.parse((ROOT / "navsnap" / "manifest.py").read_text())
     imported = {

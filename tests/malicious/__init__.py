@@ -109,6 +109,7 @@ CASES: list[Case] = [
     ),
     Case("table-ddl-is-copy", _set("tables.0.ddl", COPY_TO)),
     Case("table-ddl-unparsable", _set("tables.0.ddl", "CREATE TABLE (((")),
+    Case("table-ddl-other-table", _set("tables.0.ddl", "CREATE TABLE people(x INTEGER);")),
     # --- types and versions that end up inside generated SQL
     Case(
         "column-type-closes-cast",
