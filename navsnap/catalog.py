@@ -253,27 +253,15 @@ def list_macros(con: duckdb.DuckDBPyConnection) -> list[Macro]:
     ]
 
 
-def list_objects(
-    con: duckdb.DuckDBPyConnection, *, macros: list[Macro] | None = None
-) -> list[DdlEntry]:
-    """Schemas, user-defined types, sequences, macros and views in creation order, then
-    explicit indexes. ``macros``: :func:`list_macros`, when the caller has read them."""
+def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
+    """The current database's sequences, each continuing from its value now.
+
+    A sequence's value is not transactional in DuckDB: a ``nextval`` by another connection
+    shows at once, even inside a transaction begun before it. A snapshot whose export runs
+    beside the next year's step therefore reads them before that step starts (every other
+    catalog object is seen as of the transaction's start, on every supported release:
+    tests/test_snapshot.py)."""
     out: list[DdlEntry] = []
-    for (schema,) in con.execute(
-        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
-        f"AND NOT internal AND schema_name <> 'main'{engine.USER_SCHEMAS} ORDER BY oid"
-    ).fetchall():
-        out.append(DdlEntry("schema", schema, schema, f"CREATE SCHEMA {quote_ident(schema)};"))
-    for schema, name in con.execute(
-        "SELECT schema_name, type_name FROM duckdb_types() "
-        "WHERE database_name = current_database() AND NOT internal ORDER BY type_oid"
-    ).fetchall():
-        # typeof() spells the full definition (an ENUM's labels, a STRUCT's fields) on every
-        # DuckDB release; the column types of tables already inline it.
-        row = con.execute(f"SELECT typeof(CAST(NULL AS {qualified(schema, name)}))").fetchone()
-        assert row is not None
-        ddl = f"CREATE TYPE {qualified(schema, name)} AS {row[0]};"
-        out.append(DdlEntry("type", schema, name, ddl))
     for row in con.execute(
         "SELECT schema_name, sequence_name, start_value, min_value, max_value, increment_by, "
         "cycle, last_value, sql FROM duckdb_sequences() WHERE database_name = current_database() "
@@ -292,6 +280,35 @@ def list_objects(
             last_value=last,
         )
         out.append(DdlEntry("sequence", schema, name, ddl))
+    return out
+
+
+def list_objects(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    macros: list[Macro] | None = None,
+    sequences: list[DdlEntry] | None = None,
+) -> list[DdlEntry]:
+    """Schemas, user-defined types, sequences, macros and views in creation order, then
+    explicit indexes. ``macros``: :func:`list_macros`, ``sequences``: :func:`list_sequences`,
+    when the caller has read them."""
+    out: list[DdlEntry] = []
+    for (schema,) in con.execute(
+        "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() "
+        f"AND NOT internal AND schema_name <> 'main'{engine.USER_SCHEMAS} ORDER BY oid"
+    ).fetchall():
+        out.append(DdlEntry("schema", schema, schema, f"CREATE SCHEMA {quote_ident(schema)};"))
+    for schema, name in con.execute(
+        "SELECT schema_name, type_name FROM duckdb_types() "
+        "WHERE database_name = current_database() AND NOT internal ORDER BY type_oid"
+    ).fetchall():
+        # typeof() spells the full definition (an ENUM's labels, a STRUCT's fields) on every
+        # DuckDB release; the column types of tables already inline it.
+        row = con.execute(f"SELECT typeof(CAST(NULL AS {qualified(schema, name)}))").fetchone()
+        assert row is not None
+        ddl = f"CREATE TYPE {qualified(schema, name)} AS {row[0]};"
+        out.append(DdlEntry("type", schema, name, ddl))
+    out.extend(list_sequences(con) if sequences is None else sequences)
     late: list[tuple[int, DdlEntry]] = []
     for m in list_macros(con) if macros is None else macros:
         args = ", ".join(quote_ident(p) for p in m.parameters)
@@ -461,7 +478,20 @@ def _lossy_leaves(t: Any) -> set[str]:
 
 
 def column_encoding(column_type: str) -> str | None:
-    """``"text"`` when values of ``column_type`` are stored as text, None for plain Parquet."""
+    """``"text"`` when values of ``column_type`` are stored as text, None for plain Parquet
+    (each short type text parsed once per process: every snapshot of a run lists the same
+    columns, and the answer depends only on the text and the running DuckDB)."""
+    if len(column_type) <= _MEMO_TYPE:
+        return _column_encoding(column_type)
+    return _column_encoding.__wrapped__(column_type)
+
+
+#: Type texts longer than this are parsed every time (a hostile one must not fill memory).
+_MEMO_TYPE = 1024
+
+
+@functools.lru_cache(maxsize=4096)
+def _column_encoding(column_type: str) -> str | None:
     try:
         parsed = duckdb.sqltype(column_type)
     except duckdb.Error:  # a type only the database knows: an ENUM or alias, never lossy
@@ -470,6 +500,13 @@ def column_encoding(column_type: str) -> str | None:
 
 
 def is_nested_type(column_type: str) -> bool:
+    if len(column_type) <= _MEMO_TYPE:
+        return _is_nested(column_type)
+    return _is_nested.__wrapped__(column_type)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_nested(column_type: str) -> bool:
     try:
         return str(duckdb.sqltype(column_type).id) in _NESTED
     except duckdb.Error:

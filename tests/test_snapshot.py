@@ -217,6 +217,52 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     assert table_fingerprints(tmp_path / "r.duckdb") == expected
 
 
+def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """finish() reads the schema objects and comments off the caller's thread: the next
+    year's DDL (macros, views, types, schemas, indexes, comments dropped, made or changed)
+    must not reach the snapshot, nor its nextval() the sequences, whose values DuckDB does
+    not keep per transaction (start() reads them). Core: every supported DuckDB."""
+    from navsnap.catalog import list_comments, list_objects
+    from navsnap.lineage import config_block
+    from navsnap.snapshot import SnapshotJob, SnapshotOptions
+
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
+    con = duckdb.connect(str(db))
+    con.execute(
+        "CREATE SCHEMA aux; CREATE TYPE mood AS ENUM ('ok', 'sad'); "
+        "CREATE SEQUENCE ids START 10; SELECT nextval('ids'); "
+        "CREATE MACRO twice(x) AS x * 2; CREATE VIEW v AS SELECT twice(1) AS two; "
+        "CREATE INDEX by_pay ON yearly(pay); COMMENT ON TABLE people IS 'year end'; "
+        "COMMENT ON MACRO twice IS 'doubles'"
+    )
+    expected = (list_objects(con), list_comments(con))
+    job = SnapshotJob.start(
+        con,
+        store=open_store(tmp_path / "store"),
+        year=2026,
+        run_id="pin",
+        config=config_block(toy_config),
+        options=SnapshotOptions(),
+        db_path=db,
+    )
+    con.execute(
+        "SELECT nextval('ids'), nextval('ids'); DROP VIEW v; DROP MACRO twice; "
+        "CREATE MACRO thrice(x) AS x * 3; CREATE VIEW w AS SELECT 3 AS three; DROP INDEX by_pay; "
+        "CREATE SCHEMA later; DROP TYPE mood; CREATE TYPE size AS ENUM ('s'); "
+        "COMMENT ON TABLE people IS 'next year'; CREATE SEQUENCE more"
+    )
+    manifest = job.finish()
+    con.close()
+    assert (list(manifest.ddl), list(manifest.comments)) == expected
+    assert any("START 11" in d.sql or "START WITH 11" in d.sql for d in manifest.ddl)
+    navsnap.restore(store=tmp_path / "store", db=db, snapshot="pin-2026", to=tmp_path / "r.duckdb")
+    with duckdb.connect(str(tmp_path / "r.duckdb")) as r:
+        assert r.execute("SELECT nextval('ids'), twice(2) FROM v").fetchone() == (11, 4)
+
+
 def test_a_damaged_shared_object_is_not_reused_and_gets_repaired(
     tmp_path: Path, toy_config: Config
 ) -> None:
