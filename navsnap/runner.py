@@ -612,6 +612,7 @@ class YearLoop:
         assert self.store is not None and self.con is not None
         started = time.perf_counter()
         baseline = self._baseline()
+        overlapped = self.overlap and year < last
         job = SnapshotJob.start(
             self.con,
             store=self.store,
@@ -624,9 +625,11 @@ class YearLoop:
             parent=parent,
             progress=_with_year(self.progress, year),
             baseline=baseline,
+            # The last year's snapshot has the CPU to itself: it may use a second cursor.
+            parallel=not overlapped,
         )
         self.exact = None
-        if self.overlap and year < last:
+        if overlapped:
             # Year Y's partitions no longer change: export them while Y+1 runs.
             self.pending = _Pending(executor.submit(job.finish), year, seconds, rows, started)
         else:

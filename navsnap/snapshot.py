@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
+import queue
 import secrets
 import shutil
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +89,11 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, int, int], None]
 
 _TEMP_GRACE_SECONDS = 0.0
+
+#: Partitions of at most this many rows (two of DuckDB's row groups) are exported two at a
+#: time when nothing else needs the CPU (:meth:`SnapshotJob._exports`): a COPY of so few
+#: rows keeps about one core busy. Measured by scripts/bench.py (the lean snapshot row).
+_PARALLEL_ROWS = 2 * 122_880
 
 
 def new_run_id() -> str:
@@ -206,6 +215,7 @@ def take_snapshot(
     parent: str | None = None,
     progress: ProgressFn | None = None,
     baseline: Baseline | None = None,
+    parallel: bool = True,
 ) -> Manifest:
     """Snapshot the database behind ``con`` as the end of ``year`` and commit it.
 
@@ -214,6 +224,7 @@ def take_snapshot(
     ``baseline``: the snapshot the database matched before the step ran and the step's
     contract, so that older partitions may be taken from it (None: a deep snapshot that
     fingerprints every partition; :mod:`navsnap.yearpass`).
+    ``parallel``: see :meth:`SnapshotJob.start`.
     A writer marker in the store keeps a concurrent ``prune`` from deleting objects
     meanwhile (:func:`navsnap.lock.store_writer`).
     """
@@ -229,6 +240,7 @@ def take_snapshot(
         parent=parent,
         progress=progress,
         baseline=baseline,
+        parallel=parallel,
     )
     return job.finish()
 
@@ -270,6 +282,8 @@ class SnapshotJob:
         self.snapshot_id = f"{run_id}-{year}"
         self._stack = contextlib.ExitStack()
         self.cur: duckdb.DuckDBPyConnection | None = None
+        #: A second cursor pinned to the same state (:meth:`_pin_side`), or None.
+        self.side: duckdb.DuckDBPyConnection | None = None
         self.timings: dict[str, float] = {}
         #: Objects this snapshot created in the store (removed again if it fails).
         self.published: list[str] = []
@@ -308,7 +322,15 @@ class SnapshotJob:
         parent: str | None = None,
         progress: ProgressFn | None = None,
         baseline: Baseline | None = None,
+        parallel: bool = False,
     ) -> SnapshotJob:
+        """Pin the year-end state and list its tables; :meth:`finish` does the rest.
+
+        ``parallel``: nothing else will use the database's CPU while :meth:`finish` runs (a
+        checkpoint, a run's last year), so :meth:`finish` may read the catalog beside the
+        fingerprints and export small partitions two at a time, on a second cursor whose
+        transaction is pinned here, beside the first (:meth:`_pin_side`).
+        """
         job = cls(
             store=store,
             year=year,
@@ -330,13 +352,15 @@ class SnapshotJob:
         ):
             job.baseline = baseline
         try:
-            job._start(con, reuse)
+            job._start(con, reuse, parallel=parallel)
         except BaseException:
             job._close()
             raise
         return job
 
-    def _start(self, con: duckdb.DuckDBPyConnection, reuse: ReuseIndex | None) -> None:
+    def _start(
+        self, con: duckdb.DuckDBPyConnection, reuse: ReuseIndex | None, *, parallel: bool
+    ) -> None:
         store, options = self.store, self.options
         store.ensure_writable()
         self._stack.enter_context(
@@ -363,6 +387,8 @@ class SnapshotJob:
         self._stack.callback(shutil.rmtree, self.staging, True)
         cur.execute("BEGIN TRANSACTION")
         self.tables = list_tables(cur, year_column=options.year_column)
+        if parallel:
+            self._pin_side(con)
         if self.baseline is not None:
             # A name in the contract that is no table (a typo, a table not made yet) cannot
             # say which global tables the step rewrites: nothing is trusted (a deep snapshot).
@@ -426,12 +452,35 @@ class SnapshotJob:
             raise
         self.timings["hot_stage_s"] = time.perf_counter() - t0
 
+    def _pin_side(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Open the second cursor and pin its transaction to the state the first one sees.
+
+        DuckDB gives a transaction its view of a database when a statement first reads that
+        database (``BEGIN`` alone does not), so both are pinned here, one after the other in
+        the caller's thread, with nothing run on ``con`` between them: no commit can fall
+        between the two pins unless another thread of this process writes the database
+        meanwhile, which navsnap never does (tests/test_snapshot.py compares both cursors'
+        manifests with a single cursor's). Skipped when DuckDB has one thread.
+        """
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+        if row is None or int(row[0]) < 2:
+            return
+        side = con.cursor()
+        side.execute("BEGIN TRANSACTION")
+        side.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+        self.side = side
+
     def _close(self) -> None:
-        if self.cur is not None:
-            with contextlib.suppress(duckdb.Error):
-                self.cur.execute("ROLLBACK")
-            self.cur.close()
-            self.cur = None
+        if "_pool" in self.__dict__:  # no query may still run on a cursor closed below
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for cur in (self.cur, self.side):
+            if cur is not None:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                cur.close()
+        self.cur = self.side = None
         self._stack.close()
 
     def finish(self) -> Manifest:
@@ -498,6 +547,74 @@ class SnapshotJob:
             out[agg.table] = agg
         return out
 
+    def _read_catalog(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Every schema object and comment, as of the pinned state (sequences: :meth:`_start`)."""
+        t0 = time.perf_counter()
+        macros = list_macros(cur)  # one read of duckdb_functions() for both
+        self.ddl = tuple(list_objects(cur, macros=macros, sequences=self.sequences))
+        self.comments = tuple(list_comments(cur, macros=macros))
+        self.timings["catalog_s"] = time.perf_counter() - t0
+
+    def _copy(
+        self, cur: duckdb.DuckDBPyConnection, i: int, table: TableInfo, part: PartitionKey
+    ) -> Path:
+        """Export one partition to a staged Parquet file; its path."""
+        staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
+        target = quote_literal(staged.as_posix())  # a quote in the path
+        copy_options = f"{_copy_options(self.options)}, {_kv_metadata(table, part)}"
+        sql = f"COPY ({export_select(table, part)}) TO {target} ({copy_options})"
+        try:
+            cur.execute(sql)
+        except duckdb.Error as exc:
+            raise _translate_duckdb(exc, f"exporting {table.key} year {part}") from None
+        return staged
+
+    def _exports(
+        self, todo: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]]
+    ) -> Iterator[Path]:
+        """The staged file of each partition of ``todo``, in order.
+
+        One at a time on the first cursor, unless there is a second one: DuckDB's COPY of at
+        most ``_PARALLEL_ROWS`` rows keeps about one core busy, so two such run side by side,
+        one per cursor, while a larger COPY takes both cursors and runs alone, on every core.
+        """
+        cur = self.cur
+        assert cur is not None
+        if self.side is None or len(todo) < 2:
+            for i, table, part, _fp, _rows in todo:
+                yield self._copy(cur, i, table, part)
+            return
+        cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        cursors.put(cur)
+        cursors.put(self.side)
+        both = threading.Lock()  # one large COPY gathers both cursors at a time: no deadlock
+
+        def copy(i: int, table: TableInfo, part: PartitionKey, rows: int) -> Path:
+            if rows <= _PARALLEL_ROWS:
+                held = [cursors.get()]
+            else:
+                with both:
+                    held = [cursors.get(), cursors.get()]
+            try:
+                return self._copy(held[0], i, table, part)
+            finally:
+                for c in held:
+                    cursors.put(c)
+
+        futures = [self._pool.submit(copy, i, t, part, rows) for i, t, part, _, rows in todo]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+            wait(futures)  # no COPY may still run when the cursors close
+
+    @functools.cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        """Threads for the second cursor's work (shut down by :meth:`_close`)."""
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="navsnap-snapshot")
+
     def _finish(self) -> Manifest:
         store, options, cur, progress = self.store, self.options, self.cur, self.progress
         assert cur is not None
@@ -509,11 +626,12 @@ class SnapshotJob:
                 self.db_path, store=store, staging=self.staging, compress=options.file_compression
             )
             self.timings["copy_s"] = time.perf_counter() - t2
-        t6 = time.perf_counter()
-        macros = list_macros(cur)  # one read of duckdb_functions() for both
-        self.ddl = tuple(list_objects(cur, macros=macros, sequences=self.sequences))
-        self.comments = tuple(list_comments(cur, macros=macros))
-        self.timings["catalog_s"] = time.perf_counter() - t6
+        catalog: Future[None] | None = None
+        if self.side is not None:
+            # The catalog on the second cursor while the first fingerprints.
+            catalog = self._pool.submit(self._read_catalog, self.side)
+        else:
+            self._read_catalog(cur)
         t1 = time.perf_counter()
         aggregates = self._fused_aggregates()
         plan: list[tuple[TableInfo, PartitionKey, Fingerprint, int]] = []
@@ -535,17 +653,22 @@ class SnapshotJob:
                 plan.append((table, part, found, found.rows))
         if progress is not None:
             progress("fingerprint", len(self.tables), len(self.tables))
+        if catalog is not None:
+            catalog.result()
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
-        parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
         trusted = set(self.trusted)
+        #: Each plan entry's partition, filled in plan order (reused now, exported below).
+        slots: list[Partition | None] = [None] * len(plan)
+        #: The partitions to export, in plan order: (plan index, table, key, fingerprint, rows).
+        todo: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]] = []
+        settled = 0  # partitions settled, for progress: reused ones at once, exported ones below
         for i, (table, part, fp, rows) in enumerate(plan):
             if progress is not None:
-                progress("export", i, len(plan))
+                progress("export", settled, len(plan))
             if file_copy is not None:
-                parts_by_table[table.key].append(
-                    Partition(year=part, rows=rows, fingerprint=fp, object=file_copy.object)
-                )
+                slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=file_copy.object)
+                settled += 1
                 continue
             sig = column_signature(table.columns, table.encodings)
             hit = self.reuse.get(ReuseIndex.key(table.key, part, sig, fp))
@@ -560,26 +683,24 @@ class SnapshotJob:
                 self.scanned.append((table.key, part))
             if hit is not None:
                 ref = ObjectRef(key=hit[0], xxh3=hit[1], size=hit[2])
-                parts_by_table[table.key].append(
-                    Partition(year=part, rows=rows, fingerprint=fp, object=ref, reused=True)
-                )
+                slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref, reused=True)
+                settled += 1
                 continue
-            staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
-            target = quote_literal(staged.as_posix())  # a quote in the path
-            copy_options = f"{_copy_options(options)}, {_kv_metadata(table, part)}"
-            sql = f"COPY ({export_select(table, part)}) TO {target} ({copy_options})"
-            try:
-                cur.execute(sql)
-            except duckdb.Error as exc:
-                raise _translate_duckdb(exc, f"exporting {table.key} year {part}") from None
+            todo.append((i, table, part, fp, rows))
+        for (i, _table, part, fp, rows), staged in zip(todo, self._exports(todo), strict=True):
+            if progress is not None:
+                progress("export", settled, len(plan))
             fault_point("after-parquet-write")
             ref, created = _publish(store, staged, "parquet")
             self.written.append(ref.key)
             if created:
                 self.published.append(ref.key)
-            parts_by_table[table.key].append(
-                Partition(year=part, rows=rows, fingerprint=fp, object=ref)
-            )
+            slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
+            settled += 1
+        parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
+        for (table, _part, _fp, _rows), slot in zip(plan, slots, strict=True):
+            assert slot is not None
+            parts_by_table[table.key].append(slot)
         if progress is not None:
             progress("export", len(plan), len(plan))
         self.timings["export_s"] = time.perf_counter() - t3

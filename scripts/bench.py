@@ -1041,8 +1041,12 @@ def render(
         "aggregated in one scan per table, older partitions taken from 2028's snapshot after a "
         "row-count check (docs/concepts.md, Lean snapshots); its time is the manifest's "
         "`timings.total_s`, from the start of the snapshot to just before its manifest is "
-        "written. The *deep* rows time `navsnap.checkpoint`, which fingerprints every "
-        "partition of every year, as every checkpoint outside a run does.",
+        "written. The last year's snapshot has the CPU to itself, so it exports partitions of "
+        "at most two row groups two at a time, on a second read transaction pinned beside the "
+        "first (docs/concepts.md, Lean snapshots); its COPY baseline runs one `COPY` per table "
+        "after another, as a user would. The *deep* rows time `navsnap.checkpoint`, which "
+        "fingerprints every partition of every year, as every checkpoint outside a run does, "
+        "and also runs small exports two at a time.",
         "- *restore from the hot copy*: copy of the file hashed as it is written (in a second "
         "thread from 128 MiB on; its writes sent to disk as it goes) while DuckDB starts in "
         "another thread, then its fsync overlapped with attaching it read-only to that DuckDB, "

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -187,10 +188,13 @@ def test_leftover_temporary_files_are_cleaned(tmp_path: Path, toy_config: Config
     assert not dead.exists() and not (tmp / "part-999999-deadbeef").exists()
 
 
+@pytest.mark.parametrize("side", [False, True], ids=["one-cursor", "second-cursor"])
 def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
-    tmp_path: Path, toy_config: Config
+    tmp_path: Path, toy_config: Config, monkeypatch: pytest.MonkeyPatch, side: bool
 ) -> None:
-    """start() pins the state; writes made before finish() are not in the snapshot."""
+    """start() pins the state; writes made before finish() are not in the snapshot. With
+    ``side``, every export and the catalog run on the second cursor, which start() pins too."""
+    from navsnap import snapshot
     from navsnap.lineage import config_block
     from navsnap.snapshot import SnapshotJob, SnapshotOptions
 
@@ -198,6 +202,16 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
     expected = table_fingerprints(db)
     con = duckdb.connect(str(db))
+    con.execute("SET threads = 2")
+    if side:
+        real = SnapshotJob._copy
+
+        def on_side(self: Any, cur: Any, i: int, table: Any, part: Any) -> Path:
+            assert self.side is not None
+            return real(self, self.side, i, table, part)
+
+        monkeypatch.setattr(SnapshotJob, "_copy", on_side)
+        monkeypatch.setattr(snapshot, "_PARALLEL_ROWS", -1)  # one COPY at a time
     job = SnapshotJob.start(
         con,
         store=open_store(tmp_path / "store"),
@@ -206,6 +220,7 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
         config=config_block(toy_config),
         options=SnapshotOptions(),
         db_path=db,
+        parallel=side,
     )
     con.execute("INSERT INTO yearly (simulation_year, person_id, pay) VALUES (2027, 1, 1)")
     con.execute("DELETE FROM people WHERE person_id = 7")
@@ -217,13 +232,15 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     assert table_fingerprints(tmp_path / "r.duckdb") == expected
 
 
+@pytest.mark.parametrize("side", [False, True], ids=["one-cursor", "second-cursor"])
 def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
-    tmp_path: Path, toy_config: Config
+    tmp_path: Path, toy_config: Config, side: bool
 ) -> None:
     """finish() reads the schema objects and comments off the caller's thread: the next
     year's DDL (macros, views, types, schemas, indexes, comments dropped, made or changed)
     must not reach the snapshot, nor its nextval() the sequences, whose values DuckDB does
     not keep per transaction (start() reads them). Core: every supported DuckDB."""
+    # With ``side`` the catalog is read on the second cursor.
     from navsnap.catalog import list_comments, list_objects
     from navsnap.lineage import config_block
     from navsnap.snapshot import SnapshotJob, SnapshotOptions
@@ -239,6 +256,7 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
         "COMMENT ON MACRO twice IS 'doubles'"
     )
     expected = (list_objects(con), list_comments(con))
+    con.execute("SET threads = 2")
     job = SnapshotJob.start(
         con,
         store=open_store(tmp_path / "store"),
@@ -247,7 +265,9 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
         config=config_block(toy_config),
         options=SnapshotOptions(),
         db_path=db,
+        parallel=side,
     )
+    assert (job.side is not None) == side  # with it, the catalog is read on the second cursor
     con.execute(
         "SELECT nextval('ids'), nextval('ids'); DROP VIEW v; DROP MACRO twice; "
         "CREATE MACRO thrice(x) AS x * 3; CREATE VIEW w AS SELECT 3 AS three; DROP INDEX by_pay; "
@@ -261,6 +281,95 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
     navsnap.restore(store=tmp_path / "store", db=db, snapshot="pin-2026", to=tmp_path / "r.duckdb")
     with duckdb.connect(str(tmp_path / "r.duckdb")) as r:
         assert r.execute("SELECT nextval('ids'), twice(2) FROM v").fetchone() == (11, 4)
+
+
+def _job(con: duckdb.DuckDBPyConnection, store: Path, config: Config, **kw: Any) -> Any:
+    from navsnap.lineage import config_block
+    from navsnap.snapshot import SnapshotJob, SnapshotOptions
+
+    return SnapshotJob.start(
+        con,
+        store=open_store(store),
+        year=2027,
+        run_id="par",
+        config=config_block(config),
+        options=SnapshotOptions(),
+        **kw,
+    )
+
+
+def _content(m: Manifest) -> Any:
+    tables = [
+        (t.name, t.ddl, [(str(p.year), p.rows, p.fingerprint, p.object.xxh3) for p in t.partitions])
+        for t in m.tables
+    ]
+    return tables, m.ddl, m.comments, m.validation
+
+
+def test_a_parallel_snapshot_is_the_same_snapshot(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the CPU to itself (a checkpoint, a run's last year) a snapshot reads the catalog
+    and exports small partitions on a second cursor pinned beside the first, a large one on
+    its own: the manifest and every object are those of a one-cursor snapshot."""
+    from navsnap import snapshot
+
+    config = sim_config(employees=600)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(config, db=db, years=(2025, 2027), snapshots=False)
+    used: list[tuple[int, int]] = []  # (cursor id, plan index) of every COPY
+    real = snapshot.SnapshotJob._copy
+
+    def copy(self: Any, cur: Any, i: int, table: Any, part: Any) -> Path:
+        used.append((id(cur), i))
+        return real(self, cur, i, table, part)
+
+    monkeypatch.setattr(snapshot.SnapshotJob, "_copy", copy)
+    monkeypatch.setattr(snapshot, "_PARALLEL_ROWS", 500)  # some partitions large, some small
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        one = _job(con, tmp_path / "one", config, parallel=False)
+        assert one.side is None
+        alone = one.finish()
+        two = _job(con, tmp_path / "two", config, parallel=True)
+        cursors = {id(two.cur), id(two.side)}
+        used.clear()
+        both = two.finish()
+    assert {c for c, _ in used} == cursors  # the second cursor exported some
+    assert _content(both) == _content(alone)
+    sizes = [p.rows for t in both.tables for p in t.partitions]
+    assert min(sizes) <= 500 < max(sizes)
+
+
+def test_a_failed_parallel_export_leaves_no_snapshot(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A COPY failing on either cursor stops the snapshot: no manifest, no object left, every
+    other COPY finished before the cursors close, and the database unchanged and usable."""
+    from navsnap import snapshot
+    from navsnap.errors import DatabaseError
+
+    config = sim_config(employees=600)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(config, db=db, years=(2025, 2027), snapshots=False)
+    before = table_fingerprints(db)
+    real = snapshot.SnapshotJob._copy
+
+    def copy(self: Any, cur: Any, i: int, table: Any, part: Any) -> Path:
+        if cur is self.side:
+            raise DatabaseError("disk gone")
+        return real(self, cur, i, table, part)
+
+    monkeypatch.setattr(snapshot.SnapshotJob, "_copy", copy)
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        with pytest.raises(DatabaseError, match="disk gone"):
+            _job(con, tmp_path / "store", config, parallel=True).finish()
+        assert con.execute("SELECT count(*) FROM census").fetchone() is not None
+    store = open_store(tmp_path / "store")
+    assert store.manifest_ids() == []
+    assert not list((tmp_path / "store" / "objects").rglob("*.parquet"))
+    assert table_fingerprints(db) == before
 
 
 def test_a_damaged_shared_object_is_not_reused_and_gets_repaired(
