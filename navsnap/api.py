@@ -130,6 +130,8 @@ def checkpoint(
                 con.close()
                 con = _connect_existing(db_path, read_only=False)
             last = chosen.inherited_from
+            if cfg.run.threads:  # as a run's connection: [run] threads = 1 is one thread
+                con.execute(f"SET threads = {int(cfg.run.threads)}")
             return take_snapshot(
                 con,
                 store=st,
@@ -140,6 +142,9 @@ def checkpoint(
                 db_path=db_path,
                 parent=(last.snapshot_id if last.year < year else last.parent) if last else None,
                 progress=progress,
+                # Nothing else writes the database meanwhile: navsnap holds its lock and
+                # opened it read-only, so a second cursor may be pinned beside the first.
+                parallel=True,
             )
         finally:
             con.close()

@@ -13,9 +13,11 @@ Taking a snapshot never changes the database (whole-file mode's CHECKPOINT excep
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import json
 import logging
 import os
@@ -215,7 +217,7 @@ def take_snapshot(
     parent: str | None = None,
     progress: ProgressFn | None = None,
     baseline: Baseline | None = None,
-    parallel: bool = True,
+    parallel: bool = False,
 ) -> Manifest:
     """Snapshot the database behind ``con`` as the end of ``year`` and commit it.
 
@@ -329,7 +331,11 @@ class SnapshotJob:
         ``parallel``: nothing else will use the database's CPU while :meth:`finish` runs (a
         checkpoint, a run's last year), so :meth:`finish` may read the catalog beside the
         fingerprints and export small partitions two at a time, on a second cursor whose
-        transaction is pinned here, beside the first (:meth:`_pin_side`).
+        transaction is pinned here, beside the first (:meth:`_pin_side`). The caller
+        promises that no other thread of the process commits to the database while this
+        runs: the two pins would otherwise see different states. Two queries at once may
+        keep one more thread busy than DuckDB's ``threads`` setting (each query's own
+        thread works beside DuckDB's workers); ``threads = 1`` turns it off.
         """
         job = cls(
             store=store,
@@ -601,14 +607,32 @@ class SnapshotJob:
                 for c in held:
                     cursors.put(c)
 
-        futures = [self._pool.submit(copy, i, t, part, rows) for i, t, part, _, rows in todo]
+        # At most one COPY per cursor runs ahead of the partition being published: a slow
+        # store (an upload) must not leave every partition staged on the local disk at once.
+        pending = iter(todo)
+        window: collections.deque[Future[Path]] = collections.deque()
+
+        def submit() -> None:
+            for i, t, part, _fp, rows in itertools.islice(pending, 1):
+                window.append(self._pool.submit(copy, i, t, part, rows))
+
+        for _ in range(2):
+            submit()
         try:
-            for f in futures:
-                yield f.result()
+            while window:
+                staged = window.popleft().result()
+                submit()
+                yield staged
+        except BaseException:
+            # Ctrl-C reaches only the main thread: stop the COPYs running on the pool's.
+            for c in (cur, self.side):
+                with contextlib.suppress(duckdb.Error):
+                    c.interrupt()
+            raise
         finally:
-            for f in futures:
+            for f in window:
                 f.cancel()
-            wait(futures)  # no COPY may still run when the cursors close
+            wait(window)  # no COPY may still run when the cursors close
 
     @functools.cached_property
     def _pool(self) -> ThreadPoolExecutor:
@@ -664,7 +688,7 @@ class SnapshotJob:
         todo: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]] = []
         settled = 0  # partitions settled, for progress: reused ones at once, exported ones below
         for i, (table, part, fp, rows) in enumerate(plan):
-            if progress is not None:
+            if progress is not None and settled == i:  # not again while exports wait
                 progress("export", settled, len(plan))
             if file_copy is not None:
                 slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=file_copy.object)

@@ -372,6 +372,132 @@ def test_a_failed_parallel_export_leaves_no_snapshot(
     assert table_fingerprints(db) == before
 
 
+def _built(tmp_path: Path, sim_config: Any) -> tuple[Path, Config]:
+    config = sim_config(employees=600)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(config, db=db, years=(2025, 2027), snapshots=False)
+    return db, config
+
+
+def test_a_parallel_snapshot_stages_a_few_partitions_at_a_time(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COPYs run ahead of publishing by one per cursor at most: a slow store (an upload)
+    must not leave every partition staged on the local disk (review of the second cursor:
+    25 of 28 were staged at once before)."""
+    import time
+
+    from navsnap import snapshot
+
+    db, config = _built(tmp_path, sim_config)
+    staged: list[int] = []
+    real = snapshot._publish
+
+    def slow_publish(store: Any, path: Path, ext: str) -> Any:
+        staged.append(len(list(path.parent.glob("*.parquet"))))
+        time.sleep(0.05)  # an upload; the bound holds whatever the delay
+        return real(store, path, ext)
+
+    monkeypatch.setattr(snapshot, "_publish", slow_publish)
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        manifest = _job(con, tmp_path / "store", config, parallel=True).finish()
+    assert len(staged) == sum(1 for t in manifest.tables for p in t.partitions) > 6
+    assert max(staged) <= 3  # the one being published and one ahead per cursor
+
+
+def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish failing while COPYs run, and Ctrl-C while the main thread waits for one
+    (both cursors are interrupted: DuckDB sees Ctrl-C only on the main thread), stop the
+    snapshot: no manifest, no snapshot thread left, the database usable, and after the
+    failure no object (the objects published before a Ctrl-C are left to prune)."""
+    import threading
+
+    from navsnap import snapshot
+    from navsnap.errors import StoreError
+
+    db, config = _built(tmp_path, sim_config)
+    before = table_fingerprints(db)
+    real = snapshot._publish
+    calls: list[int] = []
+
+    def failing_publish(store: Any, path: Path, ext: str) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise StoreError("store gone")
+        return real(store, path, ext)
+
+    class Recording:
+        """A cursor that records interrupt()."""
+
+        def __init__(self, inner: Any, log: list[str], name: str) -> None:
+            self._inner, self._log, self._name = inner, log, name
+
+        def interrupt(self) -> None:
+            self._log.append(self._name)
+            self._inner.interrupt()
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(self._inner, attr)
+
+    real_copy = snapshot.SnapshotJob._copy
+
+    def interrupted_copy(self: Any, cur: Any, i: int, table: Any, part: Any) -> Path:
+        if i >= 3:
+            raise KeyboardInterrupt  # reaches the main thread through the future
+        return real_copy(self, cur, i, table, part)
+
+    store = tmp_path / "store"
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        with monkeypatch.context() as m:
+            m.setattr(snapshot, "_publish", failing_publish)
+            with pytest.raises(StoreError, match="store gone"):
+                _job(con, store, config, parallel=True).finish()
+        assert not list((store / "objects").rglob("*.parquet"))  # removed again
+        interrupts: list[str] = []
+        with monkeypatch.context() as m:
+            m.setattr(snapshot.SnapshotJob, "_copy", interrupted_copy)
+            job = _job(con, store, config, parallel=True)
+            job.cur, job.side = (
+                Recording(job.cur, interrupts, "cur"),
+                Recording(job.side, interrupts, "side"),
+            )
+            with pytest.raises(KeyboardInterrupt):
+                job.finish()
+        assert sorted(interrupts) == ["cur", "side"]
+        assert con.execute("SELECT count(*) FROM census").fetchone() is not None
+    assert not [t for t in threading.enumerate() if t.name.startswith("navsnap-snapshot")]
+    # Ctrl-C leaves the objects it published, unreferenced, to prune (as with one cursor).
+    assert open_store(store).manifest_ids() == []
+    assert table_fingerprints(db) == before
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_checkpoint_uses_a_second_cursor_unless_run_threads_is_one(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """navsnap.checkpoint applies ``[run] threads`` as a run does; one thread means one
+    query at a time, so no second cursor."""
+    from navsnap import snapshot
+
+    config = sim_config(600, **{"run.threads": threads})
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(config, db=db, years=(2025, 2027), snapshots=False)
+    used: set[int] = set()
+    real = snapshot.SnapshotJob._copy
+
+    def copy(self: Any, cur: Any, i: int, table: Any, part: Any) -> Path:
+        used.add(id(cur))
+        return real(self, cur, i, table, part)
+
+    monkeypatch.setattr(snapshot.SnapshotJob, "_copy", copy)
+    navsnap.checkpoint(db=db, year=2027, store=tmp_path / "store", config=config)
+    assert len(used) == threads
+
+
 def test_a_damaged_shared_object_is_not_reused_and_gets_repaired(
     tmp_path: Path, toy_config: Config
 ) -> None:
