@@ -195,8 +195,7 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
     """start() pins the state; writes made before finish() are not in the snapshot. With
     ``side``, every export and the catalog run on the second cursor, which start() pins too."""
     from navsnap import snapshot
-    from navsnap.lineage import config_block
-    from navsnap.snapshot import SnapshotJob, SnapshotOptions
+    from navsnap.snapshot import SnapshotJob
 
     db = tmp_path / "sim.duckdb"
     navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
@@ -212,15 +211,8 @@ def test_overlapped_snapshot_sees_the_year_end_not_later_writes(
 
         monkeypatch.setattr(SnapshotJob, "_copy", on_side)
         monkeypatch.setattr(snapshot, "_PARALLEL_ROWS", -1)  # one COPY at a time
-    job = SnapshotJob.start(
-        con,
-        store=open_store(tmp_path / "store"),
-        year=2026,
-        run_id="pin",
-        config=config_block(toy_config),
-        options=SnapshotOptions(),
-        db_path=db,
-        parallel=side,
+    job = _job(
+        con, tmp_path / "store", toy_config, year=2026, run_id="pin", db_path=db, parallel=side
     )
     con.execute("INSERT INTO yearly (simulation_year, person_id, pay) VALUES (2027, 1, 1)")
     con.execute("DELETE FROM people WHERE person_id = 7")
@@ -242,8 +234,6 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
     not keep per transaction (start() reads them). Core: every supported DuckDB."""
     # With ``side`` the catalog is read on the second cursor.
     from navsnap.catalog import list_comments, list_objects
-    from navsnap.lineage import config_block
-    from navsnap.snapshot import SnapshotJob, SnapshotOptions
 
     db = tmp_path / "sim.duckdb"
     navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
@@ -257,15 +247,8 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
     )
     expected = (list_objects(con), list_comments(con))
     con.execute("SET threads = 2")
-    job = SnapshotJob.start(
-        con,
-        store=open_store(tmp_path / "store"),
-        year=2026,
-        run_id="pin",
-        config=config_block(toy_config),
-        options=SnapshotOptions(),
-        db_path=db,
-        parallel=side,
+    job = _job(
+        con, tmp_path / "store", toy_config, year=2026, run_id="pin", db_path=db, parallel=side
     )
     assert (job.side is not None) == side  # with it, the catalog is read on the second cursor
     con.execute(
@@ -283,15 +266,24 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
         assert r.execute("SELECT nextval('ids'), twice(2) FROM v").fetchone() == (11, 4)
 
 
-def _job(con: duckdb.DuckDBPyConnection, store: Path, config: Config, **kw: Any) -> Any:
+def _job(
+    con: duckdb.DuckDBPyConnection,
+    store: Path,
+    config: Config,
+    *,
+    year: int = 2027,
+    run_id: str = "par",
+    **kw: Any,
+) -> Any:
+    """A SnapshotJob of ``con``'s database as the end of ``year``, started."""
     from navsnap.lineage import config_block
     from navsnap.snapshot import SnapshotJob, SnapshotOptions
 
     return SnapshotJob.start(
         con,
         store=open_store(store),
-        year=2027,
-        run_id="par",
+        year=year,
+        run_id=run_id,
         config=config_block(config),
         options=SnapshotOptions(),
         **kw,
