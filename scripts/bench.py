@@ -472,7 +472,7 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
         )
         fcopy = Row(
             n,
-            "  of which the reflink copy and its hash",
+            "of which the reflink copy and its hash",
             base_name="copy of the file + fsync",
             target="<= 0.1",
         )
