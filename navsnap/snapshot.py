@@ -463,7 +463,7 @@ class SnapshotJob:
 
         DuckDB gives a transaction its view of a database when a statement first reads that
         database (``BEGIN`` alone does not), so both are pinned here, one after the other in
-        the caller's thread, with nothing run on ``con`` between them: no commit can fall
+        the caller's thread, with nothing written on ``con`` between them: no commit can fall
         between the two pins unless another thread of this process writes the database
         meanwhile, which navsnap never does (tests/test_snapshot.py compares both cursors'
         manifests with a single cursor's). Skipped when DuckDB has one thread.
