@@ -195,14 +195,14 @@ def check_table_ddl(
     text = _statement(sql, parse=parse)
     if not parse:
         return
-    if isinstance(table, str):  # a table that is no string is refused by its own field
-        _creates(text, schema if isinstance(schema, str) else None, table)
-    key = _digest("table", text)  # every snapshot repeats its tables' DDL: checked once
-    if _known(key):
-        return
     m = re.match(_TABLE_HEAD, text, re.I)
     if m is None:
         raise _Refused("is not CREATE TABLE with a column list")
+    if isinstance(table, str):  # a table that is no string is refused by its own field
+        _creates(m.group("name"), schema if isinstance(schema, str) else None, table)
+    key = _digest("table", text)  # every snapshot repeats its tables' DDL: checked once
+    if _known(key):
+        return
     rest = text[_close_paren(text, m.end()) :]
     if not re.fullmatch(r"\s*;?\s*", rest):
         raise _Refused("has more after its column list (CREATE TABLE ... AS is refused)")
@@ -213,14 +213,11 @@ def _unquoted(ident: str) -> str:
     return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident
 
 
-def _creates(text: str, schema: str | None, table: str) -> None:
-    """Refuse ``text`` unless it creates ``table`` of ``schema``: qualified by it, or bare when
-    it is main, as DuckDB writes a table's DDL (names compare without regard to case, as
-    DuckDB's catalog compares them)."""
-    m = re.match(_TABLE_HEAD, text, re.I)
-    if m is None:
-        raise _Refused("is not CREATE TABLE with a column list")
-    parts = [_unquoted(p) for p in re.findall(_IDENT, m.group("name"))]
+def _creates(name: str, schema: str | None, table: str) -> None:
+    """Refuse a table DDL's (qualified) ``name`` unless it is ``table`` of ``schema``:
+    qualified by it, or bare when it is main, as DuckDB writes a table's DDL (names compare
+    without regard to case, as DuckDB's catalog compares them)."""
+    parts = [_unquoted(p) for p in re.findall(_IDENT, name)]
     want = [table] if len(parts) == 1 and schema == "main" else [schema or "main", table]
     if len(parts) > 2 or [p.lower() for p in parts] != [w.lower() for w in want]:
         named = ".".join(parts)
