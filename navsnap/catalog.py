@@ -477,13 +477,13 @@ def _lossy_leaves(t: Any) -> set[str]:
     return found
 
 
-def column_encoding(column_type: str) -> str | None:
-    """``"text"`` when values of ``column_type`` are stored as text, None for plain Parquet
-    (each short type text parsed once per process: every snapshot of a run lists the same
-    columns, and the answer depends only on the text and the running DuckDB)."""
+def _parsed_type(column_type: str) -> Any | None:
+    """DuckDB's parse of ``column_type`` (None: a type only the database knows, an ENUM or
+    alias). Each short text is parsed once per process: every snapshot of a run lists the
+    same columns, and the parse depends only on the text and the running DuckDB."""
     if len(column_type) <= _MEMO_TYPE:
-        return _column_encoding(column_type)
-    return _column_encoding.__wrapped__(column_type)
+        return _memo_type(column_type)
+    return _memo_type.__wrapped__(column_type)
 
 
 #: Type texts longer than this are parsed every time (a hostile one must not fill memory).
@@ -491,26 +491,23 @@ _MEMO_TYPE = 1024
 
 
 @functools.lru_cache(maxsize=4096)
-def _column_encoding(column_type: str) -> str | None:
+def _memo_type(column_type: str) -> Any | None:
     try:
-        parsed = duckdb.sqltype(column_type)
-    except duckdb.Error:  # a type only the database knows: an ENUM or alias, never lossy
+        return duckdb.sqltype(column_type)
+    except duckdb.Error:
         return None
-    return TEXT if _lossy_leaves(parsed) else None
+
+
+def column_encoding(column_type: str) -> str | None:
+    """``"text"`` when values of ``column_type`` are stored as text, None for plain Parquet
+    (a type only the database knows, an ENUM or alias, is never lossy)."""
+    parsed = _parsed_type(column_type)
+    return TEXT if parsed is not None and _lossy_leaves(parsed) else None
 
 
 def is_nested_type(column_type: str) -> bool:
-    if len(column_type) <= _MEMO_TYPE:
-        return _is_nested(column_type)
-    return _is_nested.__wrapped__(column_type)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_nested(column_type: str) -> bool:
-    try:
-        return str(duckdb.sqltype(column_type).id) in _NESTED
-    except duckdb.Error:
-        return False
+    parsed = _parsed_type(column_type)
+    return parsed is not None and str(parsed.id) in _NESTED
 
 
 def encodings(columns: Iterable[Column]) -> dict[str, str]:
