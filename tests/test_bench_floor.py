@@ -62,6 +62,31 @@ def test_reload_floor_repairs_the_damaged_copy(
     assert _fingerprints(damaged, last) == want
 
 
+def test_the_search_floor_finds_the_damage_and_repairs_it(
+    run: tuple[Path, Path, Manifest], tmp_path: Path
+) -> None:
+    """Not told which partitions are damaged, the search floor finds exactly the 2027
+    partitions the damage thinned (and no other), then reloads them."""
+    db, store, last = run
+    year_tables = [t.name for t in last.tables if t.year_column]
+    damaged = tmp_path / "damaged.duckdb"
+    bench.damaged_copy(db, damaged, year_tables)
+    con = duckdb.connect(str(damaged), read_only=True)
+    try:
+        found = bench.found_damage(con, last)
+    finally:
+        con.close()
+    want_tables = {
+        name
+        for name, fps in _fingerprints(damaged, last).items()
+        if fps != _fingerprints(db, last)[name]
+    }
+    assert want_tables  # the damage is real
+    assert {(e.name, str(k)) for e, k in found} == {(t, "2027") for t in want_tables}
+    bench.reload_floor(store, last, damaged, search=True)
+    assert _fingerprints(damaged, last) == _fingerprints(db, last)
+
+
 def test_the_run_floor_counts_a_copy_of_every_years_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
