@@ -27,7 +27,7 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
@@ -35,14 +35,10 @@ sys.path.insert(0, str(TESTS))
 
 import test_crash as h  # noqa: E402
 
-#: How often each point is reached by a fresh toy run of 2025-2029.
+#: How often each point is reached by a fresh toy run of 2025-2029 (the harness's counts).
 RUN_REACH = {
-    "after-parquet-write": 12,
-    "before-object-publish": 12,
-    "after-object-publish": 12,
-    "before-manifest": 5,
-    "after-manifest": 5,
-    "after-step": 5,
+    **dict.fromkeys(h.PER_WRITE, h.WRITES_BY_YEAR[-1]),
+    **dict.fromkeys(("before-manifest", "after-manifest", "after-step"), len(h.WRITES_BY_YEAR)),
 }
 
 
@@ -88,7 +84,10 @@ def plan(kills: int, seed: int, timed_share: float, seconds: float) -> list[Job]
             i += 1
             point = case.fault.partition("@")[0]
             if case.state == "empty" and point in RUN_REACH:
-                case = replace(case, fault=f"{point}@{rng.randint(1, RUN_REACH[point])}")
+                # The case itself, not only its fault: a fresh run's case stops one year
+                # after the year its kill falls in (h.fresh_run_case), so a later
+                # occurrence needs a longer run, or the point is never reached.
+                case = h.fresh_run_case(point, rng.randint(1, RUN_REACH[point]))
             jobs.append(Job("named", case=case))
             total += 1
     rng.shuffle(jobs)
