@@ -1141,8 +1141,9 @@ def render(
         "A target below its floor is out of reach for any restore that builds the "
         "file through DuckDB (or, for the hot tier, copies it on a filesystem that cannot "
         "clone); what lies between a row and its floor is what navsnap adds (hashes, "
-        "fingerprints, catalog checks, for the delta the fingerprints that find the damaged "
-        "partitions). `tests/test_bench_floor.py` checks that the floors build every row "
+        "fingerprints, catalog checks; for the delta against the floor told the damage, also "
+        "the fingerprints that find it). `tests/test_bench_floor.py` checks that the floors "
+        "build every row "
         "and repair the damage.",
         "- The run's *floor* is computed from measurements, not timed: the CPU seconds of "
         "each run without snapshots (the process's, DuckDB's threads included) plus those "
