@@ -68,7 +68,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import navsnap  # noqa: E402
-from navsnap.catalog import fingerprints, qualified, table_info  # noqa: E402
+from navsnap.catalog import qualified  # noqa: E402
+from navsnap.compare import table_mismatches  # noqa: E402
 from navsnap.hashing import hash_file  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
 from navsnap.manifest import Manifest, PartitionKey, TableEntry  # noqa: E402
@@ -695,15 +696,16 @@ def found_damage(
     con: duckdb.DuckDBPyConnection, last: Manifest
 ) -> list[tuple[TableEntry, PartitionKey]]:
     """The partitions of ``con``'s tables whose fingerprint is not ``last``'s, found as a
-    delta finds them and in no cheaper way that sees every damage (a changed row can keep
-    its partition's row count): every partition of every table fingerprinted once, in one
-    query per table, compared with the manifest (no catalog read, no other check)."""
-    out: list[tuple[TableEntry, PartitionKey]] = []
-    for entry in last.tables:
-        got = fingerprints(con, table_info(entry))
-        want = {p.year: p.fingerprint for p in entry.partitions}
-        out += [(entry, k) for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)]
-    return out
+    delta's plan finds them (:func:`navsnap.compare.table_mismatches`) and in no cheaper way
+    that sees every damage (a changed row can keep its partition's row count): every
+    partition of every table fingerprinted once, in one query per table, compared with the
+    manifest (no catalog read, no other check)."""
+    return [
+        (entry, m.partition)
+        for entry in last.tables
+        for m in table_mismatches(con, last, entry)
+        if m.partition is not None
+    ]
 
 
 def reload_floor(store: Path, last: Manifest, target: Path, *, search: bool = False) -> None:
@@ -721,8 +723,8 @@ def reload_floor(store: Path, last: Manifest, target: Path, *, search: bool = Fa
     else:
         key = PartitionKey.of_year("2027")
         damaged = [(entry, key) for entry in last.tables if entry.year_column]
-    for entry, key in damaged:  # the delta's own DELETE and reload of the partition
-        reload_partition(con, st, entry, key, load=entry.partition(key) is not None)
+    for entry, key in damaged:  # the delta's own DELETE and reload (of none, when absent)
+        reload_partition(con, st, entry, key, load=True)
     for setting in ("max_vacuum_tasks = 0", "checkpoint_threshold = '0b'"):  # as a delta's
         with contextlib.suppress(duckdb.Error):  # a DuckDB without it
             con.execute(f"SET {setting}")
@@ -1143,8 +1145,7 @@ def render(
         "clone); what lies between a row and its floor is what navsnap adds (hashes, "
         "fingerprints, catalog checks; for the delta against the floor told the damage, also "
         "the fingerprints that find it). `tests/test_bench_floor.py` checks that the floors "
-        "build every row "
-        "and repair the damage.",
+        "build every row and repair the damage.",
         "- The run's *floor* is computed from measurements, not timed: the CPU seconds of "
         "each run without snapshots (the process's, DuckDB's threads included) plus those "
         "of a DuckDB `COPY` of every year's rows (a snapshot's export and nothing else), "

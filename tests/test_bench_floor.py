@@ -76,15 +76,12 @@ def test_the_search_floor_finds_the_damage_and_repairs_it(
         found = bench.found_damage(con, last)
     finally:
         con.close()
-    want_tables = {
-        name
-        for name, fps in _fingerprints(damaged, last).items()
-        if fps != _fingerprints(db, last)[name]
-    }
+    want, got = _fingerprints(db, last), _fingerprints(damaged, last)
+    want_tables = {name for name, fps in got.items() if fps != want[name]}
     assert want_tables  # the damage is real
     assert {(e.name, str(k)) for e, k in found} == {(t, "2027") for t in want_tables}
     bench.reload_floor(store, last, damaged, search=True)
-    assert _fingerprints(damaged, last) == _fingerprints(db, last)
+    assert _fingerprints(damaged, last) == want
 
 
 def test_the_run_floor_counts_a_copy_of_every_years_rows(
