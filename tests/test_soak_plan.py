@@ -32,7 +32,10 @@ def test_every_fresh_run_job_reaches_its_kill(seed: int) -> None:
 
 
 def test_the_reach_counts_are_the_harness_counts() -> None:
-    """A toy run of 2025-2029 writes WRITES_BY_YEAR[-1] objects and one manifest a year."""
+    """A toy run of 2025-2029 writes WRITES_BY_YEAR[-1] objects and one manifest a year, and
+    each point's last occurrence is the one the harness places in the run's last year."""
     h = soak.h
     assert soak.RUN_REACH["after-parquet-write"] == h.WRITES_BY_YEAR[-1]
     assert soak.RUN_REACH["before-manifest"] == h.YEARS[1] - h.YEARS[0] + 1
+    for point, reach in soak.RUN_REACH.items():
+        assert h.kill_year(point, reach) == h.YEARS[1], point
