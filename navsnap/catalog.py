@@ -7,6 +7,7 @@ bound parameters.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import duckdb
 
 from navsnap import engine
 from navsnap.manifest import (
+    FINGERPRINT_VERSION,
     GLOBAL,
     NULL_YEAR,
     Comment,
@@ -50,6 +52,7 @@ __all__ = [
     "quote_ident",
     "quote_literal",
     "row_alias",
+    "row_hash_sql",
     "secret_names",
     "sequence_ddl",
     "storage_version",
@@ -597,32 +600,108 @@ def integer_column(columns: Iterable[Column], name: str) -> bool:
     return any(c.name == name and c.type.upper() in INTEGER_TYPES for c in columns)
 
 
+#: Leaf types with values DuckDB's ``hash()`` (like its ``=``) holds equal although they
+#: differ: -0.0 and 0.0 (and NaNs of either sign), ``INTERVAL '1 month'`` and ``'30 days'``.
+_IDENTITY_LEAVES = frozenset({"float", "double", "interval"})
+_FLOATS = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
+_COLLATE = re.compile(r"\bCOLLATE\b", re.IGNORECASE)
+
+
+def _identity_leaves(t: Any) -> bool:
+    if str(t.id) in _IDENTITY_LEAVES:
+        return True
+    for child in t.children if str(t.id) in _NESTED else ():
+        value = child[1] if isinstance(child, tuple) else child
+        if isinstance(value, _py_type()) and _identity_leaves(value):
+            return True
+    return False
+
+
+def _identity_term(column_type: str, col: str, index: int) -> str | None:
+    """The identity term of one column (None: its values differ only where ``hash()``
+    says so). Zero for every value but the ones ``hash()`` confuses, for the scalar floats
+    that most tables hold (their fingerprints keep scheme 1's value)."""
+    if column_type.upper() in _FLOATS:
+        return (
+            f"CASE WHEN signbit({col}) AND ({col} = 0 OR isnan({col})) "
+            f"THEN hash({index}, isnan({col})) ELSE 0 END"
+        )
+    parsed = _parsed_type(column_type)
+    if parsed is None or not _identity_leaves(parsed):
+        return None
+    # An INTERVAL's text is its months, days and microseconds as stored; a nested value's
+    # text spells each float's sign and each interval's fields.
+    return f"hash({index}, CAST({col} AS VARCHAR))"
+
+
+def row_hash_sql(
+    columns: Iterable[Column], *, alias: str, ddl: str, scheme: int = FINGERPRINT_VERSION
+) -> str:
+    """The HUGEINT a row adds to its partition's fingerprint, for rows named ``alias``.
+
+    Scheme 1 is ``hash(row)``. Scheme 2 adds an *identity term* per column whose type holds
+    values that DuckDB's ``hash()`` and ``=`` hold equal but which are not the same value
+    (:data:`_IDENTITY_LEAVES`), and, under an engine whose ``hash()`` follows a column's
+    collation (:data:`navsnap.engine.HASH_FOLLOWS_COLLATION`), hashes the VARCHAR columns of
+    a table declared with a COLLATE byte for byte (``COLLATE C``): ``'Alice'`` and
+    ``'alice'`` differ in a NOCASE column. The terms are zero for every other value, so a
+    table without such values has the same fingerprint under both schemes.
+    """
+    cols = tuple(columns)
+    t = quote_ident(alias)
+    if scheme < 2:
+        return f"hash({t})::HUGEINT"
+    base = f"hash({t})"
+    if engine.HASH_FOLLOWS_COLLATION and _COLLATE.search(ddl):
+        fields = ", ".join(
+            f"{t}.{quote_ident(c.name)}" + (" COLLATE C" if c.type.upper() == "VARCHAR" else "")
+            for c in cols
+        )
+        base = f"hash(row({fields}))"  # hashes as hash(t) does, collations aside
+    terms = [
+        term
+        for i, c in enumerate(cols)
+        if (term := _identity_term(c.type, f"{t}.{quote_ident(c.name)}", i)) is not None
+    ]
+    return f"{base}::HUGEINT" + "".join(f" + ({x})::HUGEINT" for x in terms)
+
+
 def fingerprint_sql(
-    source: str, *, columns: Iterable[Column], year_column: str | None, where: str = ""
+    source: str,
+    *,
+    columns: Iterable[Column],
+    year_column: str | None,
+    where: str = "",
+    ddl: str = "",
+    scheme: int = FINGERPRINT_VERSION,
 ) -> str:
     """SQL giving (partition, rows, hash_sum) for ``source`` (a table ref or subquery).
 
-    The fingerprint is ``count(*)`` and ``sum(hash(row)::HUGEINT)``: independent of row order,
-    sensitive to every value of every column and to duplicated rows. ``where`` (`` WHERE
-    ...``) leaves rows out of a year-scoped table's groups.
+    The fingerprint is ``count(*)`` and the sum of :func:`row_hash_sql` over the rows:
+    independent of row order, sensitive to every value of every column and to duplicated
+    rows. ``where`` (`` WHERE ...``) leaves rows out of a year-scoped table's groups; ``ddl``
+    is the table's CREATE TABLE (its collations), ``scheme`` the fingerprint version.
     """
-    t = quote_ident(row_alias(columns))
+    cols = tuple(columns)
+    alias = row_alias(cols)
+    t = quote_ident(alias)
+    h = row_hash_sql(cols, alias=alias, ddl=ddl, scheme=scheme)
     if year_column is None:
         return (
-            f"SELECT NULL AS part, count(*) AS n, coalesce(sum(hash({t})::HUGEINT), 0)::VARCHAR "
+            f"SELECT NULL AS part, count(*) AS n, coalesce(sum({h}), 0)::VARCHAR "
             f"FROM {source} AS {t}"
         )
     yc = quote_ident(year_column)
-    if integer_column(columns, year_column):
+    if integer_column(cols, year_column):
         # Grouped on the integer, its text taken once per group: the same groups and values
         # as grouping on the text, at less cost (about an eighth of a fingerprint at 100k).
         return (
             "SELECT part::VARCHAR AS part, n, h FROM ("
-            f"SELECT {t}.{yc} AS part, count(*) AS n, sum(hash({t})::HUGEINT)::VARCHAR AS h "
+            f"SELECT {t}.{yc} AS part, count(*) AS n, sum({h})::VARCHAR AS h "
             f"FROM {source} AS {t}{where} GROUP BY {t}.{yc})"
         )
     return (
-        f"SELECT {t}.{yc}::VARCHAR AS part, count(*) AS n, sum(hash({t})::HUGEINT)::VARCHAR "
+        f"SELECT {t}.{yc}::VARCHAR AS part, count(*) AS n, sum({h})::VARCHAR "
         f"FROM {source} AS {t}{where} GROUP BY ALL"
     )
 
@@ -633,15 +712,24 @@ def fingerprints(
     *,
     source: str | None = None,
     exclude: PartitionKey | None = None,
+    scheme: int = FINGERPRINT_VERSION,
 ) -> dict[PartitionKey, Fingerprint]:
     """Fingerprint per partition of ``table`` (or of ``source``, read as that table), but
-    for partition ``exclude`` of a year-scoped table (computed elsewhere)."""
+    for partition ``exclude`` of a year-scoped table (computed elsewhere), under fingerprint
+    version ``scheme``."""
     src = source or table.ref
     where = ""
     if exclude is not None and table.year_column is not None:
         cond = partition_filter(table, exclude).removeprefix(" WHERE ")
         where = f" WHERE NOT coalesce({cond}, false)"
-    sql = fingerprint_sql(src, columns=table.columns, year_column=table.year_column, where=where)
+    sql = fingerprint_sql(
+        src,
+        columns=table.columns,
+        year_column=table.year_column,
+        where=where,
+        ddl=table.sql,
+        scheme=scheme,
+    )
     rows = con.execute(sql).fetchall()
     out: dict[PartitionKey, Fingerprint] = {}
     for part, n, hsum in rows:

@@ -140,7 +140,9 @@ def table_mismatches(
 ) -> list[Mismatch]:
     """Fingerprint the table (``info``, by default as the manifest describes it; or
     ``source`` read as that table) and compare it with ``entry``."""
-    got = fingerprints(con, info or table_info(entry), source=source)
+    got = fingerprints(
+        con, info or table_info(entry), source=source, scheme=manifest.fingerprint_version
+    )
     return compare_fingerprints(entry, got, full=full_strength(manifest), keys=keys)
 
 

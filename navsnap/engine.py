@@ -25,8 +25,10 @@ themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1
   that changed its default would not change what navsnap's objects are: V2's delta encoding
   of an INTEGER column spanning the whole range is refused by pyarrow and read as other
   numbers by 1.0 (``scripts/bench_codec.py``).
-- ``hash()`` differs between 1.0, 1.2 and 1.4 (1.0 = 1.1 and 1.4 = 1.5 = 2.0, measured), so
-  fingerprints compare only between releases of one :func:`hash_family`.
+- ``hash()`` differs between 1.0, 1.2, 1.4 and 2.0 (1.0 = 1.1 and 1.4 = 1.5, measured; 2.0
+  hashes INTERVAL, TIMETZ, BIT and nested values holding them otherwise, and follows a
+  VARCHAR column's collation: :data:`HASH_FOLLOWS_COLLATION`), so fingerprints compare only
+  between releases of one :func:`hash_family`.
 
 A file written by a newer engine, or in a newer storage version, cannot be written by an older
 one: :func:`check_restorable` refuses such a snapshot before anything changes and names the
@@ -47,6 +49,7 @@ from navsnap.errors import EngineVersionError
 __all__ = [
     "ATTACH_STORAGE_VERSION",
     "FK_REFERENCED_TABLE",
+    "HASH_FOLLOWS_COLLATION",
     "MINIMUM",
     "NESTED_TEXT_ESCAPED_FROM",
     "OLDEST_ATTACH_OPTIONS",
@@ -102,7 +105,8 @@ FK_REFERENCED_TABLE: Final[str] = (
 
 # The first release of each run of releases whose hash() agree, through the newest release
 # measured (tests/test_engine_upgrade.py checks the running one against recorded values).
-_HASH_CHANGED = ((1, 0), (1, 2), (1, 4))
+# 2.0 hashes INTERVAL, TIMETZ, BIT and collated VARCHAR values unlike 1.4 and 1.5.
+_HASH_CHANGED = ((1, 0), (1, 2), (1, 4), (2, 0))
 _HASH_MEASURED_UNTIL = (2, 0)
 
 
@@ -126,6 +130,10 @@ def same_hash(version: object) -> bool:
     family = hash_family(version)
     return family is not None and family == hash_family(VERSION)
 
+
+#: Whether ``hash()`` of a VARCHAR value follows its column's collation (2.0: a NOCASE
+#: column's ``'Alice'`` and ``'alice'`` hash alike); before 2.0 it hashes the bytes.
+HASH_FOLLOWS_COLLATION: Final[bool] = RUNNING >= (2, 0, 0)
 
 #: The first release measured to escape quotes inside the text of nested values (1.0 and 1.1
 #: do not, so such text may not cast back: :func:`navsnap.catalog.text_unsafe_columns`).

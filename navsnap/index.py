@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from navsnap.errors import IntegrityError, SnapshotNotFound, UsageError
 from navsnap.identity import belongs, snapshots_of
-from navsnap.manifest import Fingerprint, Manifest, PartitionKey
+from navsnap.manifest import FINGERPRINT_VERSION, Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store, layout
 
 __all__ = [
@@ -214,7 +214,12 @@ class ReuseIndex:
         from navsnap import engine  # these import DuckDB, which status does not need
         from navsnap.catalog import column_signature, entry_columns
 
-        if manifest.mode != "parquet" or manifest.duckdb_version != engine.VERSION:
+        # Nor objects fingerprinted under another scheme: scheme 1 holds -0.0 and 0.0 alike.
+        if (
+            manifest.mode != "parquet"
+            or manifest.duckdb_version != engine.VERSION
+            or manifest.fingerprint_version != FINGERPRINT_VERSION
+        ):
             return
         for t in manifest.tables:
             sig = column_signature(entry_columns(t), dict(t.encodings))

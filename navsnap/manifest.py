@@ -20,6 +20,7 @@ from navsnap.manifest_check import check_manifest
 from navsnap.store.layout import manifest_key
 
 __all__ = [
+    "FINGERPRINT_VERSION",
     "FORMAT_VERSION",
     "Comment",
     "ConfigBlock",
@@ -37,6 +38,11 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: The fingerprint scheme this release writes (``fingerprint_version``): 1, DuckDB's
+#: ``hash()`` of each row; 2, that hash plus identity terms for values DuckDB holds equal
+#: but which differ (:func:`navsnap.catalog.row_hash_sql`). A manifest without the field
+#: has scheme 1; fingerprints compare only under the scheme that computed them.
+FINGERPRINT_VERSION = 2
 #: The attribute (not a field: never serialised, compared or copied) that marks a manifest
 #: whose SQL texts DuckDB's parser accepted (:meth:`Manifest.sql_checked`).
 _SQL_CHECKED = "_sql_checked"
@@ -320,6 +326,9 @@ class Manifest:
     comments: tuple[Comment, ...] = ()
     #: The hot tier's whole-file copy; absent from the JSON when there is none.
     hot: HotCopy | None = None
+    #: The scheme of every fingerprint in this manifest; absent from the JSON when 1 (the
+    #: manifests written before scheme 2 stay as they were).
+    fingerprint_version: int = FINGERPRINT_VERSION
 
     # ------------------------------------------------------------ derived
 
@@ -381,6 +390,8 @@ class Manifest:
             data["hot"] = asdict(self.hot)
         else:
             del data["hot"]
+        if self.fingerprint_version == 1:
+            del data["fingerprint_version"]
         data["config"] = self.config.to_dict()
         data["validation"] = dict(self.validation)
         data["checks"] = dict(self.checks)
@@ -446,6 +457,18 @@ class Manifest:
                 f"{source} is missing a field or malformed: {type(exc).__name__} {exc}",
                 path=source,
             ) from None
+        if manifest.fingerprint_version < 1:
+            raise IntegrityError(
+                f"{source}: field fingerprint_version {manifest.fingerprint_version} is not a "
+                "version number",
+                path=source,
+            )
+        if manifest.fingerprint_version > FINGERPRINT_VERSION:
+            raise FormatVersionError(
+                f"{source} has fingerprint version {manifest.fingerprint_version}; this navsnap "
+                f"computes versions up to {FINGERPRINT_VERSION}",
+                hint="upgrade navsnap to read it",
+            )
         # Untrusted input: every field navsnap turns into SQL fits the format, or it is refused.
         check_manifest(manifest, source=source, sql=sql)
         if sql:
@@ -473,13 +496,16 @@ class Manifest:
         simple = {
             k: v
             for k, v in data.items()
-            if k in known and k not in ("tables", "file", "ddl", "config", "comments", "hot")
+            if k in known
+            and k
+            not in ("tables", "file", "ddl", "config", "comments", "hot", "fingerprint_version")
         }
         return cls(
             **simple,
             tables=tuple(_table_from_dict(t) for t in data.get("tables", [])),
             file=file_copy,
             hot=_hot(data["hot"]) if "hot" in data else None,
+            fingerprint_version=_int(data.get("fingerprint_version", 1)),
             config=ConfigBlock.from_dict(data["config"]),
             ddl=tuple(
                 DdlEntry(

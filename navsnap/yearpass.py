@@ -37,8 +37,16 @@ from navsnap.catalog import (
     partition_filter,
     quote_ident,
     row_alias,
+    row_hash_sql,
 )
-from navsnap.manifest import GLOBAL, NULL_YEAR, Fingerprint, Manifest, PartitionKey
+from navsnap.manifest import (
+    FINGERPRINT_VERSION,
+    GLOBAL,
+    NULL_YEAR,
+    Fingerprint,
+    Manifest,
+    PartitionKey,
+)
 from navsnap.steps import TableAggregates, YearContract
 
 __all__ = [
@@ -102,10 +110,12 @@ def _partition_scan(
 ) -> tuple[Fingerprint, dict[str, Any]]:
     """Partition ``key``'s fingerprint (rows 0 when it has none), as
     :func:`~navsnap.catalog.fingerprints` computes it, and ``exprs`` over its rows."""
-    t = quote_ident(row_alias(table.columns))
+    alias = row_alias(table.columns)
+    t = quote_ident(alias)
+    h = row_hash_sql(table.columns, alias=alias, ddl=table.sql)
     extra = "".join(f", {sql}" for _name, sql in exprs)
     row = con.execute(
-        f"SELECT count(*), coalesce(sum(hash({t})::HUGEINT), 0)::VARCHAR{extra} "
+        f"SELECT count(*), coalesce(sum({h}), 0)::VARCHAR{extra} "
         f"FROM {table.ref} AS {t}{partition_filter(table, key)}"
     ).fetchone()
     assert row is not None
@@ -149,7 +159,7 @@ def year_counts(con: duckdb.DuckDBPyConnection, table: TableInfo) -> dict[Partit
 def _vouched(table: TableInfo, baseline: Baseline | None) -> dict[PartitionKey, Fingerprint] | None:
     """The baseline's partitions of ``table`` when they may stand for the table's (None:
     no baseline, a table the step rewrites, a new table, or other columns)."""
-    if baseline is None:
+    if baseline is None or baseline.manifest.fingerprint_version != FINGERPRINT_VERSION:
         return None
     if {table.key, f"{table.schema}.{table.name}"} & baseline.contract.rewrites:
         return None
