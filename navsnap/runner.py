@@ -199,7 +199,12 @@ def _check_options(
 
 
 def _open_store(
-    store: Store | str | None, *, config: Config, db: Path, take: bool, needed: bool
+    store: Store | str | os.PathLike[str] | None,
+    *,
+    config: Config,
+    db: Path,
+    take: bool,
+    needed: bool,
 ) -> Store | None:
     """The run's store (None when neither snapshots nor a restore need one), checked early."""
     if not needed:
@@ -232,7 +237,7 @@ def run(
     *,
     db: str | os.PathLike[str] | None = None,
     years: str | tuple[int, int] | None = None,
-    store: Store | str | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
     snapshots: bool | None = None,
     resume: bool = False,
     force_restart: bool = False,

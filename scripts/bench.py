@@ -490,10 +490,10 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
                 fsnap.ours.append(time.perf_counter() - t_snap)
                 fcopy.ours.append(fm.timings.get("copy_s", float("nan")))
                 cp = mnt / f"plain{i}.duckdb"
-                plain = timed(lambda cp=cp: copy_fsync(xdb, cp))
+                plain = timed(partial(copy_fsync, xdb, cp))
                 fsnap.base.append(plain)
                 fcopy.base.append(plain)
-                frest.base.append(timed(lambda cp=cp: copy_fsync(xdb, cp.with_suffix(".2"))))
+                frest.base.append(timed(partial(copy_fsync, xdb, cp.with_suffix(".2"))))
                 drop(cp)
                 drop(cp.with_suffix(".2"))
                 out = mnt / f"frestored{i}.duckdb"
@@ -1232,7 +1232,7 @@ def draw(rows: list[Row], path: Path) -> bool:
                     fontsize=7)  # fmt: skip
             if r.target and r.base and ax is left:
                 t = float(r.target.split(" ", 1)[1])
-                ax.plot([t, t], [y - height / 2, y + height / 2], color="black", linewidth=2)  # type: ignore[attr-defined]
+                ax.plot([t, t], [y - height / 2, y + height / 2], color="black", linewidth=2)
         ax.set_yticks(range(len(names)))  # type: ignore[attr-defined]
         ax.set_yticklabels(names, fontsize=7)  # type: ignore[attr-defined]
         ax.invert_yaxis()  # type: ignore[attr-defined]
@@ -1365,7 +1365,7 @@ def main() -> int:
         else ([20_000] if args.quick else [100_000, 1_000_000])
     )
     reps = args.reps or (2 if args.quick else 3)
-    rows: list[Row] = []
+    rows = []
     base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="navsnap-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     try:

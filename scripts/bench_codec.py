@@ -162,6 +162,7 @@ def v2_readers(work: Path) -> None:
         "(FORMAT parquet, PARQUET_VERSION V2)"
     )
     want = con.execute(f"SELECT sum(v), count(*) FROM '{path}'").fetchone()
+    assert want is not None
     enc = con.execute(f"SELECT DISTINCT encodings FROM parquet_metadata('{path}')").fetchall()
     con.close()
     print(

@@ -77,17 +77,14 @@ if __name__ == "__main__":
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+from bench import drop, fsync_tree, machine, timed  # noqa: E402
 from bench_scale import (  # noqa: E402
     FIRST_YEAR,
     AfterEachSnapshot,
     Log,
-    drop,
-    fsync_tree,
     ident,
     literal,
-    machine,
     median,
-    timed,
     tree_bytes,
 )
 

@@ -96,8 +96,8 @@ def main() -> int:
                     rec.unlink(missing_ok=True)
                 else:
                     rec.write_bytes(saved)
-                t = status(cmd, wdir, cached=case == "after")
-                times.setdefault((kind, case), []).append(t)
+                took = status(cmd, wdir, cached=case == "after")
+                times.setdefault((kind, case), []).append(took)
     print(f"\n{n:,} employees, {args.reps} reps, interleaved; load {_load()}")
     for kind in ("delta", "full"):
         for i, what in enumerate(("wall", "CPU")):

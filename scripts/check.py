@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 STAGES = [
     ("ruff check", [str(BIN / "ruff"), "check", "navsnap", "tests", "scripts"]),
     ("ruff format", [str(BIN / "ruff"), "format", "--check", "navsnap", "tests", "scripts"]),
-    ("mypy", [sys.executable, "-m", "mypy", "navsnap"]),
+    ("mypy", [sys.executable, "-m", "mypy", "navsnap", "scripts", "tests"]),
 ]
 
 

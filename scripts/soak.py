@@ -34,6 +34,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 import test_crash as h  # noqa: E402
+from conftest import table_fingerprints  # noqa: E402
 
 #: How often each point is reached by a fresh toy run of 2025-2029 (the harness's counts).
 RUN_REACH = {
@@ -123,7 +124,7 @@ def _timed(job: Job, employees: int, ref: h.Fingerprints, tmp: Path) -> Result:
         h.sim_config(employees), db=tmp / h.DB, years=h.YEARS, store=str(tmp / h.STORE),
         resume=True,
     )  # fmt: skip
-    assert h.table_fingerprints(tmp / h.DB) == ref, "resumed run differs"
+    assert table_fingerprints(tmp / h.DB) == ref, "resumed run differs"
     assert not h.leftovers(tmp), h.leftovers(tmp)
     assert report.decision is not None
     res.note = f"resume {report.decision.action}; {h.check_store(tmp)}"
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     refs = h.reference_fingerprints(root, h.toy_config())
     sim_ref_db = root / "sim-ref.duckdb"
     navsnap.run(h.sim_config(args.employees), db=sim_ref_db, years=h.YEARS, snapshots=False)
-    sim_ref = h.table_fingerprints(sim_ref_db)
+    sim_ref = table_fingerprints(sim_ref_db)
     timing = root / "timing"
     timing.mkdir()
     t1 = time.monotonic()

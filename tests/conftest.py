@@ -27,7 +27,7 @@ if str(SUPPORT) not in sys.path:
 
 from click.testing import CliRunner  # noqa: E402
 
-from navsnap.catalog import TableInfo  # noqa: E402
+from navsnap.catalog import TableInfo, fingerprints  # noqa: E402
 from navsnap.cli import main  # noqa: E402
 from navsnap.config import Config, load_config  # noqa: E402
 from navsnap.manifest import Fingerprint, PartitionKey  # noqa: E402
@@ -65,7 +65,7 @@ def count_fingerprints(
     import navsnap.compare
 
     calls: Counter[str] = Counter()
-    real = navsnap.compare.fingerprints
+    real = fingerprints  # what navsnap.compare.fingerprints is until patched below
 
     def counting(
         con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
@@ -112,10 +112,12 @@ def table_fingerprints(db: Path | str) -> dict[str, tuple[int, str]]:
             alias = "t"
             while alias in taken:  # a column named t would shadow the row alias
                 alias += "_"
-            n, h = con.execute(
+            row = con.execute(
                 f'SELECT count(*), coalesce(sum(hash("{alias}")::HUGEINT), 0)::VARCHAR '
                 f'FROM {ref} AS "{alias}"'
             ).fetchone()
+            assert row is not None
+            n, h = row
             out[f"{schema}.{name}"] = (int(n), str(h))
         return out
     finally:

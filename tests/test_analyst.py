@@ -149,7 +149,7 @@ class _Recording:
 
     def execute(self, sql: str, params: object = None) -> duckdb.DuckDBPyConnection:
         self.seen.append(sql.split()[0].upper())
-        return self.con.execute(sql, params)  # type: ignore[arg-type]
+        return self.con.execute(sql, params)
 
 
 def test_table_views_commit_once_with_navsnap_info(
@@ -388,7 +388,7 @@ def _reseal_with_a_column_too_many(store: Path, sid: str) -> None:
     path.write_text(json.dumps(doc, indent=2, sort_keys=True))
 
 
-_DAMAGE = {
+_DAMAGE: dict[str, tuple[Callable[[Path, Path, str], object], str]] = {
     "missing": (lambda obj, store, sid: obj.unlink(), "is missing"),
     "truncated": (lambda obj, store, sid: _garbage(obj, 100), "is corrupt (size 100, expected"),
     # Same size: only the hash tells; DuckDB refuses the view (no Parquet footer).

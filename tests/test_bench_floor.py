@@ -15,7 +15,7 @@ import pytest
 import navsnap
 from navsnap.catalog import fingerprints, list_tables
 from navsnap.index import read_all
-from navsnap.manifest import Manifest
+from navsnap.manifest import Fingerprint, Manifest, PartitionKey
 from navsnap.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench
 
 
-def _fingerprints(db: Path, manifest: Manifest) -> dict[str, dict[object, object]]:
+def _fingerprints(db: Path, manifest: Manifest) -> dict[str, dict[PartitionKey, Fingerprint]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         tables = {t.key: t for t in list_tables(con, year_column=manifest.year_column)}
@@ -95,12 +95,13 @@ def test_the_run_floor_counts_a_copy_of_every_years_rows(
     def recording(
         con: duckdb.DuckDBPyConnection, tables: list[str], out: Path, *, year: int
     ) -> float:
-        rows = sum(
-            con.execute(f'SELECT count(*) FROM "{t}" WHERE simulation_year = ?', [year]).fetchone()[
-                0
-            ]
-            for t in tables
-        )
+        rows = 0
+        for t in tables:
+            row = con.execute(
+                f'SELECT count(*) FROM "{t}" WHERE simulation_year = ?', [year]
+            ).fetchone()
+            assert row is not None
+            rows += row[0]
         copied.append((tuple(tables), year, rows))
         return copy_rows(con, tables, out, year=year)
 

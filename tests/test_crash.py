@@ -119,6 +119,7 @@ AT_END_2029 = frozenset({"end of 2029"})
 def named_cases() -> list[Case]:
     """Every fault point each command reaches, at several occurrences."""
     cases: list[Case] = []
+    nths: tuple[int, ...]
     # A fresh run (toy: 4 partitions the first year, 2 new ones each later year: 12 writes).
     for point, nths in (
         ("after-parquet-write", (1, 2, 4, 5, 8, 12)),

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,7 +103,7 @@ def run_args(env: Path) -> list[str]:
     ]
 
 
-def tables(env: Path, db: Path) -> dict[str, object]:
+def tables(env: Path, db: Path) -> dict[str, Any]:
     """Every table of ``db`` read by the pinned DuckDB (fails if it cannot open the file)."""
     out = subprocess.run(
         [str(env / "bin" / "python"), str(TESTS / "support" / "dbt_tables.py"), str(db)],
@@ -127,10 +128,10 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(uninterrupted: Path) -> dict[str, object]:
+def reference(uninterrupted: Path) -> dict[str, Any]:
     ref = tables(dbt_env(), uninterrupted / "sim.duckdb")
     assert ref["duckdb"] == "1.0.0", "the dbt environment must pin DuckDB 1.0.0"
-    assert len(ref["main.fct_workforce"]) > 350 and ref["main.dim_plan_code"] == []  # type: ignore[arg-type]
+    assert len(ref["main.fct_workforce"]) > 350 and ref["main.dim_plan_code"] == []
     return ref
 
 
@@ -166,7 +167,7 @@ def kill_inside_dbt(env: Path, work: Path, year: int) -> None:
 
 
 def test_killed_inside_dbt_then_resumed_equals_an_uninterrupted_run(
-    reference: dict[str, object], tmp_path: Path
+    reference: dict[str, Any], tmp_path: Path
 ) -> None:
     env = dbt_env()
     kill_inside_dbt(env, tmp_path, 2026)
@@ -176,7 +177,7 @@ def test_killed_inside_dbt_then_resumed_equals_an_uninterrupted_run(
 
 
 def test_killed_after_the_step_then_resumed_equals_an_uninterrupted_run(
-    reference: dict[str, object], tmp_path: Path
+    reference: dict[str, Any], tmp_path: Path
 ) -> None:
     env = dbt_env()
     killed = navsnap(env, tmp_path, *run_args(env), NAVSNAP_FAULT="after-step@2")
@@ -187,7 +188,7 @@ def test_killed_after_the_step_then_resumed_equals_an_uninterrupted_run(
 
 
 def test_corrupt_database_restored_opens_in_the_pinned_duckdb(
-    uninterrupted: Path, reference: dict[str, object], tmp_path: Path
+    uninterrupted: Path, reference: dict[str, Any], tmp_path: Path
 ) -> None:
     env = dbt_env()
     for name in ("sim.duckdb", "store"):  # the uninterrupted run's database and store
@@ -209,7 +210,7 @@ def test_corrupt_database_restored_opens_in_the_pinned_duckdb(
     assert copy.returncode == 0, copy.stderr
     at_2025 = tables(env, tmp_path / "copy.duckdb")
     assert at_2025["main.dim_plan"] == reference["main.dim_plan"]
-    years = {row[0] for row in at_2025["main.fct_workforce"]}  # type: ignore[union-attr]
+    years = {row[0] for row in at_2025["main.fct_workforce"]}
     assert years == {"2025"}
     # the restored database goes on: 2026 again from the end of 2025 gives the same tables
     again = navsnap(

@@ -158,9 +158,9 @@ def test_examples_run(
         shutil.copy(demo / "navsnap.toml", work)
     else:
         shutil.copytree(demo, work)
-    for rel, code in page_files(source).items():
+    for rel, text in page_files(source).items():
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_text(code)
+        (work / rel).write_text(text)
     monkeypatch.chdir(work)
     monkeypatch.syspath_prepend(str(work))  # a page's module:function step
     # a page's `python step.py` is this interpreter

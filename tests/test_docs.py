@@ -78,7 +78,7 @@ def test_cli_reference_is_byte_for_byte_the_real_help() -> None:
 
     text = (ROOT / "docs" / "cli.md").read_text()
     blocks = re.findall(r"```text\n(.*?)\n```", text, flags=re.S)
-    names = ["", *sorted(cli.commands)]  # type: ignore[attr-defined]
+    names = ["", *sorted(cli.commands)]
     assert len(blocks) == len(names)
     real_help = gen_docs().real_help
     env = {**os.environ, "COLUMNS": "80"}

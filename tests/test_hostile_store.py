@@ -86,7 +86,8 @@ def test_a_hostile_object_key_is_refused_naming_the_field(work: Path, template: 
 
 def _an_object(store: Path) -> Path:
     doc = json.loads(the_manifest(store).read_text())
-    return store / doc["tables"][0]["partitions"][0]["object"]["key"]
+    key: str = doc["tables"][0]["partitions"][0]["object"]["key"]
+    return store / key
 
 
 def test_a_fifo_in_place_of_an_object_hangs_nothing(work: Path) -> None:

@@ -37,7 +37,9 @@ def two(built: tuple[Path, dict[str, str]], tmp_path: Path) -> tuple[Path, dict[
     return tmp_path / "w", runs
 
 
-def test_restore_year_restores_this_database_not_the_newest(two: tuple[Path, dict]) -> None:
+def test_restore_year_restores_this_database_not_the_newest(
+    two: tuple[Path, dict[str, str]],
+) -> None:
     cwd, runs = two
     sim = cwd / "simulation.duckdb"
     want = table_fingerprints(sim)
@@ -51,7 +53,7 @@ def test_restore_year_restores_this_database_not_the_newest(two: tuple[Path, dic
 
 
 def test_a_year_only_another_database_has_is_not_found_and_changes_nothing(
-    two: tuple[Path, dict],
+    two: tuple[Path, dict[str, str]],
 ) -> None:
     cwd, runs = two
     before = tree_bytes(cwd)
@@ -62,7 +64,9 @@ def test_a_year_only_another_database_has_is_not_found_and_changes_nothing(
     assert tree_bytes(cwd) == before
 
 
-def test_another_database_named_explicitly_is_restored_and_said(two: tuple[Path, dict]) -> None:
+def test_another_database_named_explicitly_is_restored_and_said(
+    two: tuple[Path, dict[str, str]],
+) -> None:
     cwd, runs = two
     code, _out, err = invoke(
         "restore",
@@ -91,7 +95,7 @@ def test_another_database_named_explicitly_is_restored_and_said(two: tuple[Path,
 
 
 def test_status_for_a_database_without_snapshots_starts_and_never_drifts(
-    two: tuple[Path, dict],
+    two: tuple[Path, dict[str, str]],
 ) -> None:
     cwd, _runs = two
     # Same configuration as big: big's snapshots are not this database's to restore.
@@ -116,7 +120,7 @@ def test_status_for_a_database_without_snapshots_starts_and_never_drifts(
     assert "employees" not in out + err and "starting at 2025" in out
 
 
-def test_status_of_each_database_names_its_own_snapshot(two: tuple[Path, dict]) -> None:
+def test_status_of_each_database_names_its_own_snapshot(two: tuple[Path, dict[str, str]]) -> None:
     cwd, runs = two
     code, out, err = invoke(
         "status",
@@ -136,7 +140,7 @@ def test_status_of_each_database_names_its_own_snapshot(two: tuple[Path, dict]) 
     assert out.strip().startswith("run already complete at 2029"), out
 
 
-def test_latest_and_year_refs_resolve_within_the_database(two: tuple[Path, dict]) -> None:
+def test_latest_and_year_refs_resolve_within_the_database(two: tuple[Path, dict[str, str]]) -> None:
     cwd, runs = two
     sim, big = str(cwd / "simulation.duckdb"), str(cwd / "big.duckdb")
 
@@ -159,7 +163,7 @@ def test_latest_and_year_refs_resolve_within_the_database(two: tuple[Path, dict]
     assert json.loads(out)["snapshots"] == [f"{runs['big']}-2029"]
 
 
-def test_a_year_on_a_tag_or_an_id_must_be_its_year(two: tuple[Path, dict]) -> None:
+def test_a_year_on_a_tag_or_an_id_must_be_its_year(two: tuple[Path, dict[str, str]]) -> None:
     """``good@2025`` or ``<id of 2027>@2025`` names one snapshot of 2027: refused (exit 2,
     nothing restored), as ``--year 2025`` is, never the 2027 snapshot in silence."""
     cwd, runs = two
@@ -182,7 +186,7 @@ def test_a_year_on_a_tag_or_an_id_must_be_its_year(two: tuple[Path, dict]) -> No
     assert code == 0 and f"{runs['simulation']}-2025" in _out, err
 
 
-def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:
+def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict[str, str]]) -> None:
     cwd, runs = two
     sim = str(cwd / "simulation.duckdb")
     code, out, err = invoke(
@@ -220,7 +224,9 @@ def test_sql_attach_tag_diff_take_year_refs(two: tuple[Path, dict]) -> None:
     )
 
 
-def test_a_tag_cannot_take_a_run_ids_name_and_hijack_its_years(two: tuple[Path, dict]) -> None:
+def test_a_tag_cannot_take_a_run_ids_name_and_hijack_its_years(
+    two: tuple[Path, dict[str, str]],
+) -> None:
     cwd, runs = two
     sim = str(cwd / "simulation.duckdb")
     before = tree_bytes(cwd)
@@ -238,7 +244,9 @@ def test_a_tag_cannot_take_a_run_ids_name_and_hijack_its_years(two: tuple[Path, 
     assert code == 0, err
 
 
-def test_a_tag_cannot_take_the_name_of_a_run_id_chosen_by_hand(two: tuple[Path, dict]) -> None:
+def test_a_tag_cannot_take_the_name_of_a_run_id_chosen_by_hand(
+    two: tuple[Path, dict[str, str]],
+) -> None:
     """checkpoint --run nightly: a run id of no fixed shape. A tag 'nightly' would answer
     nightly@2027, so it is refused by the store's own run ids."""
     cwd, runs = two
@@ -255,7 +263,7 @@ def test_a_tag_cannot_take_the_name_of_a_run_id_chosen_by_hand(two: tuple[Path, 
     assert code == 0 and json.loads(out)["snapshot_id"] == "nightly-2027", err
 
 
-def test_list_shows_and_filters_databases(two: tuple[Path, dict]) -> None:
+def test_list_shows_and_filters_databases(two: tuple[Path, dict[str, str]]) -> None:
     cwd, runs = two
     code, out, err = invoke("list", "--store", str(cwd / "snapshots"), "--json")
     assert code == 0, err

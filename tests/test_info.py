@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from conftest import invoke
 
@@ -12,7 +13,7 @@ from navsnap.config import Config
 from navsnap.runner import run
 
 
-def info(store: Path) -> dict[str, object]:
+def info(store: Path) -> dict[str, Any]:
     code, out, err = invoke("info", "--store", str(store), "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -40,7 +41,7 @@ def test_info_per_database_bytes_dedup_and_verify(tmp_path: Path, toy_config: Co
     assert data["stored_bytes"] == on_disk  # every object once
     assert data["logical_bytes"] == sum(s["bytes_total"] for s in snaps)
     assert data["dedup_ratio"] == round(on_disk and data["logical_bytes"] / on_disk, 2) > 1
-    dbs = {d["database"]: d for d in data["databases"]}  # type: ignore[union-attr]
+    dbs = {d["database"]: d for d in data["databases"]}
     assert set(dbs) == {"a", "b"}
     a = dbs["a"]
     assert (a["snapshots"], a["newest_year"], len(a["runs"])) == (5, 2027, 2)
@@ -52,7 +53,7 @@ def test_info_per_database_bytes_dedup_and_verify(tmp_path: Path, toy_config: Co
     table = {ln.split()[0]: ln.split() for ln in text.splitlines()[2:]}
     assert table["a"][1:4] == ["2", "5", "2027"] and table["b"][1:4] == ["1", "1", "2025"]
     assert invoke("verify", "--store", str(store))[0] == 0
-    assert info(store)["databases"][0]["last_verified_at"]  # type: ignore[index]
+    assert info(store)["databases"][0]["last_verified_at"]
 
 
 def test_a_snapshot_whose_last_verify_failed_is_listed_damaged(
@@ -73,10 +74,10 @@ def test_a_snapshot_whose_last_verify_failed_is_listed_damaged(
     out = invoke("list", "--store", str(store))[1]
     rows = {ln.split()[1]: ln for ln in out.splitlines()[1:]}
     assert "DAMAGED" in rows["2026"] and "DAMAGED" not in rows["2025"]
-    assert info(store)["databases"][0]["damaged"] == [manifest["snapshot_id"]]  # type: ignore[index]
+    assert info(store)["databases"][0]["damaged"] == [manifest["snapshot_id"]]
 
     victim.write_bytes(good)  # repaired: the next verify clears the mark
     assert invoke("verify", "--store", str(store))[0] == 0
     out = invoke("list", "--store", str(store))[1]
     assert "DAMAGED" not in out
-    assert info(store)["databases"][0]["damaged"] == []  # type: ignore[index]
+    assert info(store)["databases"][0]["damaged"] == []

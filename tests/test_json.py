@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cwd
 
 
-def error_object(res: object) -> dict[str, object]:
+def error_object(res: subprocess.CompletedProcess[str]) -> dict[str, object]:
     out = res.stdout
     err = res.stderr
     data = json.loads(out)  # exactly one JSON document, nothing else on stdout

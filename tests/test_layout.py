@@ -155,7 +155,7 @@ def test_no_store_path_is_spelled_outside_the_layout_module() -> None:
 
 def _store_imports(path: Path) -> set[str]:
     """The ``navsnap.store`` modules ``path`` imports (at any depth of the file)."""
-    out = set()
+    out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             if node.module == "navsnap.store":

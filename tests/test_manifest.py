@@ -95,7 +95,7 @@ def _old_manifest(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CONFIGS = {
+CONFIGS: dict[str, dict[str, Any]] = {
     # a run's snapshot: origin_year recorded
     "run": {"values": {"run": {"seed": 42}}, "identity": {"run.seed": 42}, "inputs": {},
             "hash": "h1", "origin_year": 2025},
@@ -245,7 +245,7 @@ def test_remembered_verdicts_are_the_same_every_time(
     from navsnap import manifest_check
 
     fn = getattr(manifest_check, check)
-    said = []
+    said: list[str | None] = []
     for _ in range(3):
         try:
             fn(*args)

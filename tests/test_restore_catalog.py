@@ -59,7 +59,7 @@ def newest(work: Path, year: int) -> str:
 
 def inject_after(monkeypatch: pytest.MonkeyPatch, name: str, sql: str) -> Callable[..., Any]:
     """Make ``navsnap.restore.build.<name>`` run ``sql`` on its connection after its work."""
-    original = getattr(build_module, name)
+    original: Callable[..., Any] = getattr(build_module, name)
 
     def wrapped(con: duckdb.DuckDBPyConnection, *args: Any, **kwargs: Any) -> Any:
         out = original(con, *args, **kwargs)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -179,7 +180,9 @@ def test_partial_re_execution_from_a_snapshot(tmp_path: Path, toy_config: Config
         navsnap.run(toy_config, db=db, years=(2027, 2028), store=store, from_snapshot=2025)
 
 
-def test_new_run_on_an_existing_simulation_is_refused(tmp_path: Path, sim_config) -> None:  # type: ignore[no-untyped-def]
+def test_new_run_on_an_existing_simulation_is_refused(
+    tmp_path: Path, sim_config: Callable[..., Config]
+) -> None:
     cfg = sim_config(employees=200)
     db = tmp_path / "sim.duckdb"
     navsnap.run(cfg, db=db, years=(2025, 2025), snapshots=False)
@@ -213,8 +216,8 @@ def test_resume_of_the_following_years_continues_from_the_year_before(
 
 
 def test_resume_ignores_a_run_of_the_same_config_that_began_later(
-    tmp_path: Path, sim_config
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, sim_config: Callable[..., Config]
+) -> None:
     cfg = sim_config(employees=150)
     store = str(tmp_path / "store")
     early, late = tmp_path / "early.duckdb", tmp_path / "late.duckdb"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TOY_STEP, invoke_at, table_fingerprints
@@ -296,7 +297,7 @@ def test_many_writers_and_a_pruner_share_one_bucket(tmp_path: Path, bucket: str)
     steps = {"a": TOY_STEP, "b": TOY_STEP, "c": "hostile_pipeline:step"}
     env = {**os.environ, "PYTHONPATH": pythonpath(TESTS)}
     stop = tmp_path / "stop"
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    pipes: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     pruner = subprocess.Popen([sys.executable, "-c", PRUNER, url, str(stop)], env=env, **pipes)
     writers = {
         name: subprocess.Popen(

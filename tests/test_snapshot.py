@@ -59,9 +59,11 @@ def test_every_table_partition_and_schema_object_is_in_the_manifest(
     assert last.duckdb_version == duckdb.__version__ and last.format_version == FORMAT_VERSION
     # the recorded fingerprints are those of the live rows
     con = duckdb.connect(str(tmp_path / "sim.duckdb"), read_only=True)
-    n, h = con.execute(
+    row = con.execute(
         "SELECT count(*), sum(hash(t)::HUGEINT)::VARCHAR FROM yearly t WHERE simulation_year = 2026"
     ).fetchone()
+    assert row is not None
+    n, h = row
     con.close()
     assert yearly.partitions[1].fingerprint.as_str() == f"{n}:{h}"
 
@@ -91,7 +93,9 @@ def test_snapshot_is_readable_as_plain_parquet(tmp_path: Path, toy_config: Confi
     store = open_store(tmp_path / "store")
     last = read_all(store)[0][-1]
     files = [str(store.local_path(p.object.key)) for p in last.table("yearly").partitions]
-    assert duckdb.sql(f"SELECT count(*) FROM read_parquet({files})").fetchall() == [(600,)]
+    rel = duckdb.sql(f"SELECT count(*) FROM read_parquet({files})")
+    assert rel is not None
+    assert rel.fetchall() == [(600,)]
 
 
 def test_manifest_integrity_and_version_are_checked(tmp_path: Path, toy_config: Config) -> None:

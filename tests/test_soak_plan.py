@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import soak
+import test_crash as h  # the harness soak plans with (soak.h)
 
 
 @pytest.mark.parametrize("seed", range(1, 6))
@@ -28,13 +29,12 @@ def test_every_fresh_run_job_reaches_its_kill(seed: int) -> None:
     assert fresh  # the plan has such jobs
     for case in fresh:
         point, _, nth = case.fault.partition("@")
-        assert soak.h.kill_year(point, int(nth)) <= case.years[1], case.id
+        assert h.kill_year(point, int(nth)) <= case.years[1], case.id
 
 
 def test_the_reach_counts_are_the_harness_counts() -> None:
     """A toy run of 2025-2029 writes WRITES_BY_YEAR[-1] objects and one manifest a year, and
     each point's last occurrence is the one the harness places in the run's last year."""
-    h = soak.h
     assert soak.RUN_REACH["after-parquet-write"] == h.WRITES_BY_YEAR[-1]
     assert soak.RUN_REACH["before-manifest"] == h.YEARS[1] - h.YEARS[0] + 1
     for point, reach in soak.RUN_REACH.items():

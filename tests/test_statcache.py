@@ -13,7 +13,9 @@ import importlib.util
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -79,9 +81,12 @@ def test_second_status_comes_from_the_record_and_deep_scans(
     scans: list[str] = []
     plan_mod = importlib.import_module("navsnap.restore.plan")
     real = plan_mod.plan_restore
-    monkeypatch.setattr(
-        plan_mod, "plan_restore", lambda *a, **k: scans.append("scan") or real(*a, **k)
-    )
+
+    def scanning(*a: Any, **k: Any) -> Any:
+        scans.append("scan")
+        return real(*a, **k)
+
+    monkeypatch.setattr(plan_mod, "plan_restore", scanning)
     again = _status(toy_config, db, store)
     assert again.from_cache and scans == []
     deep = _status(toy_config, db, store, deep=True)
@@ -358,6 +363,7 @@ def test_a_record_naming_a_manifest_with_hostile_sql_never_lets_it_be_restored(
     assert _status(toy_config, db, store).from_cache
     with pytest.raises(IntegrityError, match=r"ddl\[\d+\]\.sql is refused"):
         forged.sql_checked()
+    restore: Callable[[], object]
     for restore in (
         lambda: navsnap.restore(store=store, db=db, snapshot=sid),
         lambda: navsnap.restore(store=store, db=db, snapshot=sid, to=tmp_path / "to.duckdb"),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -28,8 +30,8 @@ def _status(config: Config, db: Path, store: str, *, deep: bool = False) -> navs
     return navsnap.status(config, db=db, years=YEARS, store=store, deep=deep)
 
 
-def _record(db: Path) -> dict[str, object]:
-    data: dict[str, object] = json.loads(statcache.cache_path(db).read_text())
+def _record(db: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(statcache.cache_path(db).read_text())
     return data
 
 
@@ -47,7 +49,7 @@ def test_the_first_status_after_a_run_needs_no_scan(tmp_path: Path, toy_config: 
     report = navsnap.run(toy_config, db=db, years=YEARS, store=store)
     rec = _record(db)
     assert rec["settled"] is True and rec["objects"] == {}
-    assert [m["snapshot_id"] for m in rec["matches"]] == [report.years_run[-1].snapshot_id]  # type: ignore[attr-defined,index]
+    assert [m["snapshot_id"] for m in rec["matches"]] == [report.years_run[-1].snapshot_id]
     decision = _same(toy_config, db, store)
     assert decision.action == "complete"
 
@@ -122,7 +124,9 @@ def test_nothing_is_recorded_when_the_clock_does_not_pass_the_file(
     assert not statcache.cache_path(db).exists()
 
 
-def test_a_lean_last_snapshot_is_not_recorded(tmp_path: Path, sim_config) -> None:  # type: ignore[no-untyped-def]
+def test_a_lean_last_snapshot_is_not_recorded(
+    tmp_path: Path, sim_config: Callable[..., Config]
+) -> None:
     # A lean snapshot trusts the step's contract for the partitions it did not fingerprint:
     # the run does not know those rows exactly, so the first status scans as before.
     config = sim_config()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -12,7 +13,7 @@ import navsnap
 from navsnap.config import load_config
 
 
-def values(db: Path) -> dict[str, object]:
+def values(db: Path) -> dict[str, Any]:
     """Every table's column types and rows, each value as DuckDB's own text and as a hash.
 
     The text tells -0.0 from 0.0, NaN from NULL and keeps an interval's parts and a
@@ -20,7 +21,7 @@ def values(db: Path) -> dict[str, object]:
     """
     con = duckdb.connect(str(db), read_only=True)
     try:
-        out: dict[str, object] = {}
+        out: dict[str, Any] = {}
         for (table,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE NOT internal ORDER BY 1"
         ).fetchall():
@@ -59,13 +60,13 @@ def test_every_type_round_trips_by_value(typed_run: tuple[Path, Path], tmp_path:
     want, got = values(db), values(out)
     assert got["types"] == want["types"] and want["types"], "user-defined types come back"
     for table in ("typed", "moods"):
-        want_cols, want_rows = want[table]  # type: ignore[misc]
-        got_cols, got_rows = got[table]  # type: ignore[misc]
+        want_cols, want_rows = want[table]
+        got_cols, got_rows = got[table]
         assert got_cols == want_cols, f"{table}: column types differ"
         for w, g in zip(want_rows, got_rows, strict=True):
             for i, (name, typ) in enumerate(want_cols):
                 assert g[2 * i : 2 * i + 2] == w[2 * i : 2 * i + 2], f"{table}.{name} {typ}"
-    assert {name for name, _, _ in COLUMNS} <= {c for c, _ in want["typed"][0]}  # type: ignore[index]
+    assert {name for name, _, _ in COLUMNS} <= {c for c, _ in want["typed"][0]}
 
 
 def test_the_restored_database_goes_on_with_the_next_year(
