@@ -139,8 +139,18 @@ def hold_lock(
         )
         tmp = info_file.with_name(info_file.name + f".{os.getpid()}.tmp")
         argv = [redact(a) for a in sys.argv[:8]]  # never a store URL's credentials
-        tmp.write_text(json.dumps({**me.__dict__, "argv": argv}))
-        os.replace(tmp, info_file)
+        try:
+            tmp.write_text(json.dumps({**me.__dict__, "argv": argv}))
+            os.replace(tmp, info_file)
+        except (
+            OSError
+        ) as exc:  # the lock file exists (an earlier run), its directory is not writable
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise error(
+                f"cannot write the lock owner file {str(info_file)!r}: {exc.strerror or exc}",
+                hint="check that its directory is writable",
+            ) from None
         try:
             yield me
         finally:

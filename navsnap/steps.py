@@ -321,12 +321,32 @@ class PythonStep(Step):
         try:
             with without_hidden_env():
                 func(con, year, config)
+        except SystemExit as exc:  # sys.exit() in the user's code ends the step, not navsnap
+            raise StepError(
+                f"year {year}: step {self.target} called sys.exit({exc.code!r})",
+                year=year,
+                hint="a step reports failure by raising an exception; return to succeed, "
+                "then run again with --resume",
+            ) from exc
         except Exception as exc:  # the user's code: report it, with its type
             raise StepError(
                 f"year {year}: step {self.target} raised {type(exc).__name__}: {exc}",
                 year=year,
                 hint="fix the step, then run again with --resume (--debug shows the traceback)",
             ) from exc
+        if con is not None:
+            import duckdb  # loaded already: the step was given a connection
+
+            try:
+                con.execute("SELECT 1")
+            except duckdb.Error as exc:
+                raise StepError(
+                    f"year {year}: step {self.target} left navsnap's connection unusable "
+                    f"({str(exc).splitlines()[0][:120]})",
+                    year=year,
+                    hint="do not close the connection the step is given; "
+                    "then run again with --resume",
+                ) from exc
 
 
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

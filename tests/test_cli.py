@@ -117,6 +117,24 @@ def test_failing_python_step_names_the_exception(tmp_path: Path) -> None:
     assert "2026" in res.stdout  # the years before the failure were reported and kept
 
 
+@pytest.mark.parametrize(
+    ("step", "year", "says"),
+    [
+        ("toy_pipeline:exiting_step", "2026", "called sys.exit(0)"),
+        ("toy_pipeline:closing_step", "2025", "left navsnap's connection unusable"),
+    ],
+)
+def test_a_python_step_that_exits_or_closes_its_connection_is_a_step_error(
+    tmp_path: Path, step: str, year: str, says: str
+) -> None:
+    """sys.exit(0) in a step ended navsnap with exit 0 and no message; a closed connection
+    was an internal error."""
+    res = invoke_at("run", "--years", "2025-2027", "--step", step, cwd=tmp_path)
+    assert res.returncode == 5
+    line = one_line_error(res)
+    assert f"year {year}" in line and says in line
+
+
 def test_shell_step_gets_year_and_db(tmp_path: Path) -> None:
     script = tmp_path / "step.py"
     script.write_text(

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import TESTS, invoke_at, pythonpath
 
-from navsnap.errors import LockHeld
+from navsnap.errors import DatabaseError, LockHeld
 from navsnap.lock import (
     LockInfo,
+    db_lock,
     lock_path_for_db,
     prune_lock,
     running_pruner,
@@ -216,3 +217,19 @@ def test_unlock_local_store_says_the_kernel_holds_its_lock(tmp_path: Path) -> No
     code, out, err = invoke("unlock", "--store", str(tmp_path / "snaps"))
     assert code == 0, err
     assert "released by the kernel" in out and "no locks held" in out
+
+
+def test_an_owner_file_that_cannot_be_written_is_a_one_line_database_error(
+    tmp_path: Path,
+) -> None:
+    """The lock file exists (an earlier run left it) but its owner file cannot be written,
+    as in a directory made read-only since: an error naming the file, not an internal one."""
+    db = tmp_path / "sim.duckdb"
+    lock_file = lock_path_for_db(db)
+    lock_file.touch()
+    info = Path(str(lock_file) + ".json")
+    (info.parent / f"{info.name}.{os.getpid()}.tmp").mkdir()  # the write fails there
+    with pytest.raises(DatabaseError, match="cannot write the lock owner file") as exc:
+        with db_lock(db, purpose="test"):
+            pass
+    assert "writable" in exc.value.one_line()

@@ -64,3 +64,16 @@ def failing_step(con: duckdb.DuckDBPyConnection, year: int, config: Any) -> None
     if year >= 2027:
         raise RuntimeError("boom in the model")
     step(con, year, config)
+
+
+def exiting_step(con: duckdb.DuckDBPyConnection, year: int, config: Any) -> None:
+    """Writes its year, then calls sys.exit(0) in 2026 (as a script's main() might)."""
+    step(con, year, config)
+    if year >= 2026:
+        raise SystemExit(0)
+
+
+def closing_step(con: duckdb.DuckDBPyConnection, year: int, config: Any) -> None:
+    """Writes its year, then closes the connection it was given."""
+    step(con, year, config)
+    con.close()
