@@ -219,7 +219,13 @@ def _open_store(
 
 
 def _check_fresh(
-    db: Path, config: Config, *, step: Step, store: Store | None, block: Mapping[str, Any]
+    db: Path,
+    config: Config,
+    *,
+    step: Step,
+    store: Store | None,
+    block: Mapping[str, Any],
+    first: int,
 ) -> None:
     """A new run on an existing database: the step's own check (the built-in simulation
     refuses any table), then :func:`navsnap.yearcheck.check_new_run` when snapshots are on."""
@@ -227,7 +233,9 @@ def _check_fresh(
     try:
         step.check_fresh(con, db_path=db)
         if store is not None:
-            check_new_run(con, store, block, db_path=db)
+            check_new_run(
+                con, store, block, db_path=db, first=first, year_column=config.run.year_column
+            )
     finally:
         con.close()
 
@@ -273,7 +281,9 @@ def run(
         where = resolve_store(store, config=config, db_path=given) if needed else None
         if fresh and real.exists():
             # Before anything is written, the store's marker included.
-            _check_fresh(real, config, step=step, store=where if take else None, block=block)
+            _check_fresh(
+                real, config, step=step, store=where if take else None, block=block, first=first
+            )
         st = _open_store(where, config=config, db=given, take=take, needed=needed)
         for w in warnings:
             emit(RunEvent("warning", w))

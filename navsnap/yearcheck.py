@@ -119,13 +119,18 @@ def check_new_run(
     block: Mapping[str, Any],
     *,
     db_path: Path,
+    first: int,
+    year_column: str,
 ) -> None:
-    """Refuse a plain run on a database holding tables that are not of this lineage.
+    """Refuse a plain run on a database holding tables that are not of this lineage, or
+    rows of a year the run is about to build.
 
     The database's tables belong to this lineage when the newest snapshot of this database
     (same :func:`~navsnap.identity.database_name`) has this configuration. Tables and no
     snapshot of the database: UsageError; another lineage's snapshot: DriftError naming the
-    changed keys. Both name the choices.
+    changed keys. This lineage's, holding a row of year ``first`` or later: UsageError (the
+    run would build its years on top of them, and its first snapshot would hold later
+    years). Each names the choices.
     """
     row = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
@@ -147,6 +152,16 @@ def check_new_run(
         )
     newest = max(mine, key=lambda m: (m.created_at, m.snapshot_id))
     if same_lineage(newest.config, block):
+        from navsnap.catalog import list_tables
+        from navsnap.manual import newest_year
+
+        held = newest_year(con, list_tables(con, year_column=year_column))
+        if held is not None and held >= first:
+            raise UsageError(
+                f"database {str(db_path)!r} already holds rows of {held} of this run's "
+                f"lineage: a new run from {first} would build its years on top of them",
+                hint=_CHOICES,
+            )
         return
     keys, inputs = drift(newest.config, block)
     changed = [f"{k.key}: {k.old!r} -> {k.new!r}" for k in keys]

@@ -138,6 +138,24 @@ def test_a_plain_run_on_another_lineages_database_is_refused(tmp_path: Path) -> 
     assert both(db, store) == before
 
 
+def test_a_plain_run_over_years_its_lineage_already_built_is_refused(tmp_path: Path) -> None:
+    """Run twice with the same step and config: the second run's 2025 would be built on top
+    of 2025-2026's rows (an appending step doubles them) and its 2025 snapshot would hold
+    2026. A run that starts after the newest year held continues the database."""
+    db, store = tmp_path / "sim.duckdb", tmp_path / "snapshots"
+    run = ("run", "--db", "sim.duckdb", "--step", TOY_STEP)
+    code, _, err = invoke(*run, "--years", "2025-2026")
+    assert code == 0, err
+    before = both(db, store)
+    code, _, err = invoke(*run, "--years", "2025-2026")
+    line = one_line(err)
+    assert code == 2 and "already holds rows of 2026 of this run's lineage" in line, err
+    assert "--resume" in line and "--force-restart" in line
+    assert both(db, store) == before
+    code, _, err = invoke(*run, "--years", "2027-2027")
+    assert code == 0, err
+
+
 def test_a_plain_run_on_tables_with_no_snapshot_is_refused(tmp_path: Path) -> None:
     db, store = tmp_path / "sim.duckdb", tmp_path / "snapshots"
     code, _, err = invoke(
