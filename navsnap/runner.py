@@ -218,6 +218,18 @@ def _open_store(
     return st
 
 
+def _refuse_if_open(db: Path) -> None:
+    """Refuse (DatabaseError) to move aside a database another process has open: DuckDB
+    refuses a read-only connection beside a read-write one. A file DuckDB cannot open for
+    another reason (damaged: what --force-restart is often for) is moved aside as before."""
+    if not db.exists():
+        return
+    try:
+        duckdb.connect(str(db), read_only=True).close()
+    except duckdb.Error as exc:
+        raise_if_in_use(exc, db)
+
+
 def _check_fresh(
     db: Path,
     config: Config,
@@ -397,6 +409,7 @@ class YearLoop:
         """Carry out the start decision: move aside or restore; say what was done."""
         first = years[0]
         if force_restart:
+            _refuse_if_open(self.db)
             moved = move_aside(self.db, "before-force-restart")
             if moved:
                 self.emit(RunEvent("plan", f"moved the old database aside: {moved[0]}"))

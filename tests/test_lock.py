@@ -229,7 +229,9 @@ def test_an_owner_file_that_cannot_be_written_is_a_one_line_database_error(
     lock_file.touch()
     info = Path(str(lock_file) + ".json")
     (info.parent / f"{info.name}.{os.getpid()}.tmp").mkdir()  # the write fails there
-    with pytest.raises(DatabaseError, match="cannot write the lock owner file") as exc:
-        with db_lock(db, purpose="test"):
-            pass
+    with (
+        pytest.raises(DatabaseError, match="cannot write the lock owner file") as exc,
+        db_lock(db, purpose="test"),
+    ):
+        pass
     assert "writable" in exc.value.one_line()

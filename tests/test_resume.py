@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from conftest import TOY_STEP, fork_cli, invoke_at, table_fingerprints
 import navsnap
 from navsnap import statcache
 from navsnap.config import Config
-from navsnap.errors import DriftError, UsageError
+from navsnap.errors import DatabaseError, DriftError, UsageError
 
 
 def reference(tmp_path: Path, config: Config, last: int = 2029) -> dict[str, tuple[int, str]]:
@@ -226,3 +228,32 @@ def test_resume_ignores_a_run_of_the_same_config_that_began_later(
     decision = navsnap.status(cfg, db=early, years=(2025, 2029), store=store)
     assert decision.snapshot is not None and decision.snapshot.year == 2026
     assert decision.action == "continue"
+
+
+def test_force_restart_refuses_a_database_another_process_has_open(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """Every other command refused this; --force-restart moved the file aside from under
+    the process holding it open."""
+    db = tmp_path / "sim.duckdb"
+    store = str(tmp_path / "store")
+    navsnap.run(toy_config, db=db, years=(2025, 2026), store=store)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(DatabaseError, match="is open in another process"):
+            navsnap.run(toy_config, db=db, years=(2025, 2027), store=store, force_restart=True)
+        assert not list(tmp_path.glob("*before-force-restart*"))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+HOLD_OPEN = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("open", flush=True)
+time.sleep(60)
+"""
