@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from navsnap.errors import UsageError
+from navsnap.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from navsnap.config import Config
@@ -44,7 +44,14 @@ def parse_years(text: str) -> tuple[int, int]:
 def year_span(years: str | tuple[int, int] | None, config: Config) -> tuple[int, int]:
     """``years`` as the API takes it (text, a pair or None for the config's) -> (first, last)."""
     if years is None:
-        return parse_years(config.run.years)
+        try:
+            return parse_years(config.run.years)
+        except UsageError as exc:  # the config's value, not an argument: name its key
+            raise ConfigError(
+                f"config key 'run.years': {exc.message}",
+                key="run.years",
+                hint="set it as 'A-B' in order within 1-9999, e.g. years = \"2025-2029\"",
+            ) from None
     if isinstance(years, str):
         return parse_years(years)
     first, last = years

@@ -89,6 +89,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "simulation.employees",
     ),
     ("config-unknown-key", ("run", "--config", "unknown.toml"), "ConfigError", "run.colour"),
+    ("config-years-backwards", ("run", "--config", "backwards.toml"), "ConfigError", "run.years"),
     ("employees-zero", ("run", "--employees", "0"), "ConfigError", "simulation.employees"),
     ("step-unimportable", ("run", "--step", "no_such_mod_xyz:step"), "ConfigError", "imported"),
     ("run-db-directory", ("run", *STEP, "--db", "adir"), "DatabaseError", "is a directory"),
@@ -455,6 +456,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (root / "cfgdir").mkdir()
     (root / "wrongtype.toml").write_text('[simulation]\nemployees = "many"\n')
     (root / "unknown.toml").write_text("[run]\ncolour = 'red'\n")
+    (root / "backwards.toml").write_text('[run]\nyears = "2029-2025"\n')
     (root / "adir").mkdir()
     (root / "notastore").mkdir()
     (root / "notastore" / "holiday.jpg").write_bytes(b"\xff\xd8 not a store")

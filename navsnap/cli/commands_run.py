@@ -27,7 +27,7 @@ from navsnap.cli.common import (
 )
 from navsnap.cli.interrupt import continue_command
 from navsnap.config import DEFAULT_CONFIG_NAME, load_config
-from navsnap.years import parse_years
+from navsnap.years import parse_years, year_span
 
 if TYPE_CHECKING:  # run's modules are imported by run_cmd: status starts without them
     from navsnap.runner import RunEvent
@@ -188,7 +188,7 @@ def run_cmd(
         ),
     )
     if span is None:
-        span = parse_years(config.run.years)
+        span = year_span(None, config)
     started = time.perf_counter()
     live = RunProgress(
         enabled=sys.stderr.isatty() and not state().quiet and not as_json,
