@@ -169,7 +169,10 @@ class InputsSection:
 
     files: list[str] = field(
         default_factory=list,
-        metadata=_doc("Paths (files or directories) relative to the config file."),
+        metadata=_doc(
+            "Paths (files or directories) relative to the config file; not the database "
+            "or a folder holding it (its hash changes every year: refused, exit 3)."
+        ),
     )
 
 
@@ -192,9 +195,10 @@ class Config:
     #: Directory that relative input paths are resolved against.
     base_dir: str = field(default=".", metadata={"internal": True})
 
-    def input_hashes(self) -> dict[str, str]:
-        """xxh3-128 of every declared input, keyed by its path as written in the config."""
-        return hash_inputs(self.inputs.files, base=Path(self.base_dir))
+    def input_hashes(self, *, outside: tuple[Path, ...] = ()) -> dict[str, str]:
+        """xxh3-128 of every declared input, keyed by its path as written in the config.
+        ``outside``: paths no input may be or contain (the run's database)."""
+        return hash_inputs(self.inputs.files, base=Path(self.base_dir), outside=outside)
 
     def to_dict(self) -> dict[str, Any]:
         from navsnap.store.remote import redact
@@ -411,11 +415,34 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def hash_inputs(files: list[str], *, base: Path) -> dict[str, str]:
-    """xxh3-128 per declared input; a directory hashes its sorted relative paths and contents."""
+def hash_inputs(files: list[str], *, base: Path, outside: tuple[Path, ...] = ()) -> dict[str, str]:
+    """xxh3-128 per declared input; a directory hashes its sorted relative paths and contents.
+    No input may be or contain one of ``outside`` (the run's database: its hash changes with
+    every year, and no resume would ever match)."""
     out: dict[str, str] = {}
     for name in files:
+        if not name.strip():
+            raise ConfigError(
+                "[inputs] files lists an empty path",
+                key="inputs.files",
+                hint="remove it, or name the model's own files or folders",
+            )
         p = (base / name) if not Path(name).is_absolute() else Path(name)
+        where = p.resolve()
+        for avoid in outside:
+            if where == avoid or where in avoid.parents:
+                raise ConfigError(
+                    f"declared input {name!r} contains the database {str(avoid)!r}, which "
+                    "every year changes: no resume would match its hash",
+                    key="inputs.files",
+                    hint="name the model's own files or folders in [inputs] files",
+                )
+        if p.exists() and not (p.is_file() or p.is_dir()):
+            raise ConfigError(
+                f"declared input {name!r} is not a regular file or a directory",
+                key="inputs.files",
+                hint="name files or folders whose content defines the model",
+            )
         if p.is_file():
             out[name] = _hash_file(p)
         elif p.is_dir():

@@ -23,6 +23,8 @@ from navsnap.errors import ChangedInput, ChangedKey, DriftError
 from navsnap.steps import Step, parse_step
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from navsnap.manifest import ConfigBlock, Manifest
 
 __all__ = ["config_block", "config_hash", "drift", "drift_error", "identity", "same_lineage"]
@@ -44,10 +46,13 @@ def config_hash(ident: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
     return xxhash.xxh3_128_hexdigest(blob.encode())
 
 
-def config_block(config: Config, *, step: Step | None = None) -> dict[str, Any]:
-    """The manifest's ``config`` field: values, lineage identity, hash, input hashes."""
+def config_block(
+    config: Config, *, step: Step | None = None, db: Path | None = None
+) -> dict[str, Any]:
+    """The manifest's ``config`` field: values, lineage identity, hash, input hashes.
+    ``db``: the database, which no declared input may be or contain."""
     ident = identity(config, step=step)
-    inputs = config.input_hashes()
+    inputs = config.input_hashes(outside=() if db is None else (db.resolve(),))
     return {
         "values": config.to_dict(),
         "identity": ident,

@@ -285,7 +285,7 @@ def run(
     step = make_step(config.run.step)
     take = config.snapshot.enabled if snapshots is None else snapshots
     needed = take or resume or from_snapshot is not None
-    block = config_block(config, step=step)
+    block = config_block(config, step=step, db=real)
     emit = on_event or (lambda _e: None)
     warnings: list[str] = []
     with db_lock(real, purpose="navsnap run", wait=wait_lock, warnings=warnings):

@@ -90,6 +90,14 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ),
     ("config-unknown-key", ("run", "--config", "unknown.toml"), "ConfigError", "run.colour"),
     ("config-years-backwards", ("run", "--config", "backwards.toml"), "ConfigError", "run.years"),
+    (
+        "input-holds-the-db",
+        ("run", "--config", "inputs-dot.toml"),
+        "ConfigError",
+        "contains the database",
+    ),
+    ("input-empty", ("run", "--config", "inputs-empty.toml"), "ConfigError", "an empty path"),
+    ("input-device", ("run", "--config", "inputs-device.toml"), "ConfigError", "not a regular"),
     ("employees-zero", ("run", "--employees", "0"), "ConfigError", "simulation.employees"),
     ("step-unimportable", ("run", "--step", "no_such_mod_xyz:step"), "ConfigError", "imported"),
     ("run-db-directory", ("run", *STEP, "--db", "adir"), "DatabaseError", "is a directory"),
@@ -457,6 +465,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (root / "wrongtype.toml").write_text('[simulation]\nemployees = "many"\n')
     (root / "unknown.toml").write_text("[run]\ncolour = 'red'\n")
     (root / "backwards.toml").write_text('[run]\nyears = "2029-2025"\n')
+    (root / "inputs-dot.toml").write_text('[inputs]\nfiles = ["."]\n')
+    (root / "inputs-empty.toml").write_text('[inputs]\nfiles = [""]\n')
+    (root / "inputs-device.toml").write_text('[inputs]\nfiles = ["/dev/null"]\n')
     (root / "adir").mkdir()
     (root / "notastore").mkdir()
     (root / "notastore" / "holiday.jpg").write_bytes(b"\xff\xd8 not a store")
