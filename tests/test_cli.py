@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from click.testing import CliRunner
 from conftest import TOY_STEP, invoke, invoke_at, pythonpath, run_cli, tree_bytes
 
 from navsnap.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
@@ -485,3 +489,29 @@ def test_ctrl_c_while_the_cli_is_imported_is_one_line_and_130(
     assert (
         err.count("\n") == 1 and err.startswith("navsnap: interrupted") and "Traceback" not in err
     )
+
+
+def test_an_unreadable_config_is_a_configuration_error(tmp_path: Path) -> None:
+    """click's own readability check made it a usage error (exit 2); docs/exit-codes.md
+    gives 3. Run as an unprivileged user, for whom file modes hold."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run as an unprivileged user")
+    work = Path(tempfile.mkdtemp(prefix="navsnap-unreadable-", dir="/tmp"))
+    try:
+        work.chmod(0o777)
+        cfg = work / "u.toml"
+        cfg.write_text("[run]\nseed = 1\n")
+        cfg.chmod(0o000)
+        res = subprocess.run(
+            [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+             sys.executable, "-m", "navsnap", "list", "--config", str(cfg)],
+            cwd=work, capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"},
+        )  # fmt: skip
+        if "Permission denied" in res.stderr and "navsnap" not in res.stderr:
+            pytest.skip(f"the unprivileged user cannot run this interpreter: {res.stderr[:200]}")
+        assert res.returncode == 3, res.stderr
+        assert "cannot be read" in one_line_error(res)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

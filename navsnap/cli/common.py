@@ -213,7 +213,8 @@ def db_option(f: F) -> F:
         show_default=True,
         envvar=ENV_DB,
         show_envvar=True,
-        type=click.Path(dir_okay=True, path_type=str),
+        # readable=False: navsnap's own checks report an unreadable database (exit 4)
+        type=click.Path(dir_okay=True, readable=False, path_type=str),
         help="Database file. Its name without .duckdb is the database whose snapshots a "
         "year, run or latest selects.",
     )(f)
@@ -238,7 +239,8 @@ def config_option(f: F) -> F:
         default=None,
         envvar=ENV_CONFIG,
         show_envvar=True,
-        type=click.Path(path_type=str),
+        # readable=False: the config loader reports an unreadable file (exit 3)
+        type=click.Path(readable=False, path_type=str),
         help="Config file (TOML). Default: navsnap.toml in the working directory, if any.",
     )(f)
 
