@@ -515,3 +515,25 @@ def test_an_unreadable_config_is_a_configuration_error(tmp_path: Path) -> None:
         assert "cannot be read" in one_line_error(res)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_pipe_closed_in_the_middle_of_a_large_write_is_141(
+    tmp_path: Path, unbuffered: str
+) -> None:
+    """``navsnap sql ... --csv | head -1``: the reader leaves while navsnap is blocked in one
+    large write. Unbuffered (PYTHONUNBUFFERED, as in many containers) the text layer dropped
+    what the pipe did not take and the command ended with 0, its output cut short."""
+    made = run_cli("run", "--years", "2025-2025", "--employees", "100", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "navsnap", "sql", "latest",
+         "SELECT i, i * 7 AS j FROM range(300000) r(i)", "--csv"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": pythonpath(), "PYTHONUNBUFFERED": unbuffered},
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100).startswith(b"i,j\n")
+    proc.stdout.close()  # while navsnap is blocked writing the rest (more than a pipe holds)
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=120), err) == (141, b"")

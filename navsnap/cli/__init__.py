@@ -127,6 +127,10 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+#: Writes of at least this many characters go to stdout's bytes directly (see write()).
+_DIRECT_WRITE = 1 << 14
+
+
 class _GuardedStdout:
     """``sys.stdout`` while a command runs: control characters are escaped (:func:`printable`)
     unless the command asked for its data as it is (:func:`raw_output`: ``sql --csv``), and a
@@ -138,8 +142,21 @@ class _GuardedStdout:
         self.raw = False
 
     def write(self, text: str) -> int:
+        out = text if self.raw else printable(text)
         try:
-            return self._inner.write(text if self.raw else printable(text))
+            binary = getattr(self._inner, "buffer", None)
+            if binary is None or len(out) < _DIRECT_WRITE:
+                return self._inner.write(out)
+            # A large write goes to the bytes below, until every byte is taken: unbuffered
+            # (PYTHONUNBUFFERED, python -u), the text layer writes to the file once and drops
+            # what a pipe closing mid-write did not take, with no error (`| head`).
+            self._inner.flush()
+            data = memoryview(out.encode(self._inner.encoding, self._inner.errors or "strict"))
+            while data:
+                n = binary.write(data)
+                data = data[n if n is not None else 0 :]
+            binary.flush()
+            return len(text)
         except BrokenPipeError:
             raise _OutputClosed from None
 
