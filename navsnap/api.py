@@ -153,9 +153,12 @@ def checkpoint(
 def _connect_existing(db_path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     import duckdb
 
+    from navsnap.dbfile import raise_if_in_use
+
     try:
         return duckdb.connect(str(db_path), read_only=read_only)
     except duckdb.Error as exc:
+        raise_if_in_use(exc, db_path)  # open elsewhere, not damaged: never advise a restore
         raise DatabaseError(
             f"database {str(db_path)!r} cannot be opened: {str(exc).splitlines()[0]}",
             hint="restore it with 'navsnap restore'",

@@ -257,3 +257,23 @@ con = duckdb.connect(sys.argv[1])
 print("open", flush=True)
 time.sleep(60)
 """
+
+
+def test_checkpoint_of_a_database_open_elsewhere_says_so(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    """It said the database 'cannot be opened' and advised a restore: it is not damaged."""
+    db = tmp_path / "sim.duckdb"
+    store = tmp_path / "store"
+    navsnap.run(toy_config, db=db, years=(2025, 2025), snapshots=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(DatabaseError, match="is open in another process") as info:
+            navsnap.checkpoint(db=db, year=2025, store=store, config=toy_config)
+        assert "restore" not in info.value.one_line()
+    finally:
+        holder.kill()
+        holder.wait()
