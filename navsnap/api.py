@@ -221,6 +221,10 @@ def restore(
         if dry_run:
             report = _restore(st, manifest, db_path=db_path, to=dest, tables=tables, dry_run=True)
             return dataclasses.replace(report, notes=notes)
+        if not target.parent.is_dir():  # before the lock, whose file would create it
+            raise DatabaseError(
+                f"directory {str(target.parent)!r} does not exist", hint="create it first"
+            )
         with db_lock(target, purpose="navsnap restore", wait=wait_lock):
             report = _restore(
                 st, manifest, db_path=db_path, to=dest, tables=tables, progress=progress

@@ -157,6 +157,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("restore-nothing-named", ("restore",), "UsageError", "say which snapshot"),
     ("restore-unknown", ("restore", "nosuch"), "SnapshotNotFound", "no snapshot or tag"),
     ("restore-unknown-year", ("restore", "--year", "2031"), "SnapshotNotFound", "year 2031"),
+    (
+        "restore-to-missing-directory",  # the lock's file created the directory
+        ("restore", "--year", "2026", "--to", "nodir/x.duckdb"),
+        "DatabaseError",
+        "does not exist",
+    ),
     ("restore-year-text", ("restore", "--year", "x"), "click", "--year"),
     (
         "restore-unknown-table",
