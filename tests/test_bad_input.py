@@ -103,6 +103,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("run-db-directory", ("run", *STEP, "--db", "adir"), "DatabaseError", "is a directory"),
     ("run-store-scheme", ("run", *STEP, "--store", "ftp2://x"), "StoreError", "unknown store"),
     (
+        "run-store-uncreatable",  # was an internal error (FileNotFoundError from mkdir)
+        ("run", *STEP, "--store", "/proc/navsnap-no-such"),
+        "StoreError",
+        "cannot be created",
+    ),
+    (
         "run-foreign-store",
         ("run", *STEP, "--db", "new.duckdb", "--store", "notastore"),
         "StoreError",

@@ -446,6 +446,13 @@ class Store:
         except FileExistsError:
             # Another writer created the store at the same moment: check what it wrote.
             self.check_readable()
+        except NavsnapError:
+            raise
+        except OSError as exc:  # a path under /proc, a file where a folder must be, ...
+            raise StoreError(
+                f"store {self.url!r} cannot be created: {exc.strerror or exc}",
+                hint="pass --store a folder navsnap can create and write",
+            ) from None
 
     # ------------------------------------------------------------------ manifests
 
