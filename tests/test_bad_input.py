@@ -104,7 +104,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("run-store-scheme", ("run", *STEP, "--store", "ftp2://x"), "StoreError", "unknown store"),
     (
         "run-store-uncreatable",  # was an internal error (FileNotFoundError from mkdir)
-        ("run", *STEP, "--store", "/proc/navsnap-no-such"),
+        ("run", *STEP, "--db", "new.duckdb", "--store", "/proc/navsnap-no-such"),
         "StoreError",
         "cannot be created",
     ),
