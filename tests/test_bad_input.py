@@ -326,6 +326,13 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
     ("list-store-scheme", ("list", "--store", "ftp2://x"), "StoreError", "unknown store scheme"),
     ("show-unknown", ("show", "nosuch"), "SnapshotNotFound", "nosuch"),
     ("show-ambiguous", ("show", "{run}"), "SnapshotNotFound", "ambiguous"),
+    # a run with --year it has no snapshot of was called ambiguous, --year given or not
+    (
+        "show-run-lacks-year",
+        ("show", "{run}", "--year", "2029"),
+        "SnapshotNotFound",
+        "of year 2029",
+    ),
     (
         "show-future-manifest",
         ("show", "future-2030", "--store", "future-manifest"),
