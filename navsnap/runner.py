@@ -146,7 +146,12 @@ def _check_db_path(db_path: Path) -> None:
         raise DatabaseError(
             f"directory {str(parent)!r} of the database does not exist", hint="create it first"
         )
-    if not os.access(parent, os.W_OK) or (db_path.exists() and not os.access(db_path, os.W_OK)):
+    if not os.access(parent, os.W_OK):  # a run writes beside the file (lock, swaps, logs)
+        raise DatabaseError(
+            f"directory {str(parent)!r} of database {str(db_path)!r} is not writable",
+            hint="check the directory's permissions",
+        )
+    if db_path.exists() and not os.access(db_path, os.W_OK):
         raise DatabaseError(
             f"database {str(db_path)!r} is not writable", hint="check its permissions"
         )

@@ -92,7 +92,8 @@ def readonly_dir(tmp_path: Path) -> Iterator[Path]:
 def test_unwritable_database_directory(tmp_path: Path, readonly_dir: Path) -> None:
     res = invoke_at("run", "--db", str(readonly_dir / "sim.duckdb"), cwd=tmp_path)
     assert res.returncode == 4
-    assert "not writable" in one_line_error(res)
+    line = one_line_error(res)
+    assert "directory" in line and "not writable" in line  # the folder, not the file
 
 
 def test_failing_step_names_year_status_and_log(tmp_path: Path) -> None:
