@@ -299,10 +299,16 @@ def parse_section(cls: type[_T], data: Mapping[str, Any], *, prefix: str = "") -
         checked = _check_value(hints[name], value, key)
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if isinstance(checked, (int, float)) and not isinstance(checked, bool):
+            span = f"{'' if lo is None else lo}..{'' if hi is None else hi}"
+            fix = f"set it within {span} in the config file or on the command line"
             if lo is not None and checked < lo:
-                raise ConfigError(f"config key '{key}' must be >= {lo}, got {checked!r}", key=key)
+                raise ConfigError(
+                    f"config key '{key}' must be >= {lo}, got {checked!r}", key=key, hint=fix
+                )
             if hi is not None and checked > hi:
-                raise ConfigError(f"config key '{key}' must be <= {hi}, got {checked!r}", key=key)
+                raise ConfigError(
+                    f"config key '{key}' must be <= {hi}, got {checked!r}", key=key, hint=fix
+                )
         kwargs[name] = checked
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
@@ -312,7 +318,13 @@ def parse_section(cls: type[_T], data: Mapping[str, Any], *, prefix: str = "") -
         except ConfigError:
             raise
         except ValueError as exc:
-            raise ConfigError(f"config section '{prefix or 'top'}': {exc}", key=prefix) from exc
+            raise ConfigError(
+                f"config section '{prefix or 'top'}': {exc}",
+                key=prefix,
+                hint=f"correct [{prefix}] in the config file"
+                if prefix
+                else "correct the config file",
+            ) from exc
     return obj
 
 
@@ -358,7 +370,7 @@ def load_config(
         except FileNotFoundError:
             raise ConfigError(
                 f"config file {str(p)!r} does not exist",
-                hint="check the path given to --config",
+                hint="check the path given to --config (or NAVSNAP_CONFIG)",
             ) from None
         except OSError as exc:
             raise ConfigError(

@@ -94,7 +94,8 @@ def checked_path(path: Path, *, option: str = "--db") -> Path:
     )
     raise DatabaseError(
         f"database path {str(path)!r} is {what}, not a database file",
-        hint=f"pass a file path to {option} (nothing was changed)",
+        hint=f"nothing was changed; pass a file path to {option}"
+        + (" (or NAVSNAP_DB)" if option == "--db" else ""),
     )
 
 

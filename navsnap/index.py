@@ -180,8 +180,10 @@ def _by_name(store: Store, ref: str, *, year: int | None, database: str | None) 
     matches = [i for i in ids if i.startswith(ref)]
     if len(matches) == 1:
         return load_manifest(store, matches[0])
-    if len(matches) > 1 and year is not None and any(
-        layout.run_of(i).startswith(ref) for i in matches
+    if (
+        len(matches) > 1
+        and year is not None
+        and any(layout.run_of(i).startswith(ref) for i in matches)
     ):
         # A run (prefix) was given with a year, and none of its snapshots is of that year.
         raise SnapshotNotFound(

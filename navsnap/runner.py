@@ -139,7 +139,8 @@ class RunReport:
 def _check_db_path(db_path: Path) -> None:
     if db_path.is_dir():
         raise DatabaseError(
-            f"database path {str(db_path)!r} is a directory", hint="pass a file path to --db"
+            f"database path {str(db_path)!r} is a directory",
+            hint="pass a file path to --db (or NAVSNAP_DB)",
         )
     parent = db_path.absolute().parent
     if not parent.is_dir():

@@ -374,7 +374,11 @@ def parse_step(spec: str) -> Step:
     if _CALLABLE.match(spec):
         return PythonStep(target=spec)
     if not spec:
-        raise ConfigError("the step is empty", key="run.step")
+        raise ConfigError(
+            "the step is empty",
+            key="run.step",
+            hint="set [run] step or --step to 'builtin', a shell command or pkg.module:function",
+        )
     return ShellStep(template=spec)
 
 
