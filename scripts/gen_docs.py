@@ -69,7 +69,8 @@ def cli_md() -> str:
         "flag, the environment variable, the config file (`[snapshot] store`), the built-in "
         "default (`snapshots/` beside the database; `simulation.duckdb`; `navsnap.toml` in "
         "the working directory if present).\n",
-        "**JSON.** Under `--json` every command prints one JSON object on stdout, errors "
+        "**JSON.** Under `--json` every command but `completion` and `--version` prints one JSON "
+        "object on stdout, errors "
         "included; [json.md](json.md) lists every key and type.\n",
         "**Ctrl-C** exits 130 with one line that says where the run stopped and the command "
         "that continues it, e.g. `navsnap: interrupted during 2028; continue with: navsnap "
