@@ -30,7 +30,7 @@ from click.testing import CliRunner  # noqa: E402
 from navsnap.catalog import TableInfo, fingerprints  # noqa: E402
 from navsnap.cli import main  # noqa: E402
 from navsnap.config import Config, load_config  # noqa: E402
-from navsnap.manifest import Fingerprint, PartitionKey  # noqa: E402
+from navsnap.manifest import FINGERPRINT_VERSION, Fingerprint, PartitionKey  # noqa: E402
 
 TOY_STEP = "toy_pipeline:step"
 
@@ -68,11 +68,15 @@ def count_fingerprints(
     real = fingerprints  # what navsnap.compare.fingerprints is until patched below
 
     def counting(
-        con: duckdb.DuckDBPyConnection, table: TableInfo, *, source: str | None = None
+        con: duckdb.DuckDBPyConnection,
+        table: TableInfo,
+        *,
+        source: str | None = None,
+        scheme: int = FINGERPRINT_VERSION,
     ) -> dict[PartitionKey, Fingerprint]:
         if source is None or not whole_tables:
             calls[table.ref] += 1
-        return real(con, table, source=source)
+        return real(con, table, source=source, scheme=scheme)
 
     monkeypatch.setattr(navsnap.compare, "fingerprints", counting)
     return calls
