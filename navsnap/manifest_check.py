@@ -14,6 +14,9 @@ loaded it without, see ``docs/concepts.md``):
   text are strings (navsnap writes the statement, quoting each);
 * every column type parses as a DuckDB type (or is a plain type name);
 * version strings match a pattern (``storage_version`` goes into ``ATTACH``);
+* the database name is one line without a quote (a restore under another catalog name
+  rewrites view and macro SQL with it, :func:`navsnap.materialize.restored_ddl`, and checks
+  the rewritten text again, :func:`check_rewritten_ddl`);
 * names are strings (navsnap quotes them itself), the year column is one of the columns, every
   count is a non-negative integer.
 
@@ -40,8 +43,10 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMENT_ON",
     "DDL_KINDS",
+    "check_database_name",
     "check_ddl",
     "check_manifest",
+    "check_rewritten_ddl",
     "check_type",
     "check_version",
     "sql_parser",
@@ -287,6 +292,44 @@ def check_version(value: object, *, optional: bool = False) -> None:
         raise _Refused(f"{str(value)[:80]!r} is not a version string")
 
 
+#: What a database name never holds: quotes (view and macro SQL is rewritten with it) and
+#: control characters or line breaks (it is shown on one line).
+_NAME_FORBIDDEN = re.compile(r"[\"'\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_DATABASE_NAME = 255
+
+
+def check_database_name(value: object) -> None:
+    """``database_name``: the catalog name DuckDB gives a database file (its stem, at most
+    255 bytes on any filesystem), never empty. DuckDB itself allows quotes and control
+    characters in a file's stem; navsnap refuses them (the writer before it snapshots, a
+    reader in a manifest): the name is matched in view and macro SQL, and shown on one line.
+    ValueError naming why."""
+    if not isinstance(value, str) or not value or len(value) > _MAX_DATABASE_NAME:
+        raise _Refused(f"{str(value)[:80]!r} is not a database name (1 to 255 characters)")
+    bad = _NAME_FORBIDDEN.search(value)
+    if bad is not None:
+        raise _Refused(
+            f"{value[:80]!r} holds {bad.group()!r}: a database name holds no quote and no "
+            "control character"
+        )
+
+
+def check_rewritten_ddl(kind: str, sql: str, *, at: str, snapshot_id: str) -> None:
+    """SQL navsnap rewrote from a manifest's ``ddl[]`` entry ``at`` (the catalog name taken
+    out of a view or macro) is still exactly one CREATE of ``kind``, as :func:`check_ddl`
+    checks the recorded text: IntegrityError naming the field otherwise. Nothing built from
+    manifest text runs unchecked."""
+    try:
+        check_ddl(kind, sql)
+    except ValueError as exc:
+        raise IntegrityError(
+            f"manifest {snapshot_id}: field {at} is refused once its catalog name is "
+            f"rewritten: {exc}",
+            snapshot_id=snapshot_id,
+            hint="the manifest does not fit the snapshot format; it is not used",
+        ) from None
+
+
 def _str(value: object) -> None:
     if not isinstance(value, str) or "\x00" in value or len(value) > 10_000:
         raise _Refused("is not a string")
@@ -411,7 +454,7 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         ("storage_version", lambda: check_version(m.storage_version, optional=True)),
         ("snapshot_id", lambda: _str(m.snapshot_id)),
         ("run_id", lambda: _str(m.run_id)),
-        ("database_name", lambda: _str(m.database_name)),
+        ("database_name", lambda: check_database_name(m.database_name)),
         ("year_column", lambda: _str(m.year_column)),
         ("mode", lambda: _str(m.mode)),
         ("created_at", lambda: _str(m.created_at)),

@@ -58,6 +58,7 @@ from navsnap.hashing import hash_file
 from navsnap.hot import StagedCopy
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
+from navsnap.manifest_check import check_database_name
 from navsnap.manifest import (
     Comment,
     ConfigBlock,
@@ -427,6 +428,14 @@ class SnapshotJob:
         self.sequences = list_sequences(cur)
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
+        try:  # every reader refuses a manifest whose name it would have to quote: not written
+            check_database_name(self.dbname)
+        except ValueError as exc:
+            raise DatabaseError(
+                f"database {self.dbname[:80]!r} cannot be snapshotted: catalog name {exc}",
+                hint="rename the database file (its name before the first dot is the catalog "
+                "name) to one without quotes or control characters",
+            ) from None
         self.storage_version = storage_version(cur)
         if hot:
             self._stage_hot()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import invoke
-from malicious import CASES, Case
+from malicious import COPY_TO, CASES, Case
 
 import navsnap
 from navsnap.config import load_config
@@ -106,3 +106,38 @@ def test_reading_commands_against_a_forged_manifest(
                 assert "field" in err or "manifest" in err, said
         else:
             assert code in {0, 10}, said
+
+
+def test_the_catalog_rewrite_leaves_quoted_identifiers_whole() -> None:
+    from navsnap.materialize import strip_catalog
+
+    sql = 'CREATE VIEW v AS SELECT * FROM "x simulation.main.t", simulation.main.u'
+    assert strip_catalog(sql, "simulation", set()) == (
+        'CREATE VIEW v AS SELECT * FROM "x simulation.main.t", main.u'
+    )
+    assert strip_catalog('SELECT "simulation".main.t', "simulation", set()) == "SELECT main.t"
+
+
+def test_rewritten_view_sql_is_checked_again(
+    prepared: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the rewrite of the catalog name makes of a view, it runs only if it is still
+    exactly one CREATE VIEW (the guard does not rest on the rewrite being right)."""
+    import dataclasses
+
+    from navsnap import materialize
+    from navsnap.errors import IntegrityError
+    from navsnap.manifest import DdlEntry, Manifest
+
+    root, run_id = prepared
+    raw = (root / "snapshots" / "manifests" / f"{run_id}-2026.json").read_bytes()
+    m = Manifest.from_json(raw)
+    m = dataclasses.replace(
+        m, ddl=(*m.ddl, DdlEntry("view", "main", "v", "CREATE VIEW v AS SELECT 1 AS k"))
+    )
+    monkeypatch.setattr(
+        materialize, "strip_catalog", lambda sql, _name, _rel: sql + "; " + COPY_TO
+    )
+    with pytest.raises(IntegrityError, match=r"field ddl\[\d+\]\.sql is refused once its catalog"):
+        materialize.restored_ddl(m, catalog="other")
+    assert materialize.restored_ddl(m, catalog=m.database_name) == m.ddl  # not rewritten
