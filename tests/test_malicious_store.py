@@ -141,3 +141,39 @@ def test_rewritten_view_sql_is_checked_again(
     with pytest.raises(IntegrityError, match=r"field ddl\[\d+\]\.sql is refused once its catalog"):
         materialize.restored_ddl(m, catalog="other")
     assert materialize.restored_ddl(m, catalog=m.database_name) == m.ddl  # not rewritten
+
+
+def test_checkpoint_never_runs_checks_inherited_from_a_manifest(
+    prepared: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``checkpoint`` without --config inherits the newest snapshot's configuration: a forged
+    newer manifest's check SQL would run locally and its result (a local file) be written
+    into the shared store. The checks are left out (with a notice), the lineage is kept."""
+    root, run_id = prepared
+    work = tmp_path / "w"
+    shutil.copytree(root, work)
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    manifests = work / "snapshots" / "manifests"
+    data = json.loads((manifests / f"{run_id}-2026.json").read_text())
+    data["config"]["values"]["checks"] = {"leak": f"SELECT content FROM read_text('{secret}')"}
+    forged_run = "20990101T000000Z-dead"
+    data.update(
+        created_at="2099-01-01T00:00:00.000000Z", run_id=forged_run, snapshot_id=f"{forged_run}-2026"
+    )
+    data.pop("integrity")
+    data["integrity"] = hash_bytes(canonical_json(data))
+    (manifests / f"{forged_run}-2026.json").write_text(json.dumps(data))
+    monkeypatch.chdir(work)
+
+    code, out, err = invoke(
+        "checkpoint", "--year", "2026", "--db", str(work / "simulation.duckdb"), "--json"
+    )
+    assert code == 0, err
+    assert "inherited without its checks (leak)" in err, err
+    for p in manifests.glob("*.json"):
+        assert SECRET not in p.read_text(), p.name
+    written = json.loads((manifests / f"{json.loads(out)['snapshot_id']}.json").read_text())
+    assert "checks" not in written["config"]["values"] and written["checks"] == {}
+    assert written["config"]["hash"] == data["config"]["hash"]  # same lineage
+    assert written["parent"] == data["parent"]  # the same year: the inherited one's parent
