@@ -58,7 +58,6 @@ from navsnap.hashing import hash_file
 from navsnap.hot import StagedCopy
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
-from navsnap.manifest_check import check_database_name
 from navsnap.manifest import (
     Comment,
     ConfigBlock,
@@ -72,6 +71,7 @@ from navsnap.manifest import (
     PartitionKey,
     TableEntry,
 )
+from navsnap.manifest_check import check_database_name
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import checked_checks, compute_checks, compute_validation, json_safe
