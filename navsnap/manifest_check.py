@@ -38,11 +38,12 @@ from navsnap.errors import IntegrityError
 if TYPE_CHECKING:
     import duckdb
 
-    from navsnap.manifest import Comment, DdlEntry, Manifest, TableEntry
+    from navsnap.manifest import Comment, DdlEntry, FileCopy, Manifest, ObjectRef, TableEntry
 
 __all__ = [
     "COMMENT_ON",
     "DDL_KINDS",
+    "MODES",
     "check_database_name",
     "check_ddl",
     "check_manifest",
@@ -438,6 +439,55 @@ def _check_comment(c: Comment) -> None:
         raise _Refused(f"a comment on a {c.on} names no column")
 
 
+#: The snapshot modes (``mode``): per-partition Parquet objects, or one whole database file.
+MODES = ("parquet", "file")
+
+
+def _mode(mode: object, file: FileCopy | None) -> None:
+    """``mode`` is known, and ``file`` is present exactly in whole-file mode."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise _Refused(f"{str(mode)[:40]!r} is not one of {', '.join(MODES)}")
+    if (mode == "file") != (file is not None):
+        raise _Refused(
+            "is file but the manifest has no file block" if mode == "file"
+            else f"is {mode} but the manifest has a file block"
+        )  # fmt: skip
+
+
+def _file_copy(f: FileCopy) -> None:
+    """The whole-file block: a known method, a boolean ``compressed``, sizes and digests of
+    their forms, and an object key ``objects/<h[:2]>/<h>.duckdb`` (``.duckdb.zst`` exactly
+    when compressed) whose digest is the object's recorded xxh3-128."""
+    from navsnap.store import layout
+
+    if not isinstance(f.method, str) or f.method not in ("reflink", "copy"):
+        raise _Refused(f"method {str(f.method)[:40]!r} is not reflink or copy")
+    if not isinstance(f.compressed, bool):
+        raise _Refused(f"compressed {str(f.compressed)[:40]!r} is not true or false")
+    _count(f.raw_size)
+    _count(f.object.size)
+    if not isinstance(f.raw_xxh3, str) or not _HEX32.fullmatch(f.raw_xxh3):
+        raise _Refused("raw_xxh3 is not an xxh3-128 digest")
+    if not isinstance(f.object.xxh3, str) or not _HEX32.fullmatch(f.object.xxh3):
+        raise _Refused("object.xxh3 is not an xxh3-128 digest")
+    try:
+        key = layout.parse_object_key(f.object.key)
+    except (ValueError, TypeError, AttributeError):
+        raise _Refused(f"object.key {str(f.object.key)[:80]!r} is not an object key") from None
+    want = "duckdb.zst" if f.compressed else "duckdb"
+    if key.digest != f.object.xxh3 or key.ext != want:
+        raise _Refused(
+            f"object.key {f.object.key[:80]!r} is not objects/<xxh3>.{want} "
+            f"(compressed is {str(f.compressed).lower()})"
+        )
+
+
+def _in_file(obj: ObjectRef, f: FileCopy) -> None:
+    """In whole-file mode every partition points at the file object."""
+    if obj != f.object:
+        raise _Refused("is not the file object (a whole-file snapshot has no other)")
+
+
 def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = True) -> None:
     """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits.
 
@@ -456,7 +506,7 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         ("run_id", lambda: _str(m.run_id)),
         ("database_name", lambda: check_database_name(m.database_name)),
         ("year_column", lambda: _str(m.year_column)),
-        ("mode", lambda: _str(m.mode)),
+        ("mode", lambda: _mode(m.mode, m.file)),
         ("created_at", lambda: _str(m.created_at)),
     ]
 
@@ -482,6 +532,13 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         _check_entry(d, f"ddl[{i}]", fields, sql)
     for i, c in enumerate(m.comments):
         fields.append((f"comments[{i}]", partial(_check_comment, c)))
+    if m.file is not None:
+        fields.append(("file", partial(_file_copy, m.file)))
+        for i, t in enumerate(m.tables):
+            for j, p in enumerate(t.partitions):
+                fields.append(
+                    (f"tables[{i}].partitions[{j}].object", partial(_in_file, p.object, m.file))
+                )
     if m.hot is not None:
         hot = m.hot
 

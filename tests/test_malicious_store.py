@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import invoke
-from malicious import COPY_TO, CASES, Case
+from malicious import CASES, COPY_TO, Case
 
 import navsnap
 from navsnap.config import load_config
@@ -135,9 +135,7 @@ def test_rewritten_view_sql_is_checked_again(
     m = dataclasses.replace(
         m, ddl=(*m.ddl, DdlEntry("view", "main", "v", "CREATE VIEW v AS SELECT 1 AS k"))
     )
-    monkeypatch.setattr(
-        materialize, "strip_catalog", lambda sql, _name, _rel: sql + "; " + COPY_TO
-    )
+    monkeypatch.setattr(materialize, "strip_catalog", lambda sql, _name, _rel: sql + "; " + COPY_TO)
     with pytest.raises(IntegrityError, match=r"field ddl\[\d+\]\.sql is refused once its catalog"):
         materialize.restored_ddl(m, catalog="other")
     assert materialize.restored_ddl(m, catalog=m.database_name) == m.ddl  # not rewritten
@@ -159,7 +157,9 @@ def test_checkpoint_never_runs_checks_inherited_from_a_manifest(
     data["config"]["values"]["checks"] = {"leak": f"SELECT content FROM read_text('{secret}')"}
     forged_run = "20990101T000000Z-dead"
     data.update(
-        created_at="2099-01-01T00:00:00.000000Z", run_id=forged_run, snapshot_id=f"{forged_run}-2026"
+        created_at="2099-01-01T00:00:00.000000Z",
+        run_id=forged_run,
+        snapshot_id=f"{forged_run}-2026",
     )
     data.pop("integrity")
     data["integrity"] = hash_bytes(canonical_json(data))
@@ -177,3 +177,77 @@ def test_checkpoint_never_runs_checks_inherited_from_a_manifest(
     assert "checks" not in written["config"]["values"] and written["checks"] == {}
     assert written["config"]["hash"] == data["config"]["hash"]  # same lineage
     assert written["parent"] == data["parent"]  # the same year: the inherited one's parent
+
+
+@pytest.fixture(scope="module")
+def file_mode(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("filemode") / "w"
+    root.mkdir()
+    cfg = load_config(overrides={"run.step": TOY_STEP, "snapshot.mode": "file"}, search_cwd=False)
+    report = navsnap.run(cfg, db=root / "simulation.duckdb", years=(2025, 2026))
+    return root, report.run_id
+
+
+def _sealed(path: Path, data: dict[str, object]) -> None:
+    data.pop("integrity", None)
+    data["integrity"] = hash_bytes(canonical_json(data))
+    path.write_text(json.dumps(data))
+
+
+def _not_zstd(data: dict, work: Path) -> None:  # type: ignore[type-arg]
+    """An object whose name and hash are right but whose bytes are no zstd stream."""
+    f = data["file"]
+    stored = work / "snapshots" / f["object"]["key"]
+    key = f["object"]["key"] + ".zst"
+    shutil.copy(stored, work / "snapshots" / key)
+    f["object"]["key"], f["compressed"] = key, True
+    for t in data["tables"]:
+        for p in t["partitions"]:
+            p["object"] = dict(f["object"])
+
+
+FILE_CASES = {
+    "mode-bogus": (lambda d, _w: d.update(mode="bogus"), "field mode"),
+    "file-missing": (lambda d, _w: d.update(file=None), "field mode"),
+    "file-in-parquet-mode": (lambda d, _w: d.update(mode="parquet"), "field mode"),
+    "file-is-string": (lambda d, _w: d.update(file="x"), "file"),
+    "compressed-on-plain-object": (lambda d, _w: d["file"].update(compressed=True), "field file"),
+    "compressed-is-string": (lambda d, _w: d["file"].update(compressed="yes"), "field file"),
+    "method-unknown": (lambda d, _w: d["file"].update(method="rm -rf"), "field file"),
+    "raw-xxh3-path": (lambda d, _w: d["file"].update(raw_xxh3="../../etc"), "field file"),
+    "raw-size-negative": (lambda d, _w: d["file"].update(raw_size=-5), "field file"),
+    "not-zstd": (_not_zstd, "not a zstd stream"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILE_CASES))
+def test_a_forged_file_block_is_refused(
+    name: str, file_mode: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole-file manifests: the ``file`` block is checked like every field (exit 8 naming
+    it), and stored bytes that do not decompress are a damaged object, not an internal
+    error. Nothing changes."""
+    root, run_id = file_mode
+    work = tmp_path / "w"
+    shutil.copytree(root, work)
+    sid = f"{run_id}-2026"
+    path = work / "snapshots" / "manifests" / f"{sid}.json"
+    data = json.loads(path.read_text())
+    mutate, said = FILE_CASES[name]
+    mutate(data, work)
+    _sealed(path, data)
+    monkeypatch.chdir(work)
+    db = work / "simulation.duckdb"
+    before = db.read_bytes()
+    where = ("--db", str(db), "--store", str(work / "snapshots"))
+    for argv, codes in (
+        (("restore", sid), {8}),
+        (("restore", sid, "--to", str(work / "r.duckdb")), {8}),
+        (("verify", "--deep"), {14}),
+    ):
+        code, _out, err = invoke(*argv, *where)
+        assert code in codes and "internal error" not in err, f"{argv}: {code}: {err}"
+        if code == 8:
+            assert said in err, err
+    assert db.read_bytes() == before
+    assert not (work / "r.duckdb").exists()
