@@ -78,11 +78,14 @@ def checkpoint(
     mode: str | None = None,
     wait_lock: float = 0.0,
     progress: ProgressFn | None = None,
+    warnings: list[str] | None = None,
 ) -> Manifest:
     """Snapshot an existing database as the end of ``year`` (for pipelines run outside navsnap).
 
     ``config`` None inherits the configuration of this database's newest snapshot in the
-    store (a database of the built-in simulation with none: the defaults); otherwise the
+    store, without its checks (check SQL is never taken from a store; a line saying so is
+    appended to ``warnings``; a database of the built-in simulation with none: the
+    defaults); otherwise the
     checkpoint is refused (ConfigError), as is a configuration the database evidently was
     not built with. ``year`` must be the newest year the year-scoped tables hold rows for
     (UsageError). Nothing is written before these checks pass.
@@ -115,6 +118,7 @@ def checkpoint(
                 store=st,
                 db_path=db_path,
                 builtin_tables=parse_step("builtin").owns_database(con),
+                warnings=warnings,
             )
             cfg = chosen.config
             opts = SnapshotOptions.from_config(cfg, step=chosen.step, mode=mode)

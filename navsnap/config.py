@@ -188,7 +188,8 @@ class Config:
         default_factory=dict,
         metadata=_doc(
             'Named SQL checks: name = "SELECT <scalar>", exactly one SELECT (refused before '
-            "the first step otherwise)."
+            "the first step otherwise). Only a local configuration's checks run: never those "
+            "of a manifest (a checkpoint without --config inherits the rest, not these)."
         ),
     )
     simulation: SimulationParams = field(default_factory=SimulationParams)

@@ -12,6 +12,7 @@ import fcntl
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import xxhash
 
@@ -105,6 +106,43 @@ def restore_file_copy(copy: FileCopy, *, store: Store, dest: Path) -> str:
     return unpack_object(copy.object.key, compressed=copy.compressed, store=store, dest=dest)
 
 
+def _damaged(key: str, exc: BaseException) -> IntegrityError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return IntegrityError(
+        f"object {key} is not a zstd stream that decompresses: {detail}",
+        path=key,
+        hint="the object is damaged, or its manifest says compressed for an uncompressed "
+        "object; 'navsnap verify' lists the snapshots that need it",
+    )
+
+
+def _zstd_input(src: Path, key: str) -> Any:
+    """pyarrow's zstd stream over ``src``; IntegrityError naming ``key`` if it cannot be read
+    as one."""
+    import pyarrow as pa  # only here: importing it costs ~0.3 s of every command's start
+
+    try:
+        return pa.input_stream(str(src), compression="zstd")
+    except (OSError, pa.ArrowException) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the file itself (a read error), not its content
+        raise _damaged(key, exc) from None
+
+
+def _unzstd(fin: Any, key: str) -> bytes:
+    """The next chunk of decompressed bytes; IntegrityError naming ``key`` when the stored
+    bytes are not zstd (a damaged object is refused, not an internal error). Errors with an
+    errno (reading the file) are the OS's and go through unchanged."""
+    import pyarrow as pa
+
+    try:
+        return bytes(fin.read(_BUF))
+    except (OSError, pa.ArrowException) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise _damaged(key, exc) from None
+
+
 def unpack_object(key: str, *, compressed: bool, store: Store, dest: Path) -> str:
     """Write the database file stored as object ``key`` (zstd if ``compressed``) to ``dest``,
     fsynced: a reflink where the store is local and the filesystem clones, else a copy (in
@@ -116,10 +154,8 @@ def unpack_object(key: str, *, compressed: bool, store: Store, dest: Path) -> st
             shutil.copyfile(src, dest)
             fsync_file(dest)
             return "copy"
-        import pyarrow as pa
-
-        with pa.input_stream(str(src), compression="zstd") as fin, dest.open("wb") as fout:
-            while chunk := fin.read(_BUF):
+        with _zstd_input(src, key) as fin, dest.open("wb") as fout:
+            while chunk := _unzstd(fin, key):
                 fout.write(chunk)
             fout.flush()
             os.fsync(fout.fileno())
@@ -139,12 +175,10 @@ def unpack_hashed(key: str, *, compressed: bool, store: Store, dest: Path) -> tu
             if store.capabilities.local_paths and reflink(src, dest):
                 return ("reflink", *hash_file(dest))
             return ("copy", *_copy_hashed(src, dest))
-        import pyarrow as pa
-
         h = xxhash.xxh3_128()
         size = 0
-        with pa.input_stream(str(src), compression="zstd") as fin, dest.open("wb") as fout:
-            while chunk := fin.read(_BUF):
+        with _zstd_input(src, key) as fin, dest.open("wb") as fout:
+            while chunk := _unzstd(fin, key):
                 h.update(chunk)
                 fout.write(chunk)
                 size += len(chunk)

@@ -7,6 +7,7 @@ import errno
 import functools
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Iterator
 
@@ -16,6 +17,7 @@ __all__ = [
     "fsync_file",
     "is_disk_full",
     "pid_alive",
+    "read_regular",
     "start_writeback",
 ]
 
@@ -25,6 +27,35 @@ _NO_SPACE = ("No space left on device", "ENOSPC", "Disk quota exceeded")
 _INVALIDATED = "database has been invalidated"
 #: Less free space than this on the database's filesystem counts as full.
 _NEARLY_FULL = 1 << 20
+
+
+def read_regular(path: str | os.PathLike[str], *, limit: int) -> bytes | None:
+    """The bytes of regular file ``path`` if it holds at most ``limit``, never following a
+    symlink nor blocking (``O_NONBLOCK``: a FIFO or a device in its place is not read): None
+    for anything else (absent, unreadable, not a regular file, larger). For small state
+    files anyone who can write their directory may replace (lock owner files, stat records)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, limit + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks) if total <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def fsync_file(path: str | os.PathLike[str]) -> None:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from navsnap.errors import (
     StoreError,
     check_non_negative,
 )
-from navsnap.fsutil import pid_alive
+from navsnap.fsutil import pid_alive, read_regular
 from navsnap.store import Store, layout
 from navsnap.store.remote import redact
 
@@ -69,9 +70,19 @@ def lock_path_for_db(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".navsnap.lock")
 
 
+#: A lock owner file is a few hundred bytes; anything larger is not one.
+_MAX_INFO = 64 << 10
+
+
 def _read_info(path: Path) -> LockInfo | None:
+    """The owner a lock's ``.json`` file names, None when there is none to read: it is read
+    like any small state file anyone may replace (:func:`~navsnap.fsutil.read_regular`: a
+    FIFO, a device, a symlink or a huge file in its place is not read, and never blocks)."""
+    raw = read_regular(path, limit=_MAX_INFO)
+    if raw is None:
+        return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(raw)
         return LockInfo(
             pid=int(data["pid"]),
             host=str(data["host"]),
@@ -80,6 +91,21 @@ def _read_info(path: Path) -> LockInfo | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _write_info(info_file: Path, text: str) -> None:
+    """Replace ``info_file`` by ``text`` through a new temporary file beside it, created
+    exclusively (``mkstemp``): never through a FIFO or a symlink someone put at a guessable
+    name."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{info_file.name}.", suffix=".tmp", dir=info_file.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, info_file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager
@@ -137,16 +163,10 @@ def hold_lock(
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             purpose=purpose,
         )
-        tmp = info_file.with_name(info_file.name + f".{os.getpid()}.tmp")
         argv = [redact(a) for a in sys.argv[:8]]  # never a store URL's credentials
         try:
-            tmp.write_text(json.dumps({**me.__dict__, "argv": argv}))
-            os.replace(tmp, info_file)
-        except (
-            OSError
-        ) as exc:  # the lock file exists (an earlier run), its directory is not writable
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            _write_info(info_file, json.dumps({**me.__dict__, "argv": argv}))
+        except OSError as exc:  # the lock file exists (an earlier run), the folder is read-only
             raise error(
                 f"cannot write the lock owner file {str(info_file)!r}: {exc.strerror or exc}",
                 hint="check that its directory is writable",

@@ -481,15 +481,18 @@ class Manifest:
             if not isinstance(data.get(name, []), list):
                 raise TypeError(f"{name} is not a list")
         f = data.get("file")
+        if f is not None and not isinstance(f, dict):
+            raise TypeError("file is not an object or null")
+        # Raw values: check_manifest refuses a method, flag or digest of the wrong type.
         file_copy = (
             FileCopy(
                 object=_object(f["object"]),
-                method=str(f["method"]),
-                compressed=bool(f["compressed"]),
+                method=f["method"],
+                compressed=f["compressed"],
                 raw_size=_int(f["raw_size"]),
-                raw_xxh3=str(f["raw_xxh3"]),
+                raw_xxh3=f["raw_xxh3"],
             )
-            if f
+            if f is not None
             else None
         )
         known = {f.name for f in fields(cls)}

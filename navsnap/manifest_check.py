@@ -14,6 +14,9 @@ loaded it without, see ``docs/concepts.md``):
   text are strings (navsnap writes the statement, quoting each);
 * every column type parses as a DuckDB type (or is a plain type name);
 * version strings match a pattern (``storage_version`` goes into ``ATTACH``);
+* the database name is one line without a double quote (a restore under another catalog name
+  rewrites view and macro SQL with it, :func:`navsnap.materialize.restored_ddl`, and checks
+  the rewritten text again, :func:`check_rewritten_ddl`);
 * names are strings (navsnap quotes them itself), the year column is one of the columns, every
   count is a non-negative integer.
 
@@ -35,13 +38,16 @@ from navsnap.errors import IntegrityError
 if TYPE_CHECKING:
     import duckdb
 
-    from navsnap.manifest import Comment, DdlEntry, Manifest, TableEntry
+    from navsnap.manifest import Comment, DdlEntry, FileCopy, Manifest, ObjectRef, TableEntry
 
 __all__ = [
     "COMMENT_ON",
     "DDL_KINDS",
+    "MODES",
+    "check_database_name",
     "check_ddl",
     "check_manifest",
+    "check_rewritten_ddl",
     "check_type",
     "check_version",
     "sql_parser",
@@ -287,6 +293,45 @@ def check_version(value: object, *, optional: bool = False) -> None:
         raise _Refused(f"{str(value)[:80]!r} is not a version string")
 
 
+#: What a database name never holds: a double quote (view and macro SQL is rewritten with
+#: it, as a quoted identifier) and control characters or line breaks (it is shown on one
+#: line). An apostrophe (``bob's.duckdb``) is an ordinary character of a quoted identifier.
+_NAME_FORBIDDEN = re.compile(r"[\"\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MAX_DATABASE_NAME = 255
+
+
+def check_database_name(value: object) -> None:
+    """``database_name``: the catalog name DuckDB gives a database file (its stem, at most
+    255 bytes on any filesystem), never empty. DuckDB itself allows double quotes and control
+    characters in a file's stem; navsnap refuses them (the writer before it snapshots, a
+    reader in a manifest): the name is matched in view and macro SQL, and shown on one line.
+    ValueError naming why."""
+    if not isinstance(value, str) or not value or len(value) > _MAX_DATABASE_NAME:
+        raise _Refused(f"{str(value)[:80]!r} is not a database name (1 to 255 characters)")
+    bad = _NAME_FORBIDDEN.search(value)
+    if bad is not None:
+        raise _Refused(
+            f"{value[:80]!r} holds {bad.group()!r}: a database name holds no double quote and "
+            "no control character"
+        )
+
+
+def check_rewritten_ddl(kind: str, sql: str, *, at: str, snapshot_id: str) -> None:
+    """SQL navsnap rewrote from a manifest's ``ddl[]`` entry ``at`` (the catalog name taken
+    out of a view or macro) is still exactly one CREATE of ``kind``, as :func:`check_ddl`
+    checks the recorded text: IntegrityError naming the field otherwise. Nothing built from
+    manifest text runs unchecked."""
+    try:
+        check_ddl(kind, sql)
+    except ValueError as exc:
+        raise IntegrityError(
+            f"manifest {snapshot_id}: field {at} is refused once its catalog name is "
+            f"rewritten: {exc}",
+            snapshot_id=snapshot_id,
+            hint="the manifest does not fit the snapshot format; it is not used",
+        ) from None
+
+
 def _str(value: object) -> None:
     if not isinstance(value, str) or "\x00" in value or len(value) > 10_000:
         raise _Refused("is not a string")
@@ -395,6 +440,55 @@ def _check_comment(c: Comment) -> None:
         raise _Refused(f"a comment on a {c.on} names no column")
 
 
+#: The snapshot modes (``mode``): per-partition Parquet objects, or one whole database file.
+MODES = ("parquet", "file")
+
+
+def _mode(mode: object, file: FileCopy | None) -> None:
+    """``mode`` is known, and ``file`` is present exactly in whole-file mode."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise _Refused(f"{str(mode)[:40]!r} is not one of {', '.join(MODES)}")
+    if (mode == "file") != (file is not None):
+        raise _Refused(
+            "is file but the manifest has no file block" if mode == "file"
+            else f"is {mode} but the manifest has a file block"
+        )  # fmt: skip
+
+
+def _file_copy(f: FileCopy) -> None:
+    """The whole-file block: a known method, a boolean ``compressed``, sizes and digests of
+    their forms, and an object key ``objects/<h[:2]>/<h>.duckdb`` (``.duckdb.zst`` exactly
+    when compressed) whose digest is the object's recorded xxh3-128."""
+    from navsnap.store import layout
+
+    if not isinstance(f.method, str) or f.method not in ("reflink", "copy"):
+        raise _Refused(f"method {str(f.method)[:40]!r} is not reflink or copy")
+    if not isinstance(f.compressed, bool):
+        raise _Refused(f"compressed {str(f.compressed)[:40]!r} is not true or false")
+    _count(f.raw_size)
+    _count(f.object.size)
+    if not isinstance(f.raw_xxh3, str) or not _HEX32.fullmatch(f.raw_xxh3):
+        raise _Refused("raw_xxh3 is not an xxh3-128 digest")
+    if not isinstance(f.object.xxh3, str) or not _HEX32.fullmatch(f.object.xxh3):
+        raise _Refused("object.xxh3 is not an xxh3-128 digest")
+    try:
+        key = layout.parse_object_key(f.object.key)
+    except (ValueError, TypeError, AttributeError):
+        raise _Refused(f"object.key {str(f.object.key)[:80]!r} is not an object key") from None
+    want = "duckdb.zst" if f.compressed else "duckdb"
+    if key.digest != f.object.xxh3 or key.ext != want:
+        raise _Refused(
+            f"object.key {f.object.key[:80]!r} is not objects/<xxh3>.{want} "
+            f"(compressed is {str(f.compressed).lower()})"
+        )
+
+
+def _in_file(obj: ObjectRef, f: FileCopy) -> None:
+    """In whole-file mode every partition points at the file object."""
+    if obj != f.object:
+        raise _Refused("is not the file object (a whole-file snapshot has no other)")
+
+
 def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = True) -> None:
     """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits.
 
@@ -411,9 +505,9 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         ("storage_version", lambda: check_version(m.storage_version, optional=True)),
         ("snapshot_id", lambda: _str(m.snapshot_id)),
         ("run_id", lambda: _str(m.run_id)),
-        ("database_name", lambda: _str(m.database_name)),
+        ("database_name", lambda: check_database_name(m.database_name)),
         ("year_column", lambda: _str(m.year_column)),
-        ("mode", lambda: _str(m.mode)),
+        ("mode", lambda: _mode(m.mode, m.file)),
         ("created_at", lambda: _str(m.created_at)),
     ]
 
@@ -439,6 +533,13 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         _check_entry(d, f"ddl[{i}]", fields, sql)
     for i, c in enumerate(m.comments):
         fields.append((f"comments[{i}]", partial(_check_comment, c)))
+    if m.file is not None:
+        fields.append(("file", partial(_file_copy, m.file)))
+        for i, t in enumerate(m.tables):
+            for j, p in enumerate(t.partitions):
+                fields.append(
+                    (f"tables[{i}].partitions[{j}].object", partial(_in_file, p.object, m.file))
+                )
     if m.hot is not None:
         hot = m.hot
 

@@ -17,6 +17,7 @@ Nothing here writes: the checks run before the snapshot starts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,16 @@ from navsnap.manifest import Manifest
 from navsnap.steps import Step, parse_step
 from navsnap.store import Store
 
-__all__ = ["CheckpointConfig", "check_year", "checkpoint_config", "newest_year"]
+__all__ = [
+    "NOT_INHERITED",
+    "CheckpointConfig",
+    "check_year",
+    "checkpoint_config",
+    "inherited_block",
+    "newest_year",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,41 @@ def last_snapshot(store: Store, db_path: Path) -> Manifest | None:
     return max(mine, key=lambda m: (m.created_at, m.snapshot_id)) if mine else None
 
 
-def _config_of(manifest: Manifest) -> Config:
+#: Keys of ``config.values`` a checkpoint never inherits: what it would execute. ``checks``
+#: is SQL the snapshot runs on the database. (Nothing else inherited runs: the step is
+#: neither run nor imported, input files are not read, the store and ``[retention]`` are
+#: not taken from it.)
+NOT_INHERITED = ("checks",)
+
+
+def inherited_block(manifest: Manifest, *, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The ``config`` block a checkpoint inherits from ``manifest``: unchanged (same lineage
+    hash, identity, inputs and ``origin_year``) but for the keys of :data:`NOT_INHERITED`,
+    which are dropped from ``values``. A manifest is untrusted input, and a reader never
+    runs SQL found in one (``docs/format.md``); the hash covers ``identity`` and ``inputs``
+    only, so the lineage is the same. A notice naming the checks left out is logged and
+    appended to ``warnings``."""
+    block = manifest.config.to_dict()
+    values = dict(block["values"])
+    dropped = {k: values.pop(k) for k in NOT_INHERITED if k in values}
+    checks = dropped.get("checks")
+    if isinstance(checks, dict) and checks:
+        names = ", ".join(sorted(str(k) for k in checks)[:10])
+        line = (
+            f"the configuration of snapshot {manifest.snapshot_id} is inherited without its "
+            f"checks ({names}): check SQL is never taken from a store; pass --config to run "
+            "your checks"
+        )
+        log.info("%s", line)
+        if warnings is not None:
+            warnings.append(line)
+    block["values"] = values
+    return block
+
+
+def _config_of(manifest: Manifest, values: Mapping[str, Any]) -> Config:
     try:
-        return parse_section(Config, dict(manifest.config.values))
+        return parse_section(Config, dict(values))
     except (NavsnapError, ValueError, TypeError) as exc:
         detail = exc.one_line() if isinstance(exc, NavsnapError) else str(exc)
         raise ConfigError(
@@ -82,12 +124,18 @@ def _config_of(manifest: Manifest) -> Config:
 
 
 def checkpoint_config(
-    config: Config | None, *, store: Store, db_path: Path, builtin_tables: bool
+    config: Config | None,
+    *,
+    store: Store,
+    db_path: Path,
+    builtin_tables: bool,
+    warnings: list[str] | None = None,
 ) -> CheckpointConfig:
     """The configuration of a checkpoint of ``db_path``.
 
     ``config`` given: that one. Else the newest snapshot of this database in ``store``
-    lends its configuration block unchanged (same lineage hash, same ``origin_year``).
+    lends its configuration block (same lineage hash, same ``origin_year``), without its
+    checks (:func:`inherited_block`).
     Else, when ``builtin_tables`` (the database holds the built-in simulation's tables),
     the defaults; else ConfigError: a hash of defaults would put the snapshot in a lineage
     it does not belong to.
@@ -97,10 +145,9 @@ def checkpoint_config(
         return CheckpointConfig(config, step, config_block(config, step=step))
     last = last_snapshot(store, db_path)
     if last is not None:
-        cfg = _config_of(last)
-        return CheckpointConfig(
-            cfg, parse_step(cfg.run.step), last.config.to_dict(), inherited_from=last
-        )
+        block = inherited_block(last, warnings=warnings)
+        cfg = _config_of(last, block["values"])
+        return CheckpointConfig(cfg, parse_step(cfg.run.step), block, inherited_from=last)
     if builtin_tables:
         cfg = load_config(search_cwd=False)
         step = parse_step(cfg.run.step)

@@ -36,6 +36,7 @@ from navsnap.catalog import (
 from navsnap.errors import IntegrityError, RestoreError, cause
 from navsnap.integrity import damaged_hint
 from navsnap.manifest import DdlEntry, Manifest, ObjectRef, PartitionKey, TableEntry
+from navsnap.manifest_check import check_rewritten_ddl
 from navsnap.store import Store
 
 __all__ = [
@@ -251,8 +252,11 @@ def strip_catalog(sql: str, dbname: str, relations: set[str]) -> str:
 
     ``dbname.schema.x`` loses its catalog part; ``dbname.x`` becomes ``main.x`` when ``x`` is
     one of the snapshot's ``relations`` (so ``census.id``, a column of table ``census``, is
-    left alone). String literals and quoted identifiers that merely contain the name are
-    never touched.
+    left alone). String literals and quoted identifiers are read as whole tokens: one that
+    merely contains the name is never touched (a quoted identifier is the catalog only when
+    it is exactly the quoted name). ``dbname`` holds no double quote
+    (:func:`navsnap.manifest_check.check_database_name`); the caller checks the result again
+    (:func:`restored_ddl`).
     """
     if not dbname:
         return sql
@@ -261,12 +265,13 @@ def strip_catalog(sql: str, dbname: str, relations: set[str]) -> str:
     pattern = re.compile(
         rf"""(?P<lit>'(?:[^']|'')*')"""
         rf"""|(?<![\w"$.])(?P<cat>{re.escape(quote_ident(dbname))}|{re.escape(dbname)})\."""
-        rf"""(?P<first>{ident})(?P<more>\.{ident})?""",
+        rf"""(?P<first>{ident})(?P<more>\.{ident})?"""
+        rf"""|(?P<quoted>"(?:[^"]|"")*")""",
         re.IGNORECASE,
     )
 
     def fix(m: re.Match[str]) -> str:
-        if m.group("lit") is not None:
+        if m.group("lit") is not None or m.group("quoted") is not None:
             return m.group(0)
         first, more = m.group("first"), m.group("more")
         if more:
@@ -283,9 +288,11 @@ def restored_ddl(manifest: Manifest, *, catalog: str | None) -> tuple[DdlEntry, 
 
     Byte for byte the recorded SQL when ``catalog`` is the original catalog name (an
     in-place restore, or ``--to`` a file of the same stem); otherwise macro and view SQL
-    naming the original catalog is rewritten (:func:`strip_catalog`). ``None`` means an
-    unnamed catalog (views over Parquet), always rewritten. A restored database's own
-    catalog, compared with this, matches its snapshot.
+    naming the original catalog is rewritten (:func:`strip_catalog`), and every rewritten
+    text is checked again as the recorded one was (exactly one CREATE of its kind:
+    :func:`~navsnap.manifest_check.check_rewritten_ddl`, IntegrityError naming the field).
+    ``None`` means an unnamed catalog (views over Parquet), always rewritten. A restored
+    database's own catalog, compared with this, matches its snapshot.
     """
     manifest.sql_checked()  # every caller executes or compares what this returns
     if catalog is not None and catalog.lower() == manifest.database_name.lower():
@@ -293,12 +300,17 @@ def restored_ddl(manifest: Manifest, *, catalog: str | None) -> tuple[DdlEntry, 
     relations = {t.table for t in manifest.tables} | {
         d.name for d in manifest.ddl if d.kind == "view"
     }
-    return tuple(
-        dataclasses.replace(d, sql=strip_catalog(d.sql, manifest.database_name, relations))
-        if d.kind in ("macro", "view")
-        else d
-        for d in manifest.ddl
-    )
+    out: list[DdlEntry] = []
+    for i, d in enumerate(manifest.ddl):
+        if d.kind in ("macro", "view"):
+            sql = strip_catalog(d.sql, manifest.database_name, relations)
+            if sql != d.sql:
+                check_rewritten_ddl(
+                    d.kind, sql, at=f"ddl[{i}].sql", snapshot_id=manifest.snapshot_id
+                )
+                d = dataclasses.replace(d, sql=sql)
+        out.append(d)
+    return tuple(out)
 
 
 def create_views_and_macros(

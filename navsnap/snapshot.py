@@ -71,6 +71,7 @@ from navsnap.manifest import (
     PartitionKey,
     TableEntry,
 )
+from navsnap.manifest_check import check_database_name
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import checked_checks, compute_checks, compute_validation, json_safe
@@ -427,6 +428,14 @@ class SnapshotJob:
         self.sequences = list_sequences(cur)
         row = cur.execute("SELECT current_database()").fetchone()
         self.dbname = str(row[0]) if row else ""
+        try:  # every reader refuses a manifest whose name it would have to quote: not written
+            check_database_name(self.dbname)
+        except ValueError as exc:
+            raise DatabaseError(
+                f"database {self.dbname[:80]!r} cannot be snapshotted: catalog name {exc}",
+                hint="rename the database file (its name before the first dot is the catalog "
+                "name) to one without double quotes or control characters",
+            ) from None
         self.storage_version = storage_version(cur)
         if hot:
             self._stage_hot()

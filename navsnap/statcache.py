@@ -263,30 +263,11 @@ def _parse(raw: bytes) -> tuple[FileIdentity, str, Cached]:
 
 
 def _read(path: Path) -> bytes | None:
-    """At most ``MAX_BYTES + 1`` bytes of regular file ``path``, never following a symlink
-    nor blocking (a FIFO, a device): None for anything else."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
-            return None
-        chunks: list[bytes] = []
-        total = 0
-        while total <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - total)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    """At most ``MAX_BYTES`` bytes of regular file ``path``, never following a symlink nor
+    blocking (a FIFO, a device): None for anything else (:func:`navsnap.fsutil.read_regular`)."""
+    from navsnap.fsutil import read_regular
+
+    return read_regular(path, limit=MAX_BYTES)
 
 
 def _write_locked(db_path: Path, ino: int) -> bool:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -220,18 +221,58 @@ def test_unlock_local_store_says_the_kernel_holds_its_lock(tmp_path: Path) -> No
 
 
 def test_an_owner_file_that_cannot_be_written_is_a_one_line_database_error(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The lock file exists (an earlier run left it) but its owner file cannot be written,
     as in a directory made read-only since: an error naming the file, not an internal one."""
     db = tmp_path / "sim.duckdb"
     lock_file = lock_path_for_db(db)
     lock_file.touch()
-    info = Path(str(lock_file) + ".json")
-    (info.parent / f"{info.name}.{os.getpid()}.tmp").mkdir()  # the write fails there
+
+    def refused(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)  # what navsnap.lock calls
     with (
         pytest.raises(DatabaseError, match="cannot write the lock owner file") as exc,
         db_lock(db, purpose="test"),
     ):
         pass
     assert "writable" in exc.value.one_line()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "huge"])
+def test_a_lock_owner_file_that_is_no_small_regular_file_is_not_read(
+    tmp_path: Path, kind: str
+) -> None:
+    """A FIFO at ``locks/prune.lock.json`` made ``prune`` block forever reading it. Taking the
+    lock reads the owner file like any small state file (never blocking, regular files only,
+    size-capped) and replaces it by its own. In a child process: a read that blocks is a
+    timeout here, not a hung suite."""
+    lock = tmp_path / "prune.lock"
+    info = tmp_path / "prune.lock.json"
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "x"}))
+    if kind == "fifo":
+        os.mkfifo(info)
+    elif kind == "symlink":
+        info.symlink_to(outside)
+    else:
+        info.write_text(json.dumps({"pid": 1, "host": "h", "started": "x", "pad": "x" * 100_000}))
+    code = (
+        "import sys; from pathlib import Path; from navsnap.lock import hold_lock, _read_info\n"
+        "assert _read_info(Path(sys.argv[2])) is None\n"
+        "with hold_lock(Path(sys.argv[1]), purpose='test'): pass\n"
+    )
+    env = {**os.environ, "PYTHONPATH": pythonpath(TESTS)}
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(lock), str(info)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(outside.read_text())["host"] == "elsewhere"  # a symlink is not followed
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))

@@ -324,7 +324,8 @@ def checkpoint_cmd(
     """Snapshot an existing database by hand (dbt hook, scheduler).
 
     The configuration is the one given (--config and the options 'run' takes), else that of
-    the database's newest snapshot. YEAR must be the newest year the database holds.
+    the database's newest snapshot, without its checks (check SQL is never taken from a
+    store). YEAR must be the newest year the database holds.
 
     \b
     Example:
@@ -334,6 +335,7 @@ def checkpoint_cmd(
     overrides = _overrides(employees=employees, seed=seed, step=step)
     given = config_path is not None or bool(overrides) or Path(DEFAULT_CONFIG_NAME).is_file()
     config = load_config(config_path, overrides=overrides) if given else None
+    notices: list[str] = []
     with progress_bars() as bars:
         manifest = api.checkpoint(
             db=db,
@@ -344,7 +346,10 @@ def checkpoint_cmd(
             mode=mode,
             wait_lock=wait_lock,
             progress=bars,
+            warnings=notices,
         )
+    for line in notices:
+        warn(line)
     if as_json:
         emit_json(
             {

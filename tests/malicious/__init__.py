@@ -73,6 +73,25 @@ def _checks_in_config(m: dict[str, Any]) -> None:
     m["checks"] = {"evil": 1, "stolen": "x"}
 
 
+def _catalog_rewrite(name: str) -> Mutation:
+    """A ``database_name`` with a quote, and views that the rewrite of the catalog name (a
+    restore under another name, views over Parquet) would once have turned into two
+    statements: ``"foo a".x.y`` lost ``a".`` and the comment that hid the COPY with it."""
+
+    def mutate(m: dict[str, Any]) -> None:
+        m["database_name"] = name
+        m["ddl"].append(
+            {"kind": "view", "schema": "main", "name": "foo x.y -- ",
+             "sql": 'CREATE VIEW "foo x.y -- " AS SELECT 1 AS k;'}
+        )  # fmt: skip
+        m["ddl"].append(
+            {"kind": "view", "schema": "main", "name": "evil",
+             "sql": f'CREATE VIEW evil AS SELECT * FROM "foo {name}.x.y -- " ; {COPY_TO}'}
+        )  # fmt: skip
+
+    return mutate
+
+
 def _deep(depth: int) -> bytes:
     return b'{"format_version": 1, "validation": ' + b"[" * depth + b"]" * depth + b"}"
 
@@ -125,6 +144,10 @@ CASES: list[Case] = [
     Case("navsnap-version-newline", _set("navsnap_version", "0.1.0\nforged: yes")),
     Case("year-column-not-a-column", _set("tables.2.year_column", 'nope"; DROP TABLE people; --')),
     Case("encoding-unknown", _set("tables.0.encodings", {"region_id": "sql"})),
+    # --- the catalog name, which rewrites view and macro SQL under another name
+    Case("database-name-quote-rewrites-view", _catalog_rewrite('a"')),
+    Case("database-name-newline", _set("database_name", "simulation\nforged: yes")),
+    Case("database-name-empty", _set("database_name", "")),
     # --- wrong JSON types in fields
     Case("tables-is-string", _set("tables", "abc")),
     Case("tables-is-object", _set("tables", {"a": 1})),
