@@ -171,10 +171,15 @@ def list_tables(con: duckdb.DuckDBPyConnection, *, year_column: str) -> list[Tab
     for schema, table, name, dtype, not_null in cols:
         by_table.setdefault((schema, table), []).append(Column(name, dtype, bool(not_null)))
     deps = _fk_dependencies(con)
+    from navsnap.selfref import complete_sql, self_references  # it builds on this module
+
     infos: list[TableInfo] = []
     for schema, table, sql in tables:
         columns = tuple(by_table.get((schema, table), []))
         has_year = any(c.name == year_column for c in columns)
+        if not engine.SELF_REFERENCE_IN_SQL and table in deps.get((schema, table), ()):
+            # DuckDB before 2.0 leaves a key referencing its own table out of this text.
+            sql = complete_sql(sql, schema, table, self_references(con, schema, table))
         infos.append(
             TableInfo(
                 schema=schema,

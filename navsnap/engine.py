@@ -29,6 +29,17 @@ themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1
   hashes INTERVAL, TIMETZ, BIT and nested values holding them otherwise, and follows a
   VARCHAR column's collation: :data:`HASH_FOLLOWS_COLLATION`), so fingerprints compare only
   between releases of one :func:`hash_family`.
+- ``duckdb_columns()`` says which columns are generated from 2.0 (:data:`GENERATED_FLAG`);
+  before, a generated column shows only as a ``column_default``, and binding an INSERT into
+  it fails (:func:`navsnap.materialize.generated_columns` asks that on a cursor of its own).
+- Before 2.0, ``duckdb_tables().sql`` leaves a FOREIGN KEY that references its own table
+  out, writing an empty item in its place (``boss INTEGER, );``); navsnap writes the clause
+  back from ``duckdb_constraints()`` (:data:`SELF_REFERENCE_IN_SQL`), which names the
+  referenced columns from 1.1 (:data:`FK_REFERENCED_COLUMNS`): under 1.0 such a table is
+  refused at checkpoint.
+- 1.0 reads the type text ``ENUM('a', 'b')[]`` (its own spelling of a LIST of ENUM) as
+  ``ENUM('a', 'b')``, so a table DDL holding it creates another column type
+  (:data:`ENUM_LIST_TEXT_PARSES`): refused at checkpoint under 1.0.
 
 A file written by a newer engine, or in a newer storage version, cannot be written by an older
 one: :func:`check_restorable` refuses such a snapshot before anything changes and names the
@@ -48,7 +59,10 @@ from navsnap.errors import EngineVersionError
 
 __all__ = [
     "ATTACH_STORAGE_VERSION",
+    "ENUM_LIST_TEXT_PARSES",
+    "FK_REFERENCED_COLUMNS",
     "FK_REFERENCED_TABLE",
+    "GENERATED_FLAG",
     "HASH_FOLLOWS_COLLATION",
     "MINIMUM",
     "NESTED_TEXT_ESCAPED_FROM",
@@ -57,6 +71,7 @@ __all__ = [
     "PARQUET_VERSION_OPTION",
     "REINSERTS_DELETED_KEYS",
     "RUNNING",
+    "SELF_REFERENCE_IN_SQL",
     "USER_SCHEMAS",
     "VERSION",
     "Taken",
@@ -102,6 +117,20 @@ FK_REFERENCED_TABLE: Final[str] = (
     r"""'REFERENCES\s+(?:(?:"(?:[^"]|"")*"|[^."(\s]+)\.)?("(?:[^"]|"")*"|[^."(\s]+)\s*\(', 1), """
     r"""'^"(.*)"$', '\1'), '""', '"')"""
 )
+
+#: Whether ``duckdb_constraints()`` has ``referenced_column_names`` (from 1.1).
+FK_REFERENCED_COLUMNS: Final[bool] = RUNNING >= (1, 1, 0)
+
+#: Whether ``duckdb_tables().sql`` writes a FOREIGN KEY that references its own table (2.0;
+#: before, an empty item stands in its place).
+SELF_REFERENCE_IN_SQL: Final[bool] = RUNNING >= (2, 0, 0)
+
+#: Whether ``duckdb_columns()`` has ``is_generated`` (2.0).
+GENERATED_FLAG: Final[bool] = RUNNING >= (2, 0, 0)
+
+#: Whether the type text ``ENUM(...)[]`` (a LIST or ARRAY of an ENUM, as DuckDB spells it in
+#: a table's DDL) reads back as that type (1.0 reads it as the ENUM alone).
+ENUM_LIST_TEXT_PARSES: Final[bool] = RUNNING >= (1, 1, 0)
 
 # The first release of each run of releases whose hash() agree, through the newest release
 # measured (tests/test_engine_upgrade.py checks the running one against recorded values).

@@ -23,8 +23,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import duckdb
 
+from navsnap import engine
 from navsnap.catalog import (
+    TableInfo,
     comment_sql,
+    database_name,
     entry_columns,
     parquet_list,
     partition_filter,
@@ -37,6 +40,7 @@ from navsnap.errors import IntegrityError, RestoreError, cause
 from navsnap.integrity import damaged_hint
 from navsnap.manifest import DdlEntry, Manifest, ObjectRef, PartitionKey, TableEntry
 from navsnap.manifest_check import check_rewritten_ddl
+from navsnap.selfref import ready_condition, self_references
 from navsnap.store import Store
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "copy_tables",
     "create_parquet_views",
     "create_views_and_macros",
+    "generated_columns",
     "load_parquet",
     "local_files",
     "reload_partition",
@@ -63,13 +68,87 @@ def local_files(store: Store, objects: Sequence[ObjectRef]) -> Iterator[list[str
         yield [str(stack.enter_context(store.local_copy(o.key))) for o in objects]
 
 
-def load_parquet(con: duckdb.DuckDBPyConnection, target_ref: str, files: Sequence[str]) -> None:
-    """Append the rows of Parquet ``files`` to a table, matching columns by name."""
+def generated_columns(con: duckdb.DuckDBPyConnection, table: TableInfo) -> frozenset[str]:
+    """The generated columns of ``table`` in ``con``'s current database: DuckDB computes
+    their values, and refuses an INSERT that names them.
+
+    Where ``duckdb_columns()`` does not say (before 2.0), a column with a default is
+    generated exactly when binding an INSERT into it alone fails with DuckDB's "Cannot insert
+    into a generated column"; that is asked on a cursor of its own, in the same database
+    (the other columns' defaults bind there), whose failed statement cannot abort ``con``'s
+    transaction. Any other error is raised: a column taken for generated would not load."""
+    where = (
+        "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? "
+        "AND NOT internal"
+    )
+    if engine.GENERATED_FLAG:
+        rows = con.execute(
+            f"SELECT column_name FROM duckdb_columns() {where} AND is_generated",
+            [table.schema, table.name],
+        ).fetchall()
+        return frozenset(str(name) for (name,) in rows)
+    rows = con.execute(
+        f"SELECT column_name FROM duckdb_columns() {where} AND column_default IS NOT NULL",
+        [table.schema, table.name],
+    ).fetchall()
+    if not rows:
+        return frozenset()
+    found: set[str] = set()
+    probe = con.cursor()
+    try:
+        probe.execute(f"USE {quote_ident(database_name(con))}")
+        for (name,) in rows:
+            try:
+                probe.execute(f"EXPLAIN INSERT INTO {table.ref} ({quote_ident(name)}) SELECT NULL")
+            except duckdb.BinderException as exc:
+                if "generated column" not in str(exc):
+                    raise
+                found.add(str(name))
+    finally:
+        probe.close()
+    return frozenset(found)
+
+
+def load_parquet(con: duckdb.DuckDBPyConnection, table: TableInfo, files: Sequence[str]) -> None:
+    """Append the rows of Parquet ``files`` to ``table``, matching columns by name.
+
+    Generated columns are left to DuckDB, which computes them (the objects hold their values
+    for readers without navsnap, and the restore's fingerprint check compares the computed
+    ones). A table with a FOREIGN KEY on itself is loaded so that referenced rows come first
+    (:mod:`navsnap.selfref`)."""
     if not files:
         return
-    con.execute(
-        f"INSERT INTO {target_ref} BY NAME SELECT * FROM read_parquet({parquet_list(files)})"
-    )
+    generated = generated_columns(con, table)
+    cols = ", ".join(quote_ident(c.name) for c in table.columns if c.name not in generated)
+    source = f"read_parquet({parquet_list(files)})"
+    refs = self_references(con, table.schema, table.name)
+    if not refs:
+        con.execute(f"INSERT INTO {table.ref} ({cols}) SELECT {cols} FROM {source}")
+        return
+    # One statement per level: DuckDB checks each row against the rows already there.
+    pending, batch = "navsnap_pending", "navsnap_batch"
+    ready = ready_condition(refs, row="navsnap_p", target=table.ref)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {pending} AS SELECT {cols} FROM {source}")
+    try:
+        while True:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {batch} AS "
+                f"SELECT rowid AS id FROM {pending} AS navsnap_p WHERE {ready}"
+            )
+            row = con.execute(f"SELECT count(*) FROM {batch}").fetchone()
+            if row is None or row[0] == 0:
+                break
+            picked = f"rowid IN (SELECT id FROM {batch})"
+            con.execute(
+                f"INSERT INTO {table.ref} ({cols}) SELECT {cols} FROM {pending} WHERE {picked}"
+            )
+            con.execute(f"DELETE FROM {pending} WHERE {picked}")
+        # Rows no order lets in (none in a database DuckDB wrote): DuckDB's own error.
+        con.execute(f"INSERT INTO {table.ref} ({cols}) SELECT {cols} FROM {pending}")
+    finally:
+        for name in (batch, pending):
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{name}")
 
 
 def typed_parquet(entry: TableEntry, files: Sequence[str]) -> str:
@@ -108,7 +187,7 @@ def build_database(
         if progress is not None:
             progress("load", i, len(entries))
         with local_files(store, [p.object for p in entry.partitions]) as files:
-            load_parquet(con, qualified(entry.schema, entry.table), files)
+            load_parquet(con, table_info(entry), files)
     if progress is not None:
         progress("load", len(entries), len(entries))
     if after_load is not None:
@@ -143,7 +222,7 @@ def reload_partition(
     part = entry.partition(key)
     if load and part is not None:
         with local_files(store, [part.object]) as files:
-            load_parquet(con, info.ref, files)
+            load_parquet(con, info, files)
 
 
 # --------------------------------------------------------------------------- copies and views

@@ -72,6 +72,7 @@ from navsnap.manifest import (
     TableEntry,
 )
 from navsnap.manifest_check import check_database_name
+from navsnap.selfref import lost_constraints
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
 from navsnap.validation import checked_checks, compute_checks, compute_validation, json_safe
@@ -203,6 +204,38 @@ def _translate_duckdb(exc: duckdb.Error, what: str) -> NavsnapError:
     if is_disk_full(exc):
         return DiskFullError(f"no space left while {what}", hint="free disk space and retry")
     return StoreError(f"{what} failed: {text.splitlines()[0]}")
+
+
+def _refuse_unrestorable(cur: duckdb.DuckDBPyConnection, table: TableInfo) -> None:
+    """DatabaseError when no restore under the running DuckDB could give ``table`` back:
+    refused at checkpoint, with the database as it is, not at the restore that needs it.
+
+    * its DDL as DuckDB writes it lacks a constraint (DuckDB 1.0 leaves out a FOREIGN KEY
+      referencing the table itself, and does not say which columns it references);
+    * a column type whose text DuckDB reads as another type (1.0 reads ``ENUM(...)[]`` as
+      the ENUM alone): the restore's CREATE TABLE would make another column.
+    """
+    if lost_constraints(table.sql):
+        raise DatabaseError(
+            f"table {table.key} cannot be snapshotted under DuckDB {engine.VERSION}: its "
+            "definition as DuckDB writes it leaves out a constraint (a FOREIGN KEY that "
+            "references the table itself), so a restore would lose it",
+            hint="use DuckDB 1.1 or newer, where navsnap writes that key back, or drop the "
+            "constraint",
+        )
+    if engine.ENUM_LIST_TEXT_PARSES:
+        return
+    for c in table.columns:
+        if "ENUM(" not in c.type.upper() or "[" not in c.type:
+            continue
+        row = cur.execute(f"SELECT typeof(CAST(NULL AS {c.type}))").fetchone()
+        if row is not None and row[0] != c.type:
+            raise DatabaseError(
+                f"table {table.key} column {c.name} ({c.type}) cannot be snapshotted under "
+                f"DuckDB {engine.VERSION}: it reads that type back as {row[0]}, so a restore "
+                "would create another column",
+                hint="use DuckDB 1.1 or newer, or store the list as VARCHAR[]",
+            )
 
 
 def take_snapshot(
@@ -411,6 +444,7 @@ class SnapshotJob:
         # In the caller's thread, before the next year's step can start: a table navsnap
         # cannot store exactly stops the run here, with the database as the step left it.
         for table in self.tables:
+            _refuse_unrestorable(cur, table)
             unsafe = text_unsafe_columns(cur, table)
             if unsafe:
                 c = unsafe[0]

@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import navsnap  # noqa: E402
-from navsnap.catalog import qualified  # noqa: E402
+from navsnap.catalog import table_info  # noqa: E402
 from navsnap.compare import table_mismatches  # noqa: E402
 from navsnap.hashing import hash_file  # noqa: E402
 from navsnap.index import read_all  # noqa: E402
@@ -628,8 +628,8 @@ def restore_to(store: Path | str, db: Path, last: Manifest, out: Path) -> None:
 
 def load_floor(store: Path, last: Manifest, out: Path) -> None:
     """What no full restore can go below: the tables of ``last`` created with their
-    constraints and their Parquet objects loaded as a restore loads them (``INSERT ... BY
-    NAME``, insertion order not kept), then CHECKPOINT and fsync; no object hashed, nothing
+    constraints and their Parquet objects loaded as a restore loads them (``INSERT ... (columns)
+    SELECT``, insertion order not kept), then CHECKPOINT and fsync; no object hashed, nothing
     fingerprinted or listed, no views, macros or comments."""
     con = duckdb.connect(str(out))
     con.execute("SET preserve_insertion_order = false")
@@ -637,7 +637,7 @@ def load_floor(store: Path, last: Manifest, out: Path) -> None:
         con.execute(entry.ddl)
     for entry in last.tables:
         files = sorted({str(store / p.object.key) for p in entry.partitions})
-        load_parquet(con, qualified(entry.schema, entry.table), files)  # the restore's load
+        load_parquet(con, table_info(entry), files)  # the restore's load
     con.execute("CHECKPOINT")
     con.close()
     fsync_tree(out)

@@ -25,6 +25,7 @@ from conftest import invoke
 
 import navsnap
 from navsnap import engine, materialize
+from navsnap.catalog import TableInfo
 from navsnap.compare import aggregate_mismatches, full_strength
 from navsnap.errors import RestoreError
 from navsnap.index import resolve
@@ -119,11 +120,11 @@ def test_a_snapshot_of_another_engine_restores_and_checks_out(
 def _corrupting_load(column: str) -> object:
     real = materialize.load_parquet
 
-    def load(con: duckdb.DuckDBPyConnection, target_ref: str, files: list[str]) -> None:
-        real(con, target_ref, files)
-        if target_ref.endswith('"facts"'):
+    def load(con: duckdb.DuckDBPyConnection, table: TableInfo, files: list[str]) -> None:
+        real(con, table, files)
+        if table.name == "facts":
             # one value changes on the way in; the row count stays the same
-            con.execute(f"UPDATE {target_ref} SET {column} = {column} + 1 WHERE id = 7")
+            con.execute(f"UPDATE {table.ref} SET {column} = {column} + 1 WHERE id = 7")
 
     return load
 

@@ -207,6 +207,39 @@ def _disk_full(exc: BaseException, manifest: Manifest, tmp: Path, target: Path) 
         ) from None
 
 
+#: What DuckDB raises when it refuses the snapshot's DDL or rows as navsnap writes them back
+#: (a constraint, a type, a cast): not a sign of damage, as every object matched its hash.
+_REFUSALS: tuple[type[duckdb.Error], ...] = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConstraintException,
+    duckdb.ConversionException,
+    duckdb.NotImplementedException,
+    duckdb.ParserException,
+)
+
+
+def _load_error(exc: duckdb.Error, manifest: Manifest, target: Path) -> RestoreError:
+    """The RestoreError for a full build that DuckDB stopped with ``exc``.
+
+    The objects were checked against their hashes before the build (:mod:`.fetch`), so when
+    DuckDB refuses the snapshot's DDL or rows, the snapshot is intact and navsnap failed to
+    rebuild it: a bug to report, not damage to look for. Any other error (reading a file)
+    may come from the store, and ``verify --deep`` says."""
+    detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, _REFUSALS):
+        return RestoreError(
+            f"navsnap could not rebuild {manifest.snapshot_id} into {str(target)!r} under "
+            f"DuckDB {engine.VERSION}: {detail}",
+            hint="nothing was changed; the snapshot is intact (its objects match their "
+            "hashes): this is a navsnap bug, please report it with this message",
+        )
+    return RestoreError(
+        f"restoring {manifest.snapshot_id} into {str(target)!r} failed: {detail}",
+        hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
+    )
+
+
 def _restore_hot(
     store: Store, manifest: Manifest, plan: RestorePlan, target: Path, *, t0: float
 ) -> RestoreReport:
@@ -318,11 +351,7 @@ def _restore_parquet(
         remove_with_wal(tmp)
         _disk_full(exc, manifest, tmp, target)
         if isinstance(exc, duckdb.Error):
-            raise RestoreError(
-                f"restoring {manifest.snapshot_id} into {str(target)!r} failed: "
-                f"{str(exc).splitlines()[0]}",
-                hint="nothing was changed; run 'navsnap verify --deep' on the snapshot",
-            ) from exc
+            raise _load_error(exc, manifest, target) from exc
         raise
     if recorded and checked is not None:
         t2 = time.perf_counter()
