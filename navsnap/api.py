@@ -17,7 +17,7 @@ from navsnap.errors import (
     UsageError,
     check_non_negative,
 )
-from navsnap.identity import belongs, database_name, foreign_note, lineage_label
+from navsnap.identity import belongs, database_name, foreign_note, lineage_label, owner_key
 from navsnap.index import LATEST, read_all, resolve
 from navsnap.locate import resolve_store
 from navsnap.store import Store, open_store
@@ -243,7 +243,8 @@ class SnapshotSummary:
     config_hash: str
     tags: tuple[str, ...]
     verified_at: str | None
-    #: The database the snapshot was taken of (the manifest's ``database_name``).
+    #: The database the snapshot was taken of (:func:`navsnap.identity.owner_key`: the
+    #: manifest's ``database_id``, or its catalog name marked as such when it has none).
     database: str = ""
     #: The snapshot this one continues (None: the first of its chain).
     parent: str | None = None
@@ -291,7 +292,7 @@ def list_snapshots(
     manifests = [
         m
         for m in everything
-        if (db is None or belongs(m, database_name(db)))
+        if (db is None or belongs(m, database_name(db), everything))
         and (year is None or m.year == year)
         and (run is None or m.run_id.startswith(run))
         and (tag is None or tag in by_snapshot.get(m.snapshot_id, []))
@@ -316,7 +317,7 @@ def list_snapshots(
             config_hash=m.config_hash,
             tags=tuple(sorted(by_snapshot.get(m.snapshot_id, []))),
             verified_at=verified.get(m.snapshot_id),
-            database=m.database_name,
+            database=owner_key(m),
             parent=m.parent,
             damaged_at=damaged.get(m.snapshot_id),
             lineage=lineage_label(m),
@@ -333,7 +334,7 @@ def _fork_of(m: Manifest, by_id: dict[str, Manifest]) -> str | None:
     parent = by_id.get(m.parent) if m.parent else None
     if parent is None:
         return None
-    if parent.config_hash != m.config_hash or parent.database_name != m.database_name:
+    if parent.config_hash != m.config_hash or owner_key(parent) != owner_key(m):
         return parent.snapshot_id
     return None
 

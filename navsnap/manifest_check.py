@@ -395,6 +395,15 @@ def _check_comment(c: Comment) -> None:
         raise _Refused(f"a comment on a {c.on} names no column")
 
 
+def _database_id(value: object) -> None:
+    """Absent (None), or a file stem: a non-empty string with no path separator."""
+    if value is None:
+        return
+    _str(value)
+    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+        raise _Refused("is not a database file's name")
+
+
 def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = True) -> None:
     """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits.
 
@@ -412,6 +421,7 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         ("snapshot_id", lambda: _str(m.snapshot_id)),
         ("run_id", lambda: _str(m.run_id)),
         ("database_name", lambda: _str(m.database_name)),
+        ("database_id", lambda: _database_id(m.database_id)),
         ("year_column", lambda: _str(m.year_column)),
         ("mode", lambda: _str(m.mode)),
         ("created_at", lambda: _str(m.created_at)),

@@ -25,7 +25,7 @@ from navsnap.cli.common import (
     warn,
     year_option,
 )
-from navsnap.identity import database_name, foreign_note, lineage_label
+from navsnap.identity import database_name, foreign_note, lineage_label, owner_key
 
 
 def _verified_cell(s: api.SnapshotSummary) -> str:
@@ -158,7 +158,7 @@ def show_cmd(
     if note:
         warn(note)
     click.echo(f"snapshot   {m.snapshot_id}")
-    click.echo(f"database   {m.database_name}")
+    click.echo(f"database   {owner_key(m)}")
     click.echo(f"run        {m.run_id}")
     click.echo(f"year       {m.year}")
     click.echo(f"created    {m.created_at}")
@@ -172,10 +172,10 @@ def show_cmd(
     if m.parent:
         parent = api.parent_of(store_url(store, config_path, db), m)
         if parent is not None and (
-            parent.config_hash != m.config_hash or parent.database_name != m.database_name
+            parent.config_hash != m.config_hash or owner_key(parent) != owner_key(m)
         ):
             click.echo(
-                f"fork of    {parent.snapshot_id} (database {parent.database_name}, lineage "
+                f"fork of    {parent.snapshot_id} (database {owner_key(parent)}, lineage "
                 f"{lineage_label(parent)})"
             )
     click.echo(f"bytes      {human_bytes(m.total_bytes)} total, {human_bytes(m.new_bytes)} new")
