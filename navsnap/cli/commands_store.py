@@ -55,7 +55,8 @@ def list_cmd(
     """List the snapshots in the store, oldest first.
 
     Every database in the store is listed unless --db (or NAVSNAP_DB) names one: then only
-    its snapshots. DATABASE is the database file's name without .duckdb; LINEAGE the
+    its snapshots. DATABASE is the database file's name without its last suffix (sim.v2 for
+    sim.v2.duckdb); LINEAGE the
     configuration hash; FORK OF the parent of a snapshot that starts a new lineage (a fork).
     HOT is the size of the snapshot's hot-tier copy (a whole-file copy of the year-end kept
     for the latest K year-ends, run --hot K), - when it has none or it was released.
