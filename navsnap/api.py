@@ -17,7 +17,7 @@ from navsnap.errors import (
     UsageError,
     check_non_negative,
 )
-from navsnap.identity import belongs, database_name, foreign_note, lineage_label, owner_key
+from navsnap.identity import database_name, foreign_note, lineage_label, owner_key, snapshots_of
 from navsnap.index import LATEST, read_all, resolve
 from navsnap.locate import resolve_store
 from navsnap.store import Store, open_store
@@ -289,10 +289,15 @@ def list_snapshots(
     for name, sid in read_tags(st).items():
         by_snapshot.setdefault(sid, []).append(name)
     by_id = {m.snapshot_id: m for m in everything}
+    own = (
+        {m.snapshot_id for m in snapshots_of(everything, database_name(db), strict=False)}
+        if db is not None
+        else set()
+    )
     manifests = [
         m
         for m in everything
-        if (db is None or belongs(m, database_name(db), everything))
+        if (db is None or m.snapshot_id in own)
         and (year is None or m.year == year)
         and (run is None or m.run_id.startswith(run))
         and (tag is None or tag in by_snapshot.get(m.snapshot_id, []))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from navsnap.errors import IntegrityError, SnapshotNotFound, UsageError
-from navsnap.identity import ambiguous, belongs, owner_key, snapshots_of, undecided_of
+from navsnap.identity import ambiguous, owner_key, snapshots_of, undecided_of
 from navsnap.manifest import FINGERPRINT_VERSION, Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store, layout
 
@@ -147,11 +147,16 @@ def _not_found(
         s for s in (f"year {year}" if year else "", f"run {run}" if run else "") if s
     )
     of = f" of database {database}" if database is not None else ""
+    own = (
+        {m.snapshot_id for m in snapshots_of(pool, database, strict=False)}
+        if database is not None
+        else set()
+    )
     others = [
         m
         for m in pool
         if database is not None
-        and not belongs(m, database, pool)
+        and m.snapshot_id not in own
         and (year is None or m.year == year)
         and (run is None or m.run_id.startswith(run))
     ]

@@ -772,7 +772,7 @@ def _lineage_snapshot(
     if not mine:
         if manifests:
             raise drift_error(max(manifests, key=lambda m: m.created_at), block)
-        others = sorted({owner_key(m) for m in everyone if not belongs(m, database, everyone)})
+        others = sorted({owner_key(m) for m in everyone})
         raise SnapshotNotFound(
             f"no snapshot of database {database} for year {year} in {store.url!r}"
             + (f" (database {', '.join(others)} has one)" if others else ""),
