@@ -17,7 +17,7 @@ from navsnap.errors import (
     UsageError,
     check_non_negative,
 )
-from navsnap.identity import belongs, database_name, foreign_note, lineage_label
+from navsnap.identity import database_name, foreign_note, lineage_label, owner_key, snapshots_of
 from navsnap.index import LATEST, read_all, resolve
 from navsnap.locate import resolve_store
 from navsnap.store import Store, open_store
@@ -254,7 +254,8 @@ class SnapshotSummary:
     config_hash: str
     tags: tuple[str, ...]
     verified_at: str | None
-    #: The database the snapshot was taken of (the manifest's ``database_name``).
+    #: The database the snapshot was taken of (:func:`navsnap.identity.owner_key`: the
+    #: manifest's ``database_id``, or its catalog name marked as such when it has none).
     database: str = ""
     #: The snapshot this one continues (None: the first of its chain).
     parent: str | None = None
@@ -299,10 +300,15 @@ def list_snapshots(
     for name, sid in read_tags(st).items():
         by_snapshot.setdefault(sid, []).append(name)
     by_id = {m.snapshot_id: m for m in everything}
+    own = (
+        {m.snapshot_id for m in snapshots_of(everything, database_name(db), strict=False)}
+        if db is not None
+        else set()
+    )
     manifests = [
         m
         for m in everything
-        if (db is None or belongs(m, database_name(db)))
+        if (db is None or m.snapshot_id in own)
         and (year is None or m.year == year)
         and (run is None or m.run_id.startswith(run))
         and (tag is None or tag in by_snapshot.get(m.snapshot_id, []))
@@ -327,7 +333,7 @@ def list_snapshots(
             config_hash=m.config_hash,
             tags=tuple(sorted(by_snapshot.get(m.snapshot_id, []))),
             verified_at=verified.get(m.snapshot_id),
-            database=m.database_name,
+            database=owner_key(m),
             parent=m.parent,
             damaged_at=damaged.get(m.snapshot_id),
             lineage=lineage_label(m),
@@ -344,7 +350,7 @@ def _fork_of(m: Manifest, by_id: dict[str, Manifest]) -> str | None:
     parent = by_id.get(m.parent) if m.parent else None
     if parent is None:
         return None
-    if parent.config_hash != m.config_hash or parent.database_name != m.database_name:
+    if parent.config_hash != m.config_hash or owner_key(parent) != owner_key(m):
         return parent.snapshot_id
     return None
 

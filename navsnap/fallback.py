@@ -8,6 +8,7 @@ by year found nothing because the matching manifest is damaged.
 from __future__ import annotations
 
 from navsnap.errors import IntegrityError
+from navsnap.identity import owner_key
 from navsnap.index import read_all
 from navsnap.integrity import verify_objects
 from navsnap.manifest import Manifest
@@ -29,10 +30,10 @@ def newest_intact_before(
     run_id, _, year_text = snapshot_id.rpartition("-")
     if manifest is not None:
         lineage = {manifest.config_hash}
-        databases = {manifest.database_name}
+        databases = {owner_key(manifest)}
     else:
         lineage = {m.config_hash for m in manifests if m.run_id == run_id}
-        databases = {m.database_name for m in manifests if m.run_id == run_id}
+        databases = {owner_key(m) for m in manifests if m.run_id == run_id}
 
     def older(m: Manifest) -> bool:
         if manifest is not None:
@@ -46,7 +47,7 @@ def newest_intact_before(
         for m in manifests
         if m.snapshot_id != snapshot_id
         and m.config_hash in lineage
-        and m.database_name in databases  # never another database's (navsnap.identity)
+        and owner_key(m) in databases  # never another database's (navsnap.identity)
         and older(m)
     ]
     for m in sorted(candidates, key=lambda m: (m.created_at, m.snapshot_id), reverse=True):

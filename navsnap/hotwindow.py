@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from navsnap.identity import owner_key
 from navsnap.manifest import Manifest
 
 __all__ = ["hot_keys", "live_hot_keys", "live_hot_snapshots"]
@@ -23,7 +24,7 @@ def live_hot_snapshots(manifests: Iterable[Manifest]) -> frozenset[str]:
     groups: dict[str, list[Manifest]] = {}
     for m in manifests:
         if m.hot is not None:
-            groups.setdefault(m.database_name, []).append(m)
+            groups.setdefault(owner_key(m), []).append(m)
     live: set[str] = set()
     for members in groups.values():
         members.sort(key=lambda m: (m.created_at, m.snapshot_id), reverse=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from navsnap.errors import IntegrityError, SnapshotNotFound, UsageError
-from navsnap.identity import belongs, snapshots_of
+from navsnap.identity import ambiguous, owner_key, snapshots_of, undecided_of
 from navsnap.manifest import FINGERPRINT_VERSION, Fingerprint, Manifest, PartitionKey
 from navsnap.store import BrokenManifest, Store, layout
 
@@ -96,14 +96,29 @@ def resolve(
                 )
             return named
     pool = list(manifests) if manifests is not None else read_all(store)[0]
-    scoped = snapshots_of(pool, database) if database is not None else pool
+    scoped = snapshots_of(pool, database, strict=False) if database is not None else pool
     runs = _runs_matching(scoped, run) if run is not None else None
     found = [
         m for m in scoped if (year is None or m.year == year) and (runs is None or m.run_id in runs)
     ]
-    if not found:
+    best = max(found, key=_newest, default=None)
+    if database is not None:
+        # An old snapshot that may be this database's and would be chosen over ``best``:
+        # refuse rather than guess (navsnap.identity).
+        for m in undecided_of(pool, database):
+            if (
+                (year is None or m.year == year)
+                and (run is None or m.run_id.startswith(run))
+                and (best is None or _newest(m) > _newest(best))
+            ):
+                raise ambiguous(m, database)
+    if best is None:
         raise _not_found(store, pool, year=year, run=run, database=database)
-    return max(found, key=lambda m: (m.created_at, m.snapshot_id))
+    return best
+
+
+def _newest(m: Manifest) -> tuple[str, str]:
+    return (m.created_at, m.snapshot_id)
 
 
 def _runs_matching(pool: Sequence[Manifest], run: str) -> set[str]:
@@ -132,11 +147,16 @@ def _not_found(
         s for s in (f"year {year}" if year else "", f"run {run}" if run else "") if s
     )
     of = f" of database {database}" if database is not None else ""
+    own = (
+        {m.snapshot_id for m in snapshots_of(pool, database, strict=False)}
+        if database is not None
+        else set()
+    )
     others = [
         m
         for m in pool
         if database is not None
-        and not belongs(m, database)
+        and m.snapshot_id not in own
         and (year is None or m.year == year)
         and (run is None or m.run_id.startswith(run))
     ]
@@ -144,7 +164,7 @@ def _not_found(
         other = max(others, key=lambda m: (m.created_at, m.snapshot_id))
         return SnapshotNotFound(
             f"no snapshot{of} for {what or 'this request'} in {store.url!r}; database "
-            f"{other.database_name} has one ({other.snapshot_id})",
+            f"{owner_key(other)} has one ({other.snapshot_id})",
             hint=f"name it explicitly to use another database's snapshot: {other.snapshot_id}",
         )
     return SnapshotNotFound(

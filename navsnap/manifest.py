@@ -329,6 +329,11 @@ class Manifest:
     #: The scheme of every fingerprint in this manifest; absent from the JSON when 1 (the
     #: manifests written before scheme 2 stay as they were).
     fingerprint_version: int = FINGERPRINT_VERSION
+    #: The database the snapshot is of, as navsnap derives it from the file's path (its
+    #: stem: ``sim.v2`` for ``sim.v2.duckdb``; :mod:`navsnap.identity`). ``database_name`` is
+    #: DuckDB's catalog name (``sim``), used only to rewrite view SQL. Absent from the JSON
+    #: when None: manifests written before it record only the catalog name.
+    database_id: str | None = None
 
     # ------------------------------------------------------------ derived
 
@@ -392,6 +397,8 @@ class Manifest:
             del data["hot"]
         if self.fingerprint_version == 1:
             del data["fingerprint_version"]
+        if self.database_id is None:  # absent rather than null: older manifests stay as they were
+            del data["database_id"]
         data["config"] = self.config.to_dict()
         data["validation"] = dict(self.validation)
         data["checks"] = dict(self.checks)

@@ -489,6 +489,15 @@ def _in_file(obj: ObjectRef, f: FileCopy) -> None:
         raise _Refused("is not the file object (a whole-file snapshot has no other)")
 
 
+def _database_id(value: object) -> None:
+    """Absent (None), or a file stem: a non-empty string with no path separator."""
+    if value is None:
+        return
+    _str(value)
+    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+        raise _Refused("is not a database file's name")
+
+
 def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = True) -> None:
     """Refuse ``manifest`` (IntegrityError naming the field) unless every field fits.
 
@@ -506,6 +515,7 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
         ("snapshot_id", lambda: _str(m.snapshot_id)),
         ("run_id", lambda: _str(m.run_id)),
         ("database_name", lambda: check_database_name(m.database_name)),
+        ("database_id", lambda: _database_id(m.database_id)),
         ("year_column", lambda: _str(m.year_column)),
         ("mode", lambda: _mode(m.mode, m.file)),
         ("created_at", lambda: _str(m.created_at)),

@@ -34,7 +34,7 @@ from navsnap.errors import (
     SnapshotNotFound,
     UsageError,
 )
-from navsnap.identity import database_name
+from navsnap.identity import ambiguous, database_name, snapshots_of, undecided_of
 from navsnap.lineage import config_block
 from navsnap.manifest import Manifest
 from navsnap.steps import Step, parse_step
@@ -76,8 +76,17 @@ def last_snapshot(store: Store, db_path: Path) -> Manifest | None:
     except SnapshotNotFound:  # no store yet
         return None
     name = database_name(db_path)
-    mine = [m for m in store.read_manifests()[0] if m.database_name == name]
-    return max(mine, key=lambda m: (m.created_at, m.snapshot_id)) if mine else None
+    everyone = store.read_manifests()[0]
+    mine = snapshots_of(everyone, name, strict=False)
+    newest = max(mine, key=_order, default=None)
+    for m in undecided_of(everyone, name):  # refuse rather than guess (navsnap.identity)
+        if newest is None or _order(m) > _order(newest):
+            raise ambiguous(m, name, hint="pass the configuration with --config")
+    return newest
+
+
+def _order(m: Manifest) -> tuple[str, str]:
+    return (m.created_at, m.snapshot_id)
 
 
 #: Keys of ``config.values`` a checkpoint never inherits: what it would execute. ``checks``

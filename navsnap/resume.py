@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from navsnap import statcache
 from navsnap.config import Config
 from navsnap.errors import ChainError, NavsnapError
-from navsnap.identity import database_name, lineage_label, snapshots_of
+from navsnap.identity import (
+    ambiguous,
+    database_name,
+    lineage_label,
+    snapshots_of,
+    undecided_of,
+)
 from navsnap.index import read_all
 from navsnap.integrity import verify_objects
 from navsnap.lineage import config_block, drift_error, same_lineage
@@ -164,13 +170,23 @@ def _decide(
     skipped = [f"skipped damaged manifest {b.snapshot_id}: {b.error}" for b in broken]
     # A snapshot of the year before the first continues the run too (--years 2027-2029
     # after a finished 2025-2026); one whose run began after ``first`` does not.
-    in_range = [
-        m
-        for m in snapshots_of(manifests, database)
-        if first - 1 <= m.year <= last
-        and not (m.config.origin_year is not None and m.config.origin_year > first)
-    ]
+
+    def usable(m: Manifest) -> bool:
+        return first - 1 <= m.year <= last and not (
+            m.config.origin_year is not None and m.config.origin_year > first
+        )
+
+    in_range = [m for m in snapshots_of(manifests, database, strict=False) if usable(m)]
     mine = [m for m in in_range if same_lineage(m.config, block)]
+    # An old snapshot of this lineage that may be this database's, as far on as any that
+    # certainly is: resuming without it could restart or roll back, with it could take
+    # another file's data. Refuse (navsnap.identity).
+    reach = max((m.year for m in mine), default=first - 2)
+    for m in undecided_of(manifests, database):
+        if usable(m) and same_lineage(m.config, block) and m.year >= reach:
+            raise ambiguous(
+                m, database, hint=f"continue it by name: --from-snapshot {m.snapshot_id}"
+            )
     if not mine:
         if in_range:
             raise drift_error(max(in_range, key=lambda m: (m.year, m.created_at)), block)

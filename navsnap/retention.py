@@ -35,6 +35,7 @@ from typing import Any
 from navsnap.config import RetentionSection
 from navsnap.errors import UsageError
 from navsnap.faults import fault_point
+from navsnap.identity import owner_key
 from navsnap.lock import DEFAULT_LOCK_TTL, prune_lock, store_writers
 from navsnap.manifest import Manifest
 from navsnap.store import Store, referenced_objects
@@ -168,12 +169,13 @@ def _size(manifests: Iterable[Manifest]) -> int:
 
 
 def group_of(manifest: Manifest, group_by: str) -> str:
-    """The retention group of ``manifest``: its database, and lineage, or one group."""
+    """The retention group of ``manifest``: its database (:func:`~navsnap.identity.owner_key`),
+    and lineage, or one group."""
     if group_by == "none":
         return ""
     if group_by == "database":
-        return manifest.database_name
-    return f"{manifest.database_name}/{manifest.config_hash[:8]}"
+        return owner_key(manifest)
+    return f"{owner_key(manifest)}/{manifest.config_hash[:8]}"
 
 
 def _age_seconds(created_at: str, now: dt.datetime) -> float:

@@ -43,7 +43,15 @@ from navsnap.errors import (
 )
 from navsnap.faults import fault_point
 from navsnap.fsutil import is_disk_full
-from navsnap.identity import belongs, database_name, lineage_label, snapshots_of
+from navsnap.identity import (
+    ambiguous,
+    belongs,
+    database_name,
+    lineage_label,
+    owner_key,
+    snapshots_of,
+    undecided_of,
+)
 from navsnap.index import ReuseIndex, read_all, resolve
 from navsnap.lineage import config_block, drift_error, same_lineage
 from navsnap.locate import resolve_store
@@ -460,7 +468,7 @@ class YearLoop:
                 hint=f"use --years {snap.year + 1}-...",
             )
         fork = not same_lineage(snap.config, block)
-        where = [] if belongs(snap, database) else [f"from database {snap.database_name}"]
+        where = [] if belongs(snap, database) else [f"from database {owner_key(snap)}"]
         if fork:
             where.append(f"forking lineage {block['hash'][:8]} from lineage {lineage_label(snap)}")
         extra = f"; {', '.join(where)}" if where else ""
@@ -789,12 +797,16 @@ def _lineage_snapshot(
 ) -> Manifest:
     """This database's and lineage's newest snapshot of ``year`` (``--from-snapshot YEAR``)."""
     everyone = [m for m in read_all(store)[0] if m.year == year]
-    manifests = snapshots_of(everyone, database)
+    manifests = snapshots_of(everyone, database, strict=False)
     mine = [m for m in manifests if same_lineage(m.config, block)]
+    newest = max((m.created_at for m in mine), default="")
+    for m in undecided_of(everyone, database):  # refuse rather than guess (navsnap.identity)
+        if same_lineage(m.config, block) and m.created_at > newest:
+            raise ambiguous(m, database, hint=f"name it: --from-snapshot {m.snapshot_id}")
     if not mine:
         if manifests:
             raise drift_error(max(manifests, key=lambda m: m.created_at), block)
-        others = sorted({m.database_name for m in everyone})
+        others = sorted({owner_key(m) for m in everyone})
         raise SnapshotNotFound(
             f"no snapshot of database {database} for year {year} in {store.url!r}"
             + (f" (database {', '.join(others)} has one)" if others else ""),

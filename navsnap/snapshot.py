@@ -56,6 +56,7 @@ from navsnap.filecopy import copy_database_file
 from navsnap.fsutil import is_disk_full
 from navsnap.hashing import hash_file
 from navsnap.hot import StagedCopy
+from navsnap.identity import database_name
 from navsnap.index import ReuseIndex
 from navsnap.lock import store_writer
 from navsnap.manifest import (
@@ -460,7 +461,10 @@ class SnapshotJob:
         # year's step creates or drops meanwhile (off the caller's thread: at 100k employees
         # it was a fifth of a snapshot's time there, most of it duckdb_functions()).
         self.sequences = list_sequences(cur)
-        row = cur.execute("SELECT current_database()").fetchone()
+        row = cur.execute(
+            "SELECT current_database(), (SELECT path FROM duckdb_databases() "
+            "WHERE database_name = current_database())"
+        ).fetchone()
         self.dbname = str(row[0]) if row else ""
         try:  # every reader refuses a manifest whose name it would have to quote: not written
             check_database_name(self.dbname)
@@ -470,6 +474,10 @@ class SnapshotJob:
                 hint="rename the database file (its name before the first dot is the catalog "
                 "name) to one without double quotes or control characters",
             ) from None
+        # The identity snapshots are matched on: the file's stem, not the catalog name
+        # (DuckDB names sim.v2.duckdb 'sim'); an in-memory database has only its catalog.
+        opened = self.db_path if self.db_path is not None else (row[1] if row else None)
+        self.database_id = database_name(opened) if opened else self.dbname
         self.storage_version = storage_version(cur)
         if hot:
             self._stage_hot()
@@ -830,6 +838,7 @@ class SnapshotJob:
             navsnap_version=__version__,
             duckdb_version=duckdb.__version__,
             database_name=self.dbname,
+            database_id=self.database_id,
             storage_version=self.storage_version,
             year_column=options.year_column,
             config=ConfigBlock.from_dict(self.config),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from navsnap.hotwindow import live_hot_snapshots
+from navsnap.identity import owner_key
 from navsnap.index import read_all
 from navsnap.manifest import Manifest
 from navsnap.store import Store
@@ -32,7 +33,7 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class DatabaseInfo:
-    """The snapshots of one database (the manifest's ``database_name``)."""
+    """The snapshots of one database (:func:`navsnap.identity.owner_key`)."""
 
     database: str
     runs: tuple[RunInfo, ...]
@@ -152,7 +153,7 @@ def store_info(store: Store) -> StoreInfo:
     hot = live_hot_snapshots(manifests)
     by_db: dict[str, list[Manifest]] = {}
     for m in manifests:
-        by_db.setdefault(m.database_name, []).append(m)
+        by_db.setdefault(owner_key(m), []).append(m)
     return StoreInfo(
         store=store.url,
         databases=tuple(

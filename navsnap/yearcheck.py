@@ -24,7 +24,7 @@ import duckdb
 
 from navsnap.catalog import list_tables, quote_ident
 from navsnap.errors import DriftError, SnapshotNotFound, StepError, UsageError
-from navsnap.identity import database_name
+from navsnap.identity import database_name, snapshots_of
 from navsnap.lineage import drift, same_lineage
 from navsnap.store import Store
 
@@ -141,7 +141,8 @@ def check_new_run(
     name = database_name(db_path)
     try:
         store.check_readable()  # a foreign or newer store is refused as such
-        mine = [m for m in store.read_manifests()[0] if m.database_name == name]
+        # Only snapshots certainly of this database vouch for its tables (navsnap.identity).
+        mine = snapshots_of(store.read_manifests()[0], name, strict=False)
     except SnapshotNotFound:  # no store yet
         mine = []
     if not mine:

@@ -25,7 +25,7 @@ from navsnap.cli.common import (
     warn,
     year_option,
 )
-from navsnap.identity import database_name, foreign_note, lineage_label
+from navsnap.identity import database_name, foreign_note, lineage_label, owner_key
 
 
 def _verified_cell(s: api.SnapshotSummary) -> str:
@@ -55,7 +55,8 @@ def list_cmd(
     """List the snapshots in the store, oldest first.
 
     Every database in the store is listed unless --db (or NAVSNAP_DB) names one: then only
-    its snapshots. DATABASE is the database file's name without .duckdb; LINEAGE the
+    its snapshots. DATABASE is the database file's name without its last suffix (sim.v2 for
+    sim.v2.duckdb); LINEAGE the
     configuration hash; FORK OF the parent of a snapshot that starts a new lineage (a fork).
     HOT is the size of the snapshot's hot-tier copy (a whole-file copy of the year-end kept
     for the latest K year-ends, run --hot K), - when it has none or it was released.
@@ -158,7 +159,7 @@ def show_cmd(
     if note:
         warn(note)
     click.echo(f"snapshot   {m.snapshot_id}")
-    click.echo(f"database   {m.database_name}")
+    click.echo(f"database   {owner_key(m)}")
     click.echo(f"run        {m.run_id}")
     click.echo(f"year       {m.year}")
     click.echo(f"created    {m.created_at}")
@@ -172,10 +173,10 @@ def show_cmd(
     if m.parent:
         parent = api.parent_of(store_url(store, config_path, db), m)
         if parent is not None and (
-            parent.config_hash != m.config_hash or parent.database_name != m.database_name
+            parent.config_hash != m.config_hash or owner_key(parent) != owner_key(m)
         ):
             click.echo(
-                f"fork of    {parent.snapshot_id} (database {parent.database_name}, lineage "
+                f"fork of    {parent.snapshot_id} (database {owner_key(parent)}, lineage "
                 f"{lineage_label(parent)})"
             )
     click.echo(f"bytes      {human_bytes(m.total_bytes)} total, {human_bytes(m.new_bytes)} new")
