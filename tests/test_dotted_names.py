@@ -68,7 +68,9 @@ def test_catalog_name_is_the_one_duckdb_gives(tmp_path: Path, name: str) -> None
     assert catalog_name(database_name(tmp_path / name)) == row[0]
 
 
-def test_every_snapshot_records_its_file_and_its_catalog(dotted: tuple[Path, dict[str, Any]]) -> None:
+def test_every_snapshot_records_its_file_and_its_catalog(
+    dotted: tuple[Path, dict[str, Any]],
+) -> None:
     cwd, runs = dotted
     listing = navsnap.list_snapshots(cwd / "store")
     by_run = {s.run_id: s.database for s in listing.snapshots}
@@ -100,7 +102,9 @@ def test_restore_year_restores_this_file_s_own_snapshot(
     assert table_fingerprints(db) == want
 
 
-def test_resume_of_a_dotted_name_continues_its_own_chain(dotted: tuple[Path, dict[str, Any]]) -> None:
+def test_resume_of_a_dotted_name_continues_its_own_chain(
+    dotted: tuple[Path, dict[str, Any]],
+) -> None:
     cwd, runs = dotted
     db = cwd / "sim.v2.duckdb"
     result = navsnap.run(_cfg(), db=db, years=(2025, 2027), store=str(cwd / "store"),
