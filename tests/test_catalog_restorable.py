@@ -141,3 +141,47 @@ def test_typed_overloads_come_back(tmp_path: Path) -> None:
     out = restored(tmp_path, db)
     calls = [MACROS, "SELECT f(1), f('x'), f(1, DATE '2026-01-02')", "SELECT f(1.5)"]
     assert answers(out, calls) == answers(db, calls)
+
+
+# --------------------------------------------------------------------------- creation order
+
+
+def test_tables_whose_default_or_check_calls_a_macro_come_back(tmp_path: Path) -> None:
+    # DuckDB binds, at CREATE, the macros a DEFAULT or CHECK calls, what a macro's body
+    # calls and reads, and what a view names: macros come before the tables that call them,
+    # after the tables and views they read, and views after the macros they call.
+    db = make(
+        tmp_path,
+        """
+        CREATE TABLE base (simulation_year INTEGER, x INTEGER);
+        CREATE MACRO add_one(x) AS x + 1;
+        CREATE MACRO pos(x) AS x > 0;
+        CREATE MACRO twice_plus(x) AS add_one(x) * 2;
+        CREATE TABLE t (
+            simulation_year INTEGER,
+            x INTEGER DEFAULT add_one(1),
+            y INTEGER CHECK (pos(y)),
+            z INTEGER DEFAULT twice_plus(2)
+        );
+        CREATE MACRO base_rows(yr) AS TABLE SELECT * FROM base WHERE simulation_year = yr;
+        CREATE VIEW v AS SELECT add_one(x) AS x1 FROM t;
+        CREATE MACRO n_v() AS (SELECT count(*) FROM v);
+        CREATE VIEW v2 AS SELECT n_v() AS n;
+        INSERT INTO base VALUES (2026, 7);
+        INSERT INTO t (simulation_year, y) VALUES (2026, 1), (2026, 2);
+        """,
+    )
+    out = restored(tmp_path, db)
+    calls = [
+        MACROS,
+        "SELECT table_name, sql FROM duckdb_tables() ORDER BY ALL",
+        "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal ORDER BY ALL",
+        "INSERT INTO t (simulation_year, y) VALUES (2026, 3) RETURNING *",
+        "INSERT INTO t (simulation_year, y) VALUES (2026, -1)",  # the CHECK refuses it
+        "SELECT * FROM v2",
+        "SELECT * FROM base_rows(2026)",
+    ]
+    want = answers(db, calls)
+    assert want[3] == [(2026, 2, 3, 6)]
+    assert "Constraint" in want[4]
+    assert answers(out, calls) == want
