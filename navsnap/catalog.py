@@ -33,6 +33,7 @@ __all__ = [
     "Fingerprint",
     "Macro",
     "TableInfo",
+    "advance_sequence_sql",
     "catalog_names",
     "column_encoding",
     "comment_sql",
@@ -215,15 +216,29 @@ def sequence_ddl(
     increment: int,
     cycle: bool,
     last_value: int | None,
-) -> str:
-    """CREATE SEQUENCE that continues where the original stands (its next value)."""
-    nxt = start if last_value is None else last_value + increment
-    if cycle and not (minimum <= nxt <= maximum):
-        nxt = minimum if increment > 0 else maximum
-    return (
+) -> DdlEntry:
+    """The manifest entry of a sequence, so that a restore gives back where it stands.
+
+    A sequence that has handed out values is created at the value it handed out last
+    (``START <last_value>``), and a restore then calls ``nextval`` on it once
+    (``used``): its ``currval`` and ``last_value`` are the original's, and so is its next
+    ``nextval``, up to the error of a sequence that has handed out its last value (NO CYCLE,
+    at MAXVALUE or MINVALUE, the BIGINT limits included), which no START can spell. One that
+    has handed out none is created at its START, as every navsnap wrote sequences before.
+    """
+    used = last_value is not None
+    begin = last_value if last_value is not None else start
+    sql = (
         f"CREATE SEQUENCE {qualified(schema, name)} INCREMENT BY {increment} "
-        f"MINVALUE {minimum} MAXVALUE {maximum} START {nxt} {'CYCLE' if cycle else 'NO CYCLE'};"
+        f"MINVALUE {minimum} MAXVALUE {maximum} START {begin} {'CYCLE' if cycle else 'NO CYCLE'};"
     )
+    return DdlEntry("sequence", schema, name, sql, used=used)
+
+
+def advance_sequence_sql(entry: DdlEntry) -> str:
+    """The statement a restore runs after creating a ``used`` sequence (:func:`sequence_ddl`):
+    one ``nextval`` on the entry's own sequence, named here from its schema and name."""
+    return f"SELECT nextval({quote_literal(qualified(entry.schema, entry.name))})"
 
 
 @dataclass(frozen=True)
@@ -295,7 +310,7 @@ def macro_ddl(overloads: Sequence[Macro]) -> str:
 
 
 def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
-    """The current database's sequences, each continuing from its value now.
+    """The current database's sequences, each as it stands now (:func:`sequence_ddl`).
 
     A sequence's value is not transactional in DuckDB: a ``nextval`` by another connection
     shows at once, even inside a transaction begun before it. A snapshot whose export runs
@@ -309,18 +324,19 @@ def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         "AND NOT temporary ORDER BY sequence_oid"
     ).fetchall():
         schema, name, start, lo, hi, inc, cycle, last, sql = row
-        last = engine.sequence_last_value(last, sql, inc)
-        ddl = sequence_ddl(
-            schema,
-            name,
-            start=start,
-            minimum=lo,
-            maximum=hi,
-            increment=inc,
-            cycle=cycle,
-            last_value=last,
+        last = engine.sequence_last_value(last, sql, inc, minimum=lo, maximum=hi, cycle=bool(cycle))
+        out.append(
+            sequence_ddl(
+                schema,
+                name,
+                start=start,
+                minimum=lo,
+                maximum=hi,
+                increment=inc,
+                cycle=cycle,
+                last_value=last,
+            )
         )
-        out.append(DdlEntry("sequence", schema, name, ddl))
     return out
 
 

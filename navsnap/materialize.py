@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import duckdb
 
 from navsnap.catalog import (
+    advance_sequence_sql,
     comment_sql,
     entry_columns,
     parquet_list,
@@ -102,6 +103,10 @@ def build_database(
     for d in manifest.ddl:
         if d.kind in ("schema", "type", "sequence"):
             con.execute(d.sql)
+        if d.kind == "sequence" and d.used:
+            # Created at the value it handed out last: one nextval hands it out again, so
+            # currval, last_value and the next nextval are the original's.
+            con.execute(advance_sequence_sql(d))
     # A table's DEFAULT, CHECK or generated column may call a macro, and DuckDB binds it at
     # CREATE, as it binds what a macro or view names (1.4 on, a table macro's too): tables,
     # macros and views are created together, in an order DuckDB accepts.

@@ -70,6 +70,7 @@ from navsnap.manifest import (
     Partition,
     PartitionKey,
     TableEntry,
+    format_version_for,
 )
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
@@ -792,6 +793,7 @@ class SnapshotJob:
             config=ConfigBlock.from_dict(self.config),
             tables=entries,
             ddl=self.ddl,
+            format_version=format_version_for(self.ddl),
             comments=self.comments,
             file=file_copy,
             validation=validation,
