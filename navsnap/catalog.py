@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "Fingerprint",
     "Macro",
     "TableInfo",
+    "advance_sequence_sql",
     "catalog_names",
     "column_encoding",
     "comment_sql",
@@ -47,6 +48,7 @@ __all__ = [
     "list_macros",
     "list_objects",
     "list_tables",
+    "macro_ddl",
     "partition_filter",
     "qualified",
     "quote_ident",
@@ -222,15 +224,29 @@ def sequence_ddl(
     increment: int,
     cycle: bool,
     last_value: int | None,
-) -> str:
-    """CREATE SEQUENCE that continues where the original stands (its next value)."""
-    nxt = start if last_value is None else last_value + increment
-    if cycle and not (minimum <= nxt <= maximum):
-        nxt = minimum if increment > 0 else maximum
-    return (
+) -> DdlEntry:
+    """The manifest entry of a sequence, so that a restore gives back where it stands.
+
+    A sequence that has handed out values is created at the value it handed out last
+    (``START <last_value>``), and a restore then calls ``nextval`` on it once
+    (``used``): its ``currval`` and ``last_value`` are the original's, and so is its next
+    ``nextval``, up to the error of a sequence that has handed out its last value (NO CYCLE,
+    at MAXVALUE or MINVALUE, the BIGINT limits included), which no START can spell. One that
+    has handed out none is created at its START, as every navsnap wrote sequences before.
+    """
+    used = last_value is not None
+    begin = last_value if last_value is not None else start
+    sql = (
         f"CREATE SEQUENCE {qualified(schema, name)} INCREMENT BY {increment} "
-        f"MINVALUE {minimum} MAXVALUE {maximum} START {nxt} {'CYCLE' if cycle else 'NO CYCLE'};"
+        f"MINVALUE {minimum} MAXVALUE {maximum} START {begin} {'CYCLE' if cycle else 'NO CYCLE'};"
     )
+    return DdlEntry("sequence", schema, name, sql, used=used)
+
+
+def advance_sequence_sql(entry: DdlEntry) -> str:
+    """The statement a restore runs after creating a ``used`` sequence (:func:`sequence_ddl`):
+    one ``nextval`` on the entry's own sequence, named here from its schema and name."""
+    return f"SELECT nextval({quote_literal(qualified(entry.schema, entry.name))})"
 
 
 @dataclass(frozen=True)
@@ -244,6 +260,9 @@ class Macro:
     definition: str
     oid: int
     comment: str | None
+    #: Each parameter's declared type, None where it has none (every parameter before 1.4,
+    #: which has no typed parameters; DuckDB lists a user type by its definition).
+    parameter_types: tuple[str | None, ...] = ()
 
 
 def list_macros(con: duckdb.DuckDBPyConnection) -> list[Macro]:
@@ -251,18 +270,55 @@ def list_macros(con: duckdb.DuckDBPyConnection) -> list[Macro]:
     every built-in function too (~20 ms), shared by :func:`list_objects` and
     :func:`list_comments` when a caller needs both (a snapshot reads its catalog once)."""
     return [
-        Macro(str(schema), str(name), str(ftype), tuple(params), str(definition), int(oid), text)
-        for schema, name, ftype, params, definition, oid, text in con.execute(
+        Macro(
+            str(schema),
+            str(name),
+            str(ftype),
+            tuple(params),
+            str(definition),
+            int(oid),
+            text,
+            tuple(None if t is None else str(t) for t in types or [None] * len(params)),
+        )
+        for schema, name, ftype, params, definition, oid, text, types in con.execute(
             "SELECT schema_name, function_name, function_type, parameters, macro_definition, "
-            "function_oid, comment FROM duckdb_functions() "
+            "function_oid, comment, parameter_types FROM duckdb_functions() "
             "WHERE database_name = current_database() AND NOT internal "
             "AND function_type IN ('macro', 'table_macro')"
         ).fetchall()
     ]
 
 
+def macro_ddl(overloads: Sequence[Macro]) -> str:
+    """One ``CREATE MACRO`` for a macro and every overload of it (``duckdb_functions()``
+    lists each overload as a row of its own; DuckDB has them from 1.1), each parameter with
+    its declared type (from 1.4). A macro of one overload without types is written as navsnap
+    always wrote it, so a database restored from an older snapshot still matches it."""
+    first = overloads[0]
+    table = first.kind == "table_macro"
+    one = len(overloads) == 1
+
+    def overload(m: Macro) -> str:
+        types = m.parameter_types or (None,) * len(m.parameters)
+        args = ", ".join(
+            quote_ident(p) if t is None else f"{quote_ident(p)} {t}"
+            for p, t in zip(m.parameters, types, strict=True)
+        )
+        if not table:
+            body = f"({m.definition})"
+        else:  # overloads need the parentheses; a single one keeps the older spelling
+            body = f"TABLE {m.definition}" if one else f"TABLE ({m.definition})"
+        return f"({args}) AS {body}"
+
+    return (
+        f"CREATE MACRO {qualified(first.schema, first.name)}"
+        + ", ".join(overload(m) for m in overloads)
+        + ";"
+    )
+
+
 def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
-    """The current database's sequences, each continuing from its value now.
+    """The current database's sequences, each as it stands now (:func:`sequence_ddl`).
 
     A sequence's value is not transactional in DuckDB: a ``nextval`` by another connection
     shows at once, even inside a transaction begun before it. A snapshot whose export runs
@@ -276,18 +332,19 @@ def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:
         "AND NOT temporary ORDER BY sequence_oid"
     ).fetchall():
         schema, name, start, lo, hi, inc, cycle, last, sql = row
-        last = engine.sequence_last_value(last, sql, inc)
-        ddl = sequence_ddl(
-            schema,
-            name,
-            start=start,
-            minimum=lo,
-            maximum=hi,
-            increment=inc,
-            cycle=cycle,
-            last_value=last,
+        last = engine.sequence_last_value(last, sql, inc, minimum=lo, maximum=hi, cycle=bool(cycle))
+        out.append(
+            sequence_ddl(
+                schema,
+                name,
+                start=start,
+                minimum=lo,
+                maximum=hi,
+                increment=inc,
+                cycle=cycle,
+                last_value=last,
+            )
         )
-        out.append(DdlEntry("sequence", schema, name, ddl))
     return out
 
 
@@ -318,11 +375,11 @@ def list_objects(
         out.append(DdlEntry("type", schema, name, ddl))
     out.extend(list_sequences(con) if sequences is None else sequences)
     late: list[tuple[int, DdlEntry]] = []
+    overloads: dict[tuple[str, str, str, int], list[Macro]] = {}
     for m in list_macros(con) if macros is None else macros:
-        args = ", ".join(quote_ident(p) for p in m.parameters)
-        body = f"TABLE {m.definition}" if m.kind == "table_macro" else f"({m.definition})"
-        ddl = f"CREATE MACRO {qualified(m.schema, m.name)}({args}) AS {body};"
-        late.append((m.oid, DdlEntry("macro", m.schema, m.name, ddl)))
+        overloads.setdefault((m.schema, m.name, m.kind, m.oid), []).append(m)
+    for (schema, name, _kind, oid), group in overloads.items():
+        late.append((oid, DdlEntry("macro", schema, name, macro_ddl(group))))
     for schema, name, sql, oid in con.execute(
         "SELECT schema_name, view_name, sql, view_oid FROM duckdb_views() "
         "WHERE database_name = current_database() AND NOT internal AND NOT temporary"

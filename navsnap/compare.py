@@ -254,8 +254,8 @@ def schema_objects_differ(live: Iterable[DdlEntry], want: Iterable[DdlEntry]) ->
     (a manifest's ``ddl[]`` as a restore under the live catalog name creates it:
     :func:`navsnap.materialize.restored_ddl`), order aside."""
 
-    def key(d: DdlEntry) -> tuple[str, str, str, str]:
-        return (d.kind, d.schema, d.name, d.sql)
+    def key(d: DdlEntry) -> tuple[str, str, str, str, bool]:
+        return (d.kind, d.schema, d.name, d.sql, d.used)
 
     return sorted(map(key, live)) != sorted(map(key, want))
 

@@ -205,8 +205,8 @@ def _values(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[ValueDiff, ...]
 
 
 def _objects(a: Manifest, b: Manifest) -> tuple[ObjectChange, ...]:
-    da = {(d.kind, d.schema, d.name): d.sql for d in a.ddl}
-    db = {(d.kind, d.schema, d.name): d.sql for d in b.ddl}
+    da = {(d.kind, d.schema, d.name): (" ".join(d.sql.split()), d.used) for d in a.ddl}
+    db = {(d.kind, d.schema, d.name): (" ".join(d.sql.split()), d.used) for d in b.ddl}
     out: list[ObjectChange] = []
     for key in sorted(set(da) | set(db)):
         kind, schema, name = key
@@ -215,7 +215,7 @@ def _objects(a: Manifest, b: Manifest) -> tuple[ObjectChange, ...]:
             out.append(ObjectChange(kind, label, "added"))
         elif key not in db:
             out.append(ObjectChange(kind, label, "removed"))
-        elif " ".join(da[key].split()) != " ".join(db[key].split()):
+        elif da[key] != db[key]:
             out.append(ObjectChange(kind, label, "changed"))
     return tuple(out)
 

@@ -19,7 +19,9 @@ themselves. The differences, each measured (the core tests run under 1.0, 1.1, 1
 - Before 1.2 a transaction cannot delete keyed rows and insert the same keys again
   (:func:`cannot_rewrite`); 1.0 lists the system schemas of a reopened file as user
   schemas (:data:`USER_SCHEMAS`); before 2.0 a reopened file's sequence reports its next value
-  as its last (:func:`sequence_last_value`).
+  as its last (:func:`sequence_last_value`), and ``nextval('...')`` does not read a doubled
+  quote inside a quoted name (2.0 does), so a sequence whose name holds ``"`` cannot be
+  advanced.
 - ``COPY ... (PARQUET_VERSION V1)`` exists from 1.2; every release so far writes V1 by
   default. navsnap names V1 where it can (:data:`PARQUET_VERSION_OPTION`), so a release
   that changed its default would not change what navsnap's objects are: V2's delta encoding
@@ -202,16 +204,34 @@ def cannot_rewrite(ddl: Iterable[str]) -> bool:
 _SEQUENCE_START = re.compile(r"\bSTART (?:WITH )?(-?\d+)")
 
 
-def sequence_last_value(last_value: int | None, sql: str | None, increment: int) -> int | None:
-    """The value a sequence handed out last, from a ``duckdb_sequences()`` row.
+def sequence_last_value(
+    last_value: int | None,
+    sql: str | None,
+    increment: int,
+    *,
+    minimum: int,
+    maximum: int,
+    cycle: bool,
+) -> int | None:
+    """The value a sequence handed out last, from a ``duckdb_sequences()`` row (None: it has
+    handed out none).
 
-    Before 2.0, a sequence of a reopened file reports its next value as ``last_value``; the
-    ``sql`` column's START is the next value under every release.
+    Before 2.0, a sequence of a reopened file reports its next value as ``last_value`` (and
+    ``currval`` gives it too); the ``sql`` column's START is the next value under every
+    release, so the last one is START less the increment. A CYCLE sequence whose next value
+    wrapped to its first gives a value outside its range: the last one is then taken as its
+    other end, from which the next value wraps the same way (an older release keeps no more
+    than the next value, measured in tests/test_catalog_restorable.py).
     """
     if last_value is None or RUNNING >= (2, 0, 0) or sql is None:
         return last_value
     m = _SEQUENCE_START.search(sql)
-    return last_value if m is None else int(m.group(1)) - increment
+    if m is None:
+        return last_value
+    last = int(m.group(1)) - increment
+    if cycle and not minimum <= last <= maximum:
+        last = maximum if increment > 0 else minimum
+    return last
 
 
 def storage_tag(value: object) -> str | None:

@@ -34,10 +34,14 @@ __all__ = [
     "PartitionKey",
     "TableEntry",
     "canonical_json",
+    "format_version_for",
     "manifest_key",
 ]
 
-FORMAT_VERSION = 1
+#: The newest manifest format this navsnap reads and writes. A manifest is written in the
+#: oldest version that holds it (:func:`format_version_for`), so older readers read every
+#: snapshot they would not misread.
+FORMAT_VERSION = 2
 #: The fingerprint scheme this release writes (``fingerprint_version``): 1, DuckDB's
 #: ``hash()`` of each row; 2, that hash plus identity terms for values DuckDB holds equal
 #: but which differ (:func:`navsnap.catalog.row_hash_sql`). A manifest without the field
@@ -46,6 +50,13 @@ FINGERPRINT_VERSION = 2
 #: The attribute (not a field: never serialised, compared or copied) that marks a manifest
 #: whose SQL texts DuckDB's parser accepted (:meth:`Manifest.sql_checked`).
 _SQL_CHECKED = "_sql_checked"
+
+
+def format_version_for(ddl: tuple[DdlEntry, ...] | list[DdlEntry]) -> int:
+    """The format version of a manifest with ``ddl``: 2 when a sequence has handed out
+    values (``used``: a reader of version 1 would restore it to hand out its last value
+    again), else 1."""
+    return 2 if any(d.used for d in ddl) else 1
 
 
 def canonical_json(data: Any) -> bytes:
@@ -191,6 +202,11 @@ class DdlEntry:
     schema: str
     name: str
     sql: str
+    #: A sequence that has handed out values: ``sql`` creates it at the value it handed out
+    #: last, and a restore calls ``nextval`` on it once (navsnap writes that statement:
+    #: :func:`navsnap.catalog.advance_sequence_sql`). In the JSON only when true; a manifest
+    #: holding it has format version 2 (:func:`format_version_for`).
+    used: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,7 +336,9 @@ class Manifest:
     checks: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     parent: str | None = None
-    format_version: int = FORMAT_VERSION
+    #: 1 unless the manifest holds what only version 2 spells (:func:`format_version_for`,
+    #: which the snapshot writer passes; the check refuses a version too old for the content).
+    format_version: int = 1
     #: Comments on catalog objects; absent from the JSON when there are none (older readers
     #: ignore the field and restore without comments).
     comments: tuple[Comment, ...] = ()
@@ -385,7 +403,7 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["tables"] = [_table_to_dict(t) for t in self.tables]
-        data["ddl"] = [asdict(d) for d in self.ddl]
+        data["ddl"] = [_ddl_to_dict(d) for d in self.ddl]
         if self.comments:  # absent rather than empty: older manifests stay as they were
             data["comments"] = [asdict(c) for c in self.comments]
         else:
@@ -442,7 +460,7 @@ class Manifest:
             )
         if version > FORMAT_VERSION:
             raise FormatVersionError(
-                f"{source} has format version {version!r}; this navsnap reads version "
+                f"{source} has format version {version!r}; this navsnap reads versions 1 to "
                 f"{FORMAT_VERSION}",
                 hint="upgrade navsnap to read it",
             )
@@ -523,6 +541,7 @@ class Manifest:
                     schema=str(d["schema"]),
                     name=str(d["name"]),
                     sql=str(d["sql"]),
+                    used=d.get("used", False),  # raw: check_manifest refuses a non-boolean
                 )
                 for d in data.get("ddl", [])
             ),
@@ -564,6 +583,13 @@ def _hot(data: Mapping[str, Any]) -> HotCopy:
 
 def _object(data: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef(key=str(data["key"]), xxh3=str(data["xxh3"]), size=_int(data["size"]))
+
+
+def _ddl_to_dict(d: DdlEntry) -> dict[str, Any]:
+    data = asdict(d)
+    if not d.used:  # absent rather than false: older manifests stay as they were
+        del data["used"]
+    return data
 
 
 def _table_to_dict(t: TableEntry) -> dict[str, Any]:

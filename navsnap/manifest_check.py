@@ -9,7 +9,9 @@ loaded it without, see ``docs/concepts.md``):
 * every DDL string (``tables[].ddl``, ``ddl[].sql``) is exactly one statement, as DuckDB's own
   parser splits it, and a ``CREATE`` of its declared kind: a table entry is a ``CREATE TABLE``
   with a column list and nothing after it (never ``AS SELECT``), a type's definition parses
-  as a type, a sequence's options are words and numbers;
+  as a type, a sequence's options are words and numbers (and a sequence marked ``used``,
+  which a restore advances once with a ``nextval`` navsnap writes, creates the sequence its
+  entry names);
 * a comment (``comments[]``) is on a kind of object ``COMMENT ON`` takes, and its names and
   text are strings (navsnap writes the statement, quoting each);
 * every column type parses as a DuckDB type (or is a plain type name);
@@ -219,15 +221,16 @@ def _unquoted(ident: str) -> str:
     return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident
 
 
-def _creates(name: str, schema: str | None, table: str) -> None:
+def _creates(name: str, schema: str | None, table: str, *, noun: str = "table") -> None:
     """Refuse a table DDL's (qualified) ``name`` unless it is ``table`` of ``schema``:
     qualified by it, or bare when it is main, as DuckDB writes a table's DDL (names compare
-    without regard to case, as DuckDB's catalog compares them)."""
+    without regard to case, as DuckDB's catalog compares them). ``noun``: what the entry
+    holds, for the message."""
     parts = [_unquoted(p) for p in re.findall(_IDENT, name)]
     want = [table] if len(parts) == 1 and schema == "main" else [schema or "main", table]
     if len(parts) > 2 or [p.lower() for p in parts] != [w.lower() for w in want]:
         named = ".".join(parts)
-        raise _Refused(f"creates {named[:80]!r}, not the entry's table {table[:80]!r}")
+        raise _Refused(f"creates {named[:80]!r}, not the entry's {noun} {table[:80]!r}")
 
 
 def check_ddl(kind: object, sql: object, *, parse: bool = True) -> None:
@@ -417,10 +420,39 @@ def _check_table(t: TableEntry, at: str, fields: list[tuple[str, Any]], parse: b
         fields.append((f"{at}.partitions[{i}]", partition))
 
 
-def _check_entry(d: DdlEntry, at: str, fields: list[tuple[str, Any]], parse: bool) -> None:
+def _check_entry(
+    d: DdlEntry, at: str, fields: list[tuple[str, Any]], parse: bool, version: object
+) -> None:
     fields.append((f"{at}.schema", lambda: _str(d.schema)))
     fields.append((f"{at}.name", lambda: _str(d.name)))
     fields.append((f"{at}.sql", lambda: check_ddl(d.kind, d.sql, parse=parse)))
+    if d.used is not False:
+        fields.append((f"{at}.used", lambda: _check_used(d, parse, version)))
+
+
+def _check_used(d: DdlEntry, parse: bool, version: object) -> None:
+    """``used`` (a restore runs ``nextval`` on the entry's sequence once) is ``true`` on a
+    sequence, in a manifest of format version 2 or later (a version 1 reader would ignore
+    it), and the entry's SQL creates the very sequence its schema and name say: they name
+    the sequence navsnap's ``nextval`` advances."""
+    if d.used is not True:
+        raise _Refused(f"{str(d.used)[:40]!r} is not true")
+    if d.kind != "sequence":
+        raise _Refused(f"a {str(d.kind)[:40]} entry is never used, only a sequence")
+    if not isinstance(version, int) or version < 2:
+        raise _Refused("needs format_version 2")
+    if not parse or not isinstance(d.sql, str):
+        return
+    m = re.match(rf"{_HEAD}SEQUENCE\s+(?P<name>{_QUALIFIED})", d.sql, re.I)
+    if m is None:
+        raise _Refused("is on no CREATE SEQUENCE")
+    if isinstance(d.name, str):  # a name that is no string is refused by its own field
+        _creates(
+            m.group("name"),
+            d.schema if isinstance(d.schema, str) else None,
+            d.name,
+            noun="sequence",
+        )
 
 
 def _text(value: object) -> None:
@@ -540,7 +572,7 @@ def check_manifest(manifest: Manifest, *, source: str = "manifest", sql: bool = 
     for i, t in enumerate(m.tables):
         _check_table(t, f"tables[{i}]", fields, sql)
     for i, d in enumerate(m.ddl):
-        _check_entry(d, f"ddl[{i}]", fields, sql)
+        _check_entry(d, f"ddl[{i}]", fields, sql, m.format_version)
     for i, c in enumerate(m.comments):
         fields.append((f"comments[{i}]", partial(_check_comment, c)))
     if m.file is not None:

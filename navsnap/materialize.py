@@ -2,15 +2,15 @@
 
 The one place that turns a snapshot back into DuckDB objects, in three ways:
 
-* :func:`build_database` — real tables from the manifest's DDL (constraints included), rows
-  inserted from Parquet, then indexes, macros and views: what a full restore writes;
+* :func:`build_database` — real tables from the manifest's DDL (constraints included) with its
+  macros and views, rows inserted from Parquet, then indexes: what a full restore writes;
 * :func:`copy_tables` — plain tables created from the Parquet (``CREATE TABLE AS``, cast to
   the recorded column types): what ``verify --deep`` recomputes aggregates over;
 * :func:`create_parquet_views` — views over the Parquet objects, nothing copied: what
   ``navsnap sql`` and ``navsnap attach`` give analysts.
 
-:func:`reload_partition` rewrites one partition of a live table (a delta restore). Macros and
-views come last, retried until DuckDB has found their dependency order
+:func:`reload_partition` rewrites one partition of a live table (a delta restore). Tables,
+macros and views are created together, retried until DuckDB has found their dependency order
 (:func:`create_views_and_macros`).
 """
 
@@ -26,6 +26,7 @@ import duckdb
 from navsnap import engine
 from navsnap.catalog import (
     TableInfo,
+    advance_sequence_sql,
     comment_sql,
     database_name,
     entry_columns,
@@ -171,18 +172,31 @@ def build_database(
 ) -> None:
     """Create ``entries`` in ``con``'s current database as the snapshot had them.
 
-    Schemas and sequences, the tables with their constraints, their rows, indexes, then
-    macros and views, then comments. When ``entries`` is not every table (a partial
-    restore), objects that need a table left out are skipped. ``catalog`` is the name the
-    database will be opened under (see :func:`create_views_and_macros`).
+    Schemas, types and sequences; the tables with their constraints, the macros and the
+    views, in dependency order; the tables' rows, indexes, then comments. When ``entries``
+    is not every table (a partial restore), objects that need a table left out are skipped.
+    ``catalog`` is the name the database will be opened under (see
+    :func:`create_views_and_macros`).
     """
     manifest.sql_checked()  # its DDL is executed below
     partial = len(entries) != len(manifest.tables)
     for d in manifest.ddl:
         if d.kind in ("schema", "type", "sequence"):
             con.execute(d.sql)
-    for entry in entries:
-        con.execute(entry.ddl)
+        if d.kind == "sequence" and d.used:
+            # Created at the value it handed out last: one nextval hands it out again, so
+            # currval, last_value and the next nextval are the original's.
+            con.execute(advance_sequence_sql(d))
+    # A table's DEFAULT, CHECK or generated column may call a macro, and DuckDB binds it at
+    # CREATE, as it binds what a macro or view names (1.4 on, a table macro's too): tables,
+    # macros and views are created together, in an order DuckDB accepts.
+    create_views_and_macros(
+        con,
+        manifest,
+        only_tables=partial,
+        catalog=catalog,
+        tables=[(entry.name, entry.ddl) for entry in entries],
+    )
     for i, entry in enumerate(entries):
         if progress is not None:
             progress("load", i, len(entries))
@@ -199,7 +213,6 @@ def build_database(
             except duckdb.Error:
                 if not partial:  # a partial restore may lack the index's table
                     raise
-    create_views_and_macros(con, manifest, only_tables=partial, catalog=catalog)
     for comment in manifest.comments:
         try:
             con.execute(comment_sql(comment))
@@ -398,31 +411,46 @@ def create_views_and_macros(
     *,
     only_tables: bool,
     catalog: str | None = None,
+    tables: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Macros and views: retried until no progress, so dependency order is found by DuckDB.
+    """Macros and views, and ``tables`` (name, DDL) with them: retried until no progress,
+    so dependency order is found by DuckDB.
 
-    ``catalog`` is the name the database will be opened under; when it is not the original
-    one, SQL naming the original catalog is rewritten (:func:`restored_ddl`). With
-    ``only_tables`` (not every table exists), the ones that cannot be created are left out;
-    otherwise that is a :class:`RestoreError`.
+    DuckDB binds what a statement names when it runs it: a view its tables, views and macros,
+    a macro what its body calls and reads, a table the macros its DEFAULT, CHECK and
+    generated columns call (and the tables its foreign keys reference: ``tables`` come in
+    that order). ``catalog`` is the name the database will be opened under; when it is not
+    the original one, SQL naming the original catalog is rewritten (:func:`restored_ddl`).
+    With ``only_tables`` (not every table exists), the macros and views that cannot be
+    created are left out; otherwise that is a :class:`RestoreError`, and a table that cannot
+    be created always is.
     """
-    pending = [
-        d.sql for d in restored_ddl(manifest, catalog=catalog) if d.kind in ("macro", "view")
+    pending = [("table", name, sql) for name, sql in tables] + [
+        (d.kind, d.name, d.sql)
+        for d in restored_ddl(manifest, catalog=catalog)
+        if d.kind in ("macro", "view")
     ]
     while pending:
-        failed: list[str] = []
-        last_error = ""
-        for sql in pending:
+        failed: list[tuple[str, str, str]] = []
+        errors: dict[tuple[str, str], str] = {}
+        for kind, name, sql in pending:
             try:
                 con.execute(sql)
             except duckdb.Error as exc:
-                failed.append(sql)
-                last_error = str(exc).splitlines()[0]
+                failed.append((kind, name, sql))
+                errors[(kind, name)] = str(exc).splitlines()[0]
         if len(failed) == len(pending):
+            table = next((name for kind, name, _sql in failed if kind == "table"), None)
+            if table is not None:
+                raise RestoreError(
+                    f"could not create table {table}: {errors[('table', table)]}",
+                    hint="nothing was changed",
+                )
             if only_tables:
                 return  # a partial restore may lack what a view needs
+            kind, name, _sql = failed[-1]
             raise RestoreError(
-                f"could not recreate {len(failed)} view(s)/macro(s): {last_error}",
+                f"could not recreate {len(failed)} view(s)/macro(s): {errors[(kind, name)]}",
                 hint="nothing was changed",
             )
         pending = failed

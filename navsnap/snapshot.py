@@ -71,6 +71,7 @@ from navsnap.manifest import (
     Partition,
     PartitionKey,
     TableEntry,
+    format_version_for,
 )
 from navsnap.manifest_check import check_database_name
 from navsnap.selfref import lost_constraints
@@ -844,6 +845,7 @@ class SnapshotJob:
             config=ConfigBlock.from_dict(self.config),
             tables=entries,
             ddl=self.ddl,
+            format_version=format_version_for(self.ddl),
             comments=self.comments,
             file=file_copy,
             validation=validation,

@@ -199,7 +199,7 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "restore-future-manifest",
         ("restore", "future-2030", "--store", "future-manifest"),
         "FormatVersionError",
-        "format version 2",
+        "format version 99",
     ),
     (
         "restore-newer-engine",
@@ -516,7 +516,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     doc["integrity"] = hash_bytes(canonical_json(doc))
     forged.write_text(json.dumps(doc, indent=2, sort_keys=True))
     newest = json.loads(next((store / "manifests").glob("*-2026.json")).read_text())
-    newest.update(format_version=2, snapshot_id="future-2030", run_id="future", year=2030)
+    newest.update(format_version=99, snapshot_id="future-2030", run_id="future", year=2030)
     (root / "future-manifest" / "manifests" / "future-2030.json").write_text(
         json.dumps(newest, indent=2, sort_keys=True)
     )
