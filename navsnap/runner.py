@@ -46,6 +46,7 @@ from navsnap.fsutil import is_disk_full
 from navsnap.identity import (
     ambiguous,
     belongs,
+    catalog_name,
     database_name,
     lineage_label,
     owner_key,
@@ -59,7 +60,13 @@ from navsnap.lock import db_lock
 from navsnap.manifest import Manifest
 from navsnap.restore import RestorePlan, RestoreReport, restore
 from navsnap.resume import ResumeDecision, plan_resume, record_written
-from navsnap.snapshot import ProgressFn, SnapshotJob, SnapshotOptions, new_run_id
+from navsnap.snapshot import (
+    ProgressFn,
+    SnapshotJob,
+    SnapshotOptions,
+    new_run_id,
+    refuse_catalog_name,
+)
 from navsnap.steps import Step, make_step
 from navsnap.store import Store, layout
 from navsnap.yearcheck import check_new_run, count_rows, step_result_error
@@ -296,8 +303,10 @@ def run(
     # the real file. The default store stays beside the path as given.
     real = checked_path(given)
     _check_db_path(real)
-    step = make_step(config.run.step)
     take = config.snapshot.enabled if snapshots is None else snapshots
+    if take:  # before the first step changes the database, not at its first snapshot
+        refuse_catalog_name(catalog_name(database_name(real)))
+    step = make_step(config.run.step)
     needed = take or resume or from_snapshot is not None
     block = config_block(config, step=step, db=real)
     emit = on_event or (lambda _e: None)

@@ -87,7 +87,7 @@ from navsnap.yearpass import (
     year_scannable,
 )
 
-__all__ = ["ProgressFn", "SnapshotOptions", "new_run_id", "take_snapshot"]
+__all__ = ["ProgressFn", "SnapshotOptions", "new_run_id", "refuse_catalog_name", "take_snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,20 @@ def check_run_id(run_id: str) -> None:
 
 def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def refuse_catalog_name(dbname: str) -> None:
+    """DatabaseError when ``dbname`` (a database's catalog name) is one every reader refuses
+    in a manifest (:func:`~navsnap.manifest_check.check_database_name`): such a database is
+    never snapshotted, and ``run`` says so before its first step."""
+    try:
+        check_database_name(dbname)
+    except ValueError as exc:
+        raise DatabaseError(
+            f"database {dbname[:80]!r} cannot be snapshotted: catalog name {exc}",
+            hint="rename the database file (its name before the first dot is the catalog "
+            "name) to one without double quotes or control characters",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -467,14 +481,7 @@ class SnapshotJob:
             "WHERE database_name = current_database())"
         ).fetchone()
         self.dbname = str(row[0]) if row else ""
-        try:  # every reader refuses a manifest whose name it would have to quote: not written
-            check_database_name(self.dbname)
-        except ValueError as exc:
-            raise DatabaseError(
-                f"database {self.dbname[:80]!r} cannot be snapshotted: catalog name {exc}",
-                hint="rename the database file (its name before the first dot is the catalog "
-                "name) to one without double quotes or control characters",
-            ) from None
+        refuse_catalog_name(self.dbname)
         # The identity snapshots are matched on: the file's stem, not the catalog name
         # (DuckDB names sim.v2.duckdb 'sim'); an in-memory database has only its catalog.
         opened = self.db_path if self.db_path is not None else (row[1] if row else None)

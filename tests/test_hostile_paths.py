@@ -51,3 +51,5 @@ def test_a_catalog_name_with_a_quote_or_control_character_is_refused(
     assert code == 4, err
     assert "cannot be snapshotted" in err and "Traceback" not in err, err
     assert not list(store.glob("manifests/*.json"))
+    # Refused before the first step: the run had not begun to change the database.
+    assert not db.exists()
