@@ -533,12 +533,13 @@ def _py_type() -> type:
     return type(duckdb.sqltype("INTEGER"))
 
 
-def _lossy_leaves(t: Any) -> set[str]:
-    found = {str(t.id)} & LOSSY_TYPES
+def _type_ids(t: Any) -> set[str]:
+    """The ids of parsed type ``t`` and of every type nested in it, at any depth."""
+    found = {str(t.id)}
     for child in t.children if str(t.id) in _NESTED else ():
         value = child[1] if isinstance(child, tuple) else child
         if isinstance(value, _py_type()):
-            found |= _lossy_leaves(value)
+            found |= _type_ids(value)
     return found
 
 
@@ -567,7 +568,7 @@ def column_encoding(column_type: str) -> str | None:
     """``"text"`` when values of ``column_type`` are stored as text, None for plain Parquet
     (a type only the database knows, an ENUM or alias, is never lossy)."""
     parsed = _parsed_type(column_type)
-    return TEXT if parsed is not None and _lossy_leaves(parsed) else None
+    return TEXT if parsed is not None and _type_ids(parsed) & LOSSY_TYPES else None
 
 
 def is_nested_type(column_type: str) -> bool:
@@ -669,16 +670,6 @@ _FLOATS = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
 _COLLATE = re.compile(r"\bCOLLATE\b", re.IGNORECASE)
 
 
-def _identity_leaves(t: Any) -> bool:
-    if str(t.id) in _IDENTITY_LEAVES:
-        return True
-    for child in t.children if str(t.id) in _NESTED else ():
-        value = child[1] if isinstance(child, tuple) else child
-        if isinstance(value, _py_type()) and _identity_leaves(value):
-            return True
-    return False
-
-
 def _identity_term(column_type: str, col: str, index: int) -> str | None:
     """The identity term of one column (None: its values differ only where ``hash()``
     says so). Zero for every value but the ones ``hash()`` confuses, for the scalar floats
@@ -689,7 +680,7 @@ def _identity_term(column_type: str, col: str, index: int) -> str | None:
             f"THEN hash({index}, isnan({col})) ELSE 0 END"
         )
     parsed = _parsed_type(column_type)
-    if parsed is None or not _identity_leaves(parsed):
+    if parsed is None or not _type_ids(parsed) & _IDENTITY_LEAVES:
         return None
     # An INTERVAL's text is its months, days and microseconds as stored; a nested value's
     # text spells each float's sign and each interval's fields.
