@@ -10,14 +10,12 @@ could reuse an object holding the other value. Scheme 2 adds identity terms
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
+from test_compat import python_under
 
 import navsnap
 from navsnap import engine
@@ -27,8 +25,6 @@ from navsnap.errors import FormatVersionError, IntegrityError
 from navsnap.index import resolve
 from navsnap.manifest import FINGERPRINT_VERSION, Manifest
 from navsnap.store import open_store
-
-ROOT = Path(__file__).resolve().parent.parent
 
 #: (column type, the snapshot's value, a value DuckDB holds equal to it, its text)
 PAIRS = [
@@ -177,11 +173,9 @@ def test_an_unknown_fingerprint_version_is_refused(
 # A snapshot written by navsnap under DuckDB 1.5.6, restored here: 2.0 hashes these types
 # unlike 1.5, so the restore must check against the snapshot's Parquet, not its fingerprints.
 WRITE_15 = """
-import sys
 from pathlib import Path
-import duckdb, navsnap
-assert duckdb.__version__ == "1.5.6", duckdb.__version__
-tmp = Path(sys.argv[1])
+import navsnap
+tmp = Path.cwd()
 con = duckdb.connect(str(tmp / "old.duckdb"))
 con.execute("CREATE TABLE t (simulation_year INTEGER, id INTEGER, i INTERVAL, tz TIMETZ, "
             "b BIT, s VARCHAR COLLATE NOCASE)")
@@ -194,19 +188,9 @@ navsnap.checkpoint(db=tmp / "old.duckdb", year=2025, store=tmp / "store",
 
 
 def test_a_snapshot_of_duckdb_1_5_restores_under_this_engine(tmp_path: Path) -> None:
-    path = ROOT / ".ci-cache" / "duckdb-1.5.6"
-    if not (path / "duckdb").is_dir():
-        pytest.skip(f"duckdb 1.5.6 not installed in {path} (.ci/run installs it)")
     if engine.RUNNING[:2] <= (1, 5):
         pytest.skip(f"the running DuckDB {engine.VERSION} is not newer than 1.5")
-    env = {**os.environ, "PYTHONPATH": str(path)}
-    res = subprocess.run(
-        [sys.executable, "-c", WRITE_15, str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    res = python_under("1.5.6", WRITE_15, cwd=tmp_path)  # skips where 1.5.6 is not installed
     assert res.returncode == 0, res.stderr
     out = tmp_path / "r.duckdb"
     navsnap.restore(db=tmp_path / "old.duckdb", year=2025, store=tmp_path / "store", to=out)
