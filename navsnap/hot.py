@@ -238,17 +238,17 @@ def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
     if reason is not None:
         raise HotUnusable(reason)
     try:
-        method, digest, size = _unpack(hot, store=store, dest=dest)
+        method, digest, size = unpack_hashed(
+            hot.object.key, compressed=hot.compression != "none", store=store, dest=dest
+        )
     except FileNotFoundError:
         dest.unlink(missing_ok=True)
         raise HotUnusable(f"the hot copy {hot.object.key} is missing") from None
-    except IntegrityError as exc:  # a cached remote object that fails its hash
-        dest.unlink(missing_ok=True)
+    except IntegrityError as exc:  # a cached remote object that fails its hash, or bytes
+        dest.unlink(missing_ok=True)  # that are no zstd stream (navsnap.filecopy)
         raise HotUnusable(f"the hot copy {hot.object.key} is damaged: {exc.message}") from None
-    except OSError as exc:
+    except OSError:
         dest.unlink(missing_ok=True)
-        if exc.errno is None:  # pyarrow: a damaged zstd stream
-            raise HotUnusable(f"the hot copy {hot.object.key} is damaged: {exc}") from None
         raise
     try:
         check_file(hot, dest, digest=(digest, size))
@@ -256,16 +256,3 @@ def unpack(hot: HotCopy, *, store: Store, dest: Path) -> str:
         dest.unlink(missing_ok=True)
         raise
     return method
-
-
-def _unpack(hot: HotCopy, *, store: Store, dest: Path) -> tuple[str, str, int]:
-    compressed = hot.compression != "none"
-    try:
-        return unpack_hashed(hot.object.key, compressed=compressed, store=store, dest=dest)
-    except Exception as exc:
-        if compressed:
-            import pyarrow as pa  # imported already: the zstd stream was being read
-
-            if isinstance(exc, pa.ArrowException):
-                raise OSError(f"zstd: {exc}") from None
-        raise
