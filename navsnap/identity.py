@@ -98,11 +98,11 @@ def database_of(manifest: Manifest, database: str, *, shared: frozenset[str]) ->
     return None
 
 
-def belongs(manifest: Manifest, database: str, pool: Iterable[Manifest] = ()) -> bool:
+def belongs(manifest: Manifest, database: str) -> bool:
     """True when ``manifest`` is certainly a snapshot of ``database`` (the one rule, used
-    everywhere); ``pool``: the store's other manifests, which may show that an old manifest's
-    catalog name is shared."""
-    return database_of(manifest, database, shared=_shared_catalogs(pool)) is True
+    everywhere), judged from the manifest alone (:func:`snapshots_of` also weighs the store's
+    other manifests, which may show that an old manifest's catalog name is shared)."""
+    return database_of(manifest, database, shared=frozenset()) is True
 
 
 def snapshots_of(

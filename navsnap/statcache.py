@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from navsnap.fsutil import read_regular
+
 if TYPE_CHECKING:
     from navsnap.manifest import Manifest, ObjectRef
 
@@ -262,14 +264,6 @@ def _parse(raw: bytes) -> tuple[FileIdentity, str, Cached]:
     return identity, engine, cached
 
 
-def _read(path: Path) -> bytes | None:
-    """At most ``MAX_BYTES`` bytes of regular file ``path``, never following a symlink nor
-    blocking (a FIFO, a device): None for anything else (:func:`navsnap.fsutil.read_regular`)."""
-    from navsnap.fsutil import read_regular
-
-    return read_regular(path, limit=MAX_BYTES)
-
-
 def _write_locked(db_path: Path, ino: int) -> bool:
     """Another process (plain DuckDB too) may be writing: the kernel lists a POSIX write lock
     on inode ``ino`` (DuckDB holds one while a read-write connection is open). Read from
@@ -324,7 +318,7 @@ def load(db_path: Path, *, engine: str) -> Cached | None:
     """The record beside ``db_path`` when it may be trusted now, else None (scan instead)."""
     if os.path.lexists(_wal(db_path)) or _writer_active(db_path):
         return None
-    raw = _read(cache_path(db_path))
+    raw = read_regular(cache_path(db_path), limit=MAX_BYTES)  # never a symlink, a FIFO
     if raw is None or len(raw) > MAX_BYTES:
         return None
     try:
