@@ -262,7 +262,7 @@ class Macro:
     comment: str | None
     #: Each parameter's declared type, None where it has none (every parameter before 1.4,
     #: which has no typed parameters; DuckDB lists a user type by its definition).
-    parameter_types: tuple[str | None, ...] = ()
+    parameter_types: tuple[str | None, ...]
 
 
 def list_macros(con: duckdb.DuckDBPyConnection) -> list[Macro]:
@@ -299,10 +299,9 @@ def macro_ddl(overloads: Sequence[Macro]) -> str:
     one = len(overloads) == 1
 
     def overload(m: Macro) -> str:
-        types = m.parameter_types or (None,) * len(m.parameters)
         args = ", ".join(
             quote_ident(p) if t is None else f"{quote_ident(p)} {t}"
-            for p, t in zip(m.parameters, types, strict=True)
+            for p, t in zip(m.parameters, m.parameter_types, strict=True)
         )
         if not table:
             body = f"({m.definition})"
