@@ -49,6 +49,7 @@ __all__ = [
     "list_objects",
     "list_tables",
     "macro_ddl",
+    "macros_with_defaults",
     "partition_filter",
     "qualified",
     "quote_ident",
@@ -314,6 +315,43 @@ def macro_ddl(overloads: Sequence[Macro]) -> str:
         + ", ".join(overload(m) for m in overloads)
         + ";"
     )
+
+
+#: How DuckDB refuses a macro call with too few arguments: "requires N positional
+#: arguments" (1.0-1.3), with overloads "does not support N parameters" (1.1-1.3), "does not
+#: support the supplied arguments" (1.4 and later).
+_ARITY_REFUSED = re.compile(
+    r"positional argument|does not support (?:the supplied arguments|\d+ parameters)"
+)
+
+
+def macros_with_defaults(con: duckdb.DuckDBPyConnection, macros: Sequence[Macro]) -> list[Macro]:
+    """The overloads of ``macros`` that declare a parameter default (``b := 5``).
+
+    ``duckdb_functions()`` lists a macro's parameters but not their defaults (1.0 to 2.0), so
+    :func:`macro_ddl` cannot write them back. Each overload of n parameters is asked whether
+    a call with n - 1 arguments binds (``EXPLAIN``: nothing runs): defaults are trailing, so
+    it binds, or fails for a reason other than the argument count, exactly when the last
+    parameter has one. An overload beside another of n - 1 parameters cannot be asked apart
+    from it and is not listed. ``con`` must hold no transaction of the caller's: under 2.0 a
+    binder error aborts it."""
+    out: list[Macro] = []
+    arities: dict[tuple[str, str, str], set[int]] = {}
+    for m in macros:
+        arities.setdefault((m.schema, m.name, m.kind), set()).add(len(m.parameters))
+    for m in macros:
+        n = len(m.parameters)
+        if n == 0 or n - 1 in arities[(m.schema, m.name, m.kind)]:
+            continue
+        call = f"{qualified(m.schema, m.name)}({', '.join(['NULL'] * (n - 1))})"
+        sql = f"EXPLAIN SELECT {'* FROM ' if m.kind == 'table_macro' else ''}{call}"
+        try:
+            con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            if _ARITY_REFUSED.search(str(exc)):
+                continue
+        out.append(m)
+    return out
 
 
 def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:

@@ -37,6 +37,7 @@ import duckdb
 from navsnap import engine
 from navsnap._version import __version__
 from navsnap.catalog import (
+    Macro,
     TableInfo,
     column_signature,
     export_select,
@@ -45,6 +46,8 @@ from navsnap.catalog import (
     list_objects,
     list_sequences,
     list_tables,
+    macros_with_defaults,
+    qualified,
     quote_literal,
     storage_version,
     text_unsafe_columns,
@@ -252,6 +255,25 @@ def _refuse_unrestorable(cur: duckdb.DuckDBPyConnection, table: TableInfo) -> No
                 "would create another column",
                 hint="use DuckDB 1.1 or newer, or store the list as VARCHAR[]",
             )
+
+
+def _refuse_macro_defaults(cur: duckdb.DuckDBPyConnection, macros: list[Macro]) -> None:
+    """DatabaseError when a macro declares a parameter default: DuckDB does not list
+    defaults, so a restore would give the macro back without it. Asked on a cursor of its
+    own: ``cur`` holds the snapshot's transaction, which a binder error would abort."""
+    probe = cur.cursor()
+    try:
+        found = macros_with_defaults(probe, macros)
+    finally:
+        probe.close()
+    if found:
+        m = found[0]
+        raise DatabaseError(
+            f"macro {qualified(m.schema, m.name)} cannot be snapshotted: it declares a "
+            "parameter default (name := value), which DuckDB does not list, so a restore "
+            "would give it back without the default",
+            hint="declare the macro without defaults (pass every argument), then checkpoint again",
+        )
 
 
 def take_snapshot(
@@ -616,6 +638,8 @@ class SnapshotJob:
         """Every schema object and comment, as of the pinned state (sequences: :meth:`_start`)."""
         t0 = time.perf_counter()
         macros = list_macros(cur)  # one read of duckdb_functions() for both
+        if any(m.parameters for m in macros):
+            _refuse_macro_defaults(cur, macros)
         self.ddl = tuple(list_objects(cur, macros=macros, sequences=self.sequences))
         self.comments = tuple(list_comments(cur, macros=macros))
         self.timings["catalog_s"] = time.perf_counter() - t0

@@ -380,3 +380,50 @@ def test_an_older_manifests_sequence_restores_as_before(tmp_path: Path) -> None:
     navsnap.restore(store=store, db=db, year=YEAR, to=out)
     got = answers(out, ["SELECT last_value FROM duckdb_sequences()", "SELECT nextval('q')"])
     assert got == [[(None,)], [(11,)]]
+
+
+@pytest.mark.parametrize(
+    ("sql", "name"),
+    [
+        ("CREATE MACRO f(a, b := 5) AS a + b;", '"main"."f"'),
+        ("CREATE MACRO f(a := 1) AS a;", '"main"."f"'),
+        ("CREATE MACRO rows_of(y, m := 2) AS TABLE SELECT y * m AS x;", '"main"."rows_of"'),
+        ('CREATE SCHEMA "s x"; CREATE MACRO "s x"."g""h"(a, b := 5) AS a;', '"s x"."g""h"'),
+        ("CREATE MACRO f(a) AS a, (a, b, c := 1) AS a + b;", '"main"."f"'),  # 1.1 and later
+    ],
+)
+def test_a_macro_parameter_default_is_refused_at_checkpoint(
+    tmp_path: Path, sql: str, name: str
+) -> None:
+    # duckdb_functions() lists no defaults: a restore would give f(a, b) back and f(1) would
+    # fail. The checkpoint refuses, naming the macro, and commits nothing.
+    db = tmp_path / "model.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE t (simulation_year INTEGER); INSERT INTO t VALUES (2026);")
+    try:
+        con.execute(sql)
+    except duckdb.ParserException as exc:
+        pytest.skip(f"DuckDB {duckdb.__version__} cannot: {str(exc).splitlines()[0]}")
+    finally:
+        con.close()
+    with pytest.raises(navsnap.DatabaseError, match="parameter default") as caught:
+        navsnap.checkpoint(
+            db=db, year=YEAR, store=tmp_path / "store", config=load_config(search_cwd=False)
+        )
+    assert name in str(caught.value)
+    assert not list((tmp_path / "store").glob("manifests/*"))
+    assert not list((tmp_path / "store").glob("objects/**/*.parquet"))
+
+
+def test_macros_without_defaults_are_not_taken_for_macros_with_them(tmp_path: Path) -> None:
+    # The probe binds a call one argument short: an overload of that many parameters would
+    # answer it, so it is not asked; a body that fails on NULL is not taken for a default.
+    db = make(
+        tmp_path,
+        "CREATE TABLE t (simulation_year INTEGER); INSERT INTO t VALUES (2026);"
+        "CREATE MACRO f(a, b) AS a + b; CREATE MACRO z() AS 1;"
+        "CREATE MACRO r(n) AS TABLE SELECT * FROM range(n);",
+    )
+    out = restored(tmp_path, db)
+    calls = [MACROS, "SELECT f(1, 2), z()", "SELECT * FROM r(2)"]
+    assert answers(out, calls) == answers(db, calls)
