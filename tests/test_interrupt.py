@@ -110,10 +110,11 @@ def ctrl_c(proc: subprocess.Popen[str], *, stopped: bool = False) -> tuple[int, 
 def check_interrupted(
     cwd: Path, code: int, err: str, reference: dict[str, tuple[int, str]]
 ) -> tuple[str, int]:
-    """Exit 130, one line naming the year and the command; that command then completes the
-    run with exactly the tables of an uninterrupted one, and the store verifies."""
+    """Exit 130, one line naming the year and the command (stderr is a pipe: no blank line
+    before it); that command then completes the run with exactly the tables of an
+    uninterrupted one, and the store verifies."""
     assert code == 130, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    lines = err.splitlines()
     assert len(lines) == 1, err
     match = LINE.match(lines[0])
     assert match, lines[0]
@@ -188,6 +189,39 @@ def test_ctrl_c_between_steps_and_years(
         assert (when, at) == ("during", year)
     else:
         assert 2026 <= at <= 2027
+
+
+def test_on_a_terminal_the_line_starts_below_the_echoed_ctrl_c(tmp_path: Path) -> None:
+    # A terminal echoes ^C where the cursor is: the line goes on the next one. (Through a
+    # pipe, as in the cases above, stderr is that one line alone.)
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": pythonpath(TESTS), "NAVSNAP_FAULT": "after-step@2:stall"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "navsnap", "run", "--years", YEARS, "--step", TOY_STEP, *WHERE],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    os.close(follower)
+    _STARTED.append(proc)
+    status = psutil.Process(proc.pid)
+    wait_until(proc, "the stall", lambda: status.status() == psutil.STATUS_STOPPED)
+    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGCONT)
+    assert proc.wait(timeout=180) == 130
+    text = b""
+    with contextlib.suppress(OSError):  # EIO once the follower is closed and drained
+        while chunk := os.read(leader, 65536):
+            text += chunk
+    os.close(leader)
+    assert re.search(rb"\r?\nnavsnap: interrupted during 2026; continue with: ", text), text
 
 
 def test_the_printed_command_keeps_the_options_and_drops_restart_flags() -> None:

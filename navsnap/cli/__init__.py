@@ -47,6 +47,13 @@ COMMAND_MODULES = {
 }
 
 
+class _Interrupted(BaseException):
+    """Ctrl-C carried past click, which would write a blank line to stderr for a
+    ``KeyboardInterrupt`` (to end a terminal's ``^C``) even when stderr is a file or a pipe.
+    Raised at the group's boundary, so a step's own ``except KeyboardInterrupt`` still sees
+    Python's exception."""
+
+
 class _LazyGroup(click.Group):
     """A group whose commands are imported when used; ``.commands`` (help, docs, tests) has
     them all."""
@@ -66,6 +73,12 @@ class _LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self._commands) | set(COMMAND_MODULES))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self._commands and cmd_name in COMMAND_MODULES:
@@ -107,6 +120,13 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
 
 cli.params.extend(global_options())
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _json_requested(args: list[str]) -> bool:
@@ -216,6 +236,10 @@ def _main(args: list[str], st: State) -> Any:
     except (SystemExit, _OutputClosed):
         raise
     except BaseException as exc:  # every outcome, Ctrl-C included, ends as one line
+        if isinstance(exc, _Interrupted):
+            exc = exc.__cause__ or KeyboardInterrupt()
+            if _isatty(sys.stderr):
+                click.echo(err=True)  # after the terminal's ^C, as click does
         where = None
         if st.where is not None:
             try:
