@@ -45,7 +45,7 @@ from navsnap.dbfile import checked_path, remove_with_wal, temp_beside
 from navsnap.errors import DatabaseError, IntegrityError, UsageError
 from navsnap.integrity import check_present, damaged_hint, verify_objects
 from navsnap.manifest import Manifest
-from navsnap.materialize import create_parquet_views
+from navsnap.materialize import create_parquet_views, no_autoinstall
 from navsnap.store import Store
 
 __all__ = [
@@ -185,6 +185,7 @@ def _connect(store: Store, manifest: Manifest) -> tuple[duckdb.DuckDBPyConnectio
     """:func:`connect`, and whether it attached the hot copy (no Parquet object is read)."""
     con = duckdb.connect()
     try:
+        no_autoinstall(con)  # the hot copy's views are store content too
         if _attach_hot(con, store, manifest):
             return con, True
         _create_views(con, store, manifest)

@@ -52,6 +52,7 @@ __all__ = [
     "generated_columns",
     "load_parquet",
     "local_files",
+    "no_autoinstall",
     "reload_partition",
     "restored_ddl",
     "strip_catalog",
@@ -179,6 +180,7 @@ def build_database(
     :func:`create_views_and_macros`).
     """
     manifest.sql_checked()  # its DDL is executed below
+    no_autoinstall(con)
     partial = len(entries) != len(manifest.tables)
     for d in manifest.ddl:
         if d.kind in ("schema", "type", "sequence"):
@@ -405,6 +407,14 @@ def restored_ddl(manifest: Manifest, *, catalog: str | None) -> tuple[DdlEntry, 
     return tuple(out)
 
 
+def no_autoinstall(con: duckdb.DuckDBPyConnection) -> None:
+    """Keep the SQL of a manifest (store content, untrusted) from making DuckDB download an
+    extension: a view over ``read_csv('https://...')`` would install httpfs, then fetch the
+    URL, at CREATE. An extension already installed still loads. DuckDB's setting is its
+    instance's: every instance navsnap runs manifest SQL in is its own."""
+    con.execute("SET autoinstall_known_extensions = false")
+
+
 def create_views_and_macros(
     con: duckdb.DuckDBPyConnection,
     manifest: Manifest,
@@ -425,6 +435,7 @@ def create_views_and_macros(
     created are left out; otherwise that is a :class:`RestoreError`, and a table that cannot
     be created always is.
     """
+    no_autoinstall(con)
     pending = [("table", name, sql) for name, sql in tables] + [
         (d.kind, d.name, d.sql)
         for d in restored_ddl(manifest, catalog=catalog)

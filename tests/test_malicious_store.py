@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import invoke
-from malicious import CASES, COPY_TO, Case
+from malicious import CASES, COPY_TO, Case, ddl_mutation
 
 import navsnap
 from navsnap.config import load_config
@@ -108,6 +108,76 @@ def test_reading_commands_against_a_forged_manifest(
                 assert "field" in err or "manifest" in err, said
         else:
             assert code in {0, 10}, said
+
+
+def test_manifest_sql_never_makes_duckdb_install_an_extension(
+    prepared: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forged view over a URL would have DuckDB download httpfs at CREATE (and with it,
+    fetch the URL). With autoinstall off the restore refuses the view (exit 12, nothing
+    changed), no extension lands in DuckDB's home, and ``sql`` still answers on the tables."""
+    root, run_id = prepared
+    work = tmp_path / "w"
+    shutil.copytree(root, work)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # where DuckDB would install it
+    sid = f"{run_id}-2026"
+    url_view = "CREATE VIEW main.evil AS SELECT * FROM read_csv('https://example.invalid/x.csv')"
+    case = Case("view-reads-url", ddl_mutation("view", url_view), refused=False)
+    forge(case, work / "snapshots" / "manifests" / f"{sid}.json", canary=home, secret=home)
+    where = ("--db", str(work / "simulation.duckdb"), "--store", str(work / "snapshots"))
+    code, _, err = invoke("--debug", "restore", sid, "--to", str(tmp_path / "r.duckdb"), *where)
+    assert code == 12, err
+    assert "download" not in err.lower(), err  # --debug: DuckDB's whole message
+    assert not list(home.rglob("*.duckdb_extension*"))
+    assert not (tmp_path / "r.duckdb").exists()
+    code, out, err = invoke("sql", sid, "SELECT count(*) > 0 FROM people", "--csv", *where)
+    assert code == 0 and out.splitlines()[-1] == "True", err
+
+
+SETTING = "SELECT current_setting('autoinstall_known_extensions')"
+
+
+def test_every_instance_running_manifest_sql_has_autoinstall_off(
+    prepared: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without network the download fails either way, so the test above cannot tell the
+    setting apart: here the restore's and the analyst's connections are asked for it."""
+    import duckdb
+
+    from navsnap.restore import build
+
+    root, run_id = prepared
+    seen: list[object] = []
+    real_connect = duckdb.connect
+
+    class Spy:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._con, name)
+
+        def close(self) -> None:
+            row = self._con.execute(SETTING)
+            seen.append(row.fetchone())
+            self._con.close()
+
+    class Shim:
+        def __getattr__(self, name: str) -> object:
+            return getattr(duckdb, name)
+
+        @staticmethod
+        def connect(*args: object, **kwargs: object) -> Spy:
+            return Spy(real_connect(*args, **kwargs))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "duckdb", Shim())
+    store = root / "snapshots"
+    navsnap.restore(store=store, db=root / "simulation.duckdb", year=2026, to=tmp_path / "r.duckdb")
+    assert seen and seen[0] == (False,)
+    answer = navsnap.sql(store, f"{run_id}-2026", SETTING)
+    assert answer.rows == ((False,),)
 
 
 def test_the_catalog_rewrite_leaves_quoted_identifiers_whole() -> None:

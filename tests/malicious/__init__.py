@@ -47,6 +47,11 @@ def _set(path: str, value: Any) -> Mutation:
     return mutate
 
 
+def ddl_mutation(kind: str, sql: str, name: str = "evil") -> Mutation:
+    """A mutation that appends one DDL entry (``sql`` as given) to the manifest."""
+    return _ddl(kind, sql, name)
+
+
 def _ddl(kind: str, sql: str, name: str = "evil") -> Mutation:
     def mutate(m: dict[str, Any]) -> None:
         m["ddl"].append({"kind": kind, "schema": "main", "name": name, "sql": sql})
