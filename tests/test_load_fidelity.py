@@ -30,7 +30,9 @@ import navsnap
 from navsnap import engine, materialize
 from navsnap.config import load_config
 from navsnap.errors import DatabaseError, RestoreError
+from navsnap.hashing import hash_bytes
 from navsnap.index import resolve
+from navsnap.manifest import canonical_json
 from navsnap.restore.plan import plan_restore
 from navsnap.store import open_store
 
@@ -233,6 +235,37 @@ def test_a_table_referencing_itself_comes_back_with_its_key(tmp_path: Path) -> N
     assert described(db, "e")["rows"] == [r for r in want["rows"] if r[0] == 2025]
     navsnap.restore(store=tmp_path / "store", db=db, year=2026)
     assert described(db, "e") == want
+
+
+def test_an_older_snapshot_that_lost_the_key_is_refused_not_restored_without_it(
+    tmp_path: Path,
+) -> None:
+    # navsnap before it wrote the key back stored DuckDB's own text (1.1-1.5): an empty item
+    # where the key was, which DuckDB runs as a table without it. Forged here on any release.
+    db = tmp_path / "model.duckdb"
+    build(
+        db,
+        "CREATE TABLE e (simulation_year INTEGER, id INTEGER PRIMARY KEY, name VARCHAR);"
+        "INSERT INTO e VALUES (2025, 1, 'root');",
+    )
+    checkpoint(db, 2025)
+    (path,) = (tmp_path / "store" / "manifests").glob("*.json")
+    data = json.loads(path.read_text())
+    (entry,) = data["tables"]
+    assert entry["ddl"].endswith("VARCHAR);"), entry["ddl"]
+    entry["ddl"] = entry["ddl"][: -len(");")] + ", );"
+    data.pop("integrity")
+    data["integrity"] = hash_bytes(canonical_json(data))
+    path.write_text(json.dumps(data))
+    db.write_bytes(b"not a database" * 1000)
+    before = db.read_bytes()
+    with pytest.raises(RestoreError, match="cannot give table e back exactly"):
+        navsnap.restore(store=tmp_path / "store", db=db, year=2025)
+    assert db.read_bytes() == before
+    out = tmp_path / "other.duckdb"
+    with pytest.raises(RestoreError, match="lacks a constraint"):
+        navsnap.restore(store=tmp_path / "store", db=db, year=2025, to=out)
+    assert not out.exists()
 
 
 # --------------------------------------------------------------------------- LIST of ENUM

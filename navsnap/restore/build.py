@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -36,7 +36,7 @@ from navsnap.errors import RestoreError
 from navsnap.faults import fault_point
 from navsnap.filecopy import unpack_verified
 from navsnap.fsutil import fsync_file
-from navsnap.manifest import Manifest
+from navsnap.manifest import Manifest, TableEntry
 from navsnap.materialize import build_database, reload_partition
 from navsnap.restore.check import (
     check_aggregates,
@@ -46,6 +46,7 @@ from navsnap.restore.check import (
     check_tables,
 )
 from navsnap.restore.plan import RestorePlan
+from navsnap.selfref import lost_constraints
 from navsnap.store import Store
 
 __all__ = [
@@ -59,6 +60,22 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[str, int, int], None]
+
+
+def refuse_lost_constraints(manifest: Manifest, entries: Sequence[TableEntry]) -> None:
+    """RestoreError, before anything is built, for a table whose recorded DDL has an empty
+    item: a FOREIGN KEY referencing the table itself, which DuckDB before 2.0 leaves out of
+    its own text and navsnap stored so before it wrote the key back. DuckDB accepts that DDL,
+    so a rebuild would give the table back without its key."""
+    for entry in entries:
+        if lost_constraints(entry.ddl):
+            raise RestoreError(
+                f"snapshot {manifest.snapshot_id} cannot give table {entry.name} back exactly: "
+                "its recorded definition lacks a constraint (a FOREIGN KEY referencing the "
+                "table itself, left out by DuckDB before 2.0 and by navsnap before it wrote "
+                "such keys back)",
+                hint="restore a snapshot this navsnap took, or read the rows with navsnap sql",
+            )
 
 
 def build_full(
@@ -77,6 +94,7 @@ def build_full(
     if not catalog or catalog.lower() in ("memory", "system", "temp", "main"):
         catalog = "navsnap_restore"
     entries = [e for e in manifest.tables if e.name in set(plan.tables)]
+    refuse_lost_constraints(manifest, entries)
     con = duckdb.connect()
     try:
         # The user's own (persistent) secrets are visible to every connection: not the restore's.
