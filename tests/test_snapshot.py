@@ -272,6 +272,28 @@ def test_overlapped_snapshot_keeps_the_year_end_schema_objects_and_sequences(
         assert r.execute("SELECT nextval('ids'), twice(2) FROM v").fetchone() == (11, 4)
 
 
+def test_a_macro_the_next_step_replaces_is_not_asked_about_defaults(
+    tmp_path: Path, toy_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check for parameter defaults binds calls on the database as it stands when the
+    snapshot reads its catalog: a macro the next year's step dropped or replaced since the
+    year end cannot be asked, and is stored as listed, with a warning naming it."""
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
+    con = duckdb.connect(str(db))
+    con.execute("CREATE MACRO kept(x, y) AS x + y; CREATE MACRO gone(x, y := 1) AS x + y")
+    job = _job(con, tmp_path / "store", toy_config, year=2026, run_id="rep", db_path=db)
+    con.execute("DROP MACRO gone")
+    with caplog.at_level("WARNING", logger="navsnap.snapshot"):
+        manifest = job.finish()
+    con.close()
+    assert {"kept", "gone"} <= {d.name for d in manifest.ddl if d.kind == "macro"}
+    assert [r.getMessage() for r in caplog.records if "parameter defaults" in r.getMessage()] == [
+        'macro "main"."gone" was not checked for parameter defaults: the next year\'s step '
+        "replaced it while the snapshot was read"
+    ]
+
+
 def _job(
     con: duckdb.DuckDBPyConnection,
     store: Path,
