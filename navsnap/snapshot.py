@@ -263,28 +263,31 @@ def _refuse_macro_defaults(cur: duckdb.DuckDBPyConnection, macros: list[Macro]) 
 
     Asked on a cursor of its own, as the database stands now: ``cur`` holds the snapshot's
     transaction, which a binder error would abort. The next year's step may have run
-    meanwhile, so only the macros it has not dropped or replaced since (the same catalog
-    entry, by oid) are asked; one it has is logged as unchecked."""
+    meanwhile: a macro it dropped since cannot be asked, and one found with a default is
+    refused only while its catalog entry (oid) is still the year end's, so that a macro the
+    step replaced is never refused for its replacement (either is logged as unchecked)."""
     probe = cur.cursor()
     try:
-        live = {
-            int(oid)
-            for (oid,) in probe.execute(
-                "SELECT function_oid FROM duckdb_functions() "
-                "WHERE database_name = current_database() AND NOT internal "
-                "AND function_type IN ('macro', 'table_macro')"
-            ).fetchall()
-        }
-        for m in macros:
-            if m.oid not in live:
-                log.warning(
-                    "macro %s was not checked for parameter defaults: the next year's step "
-                    "replaced it while the snapshot was read",
-                    qualified(m.schema, m.name),
-                )
-        found = macros_with_defaults(probe, [m for m in macros if m.oid in live])
+        found, gone = macros_with_defaults(probe, macros)
+        if found:  # the rare case: only then the catalog scan (tens of ms) that confirms it
+            live = {
+                int(oid)
+                for (oid,) in probe.execute(
+                    "SELECT function_oid FROM duckdb_functions() "
+                    "WHERE database_name = current_database() AND NOT internal "
+                    "AND function_type IN ('macro', 'table_macro')"
+                ).fetchall()
+            }
+            gone += [m for m in found if m.oid not in live]
+            found = [m for m in found if m.oid in live]
     finally:
         probe.close()
+    for m in gone:
+        log.warning(
+            "macro %s was not checked for parameter defaults: the next year's step "
+            "replaced it while the snapshot was read",
+            qualified(m.schema, m.name),
+        )
     if found:
         m = found[0]
         raise DatabaseError(

@@ -281,16 +281,22 @@ def test_a_macro_the_next_step_replaces_is_not_asked_about_defaults(
     db = tmp_path / "sim.duckdb"
     navsnap.run(toy_config, db=db, years=(2025, 2026), snapshots=False)
     con = duckdb.connect(str(db))
-    con.execute("CREATE MACRO kept(x, y) AS x + y; CREATE MACRO gone(x, y := 1) AS x + y")
+    con.execute(
+        "CREATE MACRO kept(x, y) AS x + y; CREATE MACRO gone(x, y := 1) AS x + y;"
+        "CREATE MACRO swapped(x, y) AS x + y"
+    )
     job = _job(con, tmp_path / "store", toy_config, year=2026, run_id="rep", db_path=db)
-    con.execute("DROP MACRO gone")
+    # Dropped, and replaced by one with a default (never refused for its replacement).
+    con.execute("DROP MACRO gone; CREATE OR REPLACE MACRO swapped(x, y := 1) AS x + y")
     with caplog.at_level("WARNING", logger="navsnap.snapshot"):
         manifest = job.finish()
     con.close()
-    assert {"kept", "gone"} <= {d.name for d in manifest.ddl if d.kind == "macro"}
-    assert [r.getMessage() for r in caplog.records if "parameter defaults" in r.getMessage()] == [
-        'macro "main"."gone" was not checked for parameter defaults: the next year\'s step '
+    assert {"kept", "gone", "swapped"} <= {d.name for d in manifest.ddl if d.kind == "macro"}
+    said = [r.getMessage() for r in caplog.records if "parameter defaults" in r.getMessage()]
+    assert sorted(said) == [
+        f'macro "main"."{name}" was not checked for parameter defaults: the next year\'s step '
         "replaced it while the snapshot was read"
+        for name in ("gone", "swapped")
     ]
 
 
