@@ -276,3 +276,17 @@ def test_a_lock_owner_file_that_is_no_small_regular_file_is_not_read(
     assert r.returncode == 0, r.stderr
     assert json.loads(outside.read_text())["host"] == "elsewhere"  # a symlink is not followed
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_failed_run_leaves_only_the_empty_lock_file_which_the_next_run_takes(
+    tmp_path: Path,
+) -> None:
+    # docs/maintenance.md: lock files stay (deleting one a waiter holds open would let a
+    # third process lock a new file of the same name); empty, and taken again as is.
+    args = ("run", "--years", "2025-2026", "--step", "toy_pipeline:step", "--db", "sim.duckdb")
+    bad = invoke_at(*args, "--store", "/proc/no/store", cwd=tmp_path)
+    assert bad.returncode == 6, bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.duckdb.navsnap.lock"]
+    assert (tmp_path / "sim.duckdb.navsnap.lock").stat().st_size == 0
+    good = invoke_at(*args, "--store", "store", cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
