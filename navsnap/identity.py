@@ -24,7 +24,7 @@ is used only when named explicitly (its id or a tag), and :func:`foreign_note` t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ __all__ = [
     "database_of",
     "foreign_note",
     "lineage_label",
+    "newest_of",
     "owner_key",
     "snapshots_of",
     "undecided_of",
@@ -129,6 +130,39 @@ def undecided_of(manifests: Iterable[Manifest], database: str) -> list[Manifest]
     pool = list(manifests)
     shared = _shared_catalogs(pool)
     return [m for m in pool if database_of(m, database, shared=shared) is None]
+
+
+def newest_of(
+    manifests: Iterable[Manifest],
+    database: str,
+    *,
+    keep: Callable[[Manifest], bool] = lambda _m: True,
+    hint: Callable[[Manifest], str] | None = None,
+) -> Manifest | None:
+    """The newest (``created_at``, then id) snapshot of ``database`` among ``manifests``
+    that ``keep`` accepts; None when there is none. Refuses (:func:`ambiguous`, its hint
+    ``hint(snapshot)``) when one that ``keep`` accepts may be this database's but cannot be
+    told apart and would be newer: never a guess. One pass over the pool."""
+    pool = list(manifests)
+    shared = _shared_catalogs(pool)
+    newest: Manifest | None = None
+    undecided: list[Manifest] = []
+    for m in pool:
+        if not keep(m):
+            continue
+        verdict = database_of(m, database, shared=shared)
+        if verdict is None:
+            undecided.append(m)
+        elif verdict and (newest is None or _order(m) > _order(newest)):
+            newest = m
+    for m in undecided:
+        if newest is None or _order(m) > _order(newest):
+            raise ambiguous(m, database, hint=hint(m) if hint is not None else None)
+    return newest
+
+
+def _order(m: Manifest) -> tuple[str, str]:
+    return (m.created_at, m.snapshot_id)
 
 
 def owner_key(manifest: Manifest) -> str:

@@ -34,7 +34,7 @@ from navsnap.errors import (
     SnapshotNotFound,
     UsageError,
 )
-from navsnap.identity import ambiguous, database_name, snapshots_of, undecided_of
+from navsnap.identity import database_name, newest_of
 from navsnap.lineage import config_block
 from navsnap.manifest import Manifest
 from navsnap.steps import Step, parse_step
@@ -75,18 +75,10 @@ def last_snapshot(store: Store, db_path: Path) -> Manifest | None:
         store.check_readable()  # a foreign or newer store is refused as such
     except SnapshotNotFound:  # no store yet
         return None
-    name = database_name(db_path)
     everyone = store.read_manifests()[0]
-    mine = snapshots_of(everyone, name, strict=False)
-    newest = max(mine, key=_order, default=None)
-    for m in undecided_of(everyone, name):  # refuse rather than guess (navsnap.identity)
-        if newest is None or _order(m) > _order(newest):
-            raise ambiguous(m, name, hint="pass the configuration with --config")
-    return newest
-
-
-def _order(m: Manifest) -> tuple[str, str]:
-    return (m.created_at, m.snapshot_id)
+    return newest_of(
+        everyone, database_name(db_path), hint=lambda _m: "pass the configuration with --config"
+    )
 
 
 #: Keys of ``config.values`` a checkpoint never inherits: what it would execute. ``checks``

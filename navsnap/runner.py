@@ -44,14 +44,13 @@ from navsnap.errors import (
 from navsnap.faults import fault_point
 from navsnap.fsutil import is_disk_full
 from navsnap.identity import (
-    ambiguous,
     belongs,
     catalog_name,
     database_name,
     lineage_label,
+    newest_of,
     owner_key,
     snapshots_of,
-    undecided_of,
 )
 from navsnap.index import ReuseIndex, read_all, resolve
 from navsnap.lineage import config_block, drift_error, same_lineage
@@ -805,20 +804,23 @@ def _lineage_snapshot(
     store: Store, year: int, block: Mapping[str, Any], *, database: str
 ) -> Manifest:
     """This database's and lineage's newest snapshot of ``year`` (``--from-snapshot YEAR``)."""
-    everyone = [m for m in read_all(store)[0] if m.year == year]
-    manifests = snapshots_of(everyone, database, strict=False)
-    mine = [m for m in manifests if same_lineage(m.config, block)]
-    newest = max((m.created_at for m in mine), default="")
-    for m in undecided_of(everyone, database):  # refuse rather than guess (navsnap.identity)
-        if same_lineage(m.config, block) and m.created_at > newest:
-            raise ambiguous(m, database, hint=f"name it: --from-snapshot {m.snapshot_id}")
-    if not mine:
-        if manifests:
-            raise drift_error(max(manifests, key=lambda m: m.created_at), block)
-        others = sorted({owner_key(m) for m in everyone})
-        raise SnapshotNotFound(
-            f"no snapshot of database {database} for year {year} in {store.url!r}"
-            + (f" (database {', '.join(others)} has one)" if others else ""),
-            hint="see 'navsnap list'; name another database's snapshot by its id to fork it",
-        )
-    return max(mine, key=lambda m: (m.created_at, m.snapshot_id))
+    # The whole store is weighed, not the year's snapshots alone: another year's snapshot
+    # may be what shows that an old manifest's catalog name is shared (navsnap.identity).
+    pool = read_all(store)[0]
+    newest = newest_of(
+        pool,
+        database,
+        keep=lambda m: m.year == year and same_lineage(m.config, block),
+        hint=lambda m: f"name it: --from-snapshot {m.snapshot_id}",
+    )
+    if newest is not None:
+        return newest
+    manifests = [m for m in snapshots_of(pool, database, strict=False) if m.year == year]
+    if manifests:
+        raise drift_error(max(manifests, key=lambda m: m.created_at), block)
+    others = sorted({owner_key(m) for m in pool if m.year == year})
+    raise SnapshotNotFound(
+        f"no snapshot of database {database} for year {year} in {store.url!r}"
+        + (f" (database {', '.join(others)} has one)" if others else ""),
+        hint="see 'navsnap list'; name another database's snapshot by its id to fork it",
+    )

@@ -165,6 +165,16 @@ def test_an_old_manifest_a_dotted_name_may_own_is_refused_not_guessed(
         with pytest.raises(navsnap.UsageError, match="predates recorded database files"):
             navsnap.run(_cfg(), db=cwd / name, years=(2025, 2027), store=str(store),
                         resume=True)  # fmt: skip
+        # --from-snapshot YEAR and a checkpoint inheriting the last snapshot's configuration
+        # choose by the same rule, and refuse alike, each hint saying how to go on.
+        with pytest.raises(navsnap.UsageError, match="predates recorded database") as caught:
+            navsnap.run(_cfg(), db=cwd / name, years=(2027, 2028), store=str(store),
+                        from_snapshot=2026)  # fmt: skip
+        assert caught.value.hint == f"name it: --from-snapshot {old}-2026"
+    # (sim.v2's newest certain snapshot, of 2025, is newer than the old one: not sim's.)
+    with pytest.raises(navsnap.UsageError, match="predates recorded database") as caught:
+        navsnap.checkpoint(db=cwd / "sim.duckdb", year=2026, store=store)
+    assert caught.value.hint == "pass the configuration with --config"
     assert tree_bytes(cwd) == before
     # Never listed as either file's, never pruned for either.
     assert old not in _ids(navsnap.list_snapshots(store, db=cwd / "sim.duckdb"))
