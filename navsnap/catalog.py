@@ -29,7 +29,9 @@ from navsnap.manifest import (
 from navsnap.manifest_check import COMMENT_ON, table_key
 
 __all__ = [
+    "GONE",
     "INTEGER_TYPES",
+    "UNANSWERED",
     "CatalogName",
     "Column",
     "Fingerprint",
@@ -317,49 +319,83 @@ def macro_ddl(overloads: Sequence[Macro]) -> str:
     )
 
 
-#: How DuckDB refuses a macro call with too few arguments: "requires N positional
-#: arguments" (1.0-1.3), with overloads "does not support N parameters" (1.1-1.3), "does not
-#: support the supplied arguments" (1.4 and later).
-_ARITY_REFUSED = re.compile(
-    r"positional argument|does not support (?:the supplied arguments|\d+ parameters)"
-)
+#: How DuckDB refuses a call with more arguments than any overload takes, naming the macro:
+#: 1.0-1.3 ``Macro function f(a, b := 5) requires a single positional argument, but 3 ...``
+#: (1.0 writes ``'f(a)'``: only the parameters without a default, no ``:=``), with
+#: overloads 1.1-1.3 ``Macro "f" does not support 3 parameters.`` and 1.4 on ``Macro f()
+#: does not support the supplied arguments.``, each then listing ``Candidate macros:`` one
+#: signature per line, defaults spelled ``name := value``.
+_POSITIONAL = re.compile(r"requires (a single|\d+) positional argument")
+_CANDIDATES = "Candidate macros:"
+
+#: Why a macro could not be asked (see :func:`macros_with_defaults`).
+GONE = "the next year's step dropped or replaced it while the snapshot was read"
+UNANSWERED = "DuckDB answers a call of that name with something else than its signature"
+
+
+def _interrupting(exc: duckdb.Error) -> bool:
+    """An error that is no answer about the call: the query was interrupted, or memory ran
+    out (re-raised by the callers that must not take it for one)."""
+    return isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException)
 
 
 def macros_with_defaults(
     con: duckdb.DuckDBPyConnection, macros: Sequence[Macro]
-) -> tuple[list[Macro], list[Macro]]:
-    """The overloads of ``macros`` that declare a parameter default (``b := 5``), and those
-    that no longer exist where ``con`` looks (dropped since ``macros`` was read).
+) -> tuple[list[Macro], list[tuple[Macro, str]]]:
+    """The macros of ``macros`` (one per name, for all its overloads) that declare a
+    parameter default (``b := 5``), and those that could not be asked, each with why.
 
     ``duckdb_functions()`` lists a macro's parameters but not their defaults (1.0 to 2.0), so
-    :func:`macro_ddl` cannot write them back. Each overload of n parameters is asked whether
-    a call with n - 1 arguments binds (``EXPLAIN``: nothing runs): defaults are trailing, so
-    it binds, or fails for a reason other than the argument count, exactly when the last
-    parameter has one. An overload beside another of n - 1 parameters cannot be asked apart
-    from it and is not listed. ``con`` must hold no transaction of the caller's: under 2.0 a
-    binder error aborts it. Under a millisecond for a few macros."""
+    :func:`macro_ddl` cannot write them back. DuckDB's own refusal of a call with one
+    argument more than any overload takes (``EXPLAIN``: nothing runs) spells the macro's
+    signatures, defaults included (:data:`_POSITIONAL`). When the answer is not that refusal
+    (a name the parser or binder treats as its own, such as ``ifnull`` or ``unnest``), or the
+    macro is gone, it is listed as not asked (:data:`UNANSWERED`, :data:`GONE`). ``con`` must
+    hold no transaction of the caller's: under 2.0 a binder error aborts it. Under a
+    millisecond for a few macros."""
     defaults: list[Macro] = []
-    gone: list[Macro] = []
-    arities: dict[tuple[str, str, str], set[int]] = {}
+    unasked: list[tuple[Macro, str]] = []
+    groups: dict[tuple[str, str, str], list[Macro]] = {}
     for m in macros:
-        arities.setdefault((m.schema, m.name, m.kind), set()).add(len(m.parameters))
-    for m in macros:
-        n = len(m.parameters)
-        if n == 0 or n - 1 in arities[(m.schema, m.name, m.kind)]:
+        groups.setdefault((m.schema, m.name, m.kind), []).append(m)
+    for (schema, name, kind), overloads in groups.items():
+        if all(not m.parameters for m in overloads):
             continue
-        call = f"{qualified(m.schema, m.name)}({', '.join(['NULL'] * (n - 1))})"
-        sql = f"EXPLAIN SELECT {'* FROM ' if m.kind == 'table_macro' else ''}{call}"
+        n = max(len(m.parameters) for m in overloads) + 1
+        call = f"{qualified(schema, name)}({', '.join(['NULL'] * n)})"
+        sql = f"EXPLAIN SELECT {'* FROM ' if kind == 'table_macro' else ''}{call}"
+        first = overloads[0]
         try:
             con.execute(sql).fetchall()
         except duckdb.Error as exc:
+            if _interrupting(exc):
+                raise
             text = str(exc)
-            if _ARITY_REFUSED.search(text):
+            if f"Function with name {name} does not exist" in text:
+                unasked.append((first, GONE))
                 continue
-            if f"Function with name {m.name} does not exist" in text:
-                gone.append(m)
+            text = text.split("\nLINE ", 1)[0]  # DuckDB's echo of the probe's own SQL
+            if not text.startswith("Binder Error: Macro") or (
+                name not in text and quote_ident(name) not in text  # 2.0 quotes as needed
+            ):
+                unasked.append((first, UNANSWERED))
                 continue
-        defaults.append(m)
-    return defaults, gone
+            if _CANDIDATES in text:
+                listed = text.split(_CANDIDATES, 1)[1]
+                if ":=" in listed:
+                    defaults.append(first)
+                continue
+            positional = _POSITIONAL.search(text)
+            if positional is None:
+                unasked.append((first, UNANSWERED))
+                continue
+            signature = text[: positional.start()]
+            required = 1 if positional.group(1) == "a single" else int(positional.group(1))
+            if ":=" in signature or required < len(first.parameters):
+                defaults.append(first)
+            continue
+        unasked.append((first, UNANSWERED))  # it bound: some other function answered
+    return defaults, unasked
 
 
 def list_sequences(con: duckdb.DuckDBPyConnection) -> list[DdlEntry]:

@@ -37,6 +37,7 @@ import duckdb
 from navsnap import engine
 from navsnap._version import __version__
 from navsnap.catalog import (
+    GONE,
     Macro,
     TableInfo,
     column_signature,
@@ -262,13 +263,13 @@ def _refuse_macro_defaults(cur: duckdb.DuckDBPyConnection, macros: list[Macro]) 
     defaults, so a restore would give the macro back without it.
 
     Asked on a cursor of its own, as the database stands now: ``cur`` holds the snapshot's
-    transaction, which a binder error would abort. The next year's step may have run
-    meanwhile: a macro it dropped since cannot be asked, and one found with a default is
-    refused only while its catalog entry (oid) is still the year end's, so that a macro the
-    step replaced is never refused for its replacement (either is logged as unchecked)."""
+    transaction, which a binder error would abort. In a run the next year's step may have
+    begun meanwhile, so a macro is refused only while its catalog entry (oid) is still the
+    year end's; one it dropped or replaced, or one DuckDB does not answer about, is logged
+    as not checked (``docs/format.md``)."""
     probe = cur.cursor()
     try:
-        found, gone = macros_with_defaults(probe, macros)
+        found, unasked = macros_with_defaults(probe, macros)
         if found:  # the rare case: only then the catalog scan (tens of ms) that confirms it
             live = {
                 int(oid)
@@ -278,15 +279,13 @@ def _refuse_macro_defaults(cur: duckdb.DuckDBPyConnection, macros: list[Macro]) 
                     "AND function_type IN ('macro', 'table_macro')"
                 ).fetchall()
             }
-            gone += [m for m in found if m.oid not in live]
+            unasked += [(m, GONE) for m in found if m.oid not in live]
             found = [m for m in found if m.oid in live]
     finally:
         probe.close()
-    for m in gone:
+    for m, why in unasked:
         log.warning(
-            "macro %s was not checked for parameter defaults: the next year's step "
-            "replaced it while the snapshot was read",
-            qualified(m.schema, m.name),
+            "macro %s was not checked for parameter defaults: %s", qualified(m.schema, m.name), why
         )
     if found:
         m = found[0]
@@ -294,7 +293,8 @@ def _refuse_macro_defaults(cur: duckdb.DuckDBPyConnection, macros: list[Macro]) 
             f"macro {qualified(m.schema, m.name)} cannot be snapshotted: it declares a "
             "parameter default (name := value), which DuckDB does not list, so a restore "
             "would give it back without the default",
-            hint="declare the macro without defaults (pass every argument), then checkpoint again",
+            hint="declare the macro without defaults (pass every argument), then checkpoint "
+            "again, or run with --resume",
         )
 
 

@@ -295,7 +295,7 @@ def test_a_macro_the_next_step_replaces_is_not_asked_about_defaults(
     said = [r.getMessage() for r in caplog.records if "parameter defaults" in r.getMessage()]
     assert sorted(said) == [
         f'macro "main"."{name}" was not checked for parameter defaults: the next year\'s step '
-        "replaced it while the snapshot was read"
+        "dropped or replaced it while the snapshot was read"
         for name in ("gone", "swapped")
     ]
 
