@@ -27,6 +27,7 @@ references cannot be known. Every deletion is reported; a failed delete raises S
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,36 @@ class RetentionPolicy:
         if self.group_by not in GROUP_BY:
             raise UsageError(
                 f"group-by {self.group_by!r} is not known", hint="use lineage, database or none"
+            )
+        # A negative count read as "keep everything" would delete (the CLI's options and the
+        # [retention] keys are checked where they are parsed; this is the API's check).
+        for name in ("keep_last", "keep_runs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(
+                    f"retention {name} must be a whole number >= 0, got {value!r}",
+                    hint="0 turns the rule off",
+                )
+        for name in ("max_size", "keep_within"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise UsageError(
+                    f"retention {name} must be a number >= 0, got {value!r}",
+                    hint="None turns the rule off",
+                )
+        if not isinstance(self.keep_years, tuple) or not all(
+            isinstance(y, int) and not isinstance(y, bool) for y in self.keep_years
+        ):
+            raise UsageError(
+                f"retention keep_years must be a tuple of years, got {self.keep_years!r}",
+                hint="e.g. keep_years=(2025, 2029)",
             )
 
     @property

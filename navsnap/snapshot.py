@@ -162,6 +162,8 @@ class SnapshotOptions:
     @classmethod
     def from_config(cls, config: Config, *, step: Step, mode: str | None = None) -> SnapshotOptions:
         """The options of ``config`` for ``step``; ``mode`` overrides ``[snapshot] mode``."""
+        if mode is not None and mode not in ("parquet", "file"):
+            raise UsageError(f"snapshot mode {mode!r} is not known", hint="use 'parquet' or 'file'")
         return cls(
             mode=mode or config.snapshot.mode,
             compression=config.snapshot.compression,

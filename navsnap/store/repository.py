@@ -30,6 +30,7 @@ from navsnap.errors import (
     NavsnapError,
     SnapshotNotFound,
     StoreError,
+    UsageError,
 )
 from navsnap.store import layout
 from navsnap.store.backend import Backend, Capabilities, ObjectInfo
@@ -173,6 +174,11 @@ class Store:
         timeout: float | None = None,
         key: bytes | None = None,
     ) -> None:
+        if key is not None and not isinstance(key, bytes | bytearray):
+            raise UsageError(
+                f"a store key must be bytes, not {type(key).__name__}",
+                hint="pass key=b'...' (or set NAVSNAP_STORE_KEY)",
+            )
         if isinstance(location, Backend):
             self.backend = location
         else:

@@ -88,6 +88,8 @@ class Signer:
     """Seals and opens the JSON documents of one signed store."""
 
     def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes | bytearray):  # bytes(12345) is 12,345 zero bytes
+            raise TypeError(f"a store key is bytes, not {type(key).__name__}")
         self._key = _checked(bytes(key), "the key given")
 
     def __repr__(self) -> str:

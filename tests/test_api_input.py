@@ -1,0 +1,60 @@
+"""The Python API refuses values the CLI's option types would have refused, with navsnap's
+own errors and before anything is written (the CLI cannot reach these: click checks them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import TOY_STEP
+
+import navsnap
+from navsnap.config import load_config
+from navsnap.retention import RetentionPolicy
+from navsnap.store import open_store
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"keep_last": -1},
+        {"keep_runs": -1},
+        {"keep_runs": 1.5},
+        {"keep_last": True},
+        {"keep_within": -1.0},
+        {"keep_within": float("nan")},
+        {"max_size": -5},
+        {"keep_years": [2025]},
+        {"keep_years": ("2025",)},
+    ],
+)
+def test_a_retention_policy_that_would_delete_by_mistake_is_refused(
+    kwargs: dict[str, object],
+) -> None:
+    # keep_runs=-1, read as "keep everything", deleted 6 of 9 snapshots.
+    with pytest.raises(navsnap.UsageError, match="retention"):
+        RetentionPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_retention_zero_and_none_still_turn_rules_off() -> None:
+    assert not RetentionPolicy(keep_last=0, keep_within=None, max_size=None).active
+    assert RetentionPolicy(keep_within=0.5, max_size=0).active
+
+
+@pytest.mark.parametrize("key", [12345, "abc", ["k"]])
+def test_a_store_key_that_is_not_bytes_is_refused(tmp_path: Path, key: object) -> None:
+    # bytes(12345) is 12,345 zero bytes: a guessable key that made a "signed" store.
+    with pytest.raises(navsnap.UsageError, match="store key must be bytes"):
+        open_store(tmp_path / "store", key=key)  # type: ignore[arg-type]
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("mode", ["zip", "FILE", ""])
+def test_checkpoint_refuses_an_unknown_mode_before_writing(tmp_path: Path, mode: str) -> None:
+    # mode="zip" committed a manifest every reader then refused (verify exit 14).
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(cfg, db=db, years=(2025, 2025), snapshots=False)
+    with pytest.raises(navsnap.UsageError, match="snapshot mode"):
+        navsnap.checkpoint(db=db, year=2025, store=tmp_path / "store", config=cfg, mode=mode)
+    assert not list((tmp_path / "store").glob("manifests/*"))
