@@ -171,7 +171,8 @@ class InputsSection:
         default_factory=list,
         metadata=_doc(
             "Paths (files or directories) relative to the config file; not the database "
-            "or a folder holding it (its hash changes every year: refused, exit 3)."
+            "or a folder holding it (its hash changes every year: refused, exit 3). A "
+            "directory's files are hashed through symlinked folders, without __pycache__."
         ),
     )
 
@@ -428,6 +429,24 @@ def _hash_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _input_files(root: Path) -> list[Path]:
+    """The files under ``root`` whose content defines a declared folder, sorted: through
+    symlinked folders too (a model's shared SQL is often linked in), each real folder once
+    (a link back up the tree is not followed again), and without ``__pycache__`` folders,
+    which Python rewrites whenever it imports a step (their sources are hashed)."""
+    out: list[Path] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        out.extend(q for q in (Path(dirpath) / f for f in filenames) if q.is_file())
+    return sorted(out)
+
+
 def hash_inputs(files: list[str], *, base: Path, outside: tuple[Path, ...] = ()) -> dict[str, str]:
     """xxh3-128 per declared input; a directory hashes its sorted relative paths and contents.
     No input may be or contain one of ``outside`` (the run's database: its hash changes with
@@ -460,7 +479,7 @@ def hash_inputs(files: list[str], *, base: Path, outside: tuple[Path, ...] = ())
             out[name] = _hash_file(p)
         elif p.is_dir():
             h = xxhash.xxh3_128()
-            for sub in sorted(q for q in p.rglob("*") if q.is_file()):
+            for sub in _input_files(p):
                 rel = sub.relative_to(p).as_posix()
                 h.update(rel.encode() + b"\0" + _hash_file(sub).encode() + b"\n")
             out[name] = h.hexdigest()

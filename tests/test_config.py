@@ -94,6 +94,26 @@ def test_declared_inputs_enter_the_hash(tmp_path: Path) -> None:
         load_config(cfg_path).input_hashes()
 
 
+def test_a_declared_folder_is_hashed_through_its_links_not_its_bytecode(tmp_path: Path) -> None:
+    # A model's shared SQL linked into the declared folder is part of the model: its change
+    # is a change (it was not seen). Python's __pycache__, rewritten whenever the step is
+    # imported, is not (it made resumes fail). A link back up the tree is followed once.
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "a.sql").write_text("select 1")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "own.sql").write_text("select 0")
+    (models / "shared").symlink_to(tmp_path / "shared", target_is_directory=True)
+    (models / "loop").symlink_to(models, target_is_directory=True)
+    cfg_path = write(tmp_path, '[inputs]\nfiles = ["models"]\n')
+    first = load_config(cfg_path).input_hashes()
+    (models / "__pycache__").mkdir()
+    (models / "__pycache__" / "own.cpython-311.pyc").write_bytes(b"\x00compiled")
+    assert load_config(cfg_path).input_hashes() == first
+    (tmp_path / "shared" / "a.sql").write_text("select 2")
+    assert load_config(cfg_path).input_hashes() != first
+
+
 def test_config_file_in_cwd_is_picked_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path, "[run]\nseed = 9\n")
     monkeypatch.chdir(tmp_path)
