@@ -267,19 +267,36 @@ def _check_value(tp: Any, value: Any, key: str) -> Any:
         return parse_section(tp, value, prefix=key)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}", key=key)
+            raise ConfigError(
+                f"config key '{key}' must be true or false, got {value!r}",
+                key=key,
+                hint="write true or false, unquoted",
+            )
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}", key=key)
+            raise ConfigError(
+                f"config key '{key}' must be an integer, got {value!r}",
+                key=key,
+                hint="write a whole number, unquoted",
+            )
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key '{key}' must be a number, got {value!r}", key=key)
-        return float(value)
+            raise ConfigError(
+                f"config key '{key}' must be a number, got {value!r}",
+                key=key,
+                hint="write a number, unquoted",
+            )
+        # -0.0 is 0.0 to Python's == (the drift check) but not to its text: stored as 0.0.
+        return float(value) + 0.0
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"config key '{key}' must be a string, got {value!r}", key=key)
+            raise ConfigError(
+                f"config key '{key}' must be a string, got {value!r}",
+                key=key,
+                hint="write it in double quotes",
+            )
         return value
     raise ConfigError(f"config key '{key}' has an unsupported type {tp!r}", key=key)
 

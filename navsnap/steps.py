@@ -258,6 +258,7 @@ class PythonStep(Step):
             raise ConfigError(
                 f"step 'python:{self.target}' must be 'python:package.module:function'",
                 key="run.step",
+                hint="name the module and the function, e.g. --step python:mymodel.steps:run_year",
             )
         return module_name, func_name
 
@@ -367,7 +368,11 @@ def parse_step(spec: str) -> Step:
     if spec.startswith("shell:"):
         template = spec[len("shell:") :].strip()
         if not template:
-            raise ConfigError("step 'shell:' has an empty command", key="run.step")
+            raise ConfigError(
+                "step 'shell:' has an empty command",
+                key="run.step",
+                hint="give the command after shell:, e.g. 'shell:python step.py {db} {year}'",
+            )
         return ShellStep(template=template)
     if spec.startswith("python:"):
         return PythonStep(target=spec[len("python:") :].strip())

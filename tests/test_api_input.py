@@ -58,3 +58,15 @@ def test_checkpoint_refuses_an_unknown_mode_before_writing(tmp_path: Path, mode:
     with pytest.raises(navsnap.UsageError, match="snapshot mode"):
         navsnap.checkpoint(db=db, year=2025, store=tmp_path / "store", config=cfg, mode=mode)
     assert not list((tmp_path / "store").glob("manifests/*"))
+
+
+@pytest.mark.parametrize("spec", ["shell:", "python:", "python:nomodule"])
+def test_a_malformed_step_says_how_to_write_one(spec: str) -> None:
+    from typing import Any
+
+    from navsnap.steps import make_step
+
+    with pytest.raises(navsnap.ConfigError) as caught:
+        step: Any = make_step(spec)  # shell: refused here; a python step when it resolves
+        step.resolve()
+    assert caught.value.hint and "e.g." in caught.value.hint

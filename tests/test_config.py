@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,25 @@ def test_config_file_in_cwd_is_picked_up(tmp_path: Path, monkeypatch: pytest.Mon
     write(tmp_path, "[run]\nseed = 9\n")
     monkeypatch.chdir(tmp_path)
     assert load_config().run.seed == 9
+
+
+def test_minus_zero_is_stored_as_zero(tmp_path: Path) -> None:
+    # -0.0 == 0.0 to the drift check but not to the built-in simulation's own comparison of
+    # its parameters, which then failed a resume with an empty list of changed keys.
+    cfg = load_config(write(tmp_path, "[simulation.workforce]\ngrowth_rate = -0.0\n"))
+    assert math.copysign(1.0, cfg.simulation.workforce.growth_rate) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("toml", "hint"),
+    [
+        ("[run]\nseed = 1.5\n", "whole number"),
+        ("[simulation.workforce]\ngrowth_rate = 'x'\n", "a number"),
+        ("[snapshot]\nenabled = 1\n", "true or false"),
+        ("[run]\nstep = 5\n", "double quotes"),
+    ],
+)
+def test_a_wrongly_typed_key_says_how_to_write_it(tmp_path: Path, toml: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, toml))
+    assert caught.value.hint is not None and hint in caught.value.hint
