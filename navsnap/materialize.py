@@ -295,6 +295,7 @@ def create_parquet_views(
     snapshot's own macros and views are not (a statement that fails, to be retried in
     dependency order, would abort the transaction)."""
     names = []
+    no_autoinstall(con)  # the table views cast to the manifest's column types
     con.execute("BEGIN TRANSACTION")
     try:
         for entry in manifest.tables:

@@ -40,5 +40,11 @@ def cursor() -> duckdb.DuckDBPyConnection:
     it. Safe from any thread: each thread works on its own cursor."""
     with _LOCK:
         if not _INSTANCE:
-            _INSTANCE.append(duckdb.connect(":memory:", config={"threads": 1}))
+            # Manifest text is parsed here (column types bind through sqltype): a type
+            # DuckDB knows from an extension must not make it download one.
+            _INSTANCE.append(
+                duckdb.connect(
+                    ":memory:", config={"threads": 1, "autoinstall_known_extensions": False}
+                )
+            )
         return _INSTANCE[0].cursor()

@@ -255,7 +255,7 @@ def _problem(manifest: Manifest, key: str, m: Mismatch) -> Problem:
 def _deep_parquet(store: Store, manifest: Manifest, bad_keys: set[str]) -> list[Problem]:
     """Recompute counts, fingerprints and aggregates from the Parquet objects."""
     problems: list[Problem] = []
-    con = duckdb.connect()
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})  # manifest types
     try:
         complete = True
         for entry in manifest.tables:

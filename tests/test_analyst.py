@@ -172,11 +172,11 @@ def test_table_views_commit_once_with_navsnap_info(
         names = create_parquet_views(rec, m, table_files(store, m), also=[info])  # type: ignore[arg-type]
         assert names == [t.name for t in m.tables]
         commit = rec.seen.index("COMMIT")
-        assert rec.seen[0] == "BEGIN" and rec.seen.count("BEGIN") == 1, rec.seen
-        schemas = {t.schema for t in m.tables} - {"main"}
-        assert rec.seen[1:commit] == ["CREATE"] * (len(m.tables) + len(schemas) + 1), rec.seen
-        own = [d for d in m.ddl if d.kind in ("macro", "view")]
         # (SET autoinstall_known_extensions first: a setting, nothing written)
+        assert rec.seen[:2] == ["SET", "BEGIN"] and rec.seen.count("BEGIN") == 1, rec.seen
+        schemas = {t.schema for t in m.tables} - {"main"}
+        assert rec.seen[2:commit] == ["CREATE"] * (len(m.tables) + len(schemas) + 1), rec.seen
+        own = [d for d in m.ddl if d.kind in ("macro", "view")]
         assert own and rec.seen[commit + 1 :] == ["SET"] + ["CREATE"] * len(own), rec.seen
         assert con.execute("SELECT snapshot_id FROM navsnap_info").fetchall() == [(sid,)]
     finally:

@@ -178,6 +178,14 @@ def test_every_instance_running_manifest_sql_has_autoinstall_off(
     assert seen and seen[0] == (False,)
     answer = navsnap.sql(store, f"{run_id}-2026", SETTING)
     assert answer.rows == ((False,),)
+    # The scratch instance, where manifest column types are parsed (sqltype binds them).
+    from navsnap import scratch
+
+    cur = scratch.cursor()
+    try:
+        assert cur.execute(SETTING).fetchone() == (False,)
+    finally:
+        cur.close()
 
 
 def test_the_catalog_rewrite_leaves_quoted_identifiers_whole() -> None:
