@@ -238,7 +238,7 @@ def test_a_table_referencing_itself_comes_back_with_its_key(tmp_path: Path) -> N
 
 
 def test_an_older_snapshot_that_lost_the_key_is_refused_not_restored_without_it(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # navsnap before it wrote the key back stored DuckDB's own text (1.1-1.5): an empty item
     # where the key was, which DuckDB runs as a table without it. Forged here on any release.
@@ -259,6 +259,12 @@ def test_an_older_snapshot_that_lost_the_key_is_refused_not_restored_without_it(
     path.write_text(json.dumps(data))
     db.write_bytes(b"not a database" * 1000)
     before = db.read_bytes()
+    # A dry run refuses what the restore would; neither fetches anything to find out.
+    with pytest.raises(RestoreError, match="cannot give table e back exactly"):
+        navsnap.restore(store=tmp_path / "store", db=db, year=2025, dry_run=True)
+    from navsnap.restore import pipeline
+
+    monkeypatch.setattr(pipeline, "fetch", lambda *_a, **_k: pytest.fail("fetched"))
     with pytest.raises(RestoreError, match="cannot give table e back exactly"):
         navsnap.restore(store=tmp_path / "store", db=db, year=2025)
     assert db.read_bytes() == before

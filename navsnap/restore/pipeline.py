@@ -31,6 +31,7 @@ from navsnap.restore.build import (
     build_full,
     check_hot_copy,
     open_for_delta,
+    refuse_lost_constraints,
 )
 from navsnap.restore.fetch import fetch
 from navsnap.restore.plan import PartitionAction, RestorePlan, plan_restore
@@ -158,6 +159,9 @@ def _carry_out(
     t0: float,
 ) -> RestoreReport:
     """The restore of ``plan``; ``live``: the connection a delta was planned on."""
+    hot_possible = manifest.hot is not None and not tables
+    if not hot_possible:  # so that a dry run refuses what the restore would
+        _refuse_rebuild(manifest, plan)
     if dry_run or plan.strategy == "none":
         return RestoreReport(plan=plan, seconds=time.perf_counter() - t0)
     target = Path(plan.target)
@@ -171,6 +175,7 @@ def _carry_out(
             return _restore_hot(store, manifest, plan, target, t0=t0)
         except HotUnusable as exc:
             hot_fallback = exc.reason
+    _refuse_rebuild(manifest, plan)  # before any object is fetched
     report = _restore_parquet(
         store,
         manifest,
@@ -189,6 +194,16 @@ def _carry_out(
         hot_fallback=hot_fallback,
         timings={**report.timings, "total_s": time.perf_counter() - t0},
     )
+
+
+def _refuse_rebuild(manifest: Manifest, plan: RestorePlan) -> None:
+    """A full rebuild from Parquet that could not give a table back exactly is refused
+    here, before anything is fetched (:func:`navsnap.restore.build.refuse_lost_constraints`;
+    a whole-file or hot copy holds the table as it was, a delta rebuilds no table)."""
+    if plan.strategy != "full" or manifest.mode != "parquet":
+        return
+    wanted = set(plan.tables)
+    refuse_lost_constraints(manifest, [e for e in manifest.tables if e.name in wanted])
 
 
 def _fresh_temp(target: Path) -> Path:
