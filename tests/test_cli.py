@@ -538,3 +538,18 @@ def test_a_pipe_closed_in_the_middle_of_a_large_write_is_141(
     proc.stdout.close()  # while navsnap is blocked writing the rest (more than a pipe holds)
     err = proc.stderr.read()
     assert (proc.wait(timeout=120), err) == (141, b"")
+
+
+def test_ctrl_c_while_the_options_are_parsed_is_the_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Option callbacks (--json's, --config's) run while click parses; an interrupt there is
+    # the same one line, without click's blank line before it (stderr is no terminal here).
+    import navsnap.cli as cli_module
+
+    def interrupted(*_args: object) -> list[str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module._LazyGroup, "parse_args", interrupted)
+    code, out, err = invoke("list")
+    assert (code, out, err) == (130, "", "navsnap: interrupted\n")

@@ -74,6 +74,18 @@ class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self._commands) | set(COMMAND_MODULES))
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:  # option callbacks run while parsing (--json's, --config's)
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
