@@ -31,11 +31,12 @@ from warnings import warn
 import duckdb
 
 from navsnap.cancel import cancellable
-from navsnap.config import Config
+from navsnap.config import Config, config_diff
 from navsnap.dbfile import checked_path, move_aside, raise_if_in_use
 from navsnap.errors import (
     DatabaseError,
     DiskFullError,
+    DriftError,
     NavsnapError,
     SnapshotNotFound,
     StepError,
@@ -548,6 +549,7 @@ class YearLoop:
                 t0 = time.perf_counter()
                 self.emit(RunEvent("start", f"year {year} started", started=year))
                 rows = self._step(year)
+                self._check_inputs(start.block, year)
                 seconds = time.perf_counter() - t0
                 self._settle()
                 if self.store is None:
@@ -630,6 +632,26 @@ class YearLoop:
             raise error
         self.before = counts.total
         return dict(counts.year)
+
+    def _check_inputs(self, block: Mapping[str, Any], year: int) -> None:
+        """DriftError when a declared input changed since the run hashed it at its start:
+        the year's tables may then hold both versions, so the year is not snapshotted.
+        Checked after each step, before its snapshot (each earlier year's check passed)."""
+        recorded: Mapping[str, str] = block.get("inputs") or {}
+        if not recorded:
+            return
+        now = self.config.input_hashes(outside=(self.db.resolve(),))
+        if now == dict(recorded):
+            return
+        _, changed = config_diff({}, {}, recorded, now)
+        names = ", ".join(c.path for c in changed)
+        raise DriftError(
+            f"year {year}: declared input {names} changed while the run was under way, so the "
+            "year may be built from both versions; it was not snapshotted",
+            changed_inputs=changed,
+            hint="put the input back and run again with --resume (it redoes the year from the "
+            "last snapshot), or start over with --force-restart",
+        )
 
     def _table_rows(self, year: int) -> Mapping[str, int]:
         """Every table's rows before the first step ({} for a database not yet created)."""

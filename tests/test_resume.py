@@ -155,6 +155,41 @@ def test_drift_in_declared_input_files(tmp_path: Path) -> None:
     assert "input model.sql changed" in info.value.one_line()
 
 
+def test_an_input_changed_during_a_run_stops_it_before_that_year_s_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inputs were hashed once, at the run's start: a model file rewritten during 2026 gave
+    # a lineage whose manifests all recorded the old hash over tables built from both.
+    model, marker = tmp_path / "model.sql", tmp_path / "edit-once"
+    model.write_text("select 1")
+    marker.touch()
+    (tmp_path / "editing_step.py").write_text(
+        "import toy_pipeline, pathlib\n"
+        "def step(con, year, config):\n"
+        "    toy_pipeline.step(con, year, config)\n"
+        f"    marker = pathlib.Path({str(marker)!r})\n"
+        "    if year == 2026 and marker.exists():\n"
+        "        marker.unlink()\n"
+        f"        pathlib.Path({str(model)!r}).write_text('select 2')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg_path = tmp_path / "navsnap.toml"
+    cfg_path.write_text('[run]\nstep = "editing_step:step"\n[inputs]\nfiles = ["model.sql"]\n')
+    db, store = tmp_path / "sim.duckdb", str(tmp_path / "store")
+    with pytest.raises(DriftError) as info:
+        navsnap.run(navsnap.load_config(cfg_path), db=db, years=(2025, 2028), store=store)
+    assert [c.path for c in info.value.changed_inputs] == ["model.sql"]
+    assert "year 2026: declared input model.sql changed" in info.value.one_line()
+    snaps, _ = navsnap.list_snapshots(store)
+    assert [s.year for s in snaps] == [2025]
+    # Put back, --resume redoes 2026 from 2025's snapshot and ends as an uninterrupted run.
+    model.write_text("select 1")
+    cfg = navsnap.load_config(cfg_path)
+    report = navsnap.run(cfg, db=db, years=(2025, 2028), store=store, resume=True)
+    assert [y.year for y in report.years_run] == [2026, 2027, 2028]
+    assert table_fingerprints(db) == reference(tmp_path, cfg, 2028)
+
+
 def test_force_restart_moves_the_database_aside(tmp_path: Path, toy_config: Config) -> None:
     db = tmp_path / "sim.duckdb"
     store = str(tmp_path / "store")
