@@ -68,6 +68,26 @@ def _store(store: Store | PathLike | None, db: Path, config: Config | None = Non
     return resolve_store(store, config=config, db_path=db)
 
 
+def _year_arg(value: object, name: str = "year") -> None:
+    """UsageError unless ``value`` is None or a year as an int: ``year="2027"`` would
+    otherwise find no snapshot of "2027" and say none exists."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(
+            f"{name} must be a year as an int, not {value!r}", hint=f"pass {name}=2027, unquoted"
+        )
+
+
+def _text_arg(value: object, name: str) -> None:
+    """UsageError unless ``value`` is None or a string (a snapshot reference, a run id)."""
+    if value is not None and not isinstance(value, str):
+        raise UsageError(
+            f"{name} must be a string, not {type(value).__name__}",
+            hint=f"pass {name} as text, e.g. an id from navsnap.list_snapshots",
+        )
+
+
 def checkpoint(
     *,
     db: PathLike,
@@ -101,6 +121,9 @@ def checkpoint(
     from navsnap.snapshot import SnapshotOptions, check_run_id, new_run_id, take_snapshot
     from navsnap.steps import parse_step
 
+    _year_arg(year)
+    if year is None:
+        raise UsageError("checkpoint needs the year the database ends", hint="pass year=2029")
     if run_id is not None:
         check_run_id(run_id)
     given = Path(db)
@@ -190,8 +213,20 @@ def restore(
     from navsnap.lock import db_lock
     from navsnap.restore import restore as _restore
 
+    _year_arg(year)
+    _text_arg(snapshot, "snapshot")
+    _text_arg(run, "run")
     if snapshot is None and year is None:
         raise UsageError("say which snapshot to restore", hint="pass SNAPSHOT or --year Y")
+    if tables is not None and (
+        isinstance(tables, str)
+        or not isinstance(tables, list | tuple)
+        or not all(isinstance(t, str) for t in tables)
+    ):
+        raise UsageError(
+            f"tables must be a list of table names, not {tables!r}",
+            hint="pass tables=['census'], or None for every table",
+        )
     if tables is not None and not tables:
         raise UsageError(
             "--tables names no table",
@@ -291,6 +326,9 @@ def list_snapshots(
 ) -> SnapshotListing:
     """Every snapshot (oldest first) and one line per damaged manifest; ``db`` keeps the
     snapshots of that file's database, ``year``, ``run`` (id or prefix) and ``tag`` filter."""
+    _year_arg(year)
+    _text_arg(run, "run")
+    _text_arg(tag, "tag")
     st = store if isinstance(store, Store) else open_store(store)
     st.check_readable()
     everything, broken = read_all(st)
@@ -385,6 +423,8 @@ def show(
 ) -> Manifest:
     """The manifest of one snapshot: an id, unique prefix or tag; a run with ``year``; or
     ``latest``/``latest@YEAR`` (or no ``ref``, with ``year``) of ``db``'s database."""
+    _year_arg(year)
+    _text_arg(ref, "ref")
     st = store if isinstance(store, Store) else open_store(store)
     st.check_readable()
     return select(st, ref, year=year, db=db)

@@ -54,5 +54,14 @@ def year_span(years: str | tuple[int, int] | None, config: Config) -> tuple[int,
             ) from None
     if isinstance(years, str):
         return parse_years(years)
+    if (
+        not isinstance(years, tuple | list)
+        or len(years) != 2
+        or not all(isinstance(y, int) and not isinstance(y, bool) for y in years)
+    ):
+        raise UsageError(
+            f"years must be 'A-B' or a pair of years, not {years!r}",
+            hint="pass years='2025-2029' or years=(2025, 2029)",
+        )
     first, last = years
-    return parse_years(f"{int(first)}-{int(last)}")
+    return parse_years(f"{first}-{last}")

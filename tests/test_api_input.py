@@ -4,6 +4,7 @@ own errors and before anything is written (the CLI cannot reach these: click che
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import TOY_STEP
@@ -62,7 +63,6 @@ def test_checkpoint_refuses_an_unknown_mode_before_writing(tmp_path: Path, mode:
 
 @pytest.mark.parametrize("spec", ["shell:", "python:", "python:nomodule"])
 def test_a_malformed_step_says_how_to_write_one(spec: str) -> None:
-    from typing import Any
 
     from navsnap.steps import make_step
 
@@ -70,3 +70,42 @@ def test_a_malformed_step_says_how_to_write_one(spec: str) -> None:
         step: Any = make_step(spec)  # shell: refused here; a python step when it resolves
         step.resolve()
     assert caught.value.hint and "e.g." in caught.value.hint
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("api")
+    cfg = load_config(overrides={"run.step": TOY_STEP}, search_cwd=False)
+    navsnap.run(cfg, db=root / "sim.duckdb", years=(2025, 2026), store=str(root / "store"))
+    return root / "sim.duckdb", root / "store"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda db, st: navsnap.restore(store=st, db=db, year="2026"),  # type: ignore[arg-type]
+        lambda db, st: navsnap.restore(store=st, db=db, year=2026, tables="yearly"),  # type: ignore[arg-type]
+        lambda db, st: navsnap.restore(store=st, db=db, year=2026, tables=[None]),  # type: ignore[list-item]
+        lambda db, st: navsnap.restore(store=st, db=db, snapshot=2026),  # type: ignore[arg-type]
+        lambda db, st: navsnap.show(st, year="2026"),  # type: ignore[arg-type]
+        lambda db, st: navsnap.show(st, 2026),  # type: ignore[arg-type]
+        lambda db, st: navsnap.list_snapshots(st, year="2026"),  # type: ignore[arg-type]
+        lambda db, st: navsnap.checkpoint(db=db, year="2026", store=st),  # type: ignore[arg-type]
+        lambda db, st: navsnap.status(load_config(search_cwd=False), db=db, years=2025),  # type: ignore[arg-type]
+        lambda db, st: navsnap.status(
+            load_config(search_cwd=False),
+            db=db,
+            years=(2025, 2026, 2027),  # type: ignore[arg-type]
+        ),
+    ],
+)
+def test_a_wrongly_typed_argument_is_a_usage_error_not_a_wrong_answer(
+    small_store: tuple[Path, Path], call: Any
+) -> None:
+    # year="2026" answered "no snapshot for year 2026" although one exists; tables="yearly"
+    # restored tables "y", "e", "a", ...; a 3-tuple of years was a raw ValueError.
+    db, st = small_store
+    before = db.read_bytes()
+    with pytest.raises(navsnap.UsageError):
+        call(db, st)
+    assert db.read_bytes() == before
