@@ -319,6 +319,13 @@ def run(
             _check_fresh(
                 real, config, step=step, store=where if take else None, block=block, first=first
             )
+        if resume and where is not None and real.exists() and not where.has_marker():
+            # Before _open_store creates it: a mistyped --store would otherwise hold no
+            # snapshot, and --resume would move the database aside and start over.
+            raise SnapshotNotFound(
+                f"no navsnap store at {where.url!r} to resume {str(given)!r} from",
+                hint="check --store (the store the run wrote); --force-restart starts over",
+            )
         st = _open_store(where, config=config, db=given, take=take, needed=needed)
         for w in warnings:
             emit(RunEvent("warning", w))

@@ -312,3 +312,21 @@ def test_checkpoint_of_a_database_open_elsewhere_says_so(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_resume_against_a_store_that_does_not_exist_changes_nothing(
+    tmp_path: Path, toy_config: Config
+) -> None:
+    # A mistyped --store held no snapshot: --resume moved the database aside and started
+    # over from the first year. It is refused now (exit 7), the store never created.
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(toy_config, db=db, years=(2025, 2026), store=str(tmp_path / "store"))
+    before = db.read_bytes()
+    res = invoke_at(
+        "run", "--years", "2025-2027", "--resume", "--step", TOY_STEP,
+        "--db", "sim.duckdb", "--store", "stroe", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 7 and "no navsnap store at" in res.stderr, res.stderr
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "before-" in p.name) == []
+    assert not (tmp_path / "stroe").exists()
