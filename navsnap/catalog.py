@@ -31,6 +31,7 @@ from navsnap.manifest_check import COMMENT_ON, table_key
 __all__ = [
     "GONE",
     "INTEGER_TYPES",
+    "NOT_AN_ANSWER",
     "UNANSWERED",
     "CatalogName",
     "Column",
@@ -333,10 +334,10 @@ GONE = "the next year's step dropped or replaced it while the snapshot was read"
 UNANSWERED = "DuckDB answers a call of that name with something else than its signature"
 
 
-def _interrupting(exc: duckdb.Error) -> bool:
-    """An error that is no answer about the call: the query was interrupted, or memory ran
-    out (re-raised by the callers that must not take it for one)."""
-    return isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException)
+#: DuckDB errors that say nothing about the statement: the query was interrupted, or memory
+#: ran out. Re-raised where a failed statement is otherwise read as an answer (a probe, a
+#: store object that does not read).
+NOT_AN_ANSWER = (duckdb.InterruptException, duckdb.OutOfMemoryException)
 
 
 def macros_with_defaults(
@@ -367,9 +368,9 @@ def macros_with_defaults(
         first = overloads[0]
         try:
             con.execute(sql).fetchall()
+        except NOT_AN_ANSWER:
+            raise
         except duckdb.Error as exc:
-            if _interrupting(exc):
-                raise
             text = str(exc)
             if f"Function with name {name} does not exist" in text:
                 unasked.append((first, GONE))

@@ -25,6 +25,7 @@ import duckdb
 
 from navsnap import engine
 from navsnap.catalog import (
+    NOT_AN_ANSWER,
     TableInfo,
     advance_sequence_sql,
     comment_sql,
@@ -303,7 +304,7 @@ def create_parquet_views(
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(entry.schema)}")
             try:
                 con.execute(view_sql(entry, files[entry.name]))
-            except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+            except NOT_AN_ANSWER:
                 raise
             except duckdb.Error as exc:
                 raise _unreadable(manifest, entry, files[entry.name], exc) from exc

@@ -77,7 +77,7 @@ from navsnap.manifest import (
     TableEntry,
     format_version_for,
 )
-from navsnap.manifest_check import check_database_name
+from navsnap.manifest_check import MODES, check_database_name
 from navsnap.selfref import lost_constraints
 from navsnap.steps import Step, TableAggregates
 from navsnap.store import Store, layout, referenced_objects
@@ -162,7 +162,7 @@ class SnapshotOptions:
     @classmethod
     def from_config(cls, config: Config, *, step: Step, mode: str | None = None) -> SnapshotOptions:
         """The options of ``config`` for ``step``; ``mode`` overrides ``[snapshot] mode``."""
-        if mode is not None and mode not in ("parquet", "file"):
+        if mode is not None and mode not in MODES:
             raise UsageError(f"snapshot mode {mode!r} is not known", hint="use 'parquet' or 'file'")
         return cls(
             mode=mode or config.snapshot.mode,
@@ -273,14 +273,7 @@ def _refuse_macro_defaults(cur: duckdb.DuckDBPyConnection, macros: list[Macro]) 
     try:
         found, unasked = macros_with_defaults(probe, macros)
         if found:  # the rare case: only then the catalog scan (tens of ms) that confirms it
-            live = {
-                int(oid)
-                for (oid,) in probe.execute(
-                    "SELECT function_oid FROM duckdb_functions() "
-                    "WHERE database_name = current_database() AND NOT internal "
-                    "AND function_type IN ('macro', 'table_macro')"
-                ).fetchall()
-            }
+            live = {m.oid for m in list_macros(probe)}
             unasked += [(m, GONE) for m in found if m.oid not in live]
             found = [m for m in found if m.oid in live]
     finally:

@@ -63,10 +63,11 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def refuse_lost_constraints(manifest: Manifest, entries: Sequence[TableEntry]) -> None:
-    """RestoreError, before anything is built, for a table whose recorded DDL has an empty
-    item: a FOREIGN KEY referencing the table itself, which DuckDB before 2.0 leaves out of
-    its own text and navsnap stored so before it wrote the key back. DuckDB accepts that DDL,
-    so a rebuild would give the table back without its key."""
+    """RestoreError for a table whose recorded DDL has an empty item (asked by the restore
+    pipeline before the Parquet path fetches anything, and by its dry run): a FOREIGN KEY
+    referencing the table itself, which DuckDB before 2.0 leaves out of its own text and
+    navsnap stored so before it wrote the key back. DuckDB accepts that DDL, so a rebuild
+    would give the table back without its key."""
     for entry in entries:
         if lost_constraints(entry.ddl):
             raise RestoreError(
@@ -94,7 +95,6 @@ def build_full(
     if not catalog or catalog.lower() in ("memory", "system", "temp", "main"):
         catalog = "navsnap_restore"
     entries = [e for e in manifest.tables if e.name in set(plan.tables)]
-    refuse_lost_constraints(manifest, entries)
     con = duckdb.connect()
     try:
         # The user's own (persistent) secrets are visible to every connection: not the restore's.

@@ -170,12 +170,12 @@ def _carry_out(
             f"directory {str(target.parent)!r} does not exist", hint="create it first"
         )
     hot_fallback: str | None = None
-    if manifest.hot is not None and not tables and plan.strategy in ("full", "delta"):
+    if hot_possible and plan.strategy in ("full", "delta"):
         try:
             return _restore_hot(store, manifest, plan, target, t0=t0)
         except HotUnusable as exc:
             hot_fallback = exc.reason
-    _refuse_rebuild(manifest, plan)  # before any object is fetched
+        _refuse_rebuild(manifest, plan)  # the Parquet path after all: before any fetch
     report = _restore_parquet(
         store,
         manifest,
