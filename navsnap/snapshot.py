@@ -26,7 +26,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,7 @@ from navsnap.catalog import (
     list_sequences,
     list_tables,
     macros_with_defaults,
+    partition_filter,
     qualified,
     quote_literal,
     storage_version,
@@ -104,6 +105,12 @@ _TEMP_GRACE_SECONDS = 0.0
 #: time when nothing else needs the CPU (:meth:`SnapshotJob._exports`): a COPY of so few
 #: rows keeps about one core busy. Measured by scripts/bench.py (the lean snapshot row).
 _PARALLEL_ROWS = 2 * 122_880
+
+#: At most this many partitions of the snapshot year are exported early, on the second
+#: cursor while the first fingerprints (:meth:`SnapshotJob._side_work`): each is staged on
+#: the local disk until the export phase publishes it. Measured by scripts/bench.py (the
+#: deep checkpoint row).
+_EARLY_AHEAD = 2
 
 
 def new_run_id() -> str:
@@ -661,8 +668,50 @@ class SnapshotJob:
         self.comments = tuple(list_comments(cur, macros=macros))
         self.timings["catalog_s"] = time.perf_counter() - t0
 
+    def _side_work(
+        self,
+        side: duckdb.DuckDBPyConnection,
+        early: dict[tuple[str, PartitionKey], Path],
+        stop: threading.Event,
+        export: bool,
+    ) -> None:
+        """The second cursor's work while the first fingerprints: the catalog, then (when
+        ``export``) the snapshot year's small partitions exported early, until ``stop``.
+
+        A partition of the snapshot year is new in all but a repeated snapshot of the same
+        state, so its export need not wait for its fingerprint: it is staged now, from the
+        same pinned state the fingerprints read, and published only if the fingerprint
+        finds no stored object to reuse (otherwise the staged file is deleted). Only
+        partitions of at most ``_PARALLEL_ROWS`` rows: their COPY and a fingerprint each
+        keep about one core busy, so together they fill both; a larger COPY would only
+        compete with the fingerprints for the same cores. At most ``_EARLY_AHEAD`` of them,
+        so that little is staged on the local disk before the export phase publishes it.
+        An early export that fails is left to the export phase, which exports the
+        partition again if it is still to be exported and reports its error then.
+        """
+        self._read_catalog(side)
+        if not export:
+            return
+        part = PartitionKey.of_year(str(self.year))
+        for table in self.tables:
+            if stop.is_set() or len(early) >= _EARLY_AHEAD:
+                return
+            if not year_scannable(table):
+                continue
+            try:
+                row = side.execute(
+                    f"SELECT count(*) FROM {table.ref}{partition_filter(table, part)}"
+                ).fetchone()
+                rows = int(row[0]) if row is not None else 0
+                if rows == 0 or rows > _PARALLEL_ROWS or stop.is_set():
+                    continue
+                early[(table.key, part)] = self._copy(side, "early", table, part)
+            except (NavsnapError, duckdb.Error) as exc:
+                log.debug("early export of %s %s failed: %s", table.key, part, exc)
+                return
+
     def _copy(
-        self, cur: duckdb.DuckDBPyConnection, i: int, table: TableInfo, part: PartitionKey
+        self, cur: duckdb.DuckDBPyConnection, i: int | str, table: TableInfo, part: PartitionKey
     ) -> Path:
         """Export one partition to a staged Parquet file; its path."""
         staged = self.staging / f"{i}-{secrets.token_hex(4)}.parquet"
@@ -677,7 +726,7 @@ class SnapshotJob:
 
     def _exports(
         self, todo: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]]
-    ) -> Iterator[Path]:
+    ) -> Generator[Path, None, None]:
         """The staged file of each partition of ``todo``, in order.
 
         One at a time on the first cursor, unless there is a second one: DuckDB's COPY of at
@@ -751,30 +800,41 @@ class SnapshotJob:
             )
             self.timings["copy_s"] = time.perf_counter() - t2
         catalog: Future[None] | None = None
+        early: dict[tuple[str, PartitionKey], Path] = {}
+        stop = threading.Event()
         if self.side is not None:
-            # The catalog on the second cursor while the first fingerprints.
-            catalog = self._pool.submit(self._read_catalog, self.side)
+            # The catalog on the second cursor while the first fingerprints, then the year's
+            # own partitions exported early (see _early_exports).
+            catalog = self._pool.submit(self._side_work, self.side, early, stop, file_copy is None)
         else:
             self._read_catalog(cur)
         t1 = time.perf_counter()
         aggregates = self._fused_aggregates()
         plan: list[tuple[TableInfo, PartitionKey, Fingerprint, int]] = []
         passes: dict[str, TablePass] = {}
-        for n, table in enumerate(self.tables):
-            if progress is not None:
-                progress("fingerprint", n, len(self.tables))
-            done = table_pass(
-                cur,
-                table,
-                year=self.year,
-                baseline=self.baseline,
-                aggregates=aggregates.get(table.key) if aggregates is not None else None,
-            )
-            passes[table.key] = done
-            self.trusted += [(table.key, k) for k in sorted(done.trusted)]
-            self.scanned += [(table.key, k) for k in sorted(done.scanned)]
-            for part, found in sorted(done.fingerprints.items()):
-                plan.append((table, part, found, found.rows))
+        try:
+            for n, table in enumerate(self.tables):
+                if progress is not None:
+                    progress("fingerprint", n, len(self.tables))
+                done = table_pass(
+                    cur,
+                    table,
+                    year=self.year,
+                    baseline=self.baseline,
+                    aggregates=aggregates.get(table.key) if aggregates is not None else None,
+                )
+                passes[table.key] = done
+                self.trusted += [(table.key, k) for k in sorted(done.trusted)]
+                self.scanned += [(table.key, k) for k in sorted(done.scanned)]
+                for part, found in sorted(done.fingerprints.items()):
+                    plan.append((table, part, found, found.rows))
+        except BaseException:
+            stop.set()
+            if self.side is not None:  # no early COPY may keep the pool busy
+                with contextlib.suppress(duckdb.Error):
+                    self.side.interrupt()
+            raise
+        stop.set()  # the export phase below takes both cursors
         if progress is not None:
             progress("fingerprint", len(self.tables), len(self.tables))
         if catalog is not None:
@@ -811,16 +871,22 @@ class SnapshotJob:
                 settled += 1
                 continue
             todo.append((i, table, part, fp, rows))
-        for (i, _table, part, fp, rows), staged in zip(todo, self._exports(todo), strict=True):
-            if progress is not None:
-                progress("export", settled, len(plan))
-            fault_point("after-parquet-write")
-            ref, created = _publish(store, staged, "parquet")
-            self.written.append(ref.key)
-            if created:
-                self.published.append(ref.key)
-            slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
-            settled += 1
+        wanted = {(table.key, part) for _i, table, part, _fp, _rows in todo}
+        for key in [k for k in early if k not in wanted]:
+            early.pop(key).unlink(missing_ok=True)  # exported early, then reused
+        rest = [entry for entry in todo if (entry[1].key, entry[2]) not in early]
+        with contextlib.closing(self._exports(rest)) as later:
+            for i, table, part, fp, rows in todo:
+                staged = early.pop((table.key, part), None) or next(later)
+                if progress is not None:
+                    progress("export", settled, len(plan))
+                fault_point("after-parquet-write")
+                ref, created = _publish(store, staged, "parquet")
+                self.written.append(ref.key)
+                if created:
+                    self.published.append(ref.key)
+                slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
+                settled += 1
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
         for (table, _part, _fp, _rows), slot in zip(plan, slots, strict=True):
             assert slot is not None

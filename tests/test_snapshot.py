@@ -408,9 +408,9 @@ def _built(tmp_path: Path, sim_config: Any) -> tuple[Path, Config]:
 def test_a_parallel_snapshot_stages_a_few_partitions_at_a_time(
     tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """COPYs run ahead of publishing by one per cursor at most: a slow store (an upload)
-    must not leave every partition staged on the local disk (review of the second cursor:
-    25 of 28 were staged at once before)."""
+    """COPYs run ahead of publishing by one per cursor at most, besides the few exported
+    early: a slow store (an upload) must not leave every partition staged on the local disk
+    (review of the second cursor: 25 of 28 were staged at once before)."""
     import time
 
     from navsnap import snapshot
@@ -429,7 +429,8 @@ def test_a_parallel_snapshot_stages_a_few_partitions_at_a_time(
         con.execute("SET threads = 2")
         manifest = _job(con, tmp_path / "store", config, parallel=True).finish()
     assert len(staged) == sum(1 for t in manifest.tables for p in t.partitions) > 6
-    assert max(staged) <= 3  # the one being published and one ahead per cursor
+    # The one being published, one ahead per cursor, and those exported early.
+    assert max(staged) <= 3 + snapshot._EARLY_AHEAD
 
 
 def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
@@ -471,7 +472,7 @@ def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
     real_copy = snapshot.SnapshotJob._copy
 
     def interrupted_copy(self: Any, cur: Any, i: int, table: Any, part: Any) -> Path:
-        if i >= 3:
+        if isinstance(i, int) and i >= 3:  # not an early export ("early")
             raise KeyboardInterrupt  # reaches the main thread through the future
         return real_copy(self, cur, i, table, part)
 
@@ -499,6 +500,98 @@ def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
     # Ctrl-C leaves the objects it published, unreferenced, to prune (as with one cursor).
     assert open_store(store).manifest_ids() == []
     assert table_fingerprints(db) == before
+
+
+def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False) -> list[str]:
+    """Make the first cursor's fingerprints wait until the second cursor has exported a
+    partition early (on a fast machine the fingerprints of a small database end before the
+    catalog is read, and nothing is exported early); the tables exported early, listed in
+    the returned list. ``fail``: every early export fails instead."""
+    import threading
+
+    from navsnap import snapshot
+    from navsnap.errors import DatabaseError
+
+    done = threading.Event()
+    tables: list[str] = []
+    real_copy, real_pass = snapshot.SnapshotJob._copy, snapshot.table_pass
+
+    def copy(self: Any, cur: Any, i: Any, table: Any, part: Any) -> Path:
+        if i != "early":
+            return real_copy(self, cur, i, table, part)
+        assert cur is self.side and str(part) == str(self.year)
+        try:
+            if fail:
+                raise DatabaseError("disk gone for a moment")
+            staged = real_copy(self, cur, i, table, part)
+            tables.append(table.key)
+            return staged
+        finally:
+            done.set()
+
+    def table_pass(*args: Any, **kwargs: Any) -> Any:
+        assert done.wait(timeout=60), "nothing was exported early"
+        return real_pass(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot.SnapshotJob, "_copy", copy)
+    monkeypatch.setattr(snapshot, "table_pass", table_pass)
+    return tables
+
+
+def test_partitions_exported_early_make_the_same_snapshot(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the first cursor fingerprints, the second exports the snapshot year's small
+    partitions early (at most _EARLY_AHEAD); the manifest and every object are those of a
+    one-cursor snapshot, and nothing stays staged."""
+    from navsnap import snapshot
+
+    db, config = _built(tmp_path, sim_config)
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        alone = _job(con, tmp_path / "one", config, parallel=False).finish()
+        early = _early(monkeypatch)
+        job = _job(con, tmp_path / "two", config, parallel=True)
+        both = job.finish()
+    assert 1 <= len(early) <= snapshot._EARLY_AHEAD
+    assert _content(both) == _content(alone)
+    assert {t.name for t in both.tables if not t.year_column} & set(early) == set()
+    assert not list((tmp_path / "two" / "tmp").rglob("*.parquet"))
+
+
+def test_an_early_export_of_a_reused_partition_is_dropped(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second snapshot of the same state reuses every object: what it exported early is
+    deleted, not published, and nothing stays staged."""
+    db, config = _built(tmp_path, sim_config)
+    store = tmp_path / "store"
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        first = _job(con, store, config, run_id="a", parallel=True).finish()
+        objects = sorted(p.name for p in (store / "objects").rglob("*.parquet"))
+        early = _early(monkeypatch)
+        again = _job(con, store, config, run_id="b", parallel=True).finish()
+    assert early
+    assert all(p.reused for t in again.tables for p in t.partitions)
+    assert _content(again) == _content(first)
+    assert sorted(p.name for p in (store / "objects").rglob("*.parquet")) == objects
+    assert not list((store / "tmp").rglob("*.parquet"))
+
+
+def test_a_failed_early_export_is_exported_again(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An early export that fails (a moment without disk) stops the early exports only: the
+    export phase exports the partition again, and the snapshot is the one-cursor one."""
+    db, config = _built(tmp_path, sim_config)
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        alone = _job(con, tmp_path / "one", config, parallel=False).finish()
+        early = _early(monkeypatch, fail=True)
+        both = _job(con, tmp_path / "two", config, parallel=True).finish()
+    assert early == []
+    assert _content(both) == _content(alone)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
