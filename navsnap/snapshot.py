@@ -26,7 +26,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +111,46 @@ _PARALLEL_ROWS = 2 * 122_880
 #: the local disk until the export phase publishes it. Measured by scripts/bench.py (the
 #: deep checkpoint row).
 _EARLY_AHEAD = 2
+
+_PartKey = tuple[str, PartitionKey]
+
+
+class _Early:
+    """The partitions the second cursor exports early (:meth:`SnapshotJob._side_work`): it
+    claims each before its COPY, until the first cursor's fingerprints end (:meth:`close`),
+    after which the claimed set no longer grows."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+        self.claimed: set[_PartKey] = set()
+        #: The staged file of each claimed partition whose early export succeeded.
+        self.staged: dict[_PartKey, Path] = {}
+
+    def claim(self, key: _PartKey) -> bool:
+        with self._lock:
+            if self._closed or len(self.claimed) >= _EARLY_AHEAD:
+                return False
+            self.claimed.add(key)
+            return True
+
+    def close(self) -> frozenset[_PartKey]:
+        """No more claims; the partitions claimed (exported, being exported, or failed)."""
+        with self._lock:
+            self._closed = True
+            return frozenset(self.claimed)
+
+    @property
+    def closed(self) -> bool:
+        with self._lock:
+            return self._closed
+
+
+def _ended(exports: Iterator[Path]) -> None:
+    """Run an export generator that has yielded every file to its end: closing it before
+    would raise GeneratorExit in it, which interrupts both cursors as a failure does."""
+    leftover = next(exports, None)
+    assert leftover is None, "more files exported than partitions to publish"
 
 
 def new_run_id() -> str:
@@ -668,15 +708,9 @@ class SnapshotJob:
         self.comments = tuple(list_comments(cur, macros=macros))
         self.timings["catalog_s"] = time.perf_counter() - t0
 
-    def _side_work(
-        self,
-        side: duckdb.DuckDBPyConnection,
-        early: dict[tuple[str, PartitionKey], Path],
-        stop: threading.Event,
-        export: bool,
-    ) -> None:
-        """The second cursor's work while the first fingerprints: the catalog, then (when
-        ``export``) the snapshot year's small partitions exported early, until ``stop``.
+    def _side_work(self, side: duckdb.DuckDBPyConnection, early: _Early | None) -> None:
+        """The second cursor's work while the first fingerprints: the catalog, then (with
+        ``early``) the snapshot year's small partitions exported early, until it closes.
 
         A partition of the snapshot year is new in all but a repeated snapshot of the same
         state, so its export need not wait for its fingerprint: it is staged now, from the
@@ -686,26 +720,29 @@ class SnapshotJob:
         keep about one core busy, so together they fill both; a larger COPY would only
         compete with the fingerprints for the same cores. At most ``_EARLY_AHEAD`` of them,
         so that little is staged on the local disk before the export phase publishes it.
-        An early export that fails is left to the export phase, which exports the
-        partition again if it is still to be exported and reports its error then.
+        An early export that fails ends the early exports; the export phase exports the
+        partition again and reports the error then, if it is still there.
         """
         self._read_catalog(side)
-        if not export:
+        if early is None:
             return
         part = PartitionKey.of_year(str(self.year))
         for table in self.tables:
-            if stop.is_set() or len(early) >= _EARLY_AHEAD:
+            if early.closed:
                 return
             if not year_scannable(table):
                 continue
+            key = (table.key, part)
             try:
                 row = side.execute(
                     f"SELECT count(*) FROM {table.ref}{partition_filter(table, part)}"
                 ).fetchone()
                 rows = int(row[0]) if row is not None else 0
-                if rows == 0 or rows > _PARALLEL_ROWS or stop.is_set():
+                if rows == 0 or rows > _PARALLEL_ROWS:
                     continue
-                early[(table.key, part)] = self._copy(side, "early", table, part)
+                if not early.claim(key):
+                    return
+                early.staged[key] = self._copy(side, "early", table, part)
             except (NavsnapError, duckdb.Error) as exc:
                 log.debug("early export of %s %s failed: %s", table.key, part, exc)
                 return
@@ -725,13 +762,17 @@ class SnapshotJob:
         return staged
 
     def _exports(
-        self, todo: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]]
+        self,
+        todo: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]],
+        *,
+        side_busy: Future[None] | None = None,
     ) -> Generator[Path, None, None]:
         """The staged file of each partition of ``todo``, in order.
 
         One at a time on the first cursor, unless there is a second one: DuckDB's COPY of at
         most ``_PARALLEL_ROWS`` rows keeps about one core busy, so two such run side by side,
         one per cursor, while a larger COPY takes both cursors and runs alone, on every core.
+        ``side_busy``: the second cursor joins when this work of its own is done.
         """
         cur = self.cur
         assert cur is not None
@@ -739,9 +780,13 @@ class SnapshotJob:
             for i, table, part, _fp, _rows in todo:
                 yield self._copy(cur, i, table, part)
             return
+        side = self.side
         cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         cursors.put(cur)
-        cursors.put(self.side)
+        if side_busy is None:
+            cursors.put(side)
+        else:
+            side_busy.add_done_callback(lambda _done: cursors.put(side))
         both = threading.Lock()  # one large COPY gathers both cursors at a time: no deadlock
 
         def copy(i: int, table: TableInfo, part: PartitionKey, rows: int) -> Path:
@@ -800,12 +845,13 @@ class SnapshotJob:
             )
             self.timings["copy_s"] = time.perf_counter() - t2
         catalog: Future[None] | None = None
-        early: dict[tuple[str, PartitionKey], Path] = {}
-        stop = threading.Event()
+        early = _Early()
         if self.side is not None:
             # The catalog on the second cursor while the first fingerprints, then the year's
-            # own partitions exported early (see _early_exports).
-            catalog = self._pool.submit(self._side_work, self.side, early, stop, file_copy is None)
+            # own partitions exported early (see _side_work).
+            catalog = self._pool.submit(
+                self._side_work, self.side, early if file_copy is None else None
+            )
         else:
             self._read_catalog(cur)
         t1 = time.perf_counter()
@@ -829,16 +875,14 @@ class SnapshotJob:
                 for part, found in sorted(done.fingerprints.items()):
                     plan.append((table, part, found, found.rows))
         except BaseException:
-            stop.set()
+            early.close()
             if self.side is not None:  # no early COPY may keep the pool busy
                 with contextlib.suppress(duckdb.Error):
                     self.side.interrupt()
             raise
-        stop.set()  # the export phase below takes both cursors
+        claimed = early.close()  # the export phase exports the rest, on both cursors
         if progress is not None:
             progress("fingerprint", len(self.tables), len(self.tables))
-        if catalog is not None:
-            catalog.result()
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         trusted = set(self.trusted)
@@ -871,22 +915,47 @@ class SnapshotJob:
                 settled += 1
                 continue
             todo.append((i, table, part, fp, rows))
-        wanted = {(table.key, part) for _i, table, part, _fp, _rows in todo}
-        for key in [k for k in early if k not in wanted]:
-            early.pop(key).unlink(missing_ok=True)  # exported early, then reused
-        rest = [entry for entry in todo if (entry[1].key, entry[2]) not in early]
-        with contextlib.closing(self._exports(rest)) as later:
-            for i, table, part, fp, rows in todo:
-                staged = early.pop((table.key, part), None) or next(later)
-                if progress is not None:
-                    progress("export", settled, len(plan))
-                fault_point("after-parquet-write")
-                ref, created = _publish(store, staged, "parquet")
-                self.written.append(ref.key)
-                if created:
-                    self.published.append(ref.key)
-                slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
-                settled += 1
+        # The partitions claimed early are the second cursor's, exported or being exported
+        # (it joins the export phase when done); the export phase takes the others now.
+        rest = [entry for entry in todo if (entry[1].key, entry[2]) not in claimed]
+        again: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]] = []
+
+        def publish_part(
+            i: int, part: PartitionKey, fp: Fingerprint, rows: int, staged: Path
+        ) -> None:
+            nonlocal settled
+            if progress is not None:
+                progress("export", settled, len(plan))
+            fault_point("after-parquet-write")
+            ref, created = _publish(store, staged, "parquet")
+            self.written.append(ref.key)
+            if created:
+                self.published.append(ref.key)
+            slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
+            settled += 1
+
+        with contextlib.closing(self._exports(rest, side_busy=catalog)) as later:
+            for entry in todo:
+                i, table, part, fp, rows = entry
+                if (table.key, part) not in claimed:
+                    publish_part(i, part, fp, rows, next(later))
+                    continue
+                assert catalog is not None
+                wait([catalog])  # its error, if any, is raised below
+                staged = early.staged.pop((table.key, part), None)
+                if staged is None:
+                    again.append(entry)  # its early export failed: exported again below
+                else:
+                    publish_part(i, part, fp, rows, staged)
+            _ended(later)
+        if catalog is not None:
+            catalog.result()
+        for staged in early.staged.values():  # exported early, then reused
+            staged.unlink(missing_ok=True)
+        with contextlib.closing(self._exports(again)) as later:
+            for i, _table, part, fp, rows in again:
+                publish_part(i, part, fp, rows, next(later))
+            _ended(later)
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
         for (table, _part, _fp, _rows), slot in zip(plan, slots, strict=True):
             assert slot is not None

@@ -333,6 +333,89 @@ def year_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
+def bench_deep(
+    n: int,
+    reps: int,
+    work: Path,
+    *,
+    db: Path,
+    store: Path,
+    last: Manifest,
+    year_tables: list[str],
+    log: Callable[[str], None],
+) -> tuple[Path, Row, Row, Row]:
+    """A deep checkpoint of ``db``'s 2029 year-end into a copy of ``store`` as of 2028 (which
+    it returns) against COPY of the same rows and EXPORT DATABASE (whose output of the last
+    repetition stays in ``work``/export{reps - 1}), and its peak memory."""
+    base_store = work / "store-2028"
+    shutil.copytree(store, base_store)
+    for obj in last.objects():
+        if not any(p.object.key == obj.key and p.reused for t in last.tables for p in t.partitions):
+            (base_store / obj.key).unlink(missing_ok=True)
+    (base_store / "manifests" / f"{last.snapshot_id}.json").unlink()
+    snap = Row(
+        n,
+        "checkpoint of the 2029 year-end (deep)",
+        base_name="DuckDB COPY of the same rows",
+    )
+    exp = Row(
+        n,
+        "checkpoint of the 2029 year-end (deep)",
+        base_name="EXPORT DATABASE (whole db)",
+        target="<= 0.35",
+    )
+    mem = Row(n, "peak extra memory of a snapshot", unit="MB", target="<= 1000")
+    for i in range(reps):
+        s = work / f"snapstore{i}"
+        shutil.copytree(base_store, s)
+        with peak_rss() as rss:
+            secs = timed(
+                partial(
+                    navsnap.checkpoint,
+                    db=db,
+                    year=2029,
+                    store=s,
+                    config=config(n),
+                    run_id=f"bench{i}",
+                )
+            )
+        mem.ours.append((rss[1] - rss[0]) / 1e6)
+        snap.ours.append(secs)
+        exp.ours.append(secs)
+        drop(s)
+        con = duckdb.connect(str(db), read_only=True)
+        snap.base.append(copy_rows(con, year_tables, work / f"copy{i}"))
+        ex = work / f"export{i}"
+
+        def export(con: duckdb.DuckDBPyConnection = con, ex: Path = ex) -> None:
+            con.execute(f"EXPORT DATABASE '{ex}' (FORMAT parquet, COMPRESSION zstd)")
+            fsync_tree(ex)
+
+        exp.base.append(timed(export))
+        con.close()
+        if i < reps - 1:
+            drop(ex)
+    log(
+        f"   snapshot {snap.ours_med:.2f}s / COPY {snap.base_med:.2f}s / EXPORT {exp.base_med:.2f}s"
+    )
+
+    return base_store, snap, exp, mem
+
+
+def bench_deep_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
+    """The deep checkpoint rows alone, on a reference run built for them."""
+    log(f"== {n:,} employees: the deep checkpoint (deep rows only)")
+    db, store = work / "sim.duckdb", work / "store"
+    navsnap.run(config(n), db=db, years=YEARS, store=str(store))
+    manifests, _ = read_all(open_store(store))
+    last = manifests[-1]
+    year_tables = [t.name for t in last.tables if t.year_column]
+    _, snap, exp, mem = bench_deep(
+        n, reps, work, db=db, store=store, last=last, year_tables=year_tables, log=log
+    )
+    return [snap, exp, mem]
+
+
 def bench_lean_only(n: int, reps: int, work: Path, log: Callable[[str], None]) -> list[Row]:
     """The run pair and the lean snapshot against COPY of the same rows, alone."""
     log(f"== {n:,} employees: the 5-year run and its lean snapshot (lean rows only)")
@@ -364,54 +447,11 @@ def bench_size(n: int, reps: int, work: Path, log: Callable[[str], None]) -> lis
     rows += [r, floor]
 
     # ---- 2029 snapshot (incremental) vs COPY of the same rows, vs EXPORT DATABASE
-    base_store = work / "store-2028"
-    shutil.copytree(store, base_store)
-    for obj in last.objects():
-        if not any(p.object.key == obj.key and p.reused for t in last.tables for p in t.partitions):
-            (base_store / obj.key).unlink(missing_ok=True)
-    (base_store / "manifests" / f"{last.snapshot_id}.json").unlink()
-    snap = Row(
-        n,
-        "checkpoint of the 2029 year-end (deep)",
-        base_name="DuckDB COPY of the same rows",
+    base_store, snap, exp, mem = bench_deep(
+        n, reps, work, db=db, store=store, last=last, year_tables=year_tables, log=log
     )
-    exp = Row(
-        n,
-        "checkpoint of the 2029 year-end (deep)",
-        base_name="EXPORT DATABASE (whole db)",
-        target="<= 0.35",
-    )
-    mem = Row(n, "peak extra memory of a snapshot", unit="MB", target="<= 1000")
-    for i in range(reps):
-        s = work / f"snapstore{i}"
-        shutil.copytree(base_store, s)
-        with peak_rss() as rss:
-            secs = timed(
-                partial(
-                    navsnap.checkpoint, db=db, year=2029, store=s, config=cfg, run_id=f"bench{i}"
-                )
-            )
-        mem.ours.append((rss[1] - rss[0]) / 1e6)
-        snap.ours.append(secs)
-        exp.ours.append(secs)
-        drop(s)
-        con = duckdb.connect(str(db), read_only=True)
-        snap.base.append(copy_rows(con, year_tables, work / f"copy{i}"))
-        ex = work / f"export{i}"
-
-        def export(con: duckdb.DuckDBPyConnection = con, ex: Path = ex) -> None:
-            con.execute(f"EXPORT DATABASE '{ex}' (FORMAT parquet, COMPRESSION zstd)")
-            fsync_tree(ex)
-
-        exp.base.append(timed(export))
-        con.close()
-        if i < reps - 1:
-            drop(ex)
     lean.base = list(snap.base)
     rows += [lean, snap, exp, mem]
-    log(
-        f"   snapshot {snap.ours_med:.2f}s / COPY {snap.base_med:.2f}s / EXPORT {exp.base_med:.2f}s"
-    )
 
     # ---- full restore vs IMPORT DATABASE
     export_dir = work / f"export{reps - 1}"
@@ -1342,10 +1382,10 @@ def main() -> int:
     )
     ap.add_argument(
         "--only",
-        choices=["hot", "startup", "restore", "lean"],
+        choices=["hot", "startup", "restore", "lean", "deep"],
         default="",
         help="only these rows (hot tier; start-up; full and delta restore; lean: the run pair "
-        "and the lean snapshot)",
+        "and the lean snapshot; deep: the deep checkpoint)",
     )
     ap.add_argument(
         "--add",
@@ -1382,6 +1422,8 @@ def main() -> int:
                 rows += bench_restore_only(n, reps, work, log)
             elif args.only == "lean":
                 rows += bench_lean_only(n, reps, work, log)
+            elif args.only == "deep":
+                rows += bench_deep_only(n, reps, work, log)
             else:
                 rows += bench_size(n, reps, work, log)
             shutil.rmtree(work, ignore_errors=True)

@@ -502,12 +502,15 @@ def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
     assert table_fingerprints(db) == before
 
 
-def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False) -> list[str]:
+def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, slow: bool = False) -> list[str]:
     """Make the first cursor's fingerprints wait until the second cursor has exported a
     partition early (on a fast machine the fingerprints of a small database end before the
     catalog is read, and nothing is exported early); the tables exported early, listed in
-    the returned list. ``fail``: every early export fails instead."""
+    the returned list. ``fail``: every early export fails instead. ``slow``: the
+    fingerprints wait only for the first early export to start, which then takes a while,
+    so the export phase begins while the second cursor is still busy with it."""
     import threading
+    import time
 
     from navsnap import snapshot
     from navsnap.errors import DatabaseError
@@ -521,6 +524,9 @@ def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False) -> list[str]:
             return real_copy(self, cur, i, table, part)
         assert cur is self.side and str(part) == str(self.year)
         try:
+            if slow:
+                done.set()
+                time.sleep(0.5)
             if fail:
                 raise DatabaseError("disk gone for a moment")
             staged = real_copy(self, cur, i, table, part)
@@ -557,6 +563,27 @@ def test_partitions_exported_early_make_the_same_snapshot(
     assert _content(both) == _content(alone)
     assert {t.name for t in both.tables if not t.year_column} & set(early) == set()
     assert not list((tmp_path / "two" / "tmp").rglob("*.parquet"))
+
+
+def test_the_second_cursor_joins_the_export_phase_after_its_early_export(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export phase starts on the first cursor while the second still exports early;
+    a large COPY, which takes both cursors, waits for the second to be done: the snapshot
+    completes, and is the one-cursor one."""
+    from navsnap import snapshot
+
+    db, config = _built(tmp_path, sim_config)
+    monkeypatch.setattr(snapshot, "_PARALLEL_ROWS", 1000)  # 2027's events are large
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        alone = _job(con, tmp_path / "one", config, parallel=False).finish()
+        early = _early(monkeypatch, slow=True)
+        both = _job(con, tmp_path / "two", config, parallel=True).finish()
+    assert early
+    assert _content(both) == _content(alone)
+    sizes = [p.rows for t in both.tables for p in t.partitions]
+    assert min(sizes) <= 1000 < max(sizes)
 
 
 def test_an_early_export_of_a_reused_partition_is_dropped(
