@@ -36,7 +36,8 @@ Pairs (navsnap / baseline, target):
 
 ``--only hot`` builds the reference run and measures the hot tier's rows alone; ``--only
 startup`` the start-up rows and the resume check alone; ``--only restore`` the full and delta
-restore rows alone; ``--only lean`` the 5-year run pair and the run's lean snapshot against COPY.
+restore rows alone; ``--only lean`` the 5-year run pair and the run's lean snapshot against COPY;
+``--only deep`` the deep checkpoint rows.
 """
 
 from __future__ import annotations
@@ -1113,10 +1114,12 @@ def render(
         "`timings.total_s`, from the start of the snapshot to just before its manifest is "
         "written. The last year's snapshot has the CPU to itself, so it exports partitions of "
         "at most two row groups two at a time, on a second read transaction pinned beside the "
-        "first (docs/concepts.md, Lean snapshots); its COPY baseline runs one `COPY` per table "
-        "after another, as a user would. The *deep* rows time `navsnap.checkpoint`, which "
-        "fingerprints every partition of every year, as every checkpoint outside a run does, "
-        "and also runs small exports two at a time.",
+        "first, which also exports up to two of the year's small partitions early, while the "
+        "first fingerprints (docs/concepts.md, Lean snapshots); its COPY baseline runs one "
+        "`COPY` per table after another, as a user would. The *deep* rows time "
+        "`navsnap.checkpoint`, which fingerprints every partition of every year, as every "
+        "checkpoint outside a run does, and also exports early and runs small exports two at a "
+        "time (`--only deep` measures these rows alone).",
         "- *restore from the hot copy*: copy of the file hashed as it is written (in a second "
         "thread from 128 MiB on; its writes sent to disk as it goes) while DuckDB starts in "
         "another thread, then its fsync overlapped with attaching it read-only to that DuckDB, "

@@ -514,10 +514,11 @@ def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, slow: bool = 
 
     from navsnap import snapshot
     from navsnap.errors import DatabaseError
+    from navsnap.yearpass import table_pass as real_pass
 
     done = threading.Event()
     tables: list[str] = []
-    real_copy, real_pass = snapshot.SnapshotJob._copy, snapshot.table_pass
+    real_copy = snapshot.SnapshotJob._copy
 
     def copy(self: Any, cur: Any, i: Any, table: Any, part: Any) -> Path:
         if i != "early":
