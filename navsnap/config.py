@@ -170,9 +170,10 @@ class InputsSection:
     files: list[str] = field(
         default_factory=list,
         metadata=_doc(
-            "Paths (files or directories) relative to the config file; not the database "
-            "or a folder holding it (its hash changes every year: refused, exit 3). A "
-            "directory's files are hashed through symlinked folders, without __pycache__."
+            "Paths (files or directories) relative to the config file; not the database, "
+            "a local snapshot store, or a folder holding either (their hash changes every "
+            "year: refused, exit 3, before anything is written). A directory's files are "
+            "hashed through symlinked folders, without __pycache__."
         ),
     )
 
@@ -197,10 +198,15 @@ class Config:
     #: Directory that relative input paths are resolved against.
     base_dir: str = field(default=".", metadata={"internal": True})
 
-    def input_hashes(self, *, outside: tuple[Path, ...] = ()) -> dict[str, str]:
+    def input_hashes(
+        self, *, outside: tuple[Path, ...] = (), store: Path | None = None
+    ) -> dict[str, str]:
         """xxh3-128 of every declared input, keyed by its path as written in the config.
-        ``outside``: paths no input may be or contain (the run's database)."""
-        return hash_inputs(self.inputs.files, base=Path(self.base_dir), outside=outside)
+        ``outside``: paths no input may be or contain (the run's database); ``store``: the
+        folder of a local snapshot store, which no input may be or contain either."""
+        return hash_inputs(
+            self.inputs.files, base=Path(self.base_dir), outside=outside, store=store
+        )
 
     def to_dict(self) -> dict[str, Any]:
         from navsnap.store.remote import redact
@@ -464,11 +470,26 @@ def _input_files(root: Path) -> list[Path]:
     return sorted(out)
 
 
-def hash_inputs(files: list[str], *, base: Path, outside: tuple[Path, ...] = ()) -> dict[str, str]:
+def _input_path(name: str, base: Path) -> Path:
+    """A declared input's path: relative to the config's folder unless absolute."""
+    return (base / name) if not Path(name).is_absolute() else Path(name)
+
+
+def _contains(path: Path, other: Path) -> bool:
+    """Whether ``path`` (resolved) is ``other`` or one of its parents."""
+    where = path.resolve()
+    return where == other or where in other.parents
+
+
+def hash_inputs(
+    files: list[str], *, base: Path, outside: tuple[Path, ...] = (), store: Path | None = None
+) -> dict[str, str]:
     """xxh3-128 per declared input; a directory hashes its sorted relative paths and contents.
     No input may be or contain one of ``outside`` (the run's database: its hash changes with
-    every year, and no resume would ever match)."""
+    every year, and no resume would ever match) or ``store`` (a local snapshot store: every
+    snapshot writes it, so the run would stop after its first step)."""
     out: dict[str, str] = {}
+    root = store.resolve() if store is not None else None
     for name in files:
         if not name.strip():
             raise ConfigError(
@@ -476,16 +497,23 @@ def hash_inputs(files: list[str], *, base: Path, outside: tuple[Path, ...] = ())
                 key="inputs.files",
                 hint="remove it, or name the model's own files or folders",
             )
-        p = (base / name) if not Path(name).is_absolute() else Path(name)
-        where = p.resolve()
+        p = _input_path(name, base)
         for avoid in outside:
-            if where == avoid or where in avoid.parents:
+            if _contains(p, avoid):
                 raise ConfigError(
                     f"declared input {name!r} contains the database {str(avoid)!r}, which "
                     "every year changes: no resume would match its hash",
                     key="inputs.files",
                     hint="name the model's own files or folders in [inputs] files",
                 )
+        if root is not None and _contains(p, root):
+            raise ConfigError(
+                f"declared input {name!r} contains the snapshot store {str(root)!r}, which "
+                "every snapshot writes: the run would stop after its first step",
+                key="inputs.files",
+                hint="keep the store outside the model's folders (--store, [snapshot] store), "
+                "or name the model's own files or folders in [inputs] files",
+            )
         if p.exists() and not (p.is_file() or p.is_dir()):
             raise ConfigError(
                 f"declared input {name!r} is not a regular file or a directory",

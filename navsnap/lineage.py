@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from navsnap.manifest import ConfigBlock, Manifest
+    from navsnap.store import Store
 
 __all__ = ["config_block", "config_hash", "drift", "drift_error", "identity", "same_lineage"]
 
@@ -47,12 +48,20 @@ def config_hash(ident: Mapping[str, Any], inputs: Mapping[str, str]) -> str:
 
 
 def config_block(
-    config: Config, *, step: Step | None = None, db: Path | None = None
+    config: Config,
+    *,
+    step: Step | None = None,
+    db: Path | None = None,
+    store: Store | None = None,
 ) -> dict[str, Any]:
     """The manifest's ``config`` field: values, lineage identity, hash, input hashes.
-    ``db``: the database, which no declared input may be or contain."""
+    ``db``: the database, which no declared input may be or contain; nor may one contain
+    ``store``, when it is a folder on this machine."""
     ident = identity(config, step=step)
-    inputs = config.input_hashes(outside=() if db is None else (db.resolve(),))
+    inputs = config.input_hashes(
+        outside=() if db is None else (db.resolve(),),
+        store=store.local_root if store is not None else None,
+    )
     return {
         "values": config.to_dict(),
         "identity": ident,

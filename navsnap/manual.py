@@ -143,7 +143,9 @@ def checkpoint_config(
     """
     if config is not None:
         step = parse_step(config.run.step)
-        return CheckpointConfig(config, step, config_block(config, step=step))
+        return CheckpointConfig(
+            config, step, config_block(config, step=step, db=db_path, store=store)
+        )
     last = last_snapshot(store, db_path)
     if last is not None:
         block = inherited_block(last, warnings=warnings)

@@ -308,12 +308,14 @@ def run(
         refuse_catalog_name(catalog_name(database_name(real)))
     step = make_step(config.run.step)
     needed = take or resume or from_snapshot is not None
-    block = config_block(config, step=step, db=real)
     emit = on_event or (lambda _e: None)
     warnings: list[str] = []
     with db_lock(real, purpose="navsnap run", wait=wait_lock, warnings=warnings):
         fresh = not (resume or force_restart or from_snapshot is not None)
         where = resolve_store(store, config=config, db_path=given) if needed else None
+        # Before anything is written to the store: no declared input may hold it (nor the
+        # database), or its hash would change with the store's marker and every snapshot.
+        block = config_block(config, step=step, db=real, store=where)
         if fresh and real.exists():
             # Before anything is written, the store's marker included.
             _check_fresh(

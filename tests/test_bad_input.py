@@ -96,6 +96,12 @@ CASES: list[tuple[str, tuple[str, ...], str, str]] = [
         "ConfigError",
         "contains the database",
     ),
+    (
+        "input-holds-the-store",  # the run stopped at its first step, on a "changed" input
+        ("run", "--config", "inputs-model.toml", "--store", "model/snaps"),
+        "ConfigError",
+        "contains the snapshot store",
+    ),
     ("input-empty", ("run", "--config", "inputs-empty.toml"), "ConfigError", "an empty path"),
     ("input-device", ("run", "--config", "inputs-device.toml"), "ConfigError", "not a regular"),
     ("employees-zero", ("run", "--employees", "0"), "ConfigError", "simulation.employees"),
@@ -485,6 +491,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (root / "unknown.toml").write_text("[run]\ncolour = 'red'\n")
     (root / "backwards.toml").write_text('[run]\nyears = "2029-2025"\n')
     (root / "inputs-dot.toml").write_text('[inputs]\nfiles = ["."]\n')
+    (root / "model").mkdir()
+    (root / "model" / "year.sql").write_text("select 1")
+    (root / "inputs-model.toml").write_text('[inputs]\nfiles = ["model"]\n')
     (root / "inputs-empty.toml").write_text('[inputs]\nfiles = [""]\n')
     (root / "inputs-device.toml").write_text('[inputs]\nfiles = ["/dev/null"]\n')
     (root / "adir").mkdir()

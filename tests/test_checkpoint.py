@@ -16,6 +16,7 @@ from toy_pipeline import step as toy_step
 
 import navsnap
 from navsnap.config import load_config
+from navsnap.errors import ConfigError
 from navsnap.index import read_all
 from navsnap.lineage import config_block
 from navsnap.store import open_store
@@ -138,3 +139,25 @@ def test_a_run_id_of_letters_digits_dots_and_dashes_files_its_snapshot(tmp_path:
     m = navsnap.checkpoint(db=db, year=2026, store=store, config=cfg, run_id="nightly_2.x-7")
     assert m.snapshot_id == "nightly_2.x-7-2026"
     assert navsnap.show(store, "nightly_2.x-7@2026").snapshot_id == m.snapshot_id
+
+
+def test_a_checkpoint_refuses_an_input_holding_its_store_or_database(tmp_path: Path) -> None:
+    """A declared input holding the store changes with every snapshot (and one holding the
+    database with every year): refused before anything is written, as a run refuses them."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "year.sql").write_text("select 1")
+    cfg_path = tmp_path / "navsnap.toml"
+    cfg_path.write_text('[simulation]\nemployees = 200\n[inputs]\nfiles = ["model"]\n')
+    cfg = navsnap.load_config(cfg_path)
+    db = tmp_path / "sim.duckdb"
+    navsnap.run(cfg, db=db, years=(2025, 2025), snapshots=False)
+    inside = tmp_path / "model" / "snaps"
+    with pytest.raises(ConfigError, match="declared input 'model' contains the snapshot store"):
+        navsnap.checkpoint(db=db, year=2025, store=inside, config=cfg)
+    assert not inside.exists()
+    cfg_path.write_text('[simulation]\nemployees = 200\n[inputs]\nfiles = ["."]\n')
+    dot = navsnap.load_config(cfg_path)
+    with pytest.raises(ConfigError, match=r"declared input '\.' contains the database"):
+        navsnap.checkpoint(db=db, year=2025, store=tmp_path / "s", config=dot)
+    manifest = navsnap.checkpoint(db=db, year=2025, store=tmp_path / "store", config=cfg)
+    assert manifest.config.inputs.keys() == {"model"}

@@ -195,6 +195,13 @@ class Store:
         return self.backend.capabilities
 
     @property
+    def local_root(self) -> Path | None:
+        """The store's folder when it is one on this machine (None: object storage)."""
+        from navsnap.store.local import LocalBackend
+
+        return self.backend.root if isinstance(self.backend, LocalBackend) else None
+
+    @property
     def cache(self) -> ObjectCache | None:
         """The local object cache restores read through (None: objects are read in place)."""
         from navsnap.store.cache import CachedBackend
