@@ -107,8 +107,8 @@ _TEMP_GRACE_SECONDS = 0.0
 _PARALLEL_ROWS = 2 * 122_880
 
 #: At most this many partitions of the snapshot year are exported early, on the second
-#: cursor while the first fingerprints (:meth:`SnapshotJob._side_work`): each is staged on
-#: the local disk until the export phase publishes it. Measured by scripts/bench.py (the
+#: cursor while the first fingerprints (:meth:`SnapshotJob._early_exports`): each is staged
+#: on the local disk until the export phase publishes it. Measured by scripts/bench.py (the
 #: deep checkpoint row).
 _EARLY_AHEAD = 2
 
@@ -116,7 +116,7 @@ _PartKey = tuple[str, PartitionKey]
 
 
 class _Early:
-    """The partitions the second cursor exports early (:meth:`SnapshotJob._side_work`): it
+    """The partitions the second cursor exports early (:meth:`SnapshotJob._early_exports`): it
     claims each before its COPY, until the first cursor's fingerprints end (:meth:`close`),
     after which the claimed set no longer grows."""
 
@@ -708,9 +708,11 @@ class SnapshotJob:
         self.comments = tuple(list_comments(cur, macros=macros))
         self.timings["catalog_s"] = time.perf_counter() - t0
 
-    def _side_work(self, side: duckdb.DuckDBPyConnection, early: _Early | None) -> None:
-        """The second cursor's work while the first fingerprints: the catalog, then (with
-        ``early``) the snapshot year's small partitions exported early, until it closes.
+    def _early_exports(
+        self, side: duckdb.DuckDBPyConnection, early: _Early, *, after: Future[None]
+    ) -> None:
+        """The snapshot year's small partitions exported early on the second cursor, once
+        it has read the catalog (``after``) and until the first cursor's fingerprints end.
 
         A partition of the snapshot year is new in all but a repeated snapshot of the same
         state, so its export need not wait for its fingerprint: it is staged now, from the
@@ -720,32 +722,28 @@ class SnapshotJob:
         keep about one core busy, so together they fill both; a larger COPY would only
         compete with the fingerprints for the same cores. At most ``_EARLY_AHEAD`` of them,
         so that little is staged on the local disk before the export phase publishes it.
-        An early export that fails ends the early exports; the export phase exports the
-        partition again and reports the error then, if it is still there.
+        An early export that fails fails the snapshot, with its own error, as the export
+        phase would (a failed statement also ends the second cursor's transaction).
         """
-        self._read_catalog(side)
-        if early is None:
-            return
+        wait([after])
+        if after.exception() is not None:
+            return  # the catalog's error is the snapshot's
         part = PartitionKey.of_year(str(self.year))
         for table in self.tables:
             if early.closed:
                 return
             if not year_scannable(table):
                 continue
+            row = side.execute(
+                f"SELECT count(*) FROM {table.ref}{partition_filter(table, part)}"
+            ).fetchone()
+            rows = int(row[0]) if row is not None else 0
+            if rows == 0 or rows > _PARALLEL_ROWS:
+                continue
             key = (table.key, part)
-            try:
-                row = side.execute(
-                    f"SELECT count(*) FROM {table.ref}{partition_filter(table, part)}"
-                ).fetchone()
-                rows = int(row[0]) if row is not None else 0
-                if rows == 0 or rows > _PARALLEL_ROWS:
-                    continue
-                if not early.claim(key):
-                    return
-                early.staged[key] = self._copy(side, "early", table, part)
-            except (NavsnapError, duckdb.Error) as exc:
-                log.debug("early export of %s %s failed: %s", table.key, part, exc)
+            if not early.claim(key):
                 return
+            early.staged[key] = self._copy(side, "early", table, part)
 
     def _copy(
         self, cur: duckdb.DuckDBPyConnection, i: int | str, table: TableInfo, part: PartitionKey
@@ -846,12 +844,15 @@ class SnapshotJob:
             self.timings["copy_s"] = time.perf_counter() - t2
         catalog: Future[None] | None = None
         early = _Early()
+        #: The second cursor's early exports (None: none), which it joins the export phase
+        #: after.
+        ahead: Future[None] | None = None
         if self.side is not None:
             # The catalog on the second cursor while the first fingerprints, then the year's
-            # own partitions exported early (see _side_work).
-            catalog = self._pool.submit(
-                self._side_work, self.side, early if file_copy is None else None
-            )
+            # own partitions exported early (see _early_exports).
+            catalog = self._pool.submit(self._read_catalog, self.side)
+            if file_copy is None:
+                ahead = self._pool.submit(self._early_exports, self.side, early, after=catalog)
         else:
             self._read_catalog(cur)
         t1 = time.perf_counter()
@@ -883,6 +884,8 @@ class SnapshotJob:
         claimed = early.close()  # the export phase exports the rest, on both cursors
         if progress is not None:
             progress("fingerprint", len(self.tables), len(self.tables))
+        if catalog is not None:
+            catalog.result()  # a refusal or error of the catalog, before anything is published
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         trusted = set(self.trusted)
@@ -918,44 +921,40 @@ class SnapshotJob:
         # The partitions claimed early are the second cursor's, exported or being exported
         # (it joins the export phase when done); the export phase takes the others now.
         rest = [entry for entry in todo if (entry[1].key, entry[2]) not in claimed]
-        again: list[tuple[int, TableInfo, PartitionKey, Fingerprint, int]] = []
-
-        def publish_part(
-            i: int, part: PartitionKey, fp: Fingerprint, rows: int, staged: Path
-        ) -> None:
-            nonlocal settled
-            if progress is not None:
-                progress("export", settled, len(plan))
-            fault_point("after-parquet-write")
-            ref, created = _publish(store, staged, "parquet")
-            self.written.append(ref.key)
-            if created:
-                self.published.append(ref.key)
-            slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
-            settled += 1
-
-        with contextlib.closing(self._exports(rest, side_busy=catalog)) as later:
-            for entry in todo:
-                i, table, part, fp, rows = entry
-                if (table.key, part) not in claimed:
-                    publish_part(i, part, fp, rows, next(later))
-                    continue
-                assert catalog is not None
-                wait([catalog])  # its error, if any, is raised below
-                staged = early.staged.pop((table.key, part), None)
-                if staged is None:
-                    again.append(entry)  # its early export failed: exported again below
-                else:
-                    publish_part(i, part, fp, rows, staged)
-            _ended(later)
-        if catalog is not None:
-            catalog.result()
+        try:
+            with contextlib.closing(self._exports(rest, side_busy=ahead)) as later:
+                for i, table, part, fp, rows in todo:
+                    if (table.key, part) in claimed:
+                        assert ahead is not None
+                        ahead.result()  # an early export's own error, if one failed
+                        staged = early.staged.pop((table.key, part))
+                    else:
+                        staged = next(later)
+                    if progress is not None:
+                        progress("export", settled, len(plan))
+                    fault_point("after-parquet-write")
+                    ref, created = _publish(store, staged, "parquet")
+                    self.written.append(ref.key)
+                    if created:
+                        self.published.append(ref.key)
+                    slots[i] = Partition(year=part, rows=rows, fingerprint=fp, object=ref)
+                    settled += 1
+                _ended(later)
+            if ahead is not None:
+                ahead.result()
+        except BaseException:
+            if ahead is not None and not ahead.done() and self.side is not None:
+                with contextlib.suppress(duckdb.Error):
+                    self.side.interrupt()  # Ctrl-C while an early export runs
+            ended = ahead is not None and ahead.done() and not ahead.cancelled()
+            failed = ahead.exception() if ended and ahead is not None else None
+            if failed is not None:
+                # The early export's error is the cause: the second cursor's transaction
+                # ended with it, and what it did next failed for that reason only.
+                raise failed from None
+            raise
         for staged in early.staged.values():  # exported early, then reused
             staged.unlink(missing_ok=True)
-        with contextlib.closing(self._exports(again)) as later:
-            for i, _table, part, fp, rows in again:
-                publish_part(i, part, fp, rows, next(later))
-            _ended(later)
         parts_by_table: dict[str, list[Partition]] = {t.key: [] for t in self.tables}
         for (table, _part, _fp, _rows), slot in zip(plan, slots, strict=True):
             assert slot is not None

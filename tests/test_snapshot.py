@@ -502,68 +502,99 @@ def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
     assert table_fingerprints(db) == before
 
 
-def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, slow: bool = False) -> list[str]:
+class _Watch:
+    """What a snapshot's early exports did (filled by :func:`_early`)."""
+
+    def __init__(self) -> None:
+        self.tables: list[str] = []  # the tables exported early
+        self.staged: list[Path] = []  # their staged files
+        self.published: list[str] = []  # the names of every staged file published
+        self.left_at_commit: list[Path] = []  # early files still staged at the manifest
+
+
+def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, late: bool = False) -> _Watch:
     """Make the first cursor's fingerprints wait until the second cursor has exported a
     partition early (on a fast machine the fingerprints of a small database end before the
-    catalog is read, and nothing is exported early); the tables exported early, listed in
-    the returned list. ``fail``: every early export fails instead. ``slow``: the
-    fingerprints wait only for the first early export to start, which then takes a while,
-    so the export phase begins while the second cursor is still busy with it."""
+    catalog is read, and nothing is exported early), and watch what becomes of it.
+
+    ``fail``: the early export fails inside DuckDB (a COPY to a folder that cannot exist),
+    which also ends the second cursor's transaction. ``late``: the fingerprints wait only
+    for the first early export to begin, and it waits for the export phase to start, so the
+    export phase begins while the second cursor is still busy with it."""
     import threading
-    import time
+
+    import duckdb as ddb
 
     from navsnap import snapshot
-    from navsnap.errors import DatabaseError
+    from navsnap.store import Store
     from navsnap.yearpass import table_pass as real_pass
 
-    done = threading.Event()
-    tables: list[str] = []
-    real_copy = snapshot.SnapshotJob._copy
+    begun, exporting = threading.Event(), threading.Event()
+    watch = _Watch()
+    real_copy, real_exports = snapshot.SnapshotJob._copy, snapshot.SnapshotJob._exports
+    real_publish, real_write = snapshot._publish, Store.write_manifest
 
     def copy(self: Any, cur: Any, i: Any, table: Any, part: Any) -> Path:
         if i != "early":
             return real_copy(self, cur, i, table, part)
         assert cur is self.side and str(part) == str(self.year)
         try:
-            if slow:
-                done.set()
-                time.sleep(0.5)
+            if late:
+                begun.set()
+                assert exporting.wait(timeout=60), "the export phase never started"
             if fail:
-                raise DatabaseError("disk gone for a moment")
+                try:
+                    cur.execute("COPY (SELECT 1) TO '/proc/navsnap-no-such/x.parquet'")
+                except ddb.Error as exc:
+                    raise snapshot._translate_duckdb(exc, "exporting early") from None
             staged = real_copy(self, cur, i, table, part)
-            tables.append(table.key)
+            watch.tables.append(table.key)
+            watch.staged.append(staged)
             return staged
         finally:
-            done.set()
+            begun.set()
+
+    def exports(self: Any, *args: Any, **kwargs: Any) -> Any:
+        exporting.set()
+        return real_exports(self, *args, **kwargs)
 
     def table_pass(*args: Any, **kwargs: Any) -> Any:
-        assert done.wait(timeout=60), "nothing was exported early"
+        assert begun.wait(timeout=60), "nothing was exported early"
         return real_pass(*args, **kwargs)
 
+    def publish(store: Any, path: Path, ext: str) -> Any:
+        watch.published.append(path.name)
+        return real_publish(store, path, ext)
+
+    def write_manifest(store: Any, manifest: Any) -> Any:
+        watch.left_at_commit += [p for p in watch.staged if p.exists()]
+        return real_write(store, manifest)
+
     monkeypatch.setattr(snapshot.SnapshotJob, "_copy", copy)
+    monkeypatch.setattr(snapshot.SnapshotJob, "_exports", exports)
     monkeypatch.setattr(snapshot, "table_pass", table_pass)
-    return tables
+    monkeypatch.setattr(snapshot, "_publish", publish)
+    monkeypatch.setattr(Store, "write_manifest", write_manifest)
+    return watch
 
 
 def test_partitions_exported_early_make_the_same_snapshot(
     tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While the first cursor fingerprints, the second exports the snapshot year's small
-    partitions early (at most _EARLY_AHEAD); the manifest and every object are those of a
-    one-cursor snapshot, and nothing stays staged."""
+    partitions early (at most _EARLY_AHEAD), and those files are the ones published: the
+    manifest and every object are those of a one-cursor snapshot."""
     from navsnap import snapshot
 
     db, config = _built(tmp_path, sim_config)
     with duckdb.connect(str(db)) as con:
         con.execute("SET threads = 2")
         alone = _job(con, tmp_path / "one", config, parallel=False).finish()
-        early = _early(monkeypatch)
-        job = _job(con, tmp_path / "two", config, parallel=True)
-        both = job.finish()
-    assert 1 <= len(early) <= snapshot._EARLY_AHEAD
+        watch = _early(monkeypatch)
+        both = _job(con, tmp_path / "two", config, parallel=True).finish()
+    assert 1 <= len(watch.tables) <= snapshot._EARLY_AHEAD
+    assert {p.name for p in watch.staged} <= set(watch.published)
     assert _content(both) == _content(alone)
-    assert {t.name for t in both.tables if not t.year_column} & set(early) == set()
-    assert not list((tmp_path / "two" / "tmp").rglob("*.parquet"))
 
 
 def test_the_second_cursor_joins_the_export_phase_after_its_early_export(
@@ -579,9 +610,9 @@ def test_the_second_cursor_joins_the_export_phase_after_its_early_export(
     with duckdb.connect(str(db)) as con:
         con.execute("SET threads = 2")
         alone = _job(con, tmp_path / "one", config, parallel=False).finish()
-        early = _early(monkeypatch, slow=True)
+        watch = _early(monkeypatch, late=True)
         both = _job(con, tmp_path / "two", config, parallel=True).finish()
-    assert early
+    assert watch.tables and {p.name for p in watch.staged} <= set(watch.published)
     assert _content(both) == _content(alone)
     sizes = [p.rows for t in both.tables for p in t.partitions]
     assert min(sizes) <= 1000 < max(sizes)
@@ -591,35 +622,72 @@ def test_an_early_export_of_a_reused_partition_is_dropped(
     tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second snapshot of the same state reuses every object: what it exported early is
-    deleted, not published, and nothing stays staged."""
+    deleted before its manifest is written, and never published."""
     db, config = _built(tmp_path, sim_config)
     store = tmp_path / "store"
     with duckdb.connect(str(db)) as con:
         con.execute("SET threads = 2")
         first = _job(con, store, config, run_id="a", parallel=True).finish()
-        objects = sorted(p.name for p in (store / "objects").rglob("*.parquet"))
-        early = _early(monkeypatch)
+        watch = _early(monkeypatch)
         again = _job(con, store, config, run_id="b", parallel=True).finish()
-    assert early
+    assert watch.staged
+    assert watch.published == [] and watch.left_at_commit == []
     assert all(p.reused for t in again.tables for p in t.partitions)
     assert _content(again) == _content(first)
-    assert sorted(p.name for p in (store / "objects").rglob("*.parquet")) == objects
-    assert not list((store / "tmp").rglob("*.parquet"))
 
 
-def test_a_failed_early_export_is_exported_again(
+def test_a_failed_early_export_fails_the_snapshot_with_its_own_error(
     tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An early export that fails (a moment without disk) stops the early exports only: the
-    export phase exports the partition again, and the snapshot is the one-cursor one."""
+    """An early export failing inside DuckDB also ends the second cursor's transaction: the
+    snapshot fails with the export's own error (not the aborted transaction's, which every
+    later statement on that cursor reports), leaves no manifest and no object, and the
+    database is unchanged and usable (review of the early exports: it failed with
+    "Current transaction is aborted")."""
+    from navsnap.errors import NavsnapError
+
     db, config = _built(tmp_path, sim_config)
+    before = table_fingerprints(db)
+    store = tmp_path / "store"
     with duckdb.connect(str(db)) as con:
         con.execute("SET threads = 2")
-        alone = _job(con, tmp_path / "one", config, parallel=False).finish()
-        early = _early(monkeypatch, fail=True)
-        both = _job(con, tmp_path / "two", config, parallel=True).finish()
-    assert early == []
-    assert _content(both) == _content(alone)
+        _early(monkeypatch, fail=True)
+        with pytest.raises(NavsnapError, match="navsnap-no-such") as info:
+            _job(con, store, config, parallel=True).finish()
+        assert "aborted" not in str(info.value)
+        assert con.execute("SELECT count(*) FROM census").fetchone() is not None
+    assert open_store(store).manifest_ids() == []
+    assert not list((store / "objects").rglob("*.parquet"))
+    assert table_fingerprints(db) == before
+
+
+def test_a_catalog_refusal_on_the_second_cursor_comes_before_any_export(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second cursor reads the catalog; a refusal there (a macro parameter default) is
+    raised when the fingerprints end, before the export phase publishes anything (review of
+    the early exports: every partition was published, then removed, before it surfaced)."""
+    from navsnap import snapshot
+    from navsnap.errors import DatabaseError
+
+    db, config = _built(tmp_path, sim_config)
+    published: list[str] = []
+    real = snapshot._publish
+
+    def publish(store: Any, path: Path, ext: str) -> Any:
+        published.append(path.name)
+        return real(store, path, ext)
+
+    monkeypatch.setattr(snapshot, "_publish", publish)
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE MACRO plus(x, y := 1) AS x + y")
+        con.execute("SET threads = 2")
+        job = _job(con, tmp_path / "store", config, parallel=True)
+        assert job.side is not None
+        with pytest.raises(DatabaseError, match="parameter default"):
+            job.finish()
+    assert published == []
+    assert open_store(tmp_path / "store").manifest_ids() == []
 
 
 @pytest.mark.parametrize("threads", [1, 2])
