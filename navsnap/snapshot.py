@@ -123,9 +123,23 @@ class _Early:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._closed = False
+        self._interrupted = False
         self.claimed: set[_PartKey] = set()
         #: The staged file of each claimed partition whose early export succeeded.
         self.staged: dict[_PartKey, Path] = {}
+        #: The early exports' own error: one that came before the snapshot interrupted them.
+        self.failure: BaseException | None = None
+
+    def interrupting(self) -> None:
+        """The snapshot is about to interrupt the early exports: an error after this one is
+        the interrupt's, not theirs."""
+        with self._lock:
+            self._closed = self._interrupted = True
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if not self._interrupted:
+                self.failure = exc
 
     def claim(self, key: _PartKey) -> bool:
         with self._lock:
@@ -729,21 +743,28 @@ class SnapshotJob:
         if after.exception() is not None:
             return  # the catalog's error is the snapshot's
         part = PartitionKey.of_year(str(self.year))
-        for table in self.tables:
-            if early.closed:
-                return
-            if not year_scannable(table):
-                continue
-            row = side.execute(
-                f"SELECT count(*) FROM {table.ref}{partition_filter(table, part)}"
-            ).fetchone()
-            rows = int(row[0]) if row is not None else 0
-            if rows == 0 or rows > _PARALLEL_ROWS:
-                continue
-            key = (table.key, part)
-            if not early.claim(key):
-                return
-            early.staged[key] = self._copy(side, "early", table, part)
+        try:
+            for table in self.tables:
+                if early.closed:
+                    return
+                if not year_scannable(table):
+                    continue
+                try:
+                    row = side.execute(
+                        f"SELECT count(*) FROM {table.ref}{partition_filter(table, part)}"
+                    ).fetchone()
+                except duckdb.Error as exc:
+                    raise _translate_duckdb(exc, f"counting {table.key} year {part}") from None
+                rows = int(row[0]) if row is not None else 0
+                if rows == 0 or rows > _PARALLEL_ROWS:
+                    continue
+                key = (table.key, part)
+                if not early.claim(key):
+                    return
+                early.staged[key] = self._copy(side, "early", table, part)
+        except BaseException as exc:
+            early.failed(exc)
+            raise
 
     def _copy(
         self, cur: duckdb.DuckDBPyConnection, i: int | str, table: TableInfo, part: PartitionKey
@@ -781,10 +802,16 @@ class SnapshotJob:
         side = self.side
         cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         cursors.put(cur)
-        if side_busy is None:
+        joined = threading.Event()  # the second cursor is the export phase's to interrupt
+
+        def join(_done: object = None) -> None:
+            joined.set()
             cursors.put(side)
+
+        if side_busy is None:
+            join()
         else:
-            side_busy.add_done_callback(lambda _done: cursors.put(side))
+            side_busy.add_done_callback(join)
         both = threading.Lock()  # one large COPY gathers both cursors at a time: no deadlock
 
         def copy(i: int, table: TableInfo, part: PartitionKey, rows: int) -> Path:
@@ -816,8 +843,9 @@ class SnapshotJob:
                 submit()
                 yield staged
         except BaseException:
-            # Ctrl-C reaches only the main thread: stop the COPYs running on the pool's.
-            for c in (cur, self.side):
+            # Ctrl-C reaches only the main thread: stop the COPYs running on the pool's (not
+            # an early export the second cursor may still run: _finish decides on that).
+            for c in (cur, side) if joined.is_set() else (cur,):
                 with contextlib.suppress(duckdb.Error):
                     c.interrupt()
             raise
@@ -851,7 +879,7 @@ class SnapshotJob:
             # The catalog on the second cursor while the first fingerprints, then the year's
             # own partitions exported early (see _early_exports).
             catalog = self._pool.submit(self._read_catalog, self.side)
-            if file_copy is None:
+            if file_copy is None and _EARLY_AHEAD > 0:
                 ahead = self._pool.submit(self._early_exports, self.side, early, after=catalog)
         else:
             self._read_catalog(cur)
@@ -876,7 +904,7 @@ class SnapshotJob:
                 for part, found in sorted(done.fingerprints.items()):
                     plan.append((table, part, found, found.rows))
         except BaseException:
-            early.close()
+            early.interrupting()
             if self.side is not None:  # no early COPY may keep the pool busy
                 with contextlib.suppress(duckdb.Error):
                     self.side.interrupt()
@@ -886,6 +914,8 @@ class SnapshotJob:
             progress("fingerprint", len(self.tables), len(self.tables))
         if catalog is not None:
             catalog.result()  # a refusal or error of the catalog, before anything is published
+        if early.failure is not None:
+            raise early.failure  # an early export failed already: nothing is published
         self.timings["fingerprint_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         trusted = set(self.trusted)
@@ -918,12 +948,14 @@ class SnapshotJob:
                 settled += 1
                 continue
             todo.append((i, table, part, fp, rows))
-        # The partitions claimed early are the second cursor's, exported or being exported
-        # (it joins the export phase when done); the export phase takes the others now.
+        # The partitions claimed early are the second cursor's, exported or being exported;
+        # the export phase takes the others now, on the first cursor at once, the second
+        # joining when its early exports are done, and publishes the early ones last.
         rest = [entry for entry in todo if (entry[1].key, entry[2]) not in claimed]
+        ordered = rest + [entry for entry in todo if (entry[1].key, entry[2]) in claimed]
         try:
             with contextlib.closing(self._exports(rest, side_busy=ahead)) as later:
-                for i, table, part, fp, rows in todo:
+                for i, table, part, fp, rows in ordered:
                     if (table.key, part) in claimed:
                         assert ahead is not None
                         ahead.result()  # an early export's own error, if one failed
@@ -942,16 +974,17 @@ class SnapshotJob:
                 _ended(later)
             if ahead is not None:
                 ahead.result()
-        except BaseException:
+        except BaseException as exc:
             if ahead is not None and not ahead.done() and self.side is not None:
+                early.interrupting()  # Ctrl-C or a failure while an early export runs
                 with contextlib.suppress(duckdb.Error):
-                    self.side.interrupt()  # Ctrl-C while an early export runs
-            ended = ahead is not None and ahead.done() and not ahead.cancelled()
-            failed = ahead.exception() if ended and ahead is not None else None
-            if failed is not None:
-                # The early export's error is the cause: the second cursor's transaction
-                # ended with it, and what it did next failed for that reason only.
-                raise failed from None
+                    self.side.interrupt()
+            cause = early.failure
+            if cause is not None and cause is not exc and isinstance(exc, Exception):
+                # The early export's own error is the cause: it ended the second cursor's
+                # transaction, and what that cursor did next failed for that reason only.
+                log.debug("export phase failed after an early export failed: %s", exc)
+                raise cause from None
             raise
         for staged in early.staged.values():  # exported early, then reused
             staged.unlink(missing_ok=True)

@@ -387,6 +387,9 @@ def test_a_failed_parallel_export_leaves_no_snapshot(
         return real(self, cur, i, table, part)
 
     monkeypatch.setattr(snapshot.SnapshotJob, "_copy", copy)
+    # No early exports: the second cursor is in the export phase from its start, so it
+    # exports the second partition whatever the machine's load.
+    monkeypatch.setattr(snapshot, "_EARLY_AHEAD", 0)
     with duckdb.connect(str(db)) as con:
         con.execute("SET threads = 2")
         with pytest.raises(DatabaseError, match="disk gone"):
@@ -477,6 +480,9 @@ def test_a_parallel_snapshot_failing_to_publish_or_interrupted_leaves_nothing(
         return real_copy(self, cur, i, table, part)
 
     store = tmp_path / "store"
+    # No early exports: both cursors are the export phase's from its start, whatever the
+    # machine's load (early exports: test_our_interrupt_of_an_early_export_is_not_the_error).
+    monkeypatch.setattr(snapshot, "_EARLY_AHEAD", 0)
     with duckdb.connect(str(db)) as con:
         con.execute("SET threads = 2")
         with monkeypatch.context() as m:
@@ -510,9 +516,12 @@ class _Watch:
         self.staged: list[Path] = []  # their staged files
         self.published: list[str] = []  # the names of every staged file published
         self.left_at_commit: list[Path] = []  # early files still staged at the manifest
+        self.overlaps = 0  # COPYs begun on a cursor another COPY was running on
 
 
-def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, late: bool = False) -> _Watch:
+def _early(
+    monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, late: bool = False, busy: bool = False
+) -> _Watch:
     """Make the first cursor's fingerprints wait until the second cursor has exported a
     partition early (on a fast machine the fingerprints of a small database end before the
     catalog is read, and nothing is exported early), and watch what becomes of it.
@@ -520,7 +529,9 @@ def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, late: bool = 
     ``fail``: the early export fails inside DuckDB (a COPY to a folder that cannot exist),
     which also ends the second cursor's transaction. ``late``: the fingerprints wait only
     for the first early export to begin, and it waits for the export phase to start, so the
-    export phase begins while the second cursor is still busy with it."""
+    export phase begins while the second cursor is still busy with it. ``busy`` (with
+    ``late``): the early export then runs a query of seconds first, which only an interrupt
+    ends early."""
     import threading
 
     import duckdb as ddb
@@ -534,7 +545,20 @@ def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, late: bool = 
     real_copy, real_exports = snapshot.SnapshotJob._copy, snapshot.SnapshotJob._exports
     real_publish, real_write = snapshot._publish, Store.write_manifest
 
+    running: dict[int, int] = {}
+    lock = threading.Lock()
+
     def copy(self: Any, cur: Any, i: Any, table: Any, part: Any) -> Path:
+        with lock:
+            running[id(cur)] = running.get(id(cur), 0) + 1
+            watch.overlaps += running[id(cur)] > 1
+        try:
+            return watched(self, cur, i, table, part)
+        finally:
+            with lock:
+                running[id(cur)] -= 1
+
+    def watched(self: Any, cur: Any, i: Any, table: Any, part: Any) -> Path:
         if i != "early":
             return real_copy(self, cur, i, table, part)
         assert cur is self.side and str(part) == str(self.year)
@@ -542,6 +566,8 @@ def _early(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, late: bool = 
             if late:
                 begun.set()
                 assert exporting.wait(timeout=60), "the export phase never started"
+            if busy:
+                cur.execute("SELECT sum(range) FROM range(5000000000)").fetchall()
             if fail:
                 try:
                     cur.execute("COPY (SELECT 1) TO '/proc/navsnap-no-such/x.parquet'")
@@ -613,6 +639,7 @@ def test_the_second_cursor_joins_the_export_phase_after_its_early_export(
         watch = _early(monkeypatch, late=True)
         both = _job(con, tmp_path / "two", config, parallel=True).finish()
     assert watch.tables and {p.name for p in watch.staged} <= set(watch.published)
+    assert watch.overlaps == 0  # the second cursor joined only once its early export ended
     assert _content(both) == _content(alone)
     sizes = [p.rows for t in both.tables for p in t.partitions]
     assert min(sizes) <= 1000 < max(sizes)
@@ -659,6 +686,48 @@ def test_a_failed_early_export_fails_the_snapshot_with_its_own_error(
     assert open_store(store).manifest_ids() == []
     assert not list((store / "objects").rglob("*.parquet"))
     assert table_fingerprints(db) == before
+
+
+@pytest.mark.parametrize("failure", ["publish", "ctrl-c"])
+def test_our_interrupt_of_an_early_export_is_not_the_error(
+    tmp_path: Path, sim_config: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The export phase failing (a store refusing a publish) or Ctrl-C while the second
+    cursor still exports early: the snapshot interrupts that export, and fails with the
+    export phase's own error (Ctrl-C stays KeyboardInterrupt), not with the interrupt's
+    (second review of the early exports: 'store gone' came out as 'INTERRUPT Error')."""
+    import time
+
+    from navsnap import snapshot
+    from navsnap.errors import StoreError
+
+    db, config = _built(tmp_path, sim_config)
+    watch = _early(monkeypatch, late=True, busy=True)
+    copy_early = snapshot.SnapshotJob._copy
+
+    def refused(store: Any, path: Path, ext: str) -> Any:
+        raise StoreError("store gone")
+
+    def interrupted(self: Any, cur: Any, i: Any, table: Any, part: Any) -> Path:
+        if i == "early":
+            return copy_early(self, cur, i, table, part)
+        raise KeyboardInterrupt
+
+    if failure == "publish":
+        monkeypatch.setattr(snapshot, "_publish", refused)
+        expected: type[BaseException] = StoreError
+    else:
+        monkeypatch.setattr(snapshot.SnapshotJob, "_copy", interrupted)
+        expected = KeyboardInterrupt
+    with duckdb.connect(str(db)) as con:
+        con.execute("SET threads = 2")
+        started = time.monotonic()
+        with pytest.raises(expected) as info:
+            _job(con, tmp_path / "store", config, parallel=True).finish()
+        assert time.monotonic() - started < 60  # the query of seconds was interrupted
+        assert con.execute("SELECT count(*) FROM census").fetchone() is not None
+    assert "nterrupt" not in str(info.value)
+    assert watch.published == [] and open_store(tmp_path / "store").manifest_ids() == []
 
 
 def test_a_catalog_refusal_on_the_second_cursor_comes_before_any_export(
