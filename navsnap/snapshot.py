@@ -951,7 +951,11 @@ class SnapshotJob:
         # The partitions claimed early are the second cursor's, exported or being exported;
         # the export phase takes the others now, on the first cursor at once, the second
         # joining when its early exports are done, and publishes the early ones last.
+        # Small partitions first: a large COPY takes both cursors, and one begun while the
+        # second is still busy would hold the first idle until it joins (a run's last
+        # snapshot measured 0.24 s -> 0.29 s at 100k employees before this order).
         rest = [entry for entry in todo if (entry[1].key, entry[2]) not in claimed]
+        rest.sort(key=lambda entry: entry[4] > _PARALLEL_ROWS)
         ordered = rest + [entry for entry in todo if (entry[1].key, entry[2]) in claimed]
         try:
             with contextlib.closing(self._exports(rest, side_busy=ahead)) as later:
