@@ -3,6 +3,7 @@ own errors and before anything is written (the CLI cannot reach these: click che
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,37 @@ def test_a_wrongly_typed_argument_is_a_usage_error_not_a_wrong_answer(
     with pytest.raises(navsnap.UsageError):
         call(db, st)
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("store", [None, 12345, b"snapshots"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        "list_snapshots",
+        "show",
+        "info",
+        "verify_store",
+        "prune",
+        "diff_snapshots",
+        "tag",
+        "untag",
+        "unlock",
+        "sql",
+        "attach",
+    ],
+)
+def test_a_store_that_is_no_path_or_url_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, store: object
+) -> None:
+    """Every entry point that takes a store refuses None, a number or bytes with navsnap's
+    own error, not a raw TypeError from os.fspath (the last note's leftover of F8)."""
+    monkeypatch.chdir(tmp_path)
+    f = getattr(navsnap, call)
+    required = {
+        name: "x"
+        for name, p in inspect.signature(f).parameters.items()
+        if p.default is inspect.Parameter.empty and name != "store"
+    }
+    with pytest.raises(navsnap.UsageError, match="a store must be a path or URL"):
+        f(store=store, **required)
+    assert list(tmp_path.iterdir()) == []

@@ -181,8 +181,14 @@ class Store:
             )
         if isinstance(location, Backend):
             self.backend = location
-        else:
+        elif isinstance(location, str | os.PathLike) and not isinstance(location, bytes):
             self.backend = _backend_for(os.fspath(location), storage_options, cache, timeout)
+        else:
+            raise UsageError(
+                f"a store must be a path or URL, not {type(location).__name__}",
+                hint="pass store='snapshots' (a folder) or an fsspec URL such as "
+                "'s3://bucket/prefix'",
+            )
         self.url = self.backend.url
         self._key = key if key is not None else key_from_env()
         self._trust: tuple[Signer | None] | None = None  # (signer,) once the marker was read
