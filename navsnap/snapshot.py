@@ -766,6 +766,14 @@ class SnapshotJob:
             early.failed(exc)
             raise
 
+    def _stop_side(self, early: _Early) -> None:
+        """Interrupt what the second cursor still runs (the catalog read, an early export),
+        marking first that an early export's error from now on is the interrupt's."""
+        early.interrupting()
+        if self.side is not None:
+            with contextlib.suppress(duckdb.Error):
+                self.side.interrupt()
+
     def _copy(
         self, cur: duckdb.DuckDBPyConnection, i: int | str, table: TableInfo, part: PartitionKey
     ) -> Path:
@@ -904,10 +912,7 @@ class SnapshotJob:
                 for part, found in sorted(done.fingerprints.items()):
                     plan.append((table, part, found, found.rows))
         except BaseException:
-            early.interrupting()
-            if self.side is not None:  # no early COPY may keep the pool busy
-                with contextlib.suppress(duckdb.Error):
-                    self.side.interrupt()
+            self._stop_side(early)  # no early COPY may keep the pool busy
             raise
         claimed = early.close()  # the export phase exports the rest, on both cursors
         if progress is not None:
@@ -979,10 +984,8 @@ class SnapshotJob:
             if ahead is not None:
                 ahead.result()
         except BaseException as exc:
-            if ahead is not None and not ahead.done() and self.side is not None:
-                early.interrupting()  # Ctrl-C or a failure while an early export runs
-                with contextlib.suppress(duckdb.Error):
-                    self.side.interrupt()
+            if ahead is not None and not ahead.done():
+                self._stop_side(early)  # Ctrl-C or a failure while an early export runs
             cause = early.failure
             if cause is not None and cause is not exc and isinstance(exc, Exception):
                 # The early export's own error is the cause: it ended the second cursor's
